@@ -1,0 +1,296 @@
+//! The generic, architecture-independent description of a breakpoint.
+
+use crate::Error;
+
+bitflags::bitflags! {
+    /// Which accesses trigger a breakpoint.
+    ///
+    /// Valid requests are `READ`, `WRITE`, `READ | WRITE` and `EXEC`.
+    /// Decoded exceptions use the same type to say what the hardware saw.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct Access: u8 {
+        /// A data load.
+        const READ = 1 << 0;
+        /// A data store.
+        const WRITE = 1 << 1;
+        /// An instruction fetch (execution).
+        const EXEC = 1 << 2;
+        /// Load or store.
+        const RW = Self::READ.bits() | Self::WRITE.bits();
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Access {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "Access({=u8:#x})", self.bits())
+    }
+}
+
+/// An opaque task (thread, process, guest vCPU…) identifier chosen by the embedder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TaskId(pub u64);
+
+/// Where a breakpoint applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Target {
+    /// Everything that runs on one CPU.
+    Cpu(u16),
+    /// Everything on every CPU, including CPUs that come online later.
+    AllCpus,
+    /// One task wherever it runs, or only while it runs on `cpu`.
+    Task {
+        /// The task.
+        task: TaskId,
+        /// Restrict to this CPU.
+        cpu: Option<u16>,
+    },
+}
+
+/// The constraint space a breakpoint is counted in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BpType {
+    /// Instruction breakpoint (triggers on execution).
+    Inst,
+    /// Data watchpoint (triggers on load and/or store).
+    Data,
+}
+
+/// A generic breakpoint request.
+///
+/// Build one with [`BreakpointAttr::watch`], [`BreakpointAttr::exec`] or a struct
+/// literal, then refine it with the builder methods. The generic rules are
+/// checked by [`BreakpointAttr::validate`]; the backend adds its own when it
+/// encodes the request.
+///
+/// ```
+/// use hwbp_core::{Access, BreakpointAttr, Target};
+/// let attr = BreakpointAttr::watch(0x1000, 4, Access::WRITE)
+///     .target(Target::Cpu(0))
+///     .sample_period(2);
+/// assert_eq!(attr.validate(1), Ok(()));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BreakpointAttr {
+    /// First byte of the watched region (or the instruction address).
+    pub addr: u64,
+    /// Length of the region in bytes.
+    pub len: u64,
+    /// What triggers the breakpoint.
+    pub access: Access,
+    /// Which CPUs or task the breakpoint follows.
+    pub target: Target,
+    /// `true`: must be on the hardware whenever its context runs (refused if that
+    /// cannot be promised). `false`: flexible, multiplexed with other flexible
+    /// breakpoints when there are more than free registers.
+    pub pinned: bool,
+    /// Deliver every `sample_period`-th hit to the handler (hits are still all
+    /// counted). Must be at least 1.
+    pub sample_period: u64,
+    /// Copy the breakpoint into children when the task forks.
+    pub inherit: bool,
+    /// Register in the disabled state.
+    pub disabled: bool,
+    /// Do not trigger in user mode.
+    pub exclude_user: bool,
+    /// Do not trigger in kernel mode. Requests made on behalf of user space set
+    /// this, and may then not name kernel addresses.
+    pub exclude_kernel: bool,
+}
+
+impl BreakpointAttr {
+    /// A data watchpoint on `len` bytes at `addr`, pinned, on CPU 0, every hit
+    /// delivered.
+    pub const fn watch(addr: u64, len: u64, access: Access) -> Self {
+        Self {
+            addr,
+            len,
+            access,
+            target: Target::Cpu(0),
+            pinned: true,
+            sample_period: 1,
+            inherit: false,
+            disabled: false,
+            exclude_user: false,
+            exclude_kernel: false,
+        }
+    }
+
+    /// An instruction breakpoint at `addr` (length 1), pinned, on CPU 0.
+    pub const fn exec(addr: u64) -> Self {
+        Self::watch(addr, 1, Access::EXEC)
+    }
+
+    /// Set the target.
+    #[must_use]
+    pub const fn target(mut self, target: Target) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// Make the breakpoint flexible (multiplexed) instead of pinned.
+    #[must_use]
+    pub const fn flexible(mut self) -> Self {
+        self.pinned = false;
+        self
+    }
+
+    /// Set the sample period.
+    #[must_use]
+    pub const fn sample_period(mut self, period: u64) -> Self {
+        self.sample_period = period;
+        self
+    }
+
+    /// Set whether children inherit the breakpoint on fork.
+    #[must_use]
+    pub const fn inherit(mut self, inherit: bool) -> Self {
+        self.inherit = inherit;
+        self
+    }
+
+    /// Set whether the breakpoint starts disabled.
+    #[must_use]
+    pub const fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
+    }
+
+    /// Mark the request as made on behalf of user space: it does not trigger in
+    /// the kernel and may not name kernel addresses.
+    #[must_use]
+    pub const fn user_only(mut self) -> Self {
+        self.exclude_kernel = true;
+        self
+    }
+
+    /// Set `exclude_user`.
+    #[must_use]
+    pub const fn exclude_user(mut self, exclude: bool) -> Self {
+        self.exclude_user = exclude;
+        self
+    }
+
+    /// Set `exclude_kernel`.
+    #[must_use]
+    pub const fn exclude_kernel(mut self, exclude: bool) -> Self {
+        self.exclude_kernel = exclude;
+        self
+    }
+
+    /// The constraint space of the request, assuming its access is valid.
+    pub fn bp_type(&self) -> BpType {
+        if self.access.contains(Access::EXEC) {
+            BpType::Inst
+        } else {
+            BpType::Data
+        }
+    }
+
+    /// The CPU named by the target, if any.
+    pub const fn cpu(&self) -> Option<u16> {
+        match self.target {
+            Target::Cpu(c) => Some(c),
+            Target::Task { cpu, .. } => cpu,
+            Target::AllCpus => None,
+        }
+    }
+
+    /// The task named by the target, if any.
+    pub const fn task(&self) -> Option<TaskId> {
+        match self.target {
+            Target::Task { task, .. } => Some(task),
+            _ => None,
+        }
+    }
+
+    /// Last byte of the region, or `None` when the region is empty or wraps.
+    pub const fn last_byte(&self) -> Option<u64> {
+        if self.len == 0 {
+            return None;
+        }
+        self.addr.checked_add(self.len - 1)
+    }
+
+    /// Check the rules that hold on every architecture.
+    ///
+    /// `nr_cpus` is the number of CPUs the caller manages; a CPU at or above it is
+    /// refused.
+    pub fn validate(&self, nr_cpus: u16) -> Result<(), Error> {
+        if self.access.is_empty() || !Access::all().contains(self.access) {
+            return Err(Error::NoAccess);
+        }
+        if self.access.contains(Access::EXEC) && self.access.intersects(Access::RW) {
+            return Err(Error::ExecWithData);
+        }
+        if self.len == 0 {
+            return Err(Error::ZeroLength);
+        }
+        if self.last_byte().is_none() {
+            return Err(Error::AddressOverflow);
+        }
+        if self.exclude_user && self.exclude_kernel {
+            return Err(Error::ExcludesEverything);
+        }
+        if self.sample_period == 0 {
+            return Err(Error::ZeroSamplePeriod);
+        }
+        if let Some(cpu) = self.cpu() {
+            if cpu >= nr_cpus {
+                return Err(Error::CpuOutOfRange { cpu });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_rules() {
+        let ok = BreakpointAttr::watch(0x1000, 8, Access::RW);
+        assert_eq!(ok.validate(1), Ok(()));
+        assert_eq!(BreakpointAttr { len: 0, ..ok }.validate(1), Err(Error::ZeroLength));
+        assert_eq!(
+            BreakpointAttr::watch(u64::MAX - 2, 4, Access::WRITE).validate(1),
+            Err(Error::AddressOverflow)
+        );
+        // The last byte of the address space itself is fine.
+        assert_eq!(BreakpointAttr::watch(u64::MAX, 1, Access::WRITE).validate(1), Ok(()));
+        assert_eq!(
+            BreakpointAttr { access: Access::EXEC | Access::READ, ..ok }.validate(1),
+            Err(Error::ExecWithData)
+        );
+        assert_eq!(BreakpointAttr { access: Access::empty(), ..ok }.validate(1), Err(Error::NoAccess));
+        assert_eq!(
+            BreakpointAttr { access: Access::from_bits_retain(0x80), ..ok }.validate(1),
+            Err(Error::NoAccess)
+        );
+        assert_eq!(
+            ok.exclude_user(true).exclude_kernel(true).validate(1),
+            Err(Error::ExcludesEverything)
+        );
+        assert_eq!(ok.sample_period(0).validate(1), Err(Error::ZeroSamplePeriod));
+        assert_eq!(
+            ok.target(Target::Cpu(4)).validate(4),
+            Err(Error::CpuOutOfRange { cpu: 4 })
+        );
+        assert_eq!(
+            ok.target(Target::Task { task: TaskId(1), cpu: Some(9) }).validate(4),
+            Err(Error::CpuOutOfRange { cpu: 9 })
+        );
+        assert_eq!(ok.target(Target::AllCpus).validate(4), Ok(()));
+    }
+
+    #[test]
+    fn types() {
+        assert_eq!(BreakpointAttr::exec(0x10).bp_type(), BpType::Inst);
+        assert_eq!(BreakpointAttr::watch(0x10, 1, Access::READ).bp_type(), BpType::Data);
+    }
+}

@@ -1,0 +1,1 @@
+//! hwbp on Linux user space (work in progress).
