@@ -1,0 +1,30 @@
+//! Leaving QEMU through `isa-debug-exit` (iobase 0xf4): QEMU exits with
+//! `(value << 1) | 1`, which `run-qemu.sh` maps to the cargo exit status.
+
+const DEBUG_EXIT_PORT: u16 = 0xF4;
+
+/// QEMU exits 33: `run-qemu.sh` exits 0.
+const SUCCESS: u8 = 0x10;
+/// QEMU exits 35: `run-qemu.sh` exits 1.
+const FAILURE: u8 = 0x11;
+
+fn exit(value: u8) -> ! {
+    // SAFETY: isa-debug-exit is configured at 0xf4 by run-qemu.sh; writing it
+    // ends the virtual machine.
+    unsafe { crate::serial::outb(DEBUG_EXIT_PORT, value) };
+    // Without the device (booted by hand), stop here.
+    loop {
+        // SAFETY: interrupts are off; hlt just parks the CPU.
+        unsafe { core::arch::asm!("cli; hlt", options(nomem, nostack)) };
+    }
+}
+
+/// Every check passed.
+pub fn success() -> ! {
+    exit(SUCCESS)
+}
+
+/// A check failed (the caller has printed a `FAIL:` line).
+pub fn failure() -> ! {
+    exit(FAILURE)
+}
