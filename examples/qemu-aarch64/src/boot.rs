@@ -1,0 +1,217 @@
+//! Boot code: EL1 entry for both CPUs, identity-mapped MMU, the EL1 vector
+//! table and the register save/restore around the Rust exception handlers.
+//!
+//! QEMU's `virt` board with `-kernel` and no EL3 firmware enters the ELF entry
+//! point at EL1 on CPU 0 with the MMU off; CPU 1 stays off until PSCI CPU_ON.
+
+use core::arch::global_asm;
+
+/// One level-1 translation table: with a 4 KiB granule and T0SZ = 32 (4 GiB of
+/// virtual address space) the walk starts at level 1, one 1 GiB block each.
+#[repr(C, align(4096))]
+pub struct Table(pub [u64; 512]);
+
+/// Block descriptor bits.
+const BLOCK: u64 = 0b01;
+const AF: u64 = 1 << 10;
+const INNER_SHAREABLE: u64 = 0b11 << 8;
+const ATTR_DEVICE: u64 = 0 << 2; // MAIR index 0: Device-nGnRnE
+const ATTR_NORMAL: u64 = 1 << 2; // MAIR index 1: Normal write-back
+const PXN_UXN: u64 = (1 << 53) | (1 << 54);
+
+/// 0–1 GiB: devices (PL011 at 0x0900_0000), never executable.
+/// 1–2 GiB: RAM, normal write-back cacheable, shared by both CPUs.
+#[no_mangle]
+pub static BOOT_PAGE_TABLE: Table = {
+    let mut t = [0u64; 512];
+    t[0] = BLOCK | AF | ATTR_DEVICE | PXN_UXN;
+    t[1] = 0x4000_0000 | BLOCK | AF | INNER_SHAREABLE | ATTR_NORMAL;
+    Table(t)
+};
+
+/// The saved state of the interrupted context, as laid out by `__exc_entry`.
+#[repr(C)]
+pub struct Frame {
+    /// x0–x30.
+    pub x: [u64; 31],
+    /// ELR_EL1: where `eret` returns.
+    pub elr: u64,
+    /// SPSR_EL1: the PSTATE `eret` restores.
+    pub spsr: u64,
+    /// Padding to keep the SIMD area 16-byte aligned.
+    pub _pad: u64,
+    /// FPCR and FPSR.
+    pub fpcr: u64,
+    /// FPSR.
+    pub fpsr: u64,
+    /// q0–q31.
+    pub q: [u128; 32],
+}
+
+/// Size of [`Frame`], used by the assembly below.
+pub const FRAME_SIZE: usize = core::mem::size_of::<Frame>();
+const _: () = assert!(FRAME_SIZE == 31 * 8 + 8 + 8 + 8 + 16 + 32 * 16);
+const _: () = assert!(FRAME_SIZE % 16 == 0);
+
+global_asm!(
+    r#"
+    .section .text.boot, "ax"
+    .global _start
+_start:
+    // CPU 0 only: QEMU holds CPU 1 powered off until PSCI CPU_ON.
+    ldr     x0, =__stack0_top
+    mov     sp, x0
+    // Zero .bss.
+    ldr     x1, =__bss_start
+    ldr     x2, =__bss_end
+1:  cmp     x1, x2
+    b.hs    2f
+    stp     xzr, xzr, [x1], #16
+    b       1b
+2:  bl      __cpu_setup
+    bl      primary_main
+    b       __hang
+
+    .global _start_secondary
+_start_secondary:
+    ldr     x1, =__stack1_top
+    mov     sp, x1
+    bl      __cpu_setup
+    bl      secondary_main
+    b       __hang
+
+__hang:
+    wfe
+    b       __hang
+
+// Per-CPU setup, both CPUs: FP/SIMD on (Rust uses NEON), vectors, MMU and
+// caches with the identity map. Leaves PSTATE.D set: the debug exception mask
+// is cleared by the hwbp-arm64 backend's enable sequence.
+__cpu_setup:
+    mrs     x0, cpacr_el1
+    orr     x0, x0, #(3 << 20)          // FPEN: no FP/SIMD traps at EL1/EL0
+    msr     cpacr_el1, x0
+    ldr     x0, =__vectors
+    msr     vbar_el1, x0
+    // MAIR: attr0 Device-nGnRnE, attr1 Normal inner/outer write-back RW-allocate.
+    mov     x0, #0xff00
+    msr     mair_el1, x0
+    // TCR: T0SZ=32, IRGN0/ORGN0 write-back, SH0 inner, TG0 4K, EPD1 (no TTBR1
+    // walks), IPS 40-bit.
+    ldr     x0, =((32 << 0) | (1 << 8) | (1 << 10) | (3 << 12) | (0 << 14) | (1 << 23) | (2 << 32))
+    msr     tcr_el1, x0
+    ldr     x0, =BOOT_PAGE_TABLE
+    msr     ttbr0_el1, x0
+    isb
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+    mrs     x0, sctlr_el1
+    orr     x0, x0, #(1 << 0)           // M: MMU on
+    orr     x0, x0, #(1 << 2)           // C: data cache
+    orr     x0, x0, #(1 << 12)          // I: instruction cache
+    bic     x0, x0, #(1 << 1)           // A: no alignment faults
+    msr     sctlr_el1, x0
+    isb
+    ret
+
+// The EL1 vector table. Only "current EL with SP_ELx, synchronous" is
+// expected (debug exceptions); everything else is reported and fails.
+    .section .text.vectors, "ax"
+    .balign 2048
+__vectors:
+    .irp kind, 0,1,2,3, 4,5,6,7, 8,9,10,11, 12,13,14,15
+    .balign 0x80
+    sub     sp, sp, #{frame}
+    stp     x0, x1, [sp, #0]
+    mov     x0, #\kind
+    b       __exc_entry
+    .endr
+
+// Save everything the Rust handler may clobber, call it with (kind, frame),
+// restore and return. x0/x1 are already saved.
+__exc_entry:
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    mrs     x1, elr_el1
+    stp     x30, x1, [sp, #240]
+    mrs     x1, spsr_el1
+    str     x1, [sp, #256]
+    mrs     x1, fpcr
+    mrs     x2, fpsr
+    stp     x1, x2, [sp, #272]
+    add     x1, sp, #288
+    stp     q0, q1, [x1, #0]
+    stp     q2, q3, [x1, #32]
+    stp     q4, q5, [x1, #64]
+    stp     q6, q7, [x1, #96]
+    stp     q8, q9, [x1, #128]
+    stp     q10, q11, [x1, #160]
+    stp     q12, q13, [x1, #192]
+    stp     q14, q15, [x1, #224]
+    stp     q16, q17, [x1, #256]
+    stp     q18, q19, [x1, #288]
+    stp     q20, q21, [x1, #320]
+    stp     q22, q23, [x1, #352]
+    stp     q24, q25, [x1, #384]
+    stp     q26, q27, [x1, #416]
+    stp     q28, q29, [x1, #448]
+    stp     q30, q31, [x1, #480]
+    mov     x1, sp
+    bl      rust_exception
+    add     x1, sp, #288
+    ldp     q0, q1, [x1, #0]
+    ldp     q2, q3, [x1, #32]
+    ldp     q4, q5, [x1, #64]
+    ldp     q6, q7, [x1, #96]
+    ldp     q8, q9, [x1, #128]
+    ldp     q10, q11, [x1, #160]
+    ldp     q12, q13, [x1, #192]
+    ldp     q14, q15, [x1, #224]
+    ldp     q16, q17, [x1, #256]
+    ldp     q18, q19, [x1, #288]
+    ldp     q20, q21, [x1, #320]
+    ldp     q22, q23, [x1, #352]
+    ldp     q24, q25, [x1, #384]
+    ldp     q26, q27, [x1, #416]
+    ldp     q28, q29, [x1, #448]
+    ldp     q30, q31, [x1, #480]
+    ldp     x1, x2, [sp, #272]
+    msr     fpcr, x1
+    msr     fpsr, x2
+    ldp     x30, x1, [sp, #240]
+    msr     elr_el1, x1
+    ldr     x1, [sp, #256]
+    msr     spsr_el1, x1
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    add     sp, sp, #{frame}
+    eret
+"#,
+    frame = const FRAME_SIZE,
+);
