@@ -241,6 +241,17 @@ pub trait Arch {
     /// values. The generic rules have already been checked by the core.
     fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<Self::Slot>, Error>;
 
+    /// Prepare the debug hardware of `cpu` (the calling CPU) when it comes
+    /// online: enable debug exceptions where the architecture needs it, clear
+    /// every slot (their reset values may be UNKNOWN), and check that the CPU
+    /// has at least the slots [`Arch::slot_counts`] reported.
+    ///
+    /// The default does nothing, for hardware whose reset state is known clear.
+    fn init_cpu(&self, cpu: u16) -> Result<(), Error> {
+        let _ = cpu;
+        Ok(())
+    }
+
     /// Classify `len` bytes at `addr` (which does not wrap) as user or kernel
     /// space.
     fn address_space(&self, addr: u64, len: u64) -> AddressSpace;

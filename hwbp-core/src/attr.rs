@@ -256,33 +256,61 @@ mod tests {
     fn generic_rules() {
         let ok = BreakpointAttr::watch(0x1000, 8, Access::RW);
         assert_eq!(ok.validate(1), Ok(()));
-        assert_eq!(BreakpointAttr { len: 0, ..ok }.validate(1), Err(Error::ZeroLength));
+        assert_eq!(
+            BreakpointAttr { len: 0, ..ok }.validate(1),
+            Err(Error::ZeroLength)
+        );
         assert_eq!(
             BreakpointAttr::watch(u64::MAX - 2, 4, Access::WRITE).validate(1),
             Err(Error::AddressOverflow)
         );
         // The last byte of the address space itself is fine.
-        assert_eq!(BreakpointAttr::watch(u64::MAX, 1, Access::WRITE).validate(1), Ok(()));
         assert_eq!(
-            BreakpointAttr { access: Access::EXEC | Access::READ, ..ok }.validate(1),
+            BreakpointAttr::watch(u64::MAX, 1, Access::WRITE).validate(1),
+            Ok(())
+        );
+        assert_eq!(
+            BreakpointAttr {
+                access: Access::EXEC | Access::READ,
+                ..ok
+            }
+            .validate(1),
             Err(Error::ExecWithData)
         );
-        assert_eq!(BreakpointAttr { access: Access::empty(), ..ok }.validate(1), Err(Error::NoAccess));
         assert_eq!(
-            BreakpointAttr { access: Access::from_bits_retain(0x80), ..ok }.validate(1),
+            BreakpointAttr {
+                access: Access::empty(),
+                ..ok
+            }
+            .validate(1),
+            Err(Error::NoAccess)
+        );
+        assert_eq!(
+            BreakpointAttr {
+                access: Access::from_bits_retain(0x80),
+                ..ok
+            }
+            .validate(1),
             Err(Error::NoAccess)
         );
         assert_eq!(
             ok.exclude_user(true).exclude_kernel(true).validate(1),
             Err(Error::ExcludesEverything)
         );
-        assert_eq!(ok.sample_period(0).validate(1), Err(Error::ZeroSamplePeriod));
+        assert_eq!(
+            ok.sample_period(0).validate(1),
+            Err(Error::ZeroSamplePeriod)
+        );
         assert_eq!(
             ok.target(Target::Cpu(4)).validate(4),
             Err(Error::CpuOutOfRange { cpu: 4 })
         );
         assert_eq!(
-            ok.target(Target::Task { task: TaskId(1), cpu: Some(9) }).validate(4),
+            ok.target(Target::Task {
+                task: TaskId(1),
+                cpu: Some(9)
+            })
+            .validate(4),
             Err(Error::CpuOutOfRange { cpu: 9 })
         );
         assert_eq!(ok.target(Target::AllCpus).validate(4), Ok(()));
@@ -291,6 +319,9 @@ mod tests {
     #[test]
     fn types() {
         assert_eq!(BreakpointAttr::exec(0x10).bp_type(), BpType::Inst);
-        assert_eq!(BreakpointAttr::watch(0x10, 1, Access::READ).bp_type(), BpType::Data);
+        assert_eq!(
+            BreakpointAttr::watch(0x10, 1, Access::READ).bp_type(),
+            BpType::Data
+        );
     }
 }

@@ -88,6 +88,11 @@ pub enum Error {
     InvalidImage,
     /// The debugger reservation to release was never made.
     NotReserved,
+    /// The manager has not been initialized with [`crate::Hwbp::init`].
+    NotInitialized,
+    /// The manager's state is being changed on this CPU already (a handler or an
+    /// interrupt called in while a change was under way); try again later.
+    Busy,
 }
 
 impl fmt::Display for Error {
@@ -110,7 +115,9 @@ impl fmt::Display for Error {
             Error::UnsupportedLength { len } => {
                 write!(f, "the hardware cannot watch a length of {len} bytes")
             }
-            Error::UnsupportedAccess => f.write_str("the hardware cannot trigger on this access kind"),
+            Error::UnsupportedAccess => {
+                f.write_str("the hardware cannot trigger on this access kind")
+            }
             Error::KernelAddress => {
                 f.write_str("a request that excludes the kernel names a kernel address")
             }
@@ -123,12 +130,17 @@ impl fmt::Display for Error {
             Error::TooManyTasks => f.write_str("task table is full"),
             Error::StaleHandle => f.write_str("handle refers to an unregistered breakpoint"),
             Error::UnsupportedDebugArch { version } => {
-                write!(f, "unsupported debug architecture (version field {version:#x})")
+                write!(
+                    f,
+                    "unsupported debug architecture (version field {version:#x})"
+                )
             }
             Error::NoDebugHardware => f.write_str("no usable debug registers"),
             Error::UnknownPart { id } => write!(f, "unknown CPU part {id:#x}"),
             Error::InvalidImage => f.write_str("raw register image uses an unsupported encoding"),
             Error::NotReserved => f.write_str("no debugger reservation to release"),
+            Error::NotInitialized => f.write_str("breakpoint manager is not initialized"),
+            Error::Busy => f.write_str("breakpoint manager is busy on this CPU (re-entered)"),
         }
     }
 }

@@ -1,16 +1,91 @@
-//! hwbp-core — share a CPU's hardware breakpoint and watchpoint registers.
+//! # hwbp-core — share a CPU's hardware breakpoint and watchpoint registers
 //!
-//! Placeholder crate root; the manager lands in the next commit.
+//! A kernel, hypervisor, RTOS, gdb stub or bare-metal firmware has a handful of
+//! debug registers (4 on x86, 2–16 of each kind on Arm, 1–2 channels on SuperH)
+//! and many would-be users. This crate is the architecture-independent layer that
+//! shares them safely, the way Linux's `hw_breakpoint` layer does inside Linux:
+//!
+//! * [`BreakpointAttr`]: the generic request (address, length, R/W/RW/X, CPU /
+//!   all CPUs / task, pinned or flexible, sample period, inherit, …).
+//! * [`ConstraintTable`]: refuses what cannot always fit, counting register
+//!   *weights* per CPU and per pool (instruction and data pools are separate
+//!   exactly when the hardware's are), sized from slot counts discovered at
+//!   run time. Its cost never depends on the number of tasks.
+//! * [`Hwbp`]: the event lifecycle (register, enable, disable, modify, fork,
+//!   exit, unregister, hotplug, debugger reservations) and per-CPU scheduling
+//!   onto physical slots (pinned first, flexible round-robin with
+//!   [`Hwbp::rotate`]), writing only registers that change.
+//! * [`Hwbp::handle_exception`]: lock-free, allocation-free dispatch from the
+//!   debug exception to the breakpoint's [`Handler`], with stray filtering.
+//! * [`Arch`]: what a CPU family's backend provides (`hwbp-x86`, `hwbp-arm64`,
+//!   `hwbp-sh`), and [`mock::Mock`], a software backend for host tests.
+//!
+//! ## Who calls what
+//!
+//! | when | call |
+//! |---|---|
+//! | boot | [`Hwbp::init`] once, then [`Hwbp::cpu_online`] on each CPU |
+//! | any context but the debug exception | register / modify / enable / disable / unregister / fork / exit / reserve, then [`Hwbp::sync`] on each CPU of the returned [`CpuSet`] |
+//! | context switch, on the switching CPU | [`Hwbp::sched_out`] then [`Hwbp::sched_in`] |
+//! | periodic tick (flexible breakpoints) | [`Hwbp::rotate`] |
+//! | debug exception | [`Hwbp::handle_exception`], then do what the [`Resume`] says |
+//!
+//! The core never writes another CPU's registers: changes that concern other
+//! CPUs come back as a [`CpuSet`] for the embedder to resync there (an IPI in a
+//! kernel).
+//!
+//! ## Example (runs on the host with the mock backend)
+//!
+//! ```
+//! use core::sync::atomic::{AtomicU64, Ordering};
+//! use hwbp_core::mock::{Mock, MockConfig};
+//! use hwbp_core::{Access, BreakpointAttr, Error, Hwbp, Sample, Target};
+//!
+//! static LAST: AtomicU64 = AtomicU64::new(0);
+//! fn on_hit(s: &Sample) { LAST.store(s.addr, Ordering::Relaxed); }
+//!
+//! // 1 CPU, up to 8 breakpoints, up to 4 tasks with pinned breakpoints.
+//! static HW: Hwbp<Mock, fn(&Sample), 1, 8, 4> =
+//!     Hwbp::new(Mock::new(MockConfig::X86_LIKE), on_hit);
+//!
+//! HW.init(1)?;
+//! HW.cpu_online(0)?;
+//! let reg = HW.register(&BreakpointAttr::watch(0x1000, 4, Access::WRITE).target(Target::Cpu(0)))?;
+//! for cpu in reg.sync.iter() { HW.sync(cpu)?; }
+//!
+//! // A 2-byte store into the watched word traps; a read does not.
+//! HW.access(0, 0x1002, 2, Access::WRITE, 0x40_0000);
+//! HW.access(0, 0x1000, 4, Access::READ, 0x40_0004);
+//! assert_eq!(HW.hits(reg.handle)?, 1);
+//! assert_eq!(LAST.load(Ordering::Relaxed), 0x1002);
+//!
+//! // Four registers, one in use: a 32-byte region needs four more and is
+//! // refused; one needing more than the hardware has is refused as too large.
+//! let big = BreakpointAttr::watch(0x2000, 32, Access::RW);
+//! assert_eq!(HW.register(&big).unwrap_err(), Error::NoSlot { cpu: 0 });
+//! let odd = BreakpointAttr::watch(0x2001, 14, Access::RW); // 1+2+4+4+2+1 bytes
+//! assert_eq!(HW.register(&odd).unwrap_err(), Error::RangeTooLarge { weight: 6, slots: 4 });
+//! assert_eq!(HW.len(), 1);
+//! # Ok::<(), Error>(())
+//! ```
 #![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+#![forbid(unsafe_code)]
 
 pub mod arch;
 pub mod attr;
+mod dispatch;
 pub mod error;
+mod hwbp;
+pub mod mock;
+mod sched;
+pub mod table;
 
 pub use arch::{
     AddressSpace, Arch, Decoded, Encoding, Fired, Image, Piece, Pool, Resume, SlotCounts, MAX_SLOTS,
 };
 pub use attr::{Access, BpType, BreakpointAttr, Target, TaskId};
 pub use error::Error;
+pub use hwbp::{CpuSet, Handle, Handler, Hwbp, Registered, Reservation, Sample, Times};
+pub use table::{ConstraintTable, Demand};

@@ -1,0 +1,304 @@
+//! The lock-free side of the layer: what the debug exception handler reads.
+//!
+//! The exception path may run in NMI or debug-exception context on any CPU while
+//! another CPU registers or unregisters, so it takes no lock and allocates
+//! nothing. It reads two kinds of atomics:
+//!
+//! * per CPU and physical slot, which event occupies it ([`SlotMap`]), written
+//!   only by that CPU's scheduler;
+//! * per event, a generation tag, an in-flight count, the hit counter, the
+//!   sample period and the watched region ([`EventCell`]).
+//!
+//! Retiring an event stores tag 0 and then waits until no handler is in flight.
+//! A deliverer increments the in-flight count *before* it checks the tag, so
+//! (with sequentially consistent ordering on both sides) either it sees the
+//! retired tag and backs out, or the retirer sees it in flight and waits: no
+//! handler runs for an event after its unregister returned, and a slot map
+//! entry that still names the old generation can never be credited to a newer
+//! event in the same cell.
+
+#[cfg(not(loom))]
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use crate::arch::MAX_SLOTS;
+use crate::Access;
+
+/// The dispatch-visible state of one event cell.
+#[derive(Debug)]
+pub(crate) struct EventCell {
+    /// Generation of the live event in this cell; 0 when free or retired.
+    tag: AtomicU32,
+    /// Deliveries currently between their tag check and their end.
+    inflight: AtomicU32,
+    hits: AtomicU64,
+    period: AtomicU64,
+    addr: AtomicU64,
+    len: AtomicU64,
+    access: AtomicU8,
+}
+
+impl EventCell {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        EventCell {
+            tag: AtomicU32::new(0),
+            inflight: AtomicU32::new(0),
+            hits: AtomicU64::new(0),
+            period: AtomicU64::new(1),
+            addr: AtomicU64::new(0),
+            len: AtomicU64::new(0),
+            access: AtomicU8::new(0),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        EventCell {
+            tag: AtomicU32::new(0),
+            inflight: AtomicU32::new(0),
+            hits: AtomicU64::new(0),
+            period: AtomicU64::new(1),
+            addr: AtomicU64::new(0),
+            len: AtomicU64::new(0),
+            access: AtomicU8::new(0),
+        }
+    }
+
+    /// Make a fresh event visible under `tag` (non-zero). The cell must be
+    /// retired (tag 0, nothing in flight).
+    pub(crate) fn publish(&self, tag: u32, addr: u64, len: u64, access: Access, period: u64) {
+        self.hits.store(0, Ordering::Relaxed);
+        self.update(addr, len, access, period);
+        self.tag.store(tag, Ordering::SeqCst);
+    }
+
+    /// Change the region and period of a live event (modify).
+    pub(crate) fn update(&self, addr: u64, len: u64, access: Access, period: u64) {
+        self.addr.store(addr, Ordering::Relaxed);
+        self.len.store(len, Ordering::Relaxed);
+        self.access.store(access.bits(), Ordering::Relaxed);
+        self.period.store(period.max(1), Ordering::Relaxed);
+    }
+
+    /// Hide the event and wait until every delivery that saw it has finished.
+    pub(crate) fn retire(&self) {
+        self.tag.store(0, Ordering::SeqCst);
+        while self.inflight.load(Ordering::SeqCst) != 0 {
+            spin();
+        }
+    }
+
+    /// Start a delivery for generation `tag`; `None` if the event is gone. The
+    /// returned guard ends the delivery when dropped.
+    pub(crate) fn enter(&self, tag: u32) -> Option<Delivery<'_>> {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        if tag == 0 || self.tag.load(Ordering::SeqCst) != tag {
+            self.inflight.fetch_sub(1, Ordering::Release);
+            return None;
+        }
+        Some(Delivery { cell: self })
+    }
+
+    /// Hits counted so far.
+    pub(crate) fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// The region and access the event watches, as the dispatcher sees it.
+    pub(crate) fn region(&self) -> (u64, u64, Access) {
+        (
+            self.addr.load(Ordering::Relaxed),
+            self.len.load(Ordering::Relaxed),
+            Access::from_bits_truncate(self.access.load(Ordering::Relaxed)),
+        )
+    }
+}
+
+/// An in-flight delivery: while it lives, the event cannot finish retiring.
+pub(crate) struct Delivery<'a> {
+    cell: &'a EventCell,
+}
+
+impl Delivery<'_> {
+    /// Count one hit; returns the hit count including this one and whether
+    /// this hit completes a sample period.
+    pub(crate) fn count(&self) -> (u64, bool) {
+        let hits = self
+            .cell
+            .hits
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
+        let period = self.cell.period.load(Ordering::Relaxed).max(1);
+        (hits, hits % period == 0)
+    }
+
+    /// The watched region and access.
+    pub(crate) fn region(&self) -> (u64, u64, Access) {
+        self.cell.region()
+    }
+}
+
+impl Drop for Delivery<'_> {
+    fn drop(&mut self) {
+        self.cell.inflight.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Pack an event cell index and generation into one slot-map word (0 = empty).
+pub(crate) const fn pack(index: u16, tag: u32) -> u64 {
+    ((tag as u64) << 32) | (index as u64 + 1)
+}
+
+/// Unpack a slot-map word into (cell index, generation).
+pub(crate) const fn unpack(word: u64) -> Option<(u16, u32)> {
+    let low = (word & 0xffff_ffff) as u32;
+    if low == 0 || low > u16::MAX as u32 + 1 {
+        return None;
+    }
+    Some(((low - 1) as u16, (word >> 32) as u32))
+}
+
+/// One physical slot as the dispatcher sees it.
+#[derive(Debug)]
+pub(crate) struct SlotEntry {
+    occupant: AtomicU64,
+    hw_addr: AtomicU64,
+    hw_len: AtomicU64,
+}
+
+impl SlotEntry {
+    #[cfg(not(loom))]
+    const fn new() -> Self {
+        SlotEntry {
+            occupant: AtomicU64::new(0),
+            hw_addr: AtomicU64::new(0),
+            hw_len: AtomicU64::new(0),
+        }
+    }
+    #[cfg(loom)]
+    fn new() -> Self {
+        SlotEntry {
+            occupant: AtomicU64::new(0),
+            hw_addr: AtomicU64::new(0),
+            hw_len: AtomicU64::new(0),
+        }
+    }
+
+    /// Occupant (cell index, generation) and the bytes its hardware matches.
+    pub(crate) fn load(&self) -> Option<(u16, u32, u64, u64)> {
+        let (idx, tag) = unpack(self.occupant.load(Ordering::Acquire))?;
+        Some((
+            idx,
+            tag,
+            self.hw_addr.load(Ordering::Relaxed),
+            self.hw_len.load(Ordering::Relaxed),
+        ))
+    }
+
+    pub(crate) fn set(&self, index: u16, tag: u32, hw_addr: u64, hw_len: u64) {
+        self.hw_addr.store(hw_addr, Ordering::Relaxed);
+        self.hw_len.store(hw_len, Ordering::Relaxed);
+        self.occupant.store(pack(index, tag), Ordering::Release);
+    }
+
+    pub(crate) fn clear(&self) {
+        self.occupant.store(0, Ordering::Release);
+    }
+}
+
+/// Which event sits in each physical slot of one CPU, plus its stray count.
+#[derive(Debug)]
+pub(crate) struct SlotMap {
+    pools: [[SlotEntry; MAX_SLOTS]; 2],
+    stray: AtomicU64,
+}
+
+impl SlotMap {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        SlotMap {
+            pools: [const { [const { SlotEntry::new() }; MAX_SLOTS] }; 2],
+            stray: AtomicU64::new(0),
+        }
+    }
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        SlotMap {
+            pools: core::array::from_fn(|_| core::array::from_fn(|_| SlotEntry::new())),
+            stray: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn entry(&self, pool: usize, slot: usize) -> Option<&SlotEntry> {
+        self.pools.get(pool)?.get(slot)
+    }
+
+    pub(crate) fn pool(&self, pool: usize) -> &[SlotEntry] {
+        self.pools.get(pool).map_or(&[], |p| &p[..])
+    }
+
+    pub(crate) fn count_stray(&self) {
+        self.stray.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stray(&self) -> u64 {
+        self.stray.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(not(loom))]
+fn spin() {
+    core::hint::spin_loop();
+}
+
+#[cfg(loom)]
+fn spin() {
+    loom::thread::yield_now();
+}
+
+/// Distance from `addr` to the byte range `[start, start + len)`; 0 inside it.
+pub(crate) fn distance(addr: u64, start: u64, len: u64) -> u64 {
+    let last = start.saturating_add(len.saturating_sub(1));
+    if addr < start {
+        start - addr
+    } else {
+        addr.saturating_sub(last)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_roundtrip() {
+        for (i, t) in [(0u16, 1u32), (7, 0xffff_ffff), (u16::MAX, 3)] {
+            assert_eq!(unpack(pack(i, t)), Some((i, t)));
+        }
+        assert_eq!(unpack(0), None);
+    }
+
+    #[test]
+    fn retired_cell_refuses_delivery() {
+        let c = EventCell::new();
+        c.publish(5, 0x10, 4, Access::WRITE, 2);
+        let d = c.enter(5).unwrap();
+        assert_eq!(d.count(), (1, false));
+        assert_eq!(d.count(), (2, true));
+        drop(d);
+        assert!(c.enter(4).is_none(), "wrong generation");
+        c.retire();
+        assert!(c.enter(5).is_none(), "retired");
+        assert_eq!(c.hits(), 2);
+    }
+
+    #[test]
+    fn distances() {
+        assert_eq!(distance(5, 8, 4), 3);
+        assert_eq!(distance(9, 8, 4), 0);
+        assert_eq!(distance(13, 8, 4), 2);
+        assert_eq!(distance(u64::MAX, u64::MAX - 1, 8), 0);
+    }
+}

@@ -1,0 +1,1022 @@
+//! [`Hwbp`]: the breakpoint manager an embedder keeps (usually in a `static`).
+
+use core::cell::RefCell;
+
+use critical_section::Mutex;
+use heapless::Vec;
+
+use crate::arch::{AddressSpace, Arch, Fired, Image, Pool, Resume, SlotCounts, MAX_SLOTS};
+use crate::dispatch::{distance, EventCell, SlotMap};
+use crate::sched::{plan, Candidate, CpuState};
+use crate::table::{ConstraintTable, Demand};
+use crate::{Access, BpType, BreakpointAttr, Encoding, Error, Target, TaskId};
+
+/// Names one registered breakpoint. Generational: once the breakpoint is
+/// unregistered the handle is refused with [`Error::StaleHandle`], even if its
+/// storage is reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Handle {
+    index: u16,
+    generation: u32,
+}
+
+impl Handle {
+    /// The storage index (stable while the breakpoint lives).
+    pub const fn index(self) -> u16 {
+        self.index
+    }
+}
+
+/// A set of CPUs (at most 64) whose registers must be brought up to date by
+/// calling [`Hwbp::sync`] on each of them (in a kernel: an IPI).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CpuSet(u64);
+
+impl CpuSet {
+    /// The empty set.
+    pub const EMPTY: CpuSet = CpuSet(0);
+
+    /// Whether `cpu` is in the set.
+    pub const fn contains(self, cpu: u16) -> bool {
+        cpu < 64 && self.0 & (1 << cpu) != 0
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The raw bit mask (bit n = CPU n).
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The CPUs in ascending order.
+    pub fn iter(self) -> impl Iterator<Item = u16> {
+        (0..64u16).filter(move |&c| self.contains(c))
+    }
+
+    fn insert(&mut self, cpu: usize) {
+        if cpu < 64 {
+            self.0 |= 1 << cpu;
+        }
+    }
+
+    fn union(self, other: CpuSet) -> CpuSet {
+        CpuSet(self.0 | other.0)
+    }
+}
+
+/// A successful registration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Registered {
+    /// The new breakpoint.
+    pub handle: Handle,
+    /// CPUs to [`Hwbp::sync`] so the breakpoint reaches the hardware now.
+    pub sync: CpuSet,
+}
+
+/// Registers set aside for a debugger on one CPU: slots `first..first + count` of
+/// `pool`, which the scheduler never touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Reservation {
+    /// The pool.
+    pub pool: Pool,
+    /// First reserved physical slot.
+    pub first: u8,
+    /// Number of reserved slots.
+    pub count: u8,
+}
+
+/// Scheduler ticks during which an event could run (its context was on a CPU
+/// and it was enabled) and did run (it sat in a slot). `running / enabled`
+/// scales counts of multiplexed events, as perf does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Times {
+    /// Ticks the event was eligible.
+    pub enabled: u64,
+    /// Ticks the event was on the hardware.
+    pub running: u64,
+}
+
+/// What a handler receives for a delivered hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Sample {
+    /// The breakpoint.
+    pub handle: Handle,
+    /// The CPU that hit it.
+    pub cpu: u16,
+    /// The address accessed or executed, as precisely as the hardware reports.
+    pub addr: u64,
+    /// Instruction pointer at the exception.
+    pub ip: u64,
+    /// The access kind the hardware reports (empty if it does not).
+    pub access: Access,
+    /// Hits counted so far, this one included.
+    pub hits: u64,
+    /// The region the user asked for (first byte).
+    pub region_addr: u64,
+    /// The region the user asked for (length).
+    pub region_len: u64,
+}
+
+/// Receives samples from the exception path.
+///
+/// Runs in debug-exception (possibly NMI-like) context: it must not block and
+/// must not unregister the breakpoint that is being delivered.
+pub trait Handler {
+    /// Called every `sample_period` hits of a breakpoint.
+    fn on_sample(&self, sample: &Sample);
+}
+
+impl Handler for () {
+    fn on_sample(&self, _: &Sample) {}
+}
+
+impl<F: Fn(&Sample)> Handler for F {
+    fn on_sample(&self, sample: &Sample) {
+        self(sample)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Event<S> {
+    attr: BreakpointAttr,
+    enc: Encoding<S>,
+    pool: Pool,
+    enabled: bool,
+    times: Times,
+}
+
+impl<S> Event<S> {
+    fn demand(&self) -> Demand {
+        Demand {
+            pool: self.pool,
+            weight: self.enc.weight(),
+            pinned: self.attr.pinned,
+            target: self.attr.target,
+        }
+    }
+
+    fn eligible(&self, cpu: u16, task: Option<TaskId>) -> bool {
+        self.enabled
+            && match self.attr.target {
+                Target::Cpu(c) => c == cpu,
+                Target::AllCpus => true,
+                Target::Task { task: t, cpu: c } => Some(t) == task && c.is_none_or(|c| c == cpu),
+            }
+    }
+}
+
+struct State<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize> {
+    table: Option<ConstraintTable<CPUS, TASKS>>,
+    events: [Option<Event<S>>; EVENTS],
+    generations: [u32; EVENTS],
+    cpus: [CpuState<S>; CPUS],
+}
+
+/// The hardware breakpoint manager.
+///
+/// * `A`: the CPU family's backend.
+/// * `H`: receives samples.
+/// * `CPUS`: maximum CPUs (at most 64), `EVENTS`: maximum breakpoints (at most
+///   65535), `TASKS`: maximum tasks holding pinned breakpoints at once (a power
+///   of two).
+///
+/// Mutations are serialized with [`critical_section`]; [`Hwbp::handle_exception`]
+/// takes no lock. See the crate documentation for who calls what.
+pub struct Hwbp<A: Arch, H, const CPUS: usize, const EVENTS: usize, const TASKS: usize> {
+    arch: A,
+    handler: H,
+    state: Mutex<RefCell<State<A::Slot, CPUS, EVENTS, TASKS>>>,
+    cells: [EventCell; EVENTS],
+    maps: [SlotMap; CPUS],
+}
+
+impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: usize>
+    Hwbp<A, H, CPUS, EVENTS, TASKS>
+{
+    const SHAPE_OK: () = {
+        assert!(CPUS >= 1 && CPUS <= 64, "CPUS must be 1..=64");
+        assert!(
+            EVENTS >= 1 && EVENTS <= u16::MAX as usize,
+            "EVENTS must be 1..=65535"
+        );
+        assert!(
+            TASKS >= 2 && TASKS.is_power_of_two(),
+            "TASKS must be a power of two >= 2"
+        );
+    };
+
+    /// A manager with no CPUs set up yet; call [`Hwbp::init`] next.
+    pub const fn new(arch: A, handler: H) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::SHAPE_OK;
+        Hwbp {
+            arch,
+            handler,
+            state: Mutex::new(RefCell::new(State {
+                table: None,
+                events: [const { None }; EVENTS],
+                generations: [1; EVENTS],
+                cpus: [const { CpuState::OFFLINE }; CPUS],
+            })),
+            cells: [const { EventCell::new() }; EVENTS],
+            maps: [const { SlotMap::new() }; CPUS],
+        }
+    }
+
+    /// The backend.
+    pub fn arch(&self) -> &A {
+        &self.arch
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut State<A::Slot, CPUS, EVENTS, TASKS>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        critical_section::with(|cs| match self.state.borrow(cs).try_borrow_mut() {
+            Ok(mut st) => f(&mut st),
+            Err(_) => Err(Error::Busy),
+        })
+    }
+
+    fn with_table<R>(
+        &self,
+        f: impl FnOnce(
+            &mut State<A::Slot, CPUS, EVENTS, TASKS>,
+            &mut ConstraintTable<CPUS, TASKS>,
+        ) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.with(|st| {
+            let mut table = st.table.take().ok_or(Error::NotInitialized)?;
+            let r = f(st, &mut table);
+            st.table = Some(table);
+            r
+        })
+    }
+
+    /// Build the constraint table for `nr_cpus` CPUs from the slot counts the
+    /// backend discovered. All CPUs start offline; bring each up with
+    /// [`Hwbp::cpu_online`] on that CPU. Calling it again once breakpoints exist
+    /// is refused with [`Error::Busy`].
+    pub fn init(&self, nr_cpus: u16) -> Result<(), Error> {
+        let counts = self.arch.slot_counts();
+        let table = ConstraintTable::new(counts, nr_cpus)?;
+        self.with(|st| {
+            if st.events.iter().any(Option::is_some) {
+                return Err(Error::Busy);
+            }
+            for cpu in st.cpus.iter_mut() {
+                *cpu = CpuState::OFFLINE;
+                cpu.installed = Image::empty(counts);
+            }
+            st.table = Some(table);
+            Ok(())
+        })
+    }
+
+    /// The slot counts in use, once initialized.
+    pub fn slot_counts(&self) -> Result<SlotCounts, Error> {
+        self.with(|st| {
+            st.table
+                .as_ref()
+                .map(ConstraintTable::counts)
+                .ok_or(Error::NotInitialized)
+        })
+    }
+
+    /// Bring `cpu` online. Call it on that CPU: the backend initializes the
+    /// CPU's debug hardware (clearing every slot) and the CPU receives every
+    /// breakpoint that applies to it, including all-CPU ones registered earlier.
+    pub fn cpu_online(&self, cpu: u16) -> Result<(), Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            self.arch.init_cpu(cpu)?;
+            let cs = st.cpus.get_mut(c).ok_or(Error::CpuOutOfRange { cpu })?;
+            *cs = CpuState::OFFLINE;
+            cs.installed = Image::empty(table.counts());
+            cs.online = true;
+            self.reschedule(st, table, c);
+            Ok(())
+        })
+    }
+
+    /// Take `cpu` offline. Call it on that CPU: its slots are cleared and it
+    /// stops receiving breakpoints. Breakpoints bound to it stay registered and
+    /// return when it comes back.
+    pub fn cpu_offline(&self, cpu: u16) -> Result<(), Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            let counts = table.counts();
+            let cs = st.cpus.get_mut(c).ok_or(Error::CpuOutOfRange { cpu })?;
+            if !cs.online {
+                return Ok(());
+            }
+            if let Some(map) = self.maps.get(c) {
+                for p in 0..2 {
+                    for e in map.pool(p) {
+                        e.clear();
+                    }
+                }
+            }
+            let empty = Image::empty(counts);
+            if cs.installed != empty {
+                self.arch.install(cpu, &cs.installed, &empty);
+            }
+            *cs = CpuState::OFFLINE;
+            cs.installed = empty;
+            Ok(())
+        })
+    }
+
+    fn encode(
+        &self,
+        table: &ConstraintTable<CPUS, TASKS>,
+        attr: &BreakpointAttr,
+    ) -> Result<(Encoding<A::Slot>, Pool), Error> {
+        attr.validate(table.nr_cpus())?;
+        if attr.exclude_kernel
+            && self.arch.address_space(attr.addr, attr.len) == AddressSpace::Kernel
+        {
+            return Err(Error::KernelAddress);
+        }
+        let enc = self.arch.encode(attr)?;
+        let counts = table.counts();
+        let pool = counts.pool_of(enc.ty);
+        let slots = counts.slots(pool);
+        if enc.pieces.is_empty() {
+            return Err(Error::UnsupportedLength { len: attr.len });
+        }
+        if enc.weight() > slots {
+            return Err(Error::RangeTooLarge {
+                weight: enc.weight(),
+                slots,
+            });
+        }
+        Ok((enc, pool))
+    }
+
+    /// Register a breakpoint. On success it is reserved in the constraint table
+    /// (pinned: guaranteed to be on the hardware whenever its context runs) and
+    /// reaches the hardware at the next [`Hwbp::sync`] / [`Hwbp::sched_in`] of the
+    /// CPUs in [`Registered::sync`]. On failure nothing changed.
+    pub fn register(&self, attr: &BreakpointAttr) -> Result<Registered, Error> {
+        self.with_table(|st, table| {
+            let (enc, pool) = self.encode(table, attr)?;
+            let index = st
+                .events
+                .iter()
+                .position(Option::is_none)
+                .ok_or(Error::TooManyEvents)?;
+            let ev = Event {
+                attr: *attr,
+                enc,
+                pool,
+                enabled: !attr.disabled,
+                times: Times::default(),
+            };
+            table.reserve(&ev.demand())?;
+            let handle = self.install_event(st, index, ev);
+            Ok(Registered {
+                handle,
+                sync: affected(st, attr.target),
+            })
+        })
+    }
+
+    fn install_event(
+        &self,
+        st: &mut State<A::Slot, CPUS, EVENTS, TASKS>,
+        index: usize,
+        ev: Event<A::Slot>,
+    ) -> Handle {
+        let generation = st.generations.get(index).copied().unwrap_or(1);
+        if let Some(cell) = self.cells.get(index) {
+            cell.publish(
+                generation,
+                ev.attr.addr,
+                ev.attr.len,
+                ev.attr.access,
+                ev.attr.sample_period,
+            );
+        }
+        if let Some(slot) = st.events.get_mut(index) {
+            *slot = Some(ev);
+        }
+        Handle {
+            index: index as u16,
+            generation,
+        }
+    }
+
+    fn lookup(
+        st: &mut State<A::Slot, CPUS, EVENTS, TASKS>,
+        h: Handle,
+    ) -> Result<&mut Event<A::Slot>, Error> {
+        let i = usize::from(h.index);
+        if st.generations.get(i) != Some(&h.generation) {
+            return Err(Error::StaleHandle);
+        }
+        st.events
+            .get_mut(i)
+            .and_then(Option::as_mut)
+            .ok_or(Error::StaleHandle)
+    }
+
+    /// Unregister a breakpoint. When this returns, its handler is not running on
+    /// any CPU and will not run again; hits that still arrive before the CPUs in
+    /// the returned set are synced are counted as stray.
+    ///
+    /// Must not be called from the breakpoint's own handler (it would wait for
+    /// itself).
+    pub fn unregister(&self, h: Handle) -> Result<CpuSet, Error> {
+        self.with_table(|st, table| {
+            let ev = Self::lookup(st, h)?.clone();
+            table.release(&ev.demand());
+            Ok(self.free_event(st, usize::from(h.index), ev.attr.target))
+        })
+    }
+
+    fn free_event(
+        &self,
+        st: &mut State<A::Slot, CPUS, EVENTS, TASKS>,
+        index: usize,
+        target: Target,
+    ) -> CpuSet {
+        if let Some(cell) = self.cells.get(index) {
+            cell.retire();
+        }
+        if let Some(e) = st.events.get_mut(index) {
+            *e = None;
+        }
+        if let Some(g) = st.generations.get_mut(index) {
+            *g = g.wrapping_add(1).max(1);
+        }
+        affected(st, target)
+    }
+
+    /// Enable a breakpoint (it takes part in scheduling again).
+    pub fn enable(&self, h: Handle) -> Result<CpuSet, Error> {
+        self.set_enabled(h, true)
+    }
+
+    /// Disable a breakpoint: it keeps its reservation but leaves the hardware.
+    pub fn disable(&self, h: Handle) -> Result<CpuSet, Error> {
+        self.set_enabled(h, false)
+    }
+
+    fn set_enabled(&self, h: Handle, on: bool) -> Result<CpuSet, Error> {
+        self.with(|st| {
+            let ev = Self::lookup(st, h)?;
+            ev.enabled = on;
+            let target = ev.attr.target;
+            Ok(affected(st, target))
+        })
+    }
+
+    /// Change a live breakpoint (address, length, access, target, period…).
+    /// The new form is validated, encoded and checked against the table with the
+    /// old form's reservation given back; if anything is refused the breakpoint
+    /// stays exactly as it was.
+    pub fn modify(&self, h: Handle, attr: &BreakpointAttr) -> Result<CpuSet, Error> {
+        self.with_table(|st, table| {
+            let old = Self::lookup(st, h)?.clone();
+            let (enc, pool) = self.encode(table, attr)?;
+            let new = Event {
+                attr: *attr,
+                enc,
+                pool,
+                enabled: !attr.disabled,
+                times: old.times,
+            };
+            table.release(&old.demand());
+            if let Err(e) = table.reserve(&new.demand()) {
+                // Giving the old reservation back cannot fail: it was there.
+                let _ = table.reserve(&old.demand());
+                return Err(e);
+            }
+            if let Some(cell) = self.cells.get(usize::from(h.index)) {
+                cell.update(attr.addr, attr.len, attr.access, attr.sample_period);
+            }
+            let ev = Self::lookup(st, h)?;
+            *ev = new;
+            Ok(affected(st, old.attr.target).union(affected(st, attr.target)))
+        })
+    }
+
+    /// `parent` forked `child`: copy the parent's inheritable breakpoints to the
+    /// child, all of them or none.
+    pub fn fork(&self, parent: TaskId, child: TaskId) -> Result<CpuSet, Error> {
+        self.with_table(|st, table| {
+            let mut copies: Vec<Event<A::Slot>, EVENTS> = Vec::new();
+            for ev in st.events.iter().flatten() {
+                if let Target::Task { task, cpu } = ev.attr.target {
+                    if task == parent && ev.attr.inherit {
+                        let mut e = ev.clone();
+                        e.attr.target = Target::Task { task: child, cpu };
+                        e.times = Times::default();
+                        copies.push(e).map_err(|_| Error::TooManyEvents)?;
+                    }
+                }
+            }
+            let free = st.events.iter().filter(|e| e.is_none()).count();
+            if copies.len() > free {
+                return Err(Error::TooManyEvents);
+            }
+            for (n, e) in copies.iter().enumerate() {
+                if let Err(err) = table.reserve(&e.demand()) {
+                    for undo in copies.iter().take(n) {
+                        table.release(&undo.demand());
+                    }
+                    return Err(err);
+                }
+            }
+            for e in copies {
+                let index = st
+                    .events
+                    .iter()
+                    .position(Option::is_none)
+                    .ok_or(Error::TooManyEvents)?;
+                self.install_event(st, index, e);
+            }
+            Ok(affected(
+                st,
+                Target::Task {
+                    task: child,
+                    cpu: None,
+                },
+            ))
+        })
+    }
+
+    /// `task` exited: unregister all of its breakpoints.
+    pub fn exit(&self, task: TaskId) -> Result<CpuSet, Error> {
+        self.with_table(|st, table| {
+            let mut set = CpuSet::EMPTY;
+            for i in 0..EVENTS {
+                let Some(ev) = st.events.get(i).and_then(Option::as_ref) else {
+                    continue;
+                };
+                if ev.attr.task() == Some(task) {
+                    let (d, target) = (ev.demand(), ev.attr.target);
+                    table.release(&d);
+                    set = set.union(self.free_event(st, i, target));
+                }
+            }
+            Ok(set)
+        })
+    }
+
+    /// Set aside `count` registers for breakpoints of type `ty` on `cpu` for a
+    /// debugger (kgdb, a gdb stub), replacing any earlier reservation there. The
+    /// reserved slots are the highest-numbered ones; the scheduler never uses
+    /// them, and the debugger programs them through the backend. Refused if it
+    /// would break a pinned promise. Sync `cpu` afterwards.
+    pub fn reserve(&self, cpu: u16, ty: BpType, count: u8) -> Result<Reservation, Error> {
+        self.with_table(|_, table| {
+            let counts = table.counts();
+            let pool = counts.pool_of(ty);
+            table.set_reserved(cpu, pool, count)?;
+            Ok(Reservation {
+                pool,
+                first: counts.slots(pool) - count,
+                count,
+            })
+        })
+    }
+
+    /// Give back the debugger registers of type `ty` on `cpu`.
+    pub fn unreserve(&self, cpu: u16, ty: BpType) -> Result<(), Error> {
+        self.with_table(|_, table| {
+            let pool = table.counts().pool_of(ty);
+            if table.reserved(cpu, pool) == 0 {
+                return Err(Error::NotReserved);
+            }
+            table.set_reserved(cpu, pool, 0)
+        })
+    }
+
+    /// The context on `cpu` is leaving (context switch). The registers are not
+    /// written yet: the next [`Hwbp::sched_in`] writes only what differs, so
+    /// switching between contexts with the same breakpoints costs nothing.
+    pub fn sched_out(&self, cpu: u16) -> Result<(), Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            if let Some(cs) = st.cpus.get_mut(c) {
+                cs.task = None;
+            }
+            Ok(())
+        })
+    }
+
+    /// `task` (or no task) now runs on `cpu`; call it on that CPU. Assigns slots
+    /// (CPU pinned, task pinned, then flexible round-robin) and writes only the
+    /// registers that change.
+    pub fn sched_in(&self, cpu: u16, task: Option<TaskId>) -> Result<(), Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            if let Some(cs) = st.cpus.get_mut(c) {
+                cs.task = task;
+            }
+            self.reschedule(st, table, c);
+            Ok(())
+        })
+    }
+
+    /// Bring `cpu`'s registers up to date after a mutation named it; call it on
+    /// that CPU.
+    pub fn sync(&self, cpu: u16) -> Result<(), Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            self.reschedule(st, table, c);
+            Ok(())
+        })
+    }
+
+    /// Scheduler tick on `cpu` (call it on that CPU): account enabled/running
+    /// time of every eligible event, then rotate flexible events if some had to
+    /// wait.
+    pub fn rotate(&self, cpu: u16) -> Result<(), Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            let (task, assign) = match st.cpus.get(c) {
+                Some(cs) if cs.online => (cs.task, cs.assign),
+                _ => return Ok(()),
+            };
+            for (i, slot) in st.events.iter_mut().enumerate() {
+                let Some(ev) = slot.as_mut() else { continue };
+                if !ev.eligible(cpu, task) {
+                    continue;
+                }
+                ev.times.enabled += 1;
+                if assign
+                    .iter()
+                    .flatten()
+                    .flatten()
+                    .any(|&(idx, _)| usize::from(idx) == i)
+                {
+                    ev.times.running += 1;
+                }
+            }
+            if self.reschedule(st, table, c) {
+                if let Some(cs) = st.cpus.get_mut(c) {
+                    cs.cursor = cs.cursor.wrapping_add(1);
+                }
+                self.reschedule(st, table, c);
+            }
+            Ok(())
+        })
+    }
+
+    /// Recompute and install `cpu`'s assignment; returns whether some flexible
+    /// event had to wait.
+    fn reschedule(
+        &self,
+        st: &mut State<A::Slot, CPUS, EVENTS, TASKS>,
+        table: &ConstraintTable<CPUS, TASKS>,
+        c: usize,
+    ) -> bool {
+        let counts = table.counts();
+        let cpu = c as u16;
+        let Some(cs) = st.cpus.get(c) else {
+            return false;
+        };
+        if !cs.online {
+            return false;
+        }
+        let task = cs.task;
+        let mut pinned: Vec<Candidate, EVENTS> = Vec::new();
+        let mut flexible: Vec<Candidate, EVENTS> = Vec::new();
+        // CPU-bound pinned first, then task pinned (both always fit by the
+        // table's promise), then flexible.
+        for pass in 0..3 {
+            for (i, ev) in st.events.iter().enumerate() {
+                let Some(ev) = ev.as_ref().filter(|e| e.eligible(cpu, task)) else {
+                    continue;
+                };
+                let is_task = ev.attr.task().is_some();
+                let want = match pass {
+                    0 => ev.attr.pinned && !is_task,
+                    1 => ev.attr.pinned && is_task,
+                    _ => !ev.attr.pinned,
+                };
+                if want {
+                    let cand = Candidate {
+                        index: i as u16,
+                        pool: ev.pool,
+                        weight: ev.enc.weight(),
+                    };
+                    let list = if pass < 2 { &mut pinned } else { &mut flexible };
+                    let _ = list.push(cand);
+                }
+            }
+        }
+        let reserved = [table.reserved(cpu, Pool(0)), table.reserved(cpu, Pool(1))];
+        let plan = plan(counts, reserved, &pinned, &flexible, cs.cursor, &cs.assign);
+
+        let mut desired = Image::empty(counts);
+        for (p, row) in plan.assign.iter().enumerate() {
+            for (s, occ) in row.iter().enumerate() {
+                let Some((idx, piece)) = *occ else { continue };
+                let value = st
+                    .events
+                    .get(usize::from(idx))
+                    .and_then(Option::as_ref)
+                    .and_then(|e| e.enc.pieces.get(usize::from(piece)));
+                if let (Some(v), Some(reg)) =
+                    (value, desired.pools.get_mut(p).and_then(|r| r.get_mut(s)))
+                {
+                    *reg = v.slot;
+                }
+            }
+        }
+        let map = self.maps.get(c);
+        let Some(cs) = st.cpus.get_mut(c) else {
+            return plan.starved;
+        };
+        // Hide slots whose occupant changes before the hardware changes, so a hit
+        // in between is stray rather than credited to the wrong event.
+        if let Some(map) = map {
+            for p in 0..2 {
+                for s in 0..MAX_SLOTS {
+                    if cs.assign[p][s] != plan.assign[p][s] {
+                        if let Some(e) = map.entry(p, s) {
+                            e.clear();
+                        }
+                    }
+                }
+            }
+        }
+        if desired != cs.installed {
+            self.arch.install(cpu, &cs.installed, &desired);
+            cs.installed = desired;
+        }
+        if let Some(map) = map {
+            for (p, row) in plan.assign.iter().enumerate() {
+                for (s, occ) in row.iter().enumerate() {
+                    let Some((idx, piece)) = *occ else { continue };
+                    let i = usize::from(idx);
+                    let gen = st.generations.get(i).copied().unwrap_or(0);
+                    let hw = st
+                        .events
+                        .get(i)
+                        .and_then(Option::as_ref)
+                        .and_then(|e| e.enc.pieces.get(usize::from(piece)));
+                    if let (Some(hw), Some(e)) = (hw, map.entry(p, s)) {
+                        e.set(idx, gen, hw.hw_addr, hw.hw_len);
+                    }
+                }
+            }
+        }
+        cs.assign = plan.assign;
+        plan.starved
+    }
+
+    /// The register image installed on `cpu` (for a hypervisor to save before
+    /// running a guest with its own debug registers).
+    pub fn image(&self, cpu: u16) -> Result<Image<A::Slot>, Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            st.cpus
+                .get(c)
+                .map(|cs| cs.installed.clone())
+                .ok_or(Error::CpuOutOfRange { cpu })
+        })
+    }
+
+    /// The hardware of `cpu` now holds `clobbered` (for example a guest's debug
+    /// registers): put the manager's image back, writing only the registers that
+    /// differ. Call it on that CPU.
+    pub fn restore(&self, cpu: u16, clobbered: &Image<A::Slot>) -> Result<(), Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            let cs = st.cpus.get(c).ok_or(Error::CpuOutOfRange { cpu })?;
+            if cs.online && *clobbered != cs.installed {
+                self.arch.install(cpu, clobbered, &cs.installed);
+            }
+            Ok(())
+        })
+    }
+
+    /// Hits counted for a breakpoint.
+    pub fn hits(&self, h: Handle) -> Result<u64, Error> {
+        self.with(|st| {
+            Self::lookup(st, h)?;
+            Ok(self
+                .cells
+                .get(usize::from(h.index))
+                .map_or(0, EventCell::hits))
+        })
+    }
+
+    /// Enabled/running ticks of a breakpoint.
+    pub fn times(&self, h: Handle) -> Result<Times, Error> {
+        self.with(|st| Ok(Self::lookup(st, h)?.times))
+    }
+
+    /// The attr a breakpoint was registered (or last modified) with.
+    pub fn attr(&self, h: Handle) -> Result<BreakpointAttr, Error> {
+        self.with(|st| Ok(Self::lookup(st, h)?.attr))
+    }
+
+    /// The weight (registers needed) of a breakpoint.
+    pub fn weight(&self, h: Handle) -> Result<u8, Error> {
+        self.with(|st| Ok(Self::lookup(st, h)?.enc.weight()))
+    }
+
+    /// The physical slots a breakpoint occupies on `cpu` now, as a bit mask
+    /// over its pool (0: not on the hardware).
+    pub fn slots_on(&self, h: Handle, cpu: u16) -> Result<u32, Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            let ev = Self::lookup(st, h)?;
+            let p = ev.pool.index();
+            let cs = st.cpus.get(c).ok_or(Error::CpuOutOfRange { cpu })?;
+            let mut mask = 0u32;
+            for (s, occ) in cs.assign[p].iter().enumerate() {
+                if matches!(occ, Some((i, _)) if *i == h.index) {
+                    mask |= 1 << s;
+                }
+            }
+            Ok(mask)
+        })
+    }
+
+    /// Stray hits counted on `cpu`: exceptions that matched no live breakpoint
+    /// (or fell outside its region) and were not delivered.
+    pub fn stray(&self, cpu: u16) -> u64 {
+        self.maps.get(usize::from(cpu)).map_or(0, SlotMap::stray)
+    }
+
+    /// Number of live breakpoints.
+    pub fn len(&self) -> usize {
+        self.with(|st| Ok(st.events.iter().flatten().count()))
+            .unwrap_or(0)
+    }
+
+    /// Whether no breakpoint is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy of the constraint table (for inspection and tests).
+    pub fn table(&self) -> Result<ConstraintTable<CPUS, TASKS>, Error> {
+        self.with(|st| st.table.clone().ok_or(Error::NotInitialized))
+    }
+
+    /// The debug exception handler's entry point. Takes no lock and allocates
+    /// nothing, so it may run in NMI or debug-exception context on `cpu` (the
+    /// calling CPU).
+    ///
+    /// Decodes `raw` through the backend, counts a hit on every breakpoint that
+    /// fired (once per breakpoint even if several of its registers fired), calls
+    /// the handler every `sample_period` hits, counts stray hits, and returns
+    /// what the CPU must do to continue.
+    pub fn handle_exception(&self, cpu: u16, raw: &A::Exception) -> Resume {
+        let d = self.arch.decode(cpu, raw);
+        let Some(map) = self.maps.get(usize::from(cpu)) else {
+            return d.resume;
+        };
+        let mut done: Vec<u16, MAX_SLOTS> = Vec::new();
+        let mut deliver = |idx: u16, tag: u32, addr: u64| {
+            if done.contains(&idx) {
+                return;
+            }
+            let _ = done.push(idx);
+            let delivered = self
+                .cells
+                .get(usize::from(idx))
+                .and_then(|c| c.enter(tag))
+                .map(|g| {
+                    let (hits, due) = g.count();
+                    if due {
+                        let (region_addr, region_len, _) = g.region();
+                        let sample = Sample {
+                            handle: Handle {
+                                index: idx,
+                                generation: tag,
+                            },
+                            cpu,
+                            addr,
+                            ip: d.ip,
+                            access: d.access,
+                            hits,
+                            region_addr,
+                            region_len,
+                        };
+                        self.handler.on_sample(&sample);
+                    }
+                });
+            if delivered.is_none() {
+                map.count_stray();
+            }
+        };
+        match d.fired {
+            Fired::None => {}
+            Fired::Slots { pool, mask } => {
+                for s in (0..MAX_SLOTS).filter(|s| mask & (1 << s) != 0) {
+                    match map.entry(pool.index(), s).and_then(|e| e.load()) {
+                        Some((idx, tag, hw_addr, _)) => {
+                            let region = self.cells.get(usize::from(idx)).map(EventCell::region);
+                            let addr = match region {
+                                Some((a, l, _)) if distance(d.addr, a, l) == 0 => d.addr,
+                                _ => hw_addr,
+                            };
+                            deliver(idx, tag, addr)
+                        }
+                        None => map.count_stray(),
+                    }
+                }
+            }
+            Fired::ByAddress { pool } => {
+                let mut exact: Vec<(u16, u32), MAX_SLOTS> = Vec::new();
+                let mut filtered = false;
+                let mut closest: Option<(u64, u16, u32)> = None;
+                for e in map.pool(pool.index()) {
+                    let Some((idx, tag, hw_addr, hw_len)) = e.load() else {
+                        continue;
+                    };
+                    let Some((ra, rl, racc)) =
+                        self.cells.get(usize::from(idx)).map(EventCell::region)
+                    else {
+                        continue;
+                    };
+                    if !d.access.is_empty() && !racc.intersects(d.access) {
+                        continue;
+                    }
+                    if distance(d.addr, ra, rl) == 0 {
+                        if !exact.iter().any(|&(i, _)| i == idx) {
+                            let _ = exact.push((idx, tag));
+                        }
+                    } else if distance(d.addr, hw_addr, hw_len) == 0 {
+                        filtered = true;
+                    } else {
+                        let dist = distance(d.addr, hw_addr, hw_len);
+                        if closest.is_none_or(|(best, _, _)| dist < best) {
+                            closest = Some((dist, idx, tag));
+                        }
+                    }
+                }
+                if !exact.is_empty() {
+                    for (idx, tag) in exact {
+                        deliver(idx, tag, d.addr);
+                    }
+                } else if filtered {
+                    map.count_stray();
+                } else if let Some((_, idx, tag)) = closest {
+                    deliver(idx, tag, d.addr);
+                } else {
+                    map.count_stray();
+                }
+            }
+        }
+        d.resume
+    }
+}
+
+fn cpu_index<const CPUS: usize, const TASKS: usize>(
+    table: &ConstraintTable<CPUS, TASKS>,
+    cpu: u16,
+) -> Result<usize, Error> {
+    if cpu < table.nr_cpus() {
+        Ok(usize::from(cpu))
+    } else {
+        Err(Error::CpuOutOfRange { cpu })
+    }
+}
+
+/// Online CPUs whose registers may change because of a breakpoint on `target`.
+fn affected<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize>(
+    st: &State<S, CPUS, EVENTS, TASKS>,
+    target: Target,
+) -> CpuSet {
+    let mut set = CpuSet::EMPTY;
+    for (c, cs) in st.cpus.iter().enumerate() {
+        if !cs.online {
+            continue;
+        }
+        let hit = match target {
+            Target::Cpu(n) => usize::from(n) == c,
+            Target::AllCpus => true,
+            Target::Task { task, cpu } => {
+                cs.task == Some(task) && cpu.is_none_or(|n| usize::from(n) == c)
+            }
+        };
+        if hit {
+            set.insert(c);
+        }
+    }
+    set
+}
