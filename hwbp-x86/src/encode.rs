@@ -1,0 +1,326 @@
+//! Validation and encoding of generic requests into DR0–DR3/DR7 slots.
+//!
+//! [`Encoder`] is pure: it touches no register and runs anywhere, so the same
+//! rules serve the ring-0 backend ([`crate::X86`]), a ptrace implementation
+//! (`hwbp-linux`, the host example) and host tests.
+//!
+//! # Rules (Intel SDM vol. 3, §18.2.4–18.2.5)
+//!
+//! | request                                   | result                          |
+//! |-------------------------------------------|---------------------------------|
+//! | read-only watch                           | [`Error::UnsupportedAccess`]: x86 only has write and read-write |
+//! | execute with length ≠ 1                   | [`Error::UnsupportedLength`]: LEN must be `00` |
+//! | data, [`RegionPolicy::Single`], length not 1/2/4/8 (8 only in 64-bit mode) | [`Error::UnsupportedLength`] |
+//! | data, [`RegionPolicy::Single`], address not a multiple of the length | [`Error::Misaligned`] |
+//! | data, [`RegionPolicy::Split`], more pieces than the 4 slots | [`Error::RangeTooLarge`] |
+//! | region beyond the address width (32-bit mode: 4 GiB) or wrapping | [`Error::AddressOverflow`] |
+//! | `exclude_kernel` and any byte in kernel space | [`Error::KernelAddress`] |
+//! | empty access, execute mixed with data, length 0 | [`Error::NoAccess`], [`Error::ExecWithData`], [`Error::ZeroLength`] (also checked by the core) |
+//!
+//! Kernel space is everything at or above [`Encoder::user_limit`]: by default
+//! the start of the upper canonical half, `0x0000_8000_0000_0000`, in 64-bit
+//! mode (non-canonical addresses count as kernel: no user access can reach
+//! them), and `0xC000_0000` in 32-bit mode, Linux's default 3 GiB/1 GiB
+//! split (`PAGE_OFFSET`). Linux itself refuses from `TASK_SIZE_MAX`, one page
+//! lower in 64-bit mode; set the limit with [`Encoder::with_user_limit`] to
+//! match another kernel's layout (or 5-level paging, `1 << 56`).
+//!
+//! The hardware does not filter by privilege level: `exclude_user` and
+//! `exclude_kernel` select the address check above but the slot fires in
+//! every ring (Linux's x86 backend behaves the same).
+
+use hwbp_core::{Access, AddressSpace, BpType, BreakpointAttr, Encoding, Error, Piece};
+
+use crate::dr7::{Condition, Size, SlotEnable};
+use crate::region::{weight, Pieces};
+use crate::slot::DrSlot;
+
+/// Number of address slots (DR0–DR3).
+pub const SLOTS: u8 = 4;
+
+/// The processor mode the breakpoints are used in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Mode {
+    /// 32-bit (protected) mode: 32-bit addresses, no 8-byte length.
+    Bits32,
+    /// 64-bit (IA-32e) mode: 64-bit addresses, 8-byte length available.
+    Bits64,
+}
+
+impl Mode {
+    /// The mode this crate is compiled for (`Bits64` on hosts that are not x86).
+    pub const NATIVE: Mode = if cfg!(target_arch = "x86") {
+        Mode::Bits32
+    } else {
+        Mode::Bits64
+    };
+
+    /// Largest length one slot can watch.
+    pub const fn max_len(self) -> u64 {
+        match self {
+            Mode::Bits32 => 4,
+            Mode::Bits64 => 8,
+        }
+    }
+
+    /// Highest linear address.
+    pub const fn max_addr(self) -> u64 {
+        match self {
+            Mode::Bits32 => u32::MAX as u64,
+            Mode::Bits64 => u64::MAX,
+        }
+    }
+
+    /// Whether a slot may use this length field in this mode.
+    pub const fn allows(self, size: Size) -> bool {
+        !matches!((self, size), (Mode::Bits32, Size::Eight))
+    }
+}
+
+/// How data regions that one slot cannot watch are handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum RegionPolicy {
+    /// Cover the region exactly with the fewest naturally aligned 1/2/4/8-byte
+    /// pieces, one slot each; refuse it when it needs more than the 4 slots.
+    Split,
+    /// One slot only: the length must be 1, 2, 4 or 8 and the address a multiple
+    /// of it (Linux `perf_event_open` and ptrace semantics).
+    Single,
+}
+
+/// Validates generic requests and encodes them into debug-register slots.
+///
+/// ```
+/// use hwbp_core::{Access, BreakpointAttr, Error};
+/// use hwbp_x86::{Encoder, Mode};
+///
+/// let enc = Encoder::new(Mode::Bits64);
+/// // 6 bytes at 0x1003 need three slots: 1 byte at 0x1003, 4 at 0x1004, 1 at 0x1008.
+/// let e = enc.encode(&BreakpointAttr::watch(0x1003, 6, Access::WRITE)).unwrap();
+/// assert_eq!(e.weight(), 3);
+/// assert_eq!(
+///     enc.encode(&BreakpointAttr::watch(0x1000, 4, Access::READ)),
+///     Err(Error::UnsupportedAccess)
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Encoder {
+    mode: Mode,
+    io_breakpoints: bool,
+    policy: RegionPolicy,
+    user_limit: u64,
+    enable: SlotEnable,
+}
+
+impl Encoder {
+    /// An encoder for `mode` that splits regions, refuses I/O breakpoints
+    /// (CR4.DE clear), uses global enables and the default user/kernel split.
+    pub const fn new(mode: Mode) -> Self {
+        Encoder {
+            mode,
+            io_breakpoints: false,
+            policy: RegionPolicy::Split,
+            user_limit: match mode {
+                Mode::Bits32 => 0xc000_0000,
+                Mode::Bits64 => 1 << 47,
+            },
+            enable: SlotEnable::GLOBAL,
+        }
+    }
+
+    /// Declare whether CR4.DE is set, which makes R/W = `10` mean I/O
+    /// breakpoints (otherwise that encoding is undefined and refused in
+    /// register images).
+    #[must_use]
+    pub const fn with_io_breakpoints(mut self, cr4_de: bool) -> Self {
+        self.io_breakpoints = cr4_de;
+        self
+    }
+
+    /// Choose how regions are handled.
+    #[must_use]
+    pub const fn with_policy(mut self, policy: RegionPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Set the first address of kernel space.
+    #[must_use]
+    pub const fn with_user_limit(mut self, limit: u64) -> Self {
+        self.user_limit = limit;
+        self
+    }
+
+    /// Choose the enable bits the encoded slots carry (global by default, as
+    /// Linux does; local enables are cleared by hardware task switches).
+    /// An empty set is replaced by global.
+    #[must_use]
+    pub const fn with_enable(mut self, enable: SlotEnable) -> Self {
+        self.enable = if enable.is_empty() {
+            SlotEnable::GLOBAL
+        } else {
+            enable
+        };
+        self
+    }
+
+    /// The processor mode.
+    pub const fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Whether I/O breakpoints are allowed (CR4.DE).
+    pub const fn io_breakpoints(&self) -> bool {
+        self.io_breakpoints
+    }
+
+    /// The region policy.
+    pub const fn policy(&self) -> RegionPolicy {
+        self.policy
+    }
+
+    /// The first address of kernel space.
+    pub const fn user_limit(&self) -> u64 {
+        self.user_limit
+    }
+
+    /// The enable bits of encoded slots.
+    pub const fn enable(&self) -> SlotEnable {
+        self.enable
+    }
+
+    /// Classify `len` bytes at `addr`: user space only if every byte lies below
+    /// [`Encoder::user_limit`] (and within the address width).
+    pub fn address_space(&self, addr: u64, len: u64) -> AddressSpace {
+        let last = addr.saturating_add(len.saturating_sub(1));
+        if addr < self.user_limit && last < self.user_limit && last <= self.mode.max_addr() {
+            AddressSpace::User
+        } else {
+            AddressSpace::Kernel
+        }
+    }
+
+    /// Check everything that does not depend on the region shape.
+    fn check_common(&self, attr: &BreakpointAttr) -> Result<(), Error> {
+        if attr.access.is_empty() || !Access::all().contains(attr.access) {
+            return Err(Error::NoAccess);
+        }
+        if attr.access.contains(Access::EXEC) && attr.access.intersects(Access::RW) {
+            return Err(Error::ExecWithData);
+        }
+        if attr.access == Access::READ {
+            // SDM §18.2.4: R/W offers execute, write, I/O and read-write only.
+            return Err(Error::UnsupportedAccess);
+        }
+        if attr.len == 0 {
+            return Err(Error::ZeroLength);
+        }
+        match attr.last_byte() {
+            Some(last) if last <= self.mode.max_addr() => {}
+            _ => return Err(Error::AddressOverflow),
+        }
+        if attr.access == Access::EXEC && attr.len != 1 {
+            // SDM §18.2.5: instruction breakpoints must use LEN = 00.
+            return Err(Error::UnsupportedLength { len: attr.len });
+        }
+        if attr.exclude_kernel && self.address_space(attr.addr, attr.len) == AddressSpace::Kernel {
+            return Err(Error::KernelAddress);
+        }
+        Ok(())
+    }
+
+    fn condition(access: Access) -> Condition {
+        if access == Access::EXEC {
+            Condition::Execute
+        } else if access == Access::WRITE {
+            Condition::Write
+        } else {
+            Condition::ReadWrite
+        }
+    }
+
+    /// Validate `attr` and encode it for exactly one slot, whatever the policy:
+    /// the length must be one the LEN field can express in this mode, and the
+    /// address naturally aligned.
+    pub fn encode_slot(&self, attr: &BreakpointAttr) -> Result<DrSlot, Error> {
+        self.check_common(attr)?;
+        let size = match Size::from_bytes(attr.len) {
+            Some(s) if self.mode.allows(s) => s,
+            _ => return Err(Error::UnsupportedLength { len: attr.len }),
+        };
+        if attr.addr % attr.len != 0 {
+            return Err(Error::Misaligned {
+                addr: attr.addr,
+                align: attr.len,
+            });
+        }
+        Ok(DrSlot {
+            addr: attr.addr,
+            condition: Self::condition(attr.access),
+            size,
+            enable: self.enable,
+        })
+    }
+
+    /// Validate `attr` and encode it into one slot per piece (the weight).
+    pub fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<DrSlot>, Error> {
+        self.check_common(attr)?;
+        let mut pieces = heapless::Vec::new();
+        let ty = attr.bp_type();
+        if ty == BpType::Inst || self.policy == RegionPolicy::Single {
+            let slot = self.encode_slot(attr)?;
+            // Cannot fail: the vector holds 16.
+            let _ = pieces.push(Piece {
+                slot,
+                hw_addr: attr.addr,
+                hw_len: attr.len,
+            });
+            return Ok(Encoding { ty, pieces });
+        }
+        let max = self.mode.max_len();
+        let w = weight(attr.addr, attr.len, max);
+        if w > u64::from(SLOTS) {
+            return Err(Error::RangeTooLarge {
+                weight: u8::try_from(w).unwrap_or(u8::MAX),
+                slots: SLOTS,
+            });
+        }
+        let condition = Self::condition(attr.access);
+        for (addr, len) in Pieces::new(attr.addr, attr.len, max) {
+            let Some(size) = Size::from_bytes(len) else {
+                // Pieces only yields 1, 2, 4 or 8.
+                return Err(Error::UnsupportedLength { len });
+            };
+            let slot = DrSlot {
+                addr,
+                condition,
+                size,
+                enable: self.enable,
+            };
+            if pieces
+                .push(Piece {
+                    slot,
+                    hw_addr: addr,
+                    hw_len: len,
+                })
+                .is_err()
+            {
+                return Err(Error::RangeTooLarge {
+                    weight: u8::try_from(w).unwrap_or(u8::MAX),
+                    slots: SLOTS,
+                });
+            }
+        }
+        Ok(Encoding { ty, pieces })
+    }
+}
+
+impl Default for Encoder {
+    /// [`Encoder::new`] for the mode this crate is compiled for.
+    fn default() -> Self {
+        Encoder::new(Mode::NATIVE)
+    }
+}
