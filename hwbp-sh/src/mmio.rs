@@ -1,0 +1,450 @@
+//! The memory-mapped UBC backend: [`hwbp_core::Arch`] for SH-4 and SH-4A.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::bus::UbcBus;
+use crate::decode::{self, UbcException};
+use crate::encode::{Encoder, RangePolicy, SizePolicy};
+use crate::slot::{BreakTiming, UbcSlot};
+use crate::variant::{self, Layout, Variant};
+use crate::{sh4, sh4a};
+use hwbp_core::{
+    Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, Image, Resume,
+    SlotCounts, MAX_SLOTS,
+};
+
+/// The UBC of one SuperH part, driven through a [`UbcBus`].
+///
+/// Constructing one is `unsafe`: the value is the owner token of the UBC, and
+/// everything after construction is safe because only the owner writes the
+/// registers. `CPUS` is the number of CPUs whose step-over state the backend
+/// keeps (the SuperH parts described here are single-core; the default is 1).
+///
+/// # Instruction breaks before execution
+///
+/// A before-execution break returns to the instruction itself, which would
+/// break again at once. The backend steps over it with the UBC itself: the
+/// fired channel is switched to break *after* execution, the instruction
+/// runs, the resulting break is recognised as the end of the step (reported
+/// as [`Fired::None`], [`Resume::Return`]) and the channel is switched back.
+///
+/// # Exception sequence
+///
+/// [`Arch::decode`] disables every channel, reads and clears the match flags,
+/// re-enables the channels that were enabled (the hardware does not accept a
+/// user break while SR.BL = 1, which holds until the handler's RTE), and
+/// reports only flags of channels that were enabled: flags of disabled or
+/// missing channels are stray.
+pub struct UbcBackend<B: UbcBus, const CPUS: usize = 1> {
+    bus: B,
+    encoder: Encoder,
+    /// Per CPU: channels currently switched to after-execution for a step-over.
+    stepping: [AtomicU32; CPUS],
+}
+
+impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
+    /// Take ownership of the UBC of a known variant.
+    ///
+    /// # Safety
+    /// `bus` reaches the UBC of a part with this `variant`, the caller runs
+    /// privileged, and nothing else (another backend, a JTAG debugger using
+    /// the UBC) writes the UBC registers while the backend lives.
+    pub unsafe fn new(bus: B, variant: Variant) -> Self {
+        UbcBackend {
+            bus,
+            encoder: Encoder::new(variant),
+            stepping: [const { AtomicU32::new(0) }; CPUS],
+        }
+    }
+
+    /// Identify the part ([`variant::discover`]) and take ownership of its UBC.
+    ///
+    /// # Safety
+    /// As [`UbcBackend::new`], for whatever SH-4/SH-4A part `bus` reaches.
+    pub unsafe fn discover(bus: B) -> Result<Self, Error> {
+        // SAFETY: forwarded from the caller.
+        let v = unsafe { variant::discover(&bus)? };
+        // SAFETY: forwarded from the caller; `v` describes the part.
+        Ok(unsafe { Self::new(bus, v) })
+    }
+
+    /// Change the encoding policies.
+    #[must_use]
+    pub fn with_policies(
+        mut self,
+        size: SizePolicy,
+        range: RangePolicy,
+        timing: BreakTiming,
+    ) -> Self {
+        self.encoder = self
+            .encoder
+            .size_policy(size)
+            .range_policy(range)
+            .exec_timing(timing);
+        self
+    }
+
+    /// The variant driven.
+    pub fn variant(&self) -> Variant {
+        self.encoder.variant()
+    }
+
+    /// The encoder in use.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// The register bus.
+    pub fn bus(&self) -> &B {
+        &self.bus
+    }
+
+    fn channels(&self) -> u8 {
+        self.variant().channels.min(MAX_SLOTS as u8)
+    }
+
+    /// Put the UBC in its known idle state: every channel disabled, match
+    /// flags clear, breaks vectored through VBR (UBDE = 0), no sequential
+    /// conditions. Call once per CPU at boot, before the core installs
+    /// anything (the core's `cpu_online` then writes every slot).
+    pub fn reset(&self) {
+        match self.variant().layout {
+            Layout::Sh4a => {
+                // SAFETY: SH-4A UBC registers, 32-bit, owned (constructor contract).
+                unsafe {
+                    self.bus.write32(sh4a::CBCR, 0);
+                    for n in 0..self.channels() {
+                        self.bus.write32(sh4a::cbr(n), 0);
+                        self.bus.write32(sh4a::camr(n), 0);
+                        self.bus.write32(sh4a::car(n), 0);
+                        self.bus.write32(
+                            sh4a::crr(n),
+                            sh4a::Crr::for_timing(BreakTiming::Before).bits(),
+                        );
+                        // Dummy read so the writes are posted before we go on.
+                        let _ = self.bus.read32(sh4a::crr(n));
+                    }
+                    self.bus.write32(sh4a::CCMFR, 0);
+                }
+            }
+            Layout::Sh4 => {
+                // SAFETY: SH-4 UBC registers with their documented widths, owned.
+                unsafe {
+                    self.bus.write16(sh4::BBRA, 0);
+                    self.bus.write16(sh4::BBRB, 0);
+                    self.bus.write16(sh4::BRCR, 0);
+                    let _ = self.bus.read16(sh4::BRCR);
+                }
+            }
+        }
+        for s in &self.stepping {
+            s.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Read channel `n` back from the hardware (`None` for a missing channel
+    /// or settings this crate does not write).
+    pub fn read_channel(&self, n: u8) -> Option<UbcSlot> {
+        if n >= self.channels() {
+            return None;
+        }
+        match self.variant().layout {
+            Layout::Sh4a => {
+                // SAFETY: channel `n` exists; SH-4A registers are 32-bit.
+                let regs = unsafe {
+                    sh4a::ChannelRegs {
+                        cbr: sh4a::Cbr(self.bus.read32(sh4a::cbr(n))),
+                        crr: self.bus.read32(sh4a::crr(n)),
+                        car: self.bus.read32(sh4a::car(n)),
+                        camr: self.bus.read32(sh4a::camr(n)),
+                    }
+                };
+                regs.to_slot()
+            }
+            Layout::Sh4 => {
+                let ch = sh4::Channel::from_index(n)?;
+                // SAFETY: SH-4 channel registers with their documented widths.
+                let regs = unsafe {
+                    sh4::ChannelRegs {
+                        bar: self.bus.read32(ch.bar()),
+                        bamr: sh4::Bamr(self.bus.read8(ch.bamr())),
+                        bbr: sh4::Bbr(self.bus.read16(ch.bbr())),
+                        basr: self.bus.read8(ch.basr()),
+                        pcb_after: sh4::Brcr::from_bits_retain(self.bus.read16(sh4::BRCR))
+                            .contains(ch.pcb()),
+                    }
+                };
+                regs.to_slot()
+            }
+        }
+    }
+
+    /// Write channel `n`: disable it, write the condition, enable it last.
+    fn write_channel(&self, n: u8, slot: &UbcSlot) {
+        match self.variant().layout {
+            Layout::Sh4a => {
+                let regs = sh4a::ChannelRegs::from_slot(slot);
+                // SAFETY: channel `n` exists (callers loop below `channels()`);
+                // SH-4A registers are 32-bit; owned.
+                unsafe {
+                    self.bus.write32(sh4a::cbr(n), 0);
+                    self.bus.write32(sh4a::crr(n), regs.crr);
+                    self.bus.write32(sh4a::car(n), regs.car);
+                    self.bus.write32(sh4a::camr(n), regs.camr);
+                    self.bus.write32(sh4a::cbr(n), regs.cbr.0);
+                    // The manual asks for CBR to be read back after setting CE
+                    // so the condition is in force for the next instruction.
+                    let _ = self.bus.read32(sh4a::cbr(n));
+                }
+            }
+            Layout::Sh4 => {
+                let Some(ch) = sh4::Channel::from_index(n) else {
+                    return;
+                };
+                // A mask BAMR cannot express never comes from the encoder;
+                // leave such a channel disabled rather than watch the wrong range.
+                let regs = sh4::ChannelRegs::from_slot(slot).unwrap_or_else(|| {
+                    sh4::ChannelRegs::from_slot(&UbcSlot::DISABLED).unwrap_or_default()
+                });
+                // SAFETY: SH-4 channel registers with their documented widths; owned.
+                unsafe {
+                    self.bus.write16(ch.bbr(), 0);
+                    self.bus.write32(ch.bar(), regs.bar);
+                    self.bus.write8(ch.bamr(), regs.bamr.0);
+                    self.bus.write8(ch.basr(), regs.basr);
+                    self.set_sh4_pcb(ch, regs.pcb_after);
+                    self.bus.write16(ch.bbr(), regs.bbr.0);
+                    let _ = self.bus.read16(ch.bbr());
+                }
+            }
+        }
+    }
+
+    /// Set or clear BRCR.PCBx without touching the match flags.
+    ///
+    /// # Safety
+    /// SH-4 layout only; the UBC is owned.
+    unsafe fn set_sh4_pcb(&self, ch: sh4::Channel, after: bool) {
+        // SAFETY: BRCR is a 16-bit SH-4 register; the caller owns the UBC.
+        unsafe {
+            let brcr = self.bus.read16(sh4::BRCR);
+            // Writing 1 to CMFA/CMFB leaves them as they are.
+            let mut v = brcr | sh4::Brcr::CMFA.bits() | sh4::Brcr::CMFB.bits();
+            if after {
+                v |= ch.pcb().bits();
+            } else {
+                v &= !ch.pcb().bits();
+            }
+            self.bus.write16(sh4::BRCR, v);
+        }
+    }
+
+    /// Switch channel `n` between before- and after-execution breaks.
+    fn set_timing(&self, n: u8, timing: BreakTiming) {
+        match self.variant().layout {
+            Layout::Sh4a => {
+                // SAFETY: channel `n` exists; 32-bit register; owned.
+                unsafe {
+                    self.bus
+                        .write32(sh4a::crr(n), sh4a::Crr::for_timing(timing).bits())
+                }
+            }
+            Layout::Sh4 => {
+                if let Some(ch) = sh4::Channel::from_index(n) {
+                    // SAFETY: SH-4 layout; owned.
+                    unsafe { self.set_sh4_pcb(ch, timing == BreakTiming::After) }
+                }
+            }
+        }
+    }
+
+    /// Disable every channel; returns the enable state to restore (per
+    /// channel: the SH-4A CBR or the SH-4 BBR value) and the enabled mask.
+    fn disable_all(&self) -> ([u32; MAX_SLOTS], u32) {
+        let mut saved = [0u32; MAX_SLOTS];
+        let mut enabled = 0u32;
+        for (n, slot) in (0..self.channels()).zip(saved.iter_mut()) {
+            match self.variant().layout {
+                Layout::Sh4a => {
+                    // SAFETY: channel `n` exists; 32-bit; owned.
+                    let cbr = unsafe { self.bus.read32(sh4a::cbr(n)) };
+                    *slot = cbr;
+                    if decode::sh4a_enabled(cbr) {
+                        enabled |= 1 << n;
+                        // SAFETY: as above.
+                        unsafe {
+                            self.bus
+                                .write32(sh4a::cbr(n), sh4a::Cbr(cbr).with_enabled(false).0)
+                        };
+                    }
+                }
+                Layout::Sh4 => {
+                    let Some(ch) = sh4::Channel::from_index(n) else {
+                        continue;
+                    };
+                    // SAFETY: 16-bit BBR of an SH-4 channel; owned.
+                    let bbr = unsafe { self.bus.read16(ch.bbr()) };
+                    *slot = u32::from(bbr);
+                    if sh4::Bbr(bbr).enabled() {
+                        enabled |= 1 << n;
+                        // SAFETY: as above.
+                        unsafe { self.bus.write16(ch.bbr(), 0) };
+                    }
+                }
+            }
+        }
+        (saved, enabled)
+    }
+
+    /// Re-enable the channels in `mask` from the saved state.
+    fn enable(&self, saved: &[u32; MAX_SLOTS], mask: u32) {
+        for (n, &v) in (0..self.channels()).zip(saved.iter()) {
+            if mask & (1 << n) == 0 {
+                continue;
+            }
+            match self.variant().layout {
+                Layout::Sh4a => {
+                    // SAFETY: channel `n` exists; 32-bit; owned.
+                    unsafe {
+                        self.bus.write32(sh4a::cbr(n), v);
+                        let _ = self.bus.read32(sh4a::cbr(n));
+                    }
+                }
+                Layout::Sh4 => {
+                    if let Some(ch) = sh4::Channel::from_index(n) {
+                        // SAFETY: 16-bit BBR; owned. `v` came from a 16-bit read.
+                        unsafe { self.bus.write16(ch.bbr(), v as u16) };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Read the match flags and clear the ones in `clear`.
+    fn take_flags(&self) -> u32 {
+        match self.variant().layout {
+            Layout::Sh4a => {
+                // SAFETY: CCMFR is a 32-bit SH-4A register; owned.
+                unsafe {
+                    let f = decode::sh4a_flags(self.bus.read32(sh4a::CCMFR));
+                    if f != 0 {
+                        self.bus.write32(sh4a::CCMFR, decode::sh4a_clear(f));
+                    }
+                    f
+                }
+            }
+            Layout::Sh4 => {
+                // SAFETY: BRCR is a 16-bit SH-4 register; owned.
+                unsafe {
+                    let brcr = self.bus.read16(sh4::BRCR);
+                    let f = decode::sh4_flags(brcr);
+                    if f != 0 {
+                        self.bus.write16(sh4::BRCR, decode::sh4_clear(brcr, f));
+                    }
+                    f
+                }
+            }
+        }
+    }
+
+    fn step_state(&self, cpu: u16) -> Option<&AtomicU32> {
+        self.stepping.get(usize::from(cpu))
+    }
+}
+
+impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
+    type Slot = UbcSlot;
+    type Exception = UbcException;
+
+    fn slot_counts(&self) -> SlotCounts {
+        self.variant().slot_counts()
+    }
+
+    fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<UbcSlot>, Error> {
+        self.encoder.encode(attr)
+    }
+
+    fn address_space(&self, addr: u64, len: u64) -> AddressSpace {
+        self.encoder.address_space(addr, len)
+    }
+
+    fn install(&self, cpu: u16, current: &Image<UbcSlot>, desired: &Image<UbcSlot>) {
+        let cur = current.pools.first();
+        let want = desired.pools.first();
+        for n in 0..self.channels() {
+            let i = usize::from(n);
+            let c = cur.and_then(|p| p.get(i)).copied().unwrap_or_default();
+            let d = want.and_then(|p| p.get(i)).copied().unwrap_or_default();
+            if c == d {
+                continue;
+            }
+            if let Some(st) = self.step_state(cpu) {
+                st.store(st.load(Ordering::Relaxed) & !(1 << n), Ordering::Relaxed);
+            }
+            self.write_channel(n, &d);
+        }
+    }
+
+    fn decode(&self, cpu: u16, raw: &UbcException) -> Decoded {
+        let not_ours = Decoded {
+            fired: Fired::None,
+            addr: 0,
+            ip: u64::from(raw.spc),
+            access: Access::empty(),
+            resume: Resume::NotOurs,
+        };
+        if raw.expevt != self.variant().trap {
+            return not_ours;
+        }
+        // 1. Disable every channel while the flags are examined.
+        let (saved, enabled) = self.disable_all();
+        // 2. Read and clear the flags; keep those of channels that were on.
+        let flags = self.take_flags();
+        let mut mask = decode::fired_mask(flags, enabled, self.variant().channel_mask());
+        // 3. Step-over bookkeeping for before-execution instruction breaks.
+        if let Some(st) = self.step_state(cpu) {
+            let stepping = st.load(Ordering::Relaxed);
+            let done = stepping & mask;
+            let mut next = stepping & !done;
+            for n in 0..self.channels() {
+                let bit = 1u32 << n;
+                if done & bit != 0 {
+                    // The stepped instruction ran: back to before-execution.
+                    self.set_timing(n, BreakTiming::Before);
+                } else if mask & bit != 0
+                    && self
+                        .read_channel(n)
+                        .is_some_and(|s| s.breaks_before_fetch())
+                {
+                    // Let the instruction run once: break after it instead.
+                    self.set_timing(n, BreakTiming::After);
+                    next |= bit;
+                }
+            }
+            st.store(next, Ordering::Relaxed);
+            mask &= !done;
+        }
+        // 4. Re-enable what was enabled.
+        self.enable(&saved, enabled);
+
+        let lowest = mask.trailing_zeros();
+        let first = u8::try_from(lowest).ok().and_then(|n| self.read_channel(n));
+        let addr = match (raw.data_addr, first) {
+            (Some(a), _) => u64::from(a),
+            (None, Some(s)) => u64::from(s.addr),
+            (None, None) => 0,
+        };
+        let access = decode::reported_access(
+            (0..self.channels())
+                .filter(|n| mask & (1 << n) != 0)
+                .filter_map(|n| self.read_channel(n)),
+        );
+        Decoded {
+            fired: decode::fired(mask),
+            addr,
+            ip: u64::from(raw.spc),
+            access,
+            resume: Resume::Return,
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! UBC variants and how the running part is identified.
+//!
+//! A [`Variant`] says which register layout the UBC has, how many channels
+//! it has and which exception code a break raises. It is chosen at run time:
+//!
+//! 1. From the processor version register PVR (`0xFF00_0030`) and, where one
+//!    PVR value covers several parts, the product register PRR
+//!    (`0xFF00_0044`), with the same field extraction and values Linux uses
+//!    in `arch/sh/kernel/cpu/sh4/probe.c` (`(PVR >> 8) & 0xFFFF`,
+//!    `(PRR >> 4) & 0xFF`). A PVR value not in the table is an
+//!    [`Error::UnknownPart`]: the crate does not guess.
+//! 2. When the PVR is not implemented (reads as all zeros or all ones), from
+//!    a probe of the channel registers ([`probe`]).
+
+use crate::bus::UbcBus;
+use crate::{sh4, sh4a};
+use hwbp_core::{Error, SlotCounts, MAX_SLOTS};
+
+/// Processor version register (CCN, 32-bit).
+pub const PVR: u32 = 0xFF00_0030;
+/// Product register (CCN, 32-bit; SH-4A and SH7750R/SH7751R).
+pub const PRR: u32 = 0xFF00_0044;
+/// EXPEVT/vector code of the user break exception on SH-4 and SH-4A (taken
+/// at VBR + 0x100, or at DBR when CBCR.UBDE / BRCR.UBDE is set).
+pub const USER_BREAK_EXPEVT: u32 = 0x1E0;
+
+/// The register layout of a UBC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Layout {
+    /// SH-4 (SH7750 family): channels A and B, BAR/BAMR/BBR/BASR + BRCR.
+    Sh4,
+    /// SH-4A (SH7780 family): channels 0..n, CBR/CRR/CAR/CAMR + CCMFR/CBCR.
+    Sh4a,
+}
+
+/// The identified part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Part {
+    /// SH7750 (PVR 0x0205).
+    Sh7750,
+    /// SH7750S (PVR 0x0206).
+    Sh7750S,
+    /// SH7750R (PVR 0x0500/0x0501, PRR 0x10).
+    Sh7750R,
+    /// SH7751 (PVR 0x1100).
+    Sh7751,
+    /// SH7751R (PVR 0x0500/0x0501, PRR 0x11).
+    Sh7751R,
+    /// SH7780 (PVR 0x2006/0x200A, other PRR).
+    Sh7780,
+    /// SH7781 (PVR 0x2006/0x200A, PRR 0x61).
+    Sh7781,
+    /// SH7763 (PVR 0x2006/0x200A, PRR 0xA1).
+    Sh7763,
+    /// SH7785 (PVR 0x3004/0x3007).
+    Sh7785,
+    /// SH7724 (PVR 0x300B).
+    Sh7724,
+    /// Not identified by PVR; the layout and channel count come from a probe
+    /// or from the embedder.
+    Other,
+}
+
+/// A UBC variant: layout, channel count, trap code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Variant {
+    /// The part.
+    pub part: Part,
+    /// Register layout.
+    pub layout: Layout,
+    /// Number of channels (1..=16).
+    pub channels: u8,
+    /// EXPEVT code of the break exception.
+    pub trap: u32,
+}
+
+impl Variant {
+    /// An SH-4 (SH7750-family) part: always two channels, A and B.
+    pub const fn sh4(part: Part) -> Self {
+        Variant {
+            part,
+            layout: Layout::Sh4,
+            channels: 2,
+            trap: USER_BREAK_EXPEVT,
+        }
+    }
+
+    /// An SH-4A part with `channels` channels in the SH7780 layout. Returns
+    /// `None` for 0 or more than 16 channels.
+    pub const fn sh4a(part: Part, channels: u8) -> Option<Self> {
+        if channels == 0 || channels as usize > MAX_SLOTS {
+            return None;
+        }
+        Some(Variant {
+            part,
+            layout: Layout::Sh4a,
+            channels,
+            trap: USER_BREAK_EXPEVT,
+        })
+    }
+
+    /// The slot counts the core sizes its tables with: one shared pool, since
+    /// every channel can watch instruction fetches or operand accesses.
+    pub const fn slot_counts(&self) -> SlotCounts {
+        SlotCounts::Shared(self.channels)
+    }
+
+    /// Bit mask of the channels that exist.
+    pub const fn channel_mask(&self) -> u32 {
+        if self.channels >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << self.channels) - 1
+        }
+    }
+
+    /// Whether the address mask register can ignore exactly the low `k` bits
+    /// (SH-4A CAMR: any bit pattern; SH-4 BAMR: 0, 10, 12, 16 or 20 bits).
+    pub const fn supports_low_mask(&self, k: u32) -> bool {
+        match self.layout {
+            Layout::Sh4a => k < 32,
+            Layout::Sh4 => matches!(k, 0 | 10 | 12 | 16 | 20),
+        }
+    }
+}
+
+/// Identify the part from raw PVR and PRR values.
+pub fn identify(pvr_raw: u32, prr_raw: u32) -> Result<Variant, Error> {
+    let pvr = (pvr_raw >> 8) & 0xFFFF;
+    let prr = (prr_raw >> 4) & 0xFF;
+    let unknown = Err(Error::UnknownPart { id: pvr_raw });
+    // Every SH-4A part listed here documents two UBC channels (CBR0/CBR1).
+    let sh4a2 = |part| Variant::sh4a(part, 2).ok_or(Error::NoDebugHardware);
+    match pvr {
+        0x0205 => Ok(Variant::sh4(Part::Sh7750)),
+        0x0206 => Ok(Variant::sh4(Part::Sh7750S)),
+        0x1100 => Ok(Variant::sh4(Part::Sh7751)),
+        0x0500 | 0x0501 => match prr {
+            0x10 => Ok(Variant::sh4(Part::Sh7750R)),
+            0x11 => Ok(Variant::sh4(Part::Sh7751R)),
+            // SH7760 and others share this PVR; their UBC is not described here.
+            _ => unknown,
+        },
+        0x2006 | 0x200A => match prr {
+            0x61 => sh4a2(Part::Sh7781),
+            0xA1 => sh4a2(Part::Sh7763),
+            _ => sh4a2(Part::Sh7780),
+        },
+        0x3004 | 0x3007 => sh4a2(Part::Sh7785),
+        0x300B => sh4a2(Part::Sh7724),
+        _ => unknown,
+    }
+}
+
+/// A value written while probing: only reserved-on-SH-4A CBR bits (11:8 and
+/// 3) plus bits that exist in an SH-4 BAR, and never CBR.CE.
+const SH4_BAR_PROBE: u32 = 0x0000_0F08;
+/// A value written to CAR`n` while counting SH-4A channels.
+const CAR_PROBE: u32 = 0xA5C3_5A3C;
+
+/// Find the UBC layout and channel count by touching the channel registers.
+///
+/// * `0xFF20_0000` is BARA (32-bit, every bit writable) on SH-4 and CBR0 on
+///   SH-4A, where bits 11:8 and 3 are reserved and read as 0. Writing
+///   `0x0F08` (CE stays 0) tells them apart.
+/// * On SH-4A, channel `n` exists if CAR`n` holds a written pattern.
+///
+/// Every register touched is restored.
+///
+/// # Safety
+/// The caller owns the UBC and runs privileged on a SuperH part whose UBC is
+/// at `0xFF20_0000` (SH-4 or SH-4A); the probe writes those registers.
+pub unsafe fn probe<B: UbcBus>(bus: &B) -> Result<Variant, Error> {
+    // SAFETY: the caller guarantees the UBC is at 0xFF20_0000 and owned; the
+    // first register is 32-bit in both layouts and the value keeps CE clear.
+    let sh4 = unsafe {
+        let old = bus.read32(sh4::BARA);
+        bus.write32(sh4::BARA, SH4_BAR_PROBE);
+        let back = bus.read32(sh4::BARA);
+        bus.write32(sh4::BARA, old);
+        back == SH4_BAR_PROBE
+    };
+    if sh4 {
+        return Ok(Variant::sh4(Part::Other));
+    }
+    let mut n: u8 = 0;
+    while (n as usize) < MAX_SLOTS {
+        let addr = sh4a::car(n);
+        // SAFETY: on SH-4A CAR`n` is a 32-bit register for every implemented
+        // channel; past the last channel the block is reserved space inside
+        // the UBC area, which the caller accepts by calling a probe.
+        let present = unsafe {
+            let old = bus.read32(addr);
+            bus.write32(addr, CAR_PROBE);
+            let back = bus.read32(addr);
+            bus.write32(addr, old);
+            back == CAR_PROBE
+        };
+        if !present {
+            break;
+        }
+        n += 1;
+    }
+    Variant::sh4a(Part::Other, n).ok_or(Error::NoDebugHardware)
+}
+
+/// Identify the UBC: from PVR/PRR when the PVR is implemented, else by
+/// [`probe`].
+///
+/// # Safety
+/// As [`probe`]: privileged code on an SH-4/SH-4A part that owns the UBC.
+pub unsafe fn discover<B: UbcBus>(bus: &B) -> Result<Variant, Error> {
+    // SAFETY: PVR and PRR are 32-bit read-only CCN registers on SH-4/SH-4A.
+    let (pvr, prr) = unsafe { (bus.read32(PVR), bus.read32(PRR)) };
+    if pvr == 0 || pvr == u32::MAX {
+        // SAFETY: forwarded from the caller.
+        unsafe { probe(bus) }
+    } else {
+        identify(pvr, prr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_parts() {
+        assert_eq!(identify(0x0002_0500, 0).unwrap().part, Part::Sh7750);
+        assert_eq!(identify(0x0002_0601, 0).unwrap().part, Part::Sh7750S);
+        assert_eq!(identify(0x0011_0000, 0).unwrap().part, Part::Sh7751);
+        assert_eq!(identify(0x0005_0000, 0x100).unwrap().part, Part::Sh7750R);
+        assert_eq!(identify(0x0005_0100, 0x110).unwrap().part, Part::Sh7751R);
+        let sh7780 = identify(0x1020_0600, 0).unwrap();
+        assert_eq!(
+            (sh7780.part, sh7780.layout, sh7780.channels),
+            (Part::Sh7780, Layout::Sh4a, 2)
+        );
+        assert_eq!(identify(0x1020_0A00, 0x610).unwrap().part, Part::Sh7781);
+        assert_eq!(identify(0x1020_0600, 0xA10).unwrap().part, Part::Sh7763);
+        assert_eq!(identify(0x1030_0400, 0).unwrap().part, Part::Sh7785);
+        assert_eq!(identify(0x1030_0B00, 0).unwrap().part, Part::Sh7724);
+        let sh4 = identify(0x0002_0500, 0).unwrap();
+        assert_eq!(
+            (sh4.layout, sh4.channels, sh4.trap),
+            (Layout::Sh4, 2, 0x1E0)
+        );
+        assert_eq!(sh4.slot_counts(), SlotCounts::Shared(2));
+    }
+
+    #[test]
+    fn unknown_parts_are_errors() {
+        assert_eq!(
+            identify(0x0030_0000, 0),
+            Err(Error::UnknownPart { id: 0x0030_0000 })
+        );
+        // SH7760 shares PVR 0x0500 with SH7750R/SH7751R but has PRR 0x5x.
+        assert_eq!(
+            identify(0x0005_0000, 0x500),
+            Err(Error::UnknownPart { id: 0x0005_0000 })
+        );
+    }
+
+    #[test]
+    fn variant_limits() {
+        assert_eq!(Variant::sh4a(Part::Other, 0), None);
+        assert_eq!(Variant::sh4a(Part::Other, 17), None);
+        assert_eq!(
+            Variant::sh4a(Part::Other, 16).unwrap().channel_mask(),
+            0xFFFF
+        );
+        assert!(Variant::sh4(Part::Sh7750).supports_low_mask(10));
+        assert!(!Variant::sh4(Part::Sh7750).supports_low_mask(3));
+    }
+}
