@@ -1,2 +1,336 @@
-//! `cargo xtask` (placeholder).
-fn main() {}
+//! `cargo xtask` — build, run and check hwbp.
+//!
+//! * `cargo xtask test [--long]`: formatting, clippy, every host test and doc
+//!   test, the loom model checks, cross-builds of every library crate for the
+//!   bare-metal targets (proving `no_std` without `alloc`), and the QEMU boards.
+//! * `cargo xtask qemu [x86_64|aarch64|armv7|all]`: build the example firmware
+//!   and run it on QEMU, printing a PASS/FAIL line per board.
+//!
+//! Missing rustup targets are added; a missing QEMU is installed with apt-get
+//! when running as root, otherwise the command to run is printed.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use std::{env, thread};
+
+/// Bare-metal targets every library crate must build for.
+const TARGETS: [&str; 3] = [
+    "aarch64-unknown-none",
+    "x86_64-unknown-none",
+    "armv7a-none-eabi",
+];
+
+/// `no_std` library crates.
+const LIBS: [&str; 4] = ["hwbp-core", "hwbp-x86", "hwbp-arm64", "hwbp-sh"];
+
+/// A QEMU board: example directory, the executable it needs.
+struct Board {
+    name: &'static str,
+    dir: &'static str,
+    qemu: &'static str,
+}
+
+const BOARDS: [Board; 3] = [
+    Board {
+        name: "x86_64",
+        dir: "examples/qemu-x86_64",
+        qemu: "qemu-system-x86_64",
+    },
+    Board {
+        name: "aarch64",
+        dir: "examples/qemu-aarch64",
+        qemu: "qemu-system-aarch64",
+    },
+    Board {
+        name: "armv7",
+        dir: "examples/qemu-armv7",
+        qemu: "qemu-system-arm",
+    },
+];
+
+/// How long one board may run (the build is not counted).
+const BOARD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Proptest cases per property: the default keeps CI well inside its budget;
+/// `--long` runs deeper.
+const CASES_DEFAULT: &str = "64";
+const CASES_LONG: &str = "4096";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(args.iter().skip(1).any(|a| a == "--long")),
+        Some("qemu") => qemu(args.get(1).map_or("all", String::as_str)),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask test [--long] | cargo xtask qemu [x86_64|aarch64|armv7|all]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    // xtask lives one level below the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(what: &str, cmd: &mut Command) -> Result {
+    eprintln!("xtask: {what}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what}: {status}"))
+    }
+}
+
+fn step(what: &str, args: &[&str]) -> Result {
+    run(what, cargo().args(args))
+}
+
+fn test(long: bool) -> Result {
+    let started = Instant::now();
+    ensure_targets()?;
+    step("rustfmt (workspace)", &["fmt", "--all", "--", "--check"])?;
+    for b in &BOARDS {
+        let manifest = format!("{}/Cargo.toml", b.dir);
+        step(
+            &format!("rustfmt ({})", b.dir),
+            &["fmt", "--manifest-path", &manifest, "--", "--check"],
+        )?;
+    }
+    step(
+        "clippy (workspace, all targets, -D warnings)",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    let cases = if long { CASES_LONG } else { CASES_DEFAULT };
+    run(
+        &format!("host tests and doc tests (PROPTEST_CASES={cases})"),
+        cargo()
+            .args(["test", "--workspace"])
+            .env("PROPTEST_CASES", cases),
+    )?;
+    loom()?;
+    for t in TARGETS {
+        let mut args = vec!["build", "--target", t];
+        for l in LIBS {
+            args.extend(["-p", l]);
+        }
+        step(&format!("cross-build no_std libraries for {t}"), &args)?;
+    }
+    for b in &BOARDS {
+        let dir = root().join(b.dir);
+        run(
+            &format!("clippy ({}, -D warnings)", b.dir),
+            cargo()
+                .current_dir(&dir)
+                .args(["clippy", "--release", "--", "-D", "warnings"]),
+        )?;
+    }
+    qemu("all")?;
+    eprintln!("xtask: all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// The loom model checks of the lock-free dispatch path, in a target dir of
+/// their own so the `--cfg loom` build does not invalidate the normal one.
+fn loom() -> Result {
+    let has_loom = std::fs::read_to_string(root().join("hwbp-core/Cargo.toml"))
+        .is_ok_and(|s| s.contains("loom"));
+    if !has_loom {
+        return Err(
+            "hwbp-core has no loom dev-dependency: the dispatch model checks are missing".into(),
+        );
+    }
+    let target_dir = root().join("target/loom");
+    run(
+        "loom model checks (hwbp-core, --cfg loom)",
+        cargo()
+            .args(["test", "-p", "hwbp-core", "--release", "--lib", "loom"])
+            .env("RUSTFLAGS", "--cfg loom")
+            .env("CARGO_TARGET_DIR", target_dir)
+            .env("LOOM_MAX_PREEMPTIONS", "3"),
+    )
+}
+
+fn ensure_targets() -> Result {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("rustup is needed to add the bare-metal targets: {e}"))?;
+    let installed = String::from_utf8_lossy(&out.stdout);
+    let missing: Vec<&str> = TARGETS
+        .iter()
+        .copied()
+        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    run(
+        &format!("rustup target add {}", missing.join(" ")),
+        Command::new("rustup")
+            .args(["target", "add"])
+            .args(&missing),
+    )
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new(cmd)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn ensure_qemu(boards: &[&Board]) -> Result {
+    if boards.iter().all(|b| have(b.qemu)) {
+        return Ok(());
+    }
+    let install = "apt-get install -y --no-install-recommends qemu-system-x86 qemu-system-arm";
+    if !is_root() {
+        return Err(format!(
+            "QEMU is missing. Install it with:\n    sudo apt-get update && sudo {install}"
+        ));
+    }
+    run("apt-get update", Command::new("apt-get").arg("update"))?;
+    run(
+        install,
+        Command::new("apt-get")
+            .args(install.split(' ').skip(1))
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    match boards.iter().find(|b| !have(b.qemu)) {
+        Some(b) => Err(format!("{} is still missing after installing QEMU", b.qemu)),
+        None => Ok(()),
+    }
+}
+
+fn qemu(which: &str) -> Result {
+    let boards: Vec<&Board> = BOARDS
+        .iter()
+        .filter(|b| which == "all" || which == b.name)
+        .collect();
+    if boards.is_empty() {
+        return Err(format!(
+            "unknown board {which:?}: expected x86_64, aarch64, armv7 or all"
+        ));
+    }
+    ensure_targets()?;
+    ensure_qemu(&boards)?;
+    let mut failed = Vec::new();
+    for b in &boards {
+        match run_board(b) {
+            Ok(summary) => println!("PASS {}: {summary}", b.name),
+            Err(e) => {
+                println!("FAIL {}: {e}", b.name);
+                failed.push(b.name);
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("QEMU boards failed: {}", failed.join(", ")))
+    }
+}
+
+/// Build and boot one board; returns its summary line.
+fn run_board(b: &Board) -> Result<String> {
+    let dir = root().join(b.dir);
+    run(
+        &format!("build {}", b.dir),
+        cargo().current_dir(&dir).args(["build", "--release"]),
+    )?;
+    eprintln!("xtask: boot {} on {}", b.dir, b.qemu);
+    let mut child = cargo()
+        .current_dir(&dir)
+        .args(["run", "--quiet", "--release"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start cargo run: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    let name = b.name;
+    let reader = thread::spawn(move || {
+        for line in BufReader::new(stdout)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            println!("  [{name}] {line}");
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + BOARD_TIMEOUT;
+    let status = loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(s) => break Some(s),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let _ = reader.join();
+    let lines: Vec<String> = rx.try_iter().collect();
+    let Some(status) = status else {
+        return Err(format!("timed out after {BOARD_TIMEOUT:?}"));
+    };
+    if let Some(fail) = lines.iter().find(|l| l.starts_with("FAIL")) {
+        return Err(fail.clone());
+    }
+    let prefix = format!("hwbp {}: ", b.name);
+    let summary = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with(&prefix) && l.ends_with("checks passed"))
+        .cloned()
+        .ok_or_else(|| format!("no '{prefix}N checks passed' line in the transcript"))?;
+    if !status.success() {
+        return Err(format!(
+            "firmware printed '{summary}' but exited with {status}"
+        ));
+    }
+    Ok(summary)
+}
