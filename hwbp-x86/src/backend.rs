@@ -126,6 +126,14 @@ impl<R: DebugRegs> Arch for X86<R> {
         self.encoder.encode(attr)
     }
 
+    /// Disables every slot and clears DR6 ([`X86::reset`]): after a reset the
+    /// SDM defines DR7 as `0x400`, but firmware or a previous kernel may have
+    /// left breakpoints behind. x86 always has 4 slots, so this cannot fail.
+    fn init_cpu(&self, cpu: u16) -> Result<(), Error> {
+        self.reset(cpu);
+        Ok(())
+    }
+
     fn address_space(&self, addr: u64, len: u64) -> AddressSpace {
         self.encoder.address_space(addr, len)
     }
@@ -249,6 +257,473 @@ impl<R: DebugRegs> Arch for X86<R> {
             ip: raw.ip,
             access,
             resume,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dr7::{Size, SlotEnable};
+    use crate::encode::Mode;
+    use crate::model::{CpuAccess, Model};
+    use crate::model_regs::{ModelRegs, RegWrite};
+    use hwbp_core::Access;
+
+    type Regs = ModelRegs<2>;
+
+    fn backend(regs: &Regs) -> X86<&Regs> {
+        X86::with_regs(Encoder::new(Mode::Bits64), regs)
+    }
+
+    fn image(slots: &[DrSlot]) -> Image<DrSlot> {
+        let mut img = Image::empty(SlotCounts::Shared(4));
+        for (n, s) in slots.iter().enumerate() {
+            if let Some(r) = img.pools[0].get_mut(n) {
+                *r = *s;
+            }
+        }
+        img
+    }
+
+    fn watch(addr: u64, cond: Condition, size: Size) -> DrSlot {
+        DrSlot {
+            addr,
+            condition: cond,
+            size,
+            enable: SlotEnable::GLOBAL,
+        }
+    }
+
+    /// Replay a write log from the registers `start` and check the install
+    /// rule: no address register is written while its slot is enabled.
+    fn check_order(start: ([u64; 4], Dr7), log: &[RegWrite]) {
+        let mut dr7 = start.1;
+        for w in log {
+            match w.reg {
+                DebugReg::Dr7 => dr7 = Dr7::from_raw(w.value),
+                DebugReg::Dr6 => {}
+                r => assert!(
+                    !dr7.enabled(r.index()),
+                    "{r:?} written while enabled: {log:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn install_writes_only_what_changed_in_a_safe_order() {
+        let regs = Regs::new(Model::new(Mode::Bits64));
+        let hw = backend(&regs);
+        hw.init_cpu(0).unwrap();
+        regs.take_log();
+        let empty = image(&[]);
+        let a = image(&[watch(0x1000, Condition::Write, Size::Four)]);
+        hw.install(0, &empty, &a);
+        let log = regs.take_log().unwrap();
+        assert_eq!(log.len(), 2, "DR0 then DR7: {log:?}");
+        assert_eq!((log[0].reg, log[0].value), (DebugReg::Dr0, 0x1000));
+        assert_eq!(log[1].reg, DebugReg::Dr7);
+        // Same image again: nothing written.
+        hw.install(0, &a, &a);
+        assert!(regs.take_log().unwrap().is_empty());
+        // Move slot 0 and add slot 2: disable slot 0 first, write both
+        // addresses, enable in one final DR7 write.
+        let b = image(&[
+            watch(0x2000, Condition::ReadWrite, Size::Eight),
+            DrSlot::DISABLED,
+            DrSlot {
+                addr: 0x40_0000,
+                ..watch(0, Condition::Execute, Size::One)
+            },
+        ]);
+        let before = regs.image(0);
+        hw.install(0, &a, &b);
+        let log = regs.take_log().unwrap();
+        check_order(before, &log);
+        let regs_written: heapless::Vec<DebugReg, 8> = log.iter().map(|w| w.reg).collect();
+        assert_eq!(
+            regs_written.as_slice(),
+            &[DebugReg::Dr7, DebugReg::Dr0, DebugReg::Dr2, DebugReg::Dr7]
+        );
+        // Only changing the condition of an enabled slot: one DR7 write.
+        let c = image(&[
+            watch(0x2000, Condition::Write, Size::Eight),
+            DrSlot::DISABLED,
+            DrSlot {
+                addr: 0x40_0000,
+                ..watch(0, Condition::Execute, Size::One)
+            },
+        ]);
+        hw.install(0, &b, &c);
+        let log = regs.take_log().unwrap();
+        assert_eq!(
+            log.iter().map(|w| w.reg).collect::<Vec<_>>(),
+            [DebugReg::Dr7]
+        );
+        // Disabling leaves the address alone.
+        hw.install(0, &c, &empty);
+        let log = regs.take_log().unwrap();
+        assert_eq!(
+            log.iter().map(|w| w.reg).collect::<Vec<_>>(),
+            [DebugReg::Dr7]
+        );
+        assert_eq!(regs.image(0).1.enabled_mask(), 0);
+        // CPU 1 was never touched.
+        assert_eq!(regs.image(1).1.raw(), Dr7::RESERVED_ONE);
+    }
+
+    #[test]
+    fn installed_image_behaves_as_encoded() {
+        let regs = Regs::new(Model::new(Mode::Bits64));
+        let hw = backend(&regs);
+        let enc = hw
+            .encode(&hwbp_core::BreakpointAttr::watch(0x1003, 6, Access::WRITE))
+            .unwrap();
+        let slots: heapless::Vec<DrSlot, 4> = enc.pieces.iter().map(|p| p.slot).collect();
+        hw.install(0, &image(&[]), &image(&slots));
+        for a in 0x1003..0x1009 {
+            assert!(
+                regs.access(0, &CpuAccess::write(a, 1), 0).is_some(),
+                "{a:#x}"
+            );
+        }
+        assert!(regs.access(0, &CpuAccess::write(0x1002, 1), 0).is_none());
+        assert!(regs.access(0, &CpuAccess::write(0x1009, 1), 0).is_none());
+        assert!(regs.access(0, &CpuAccess::read(0x1004, 1), 0).is_none());
+        // Reserved bit 10 survived every write, LE/GE track the enables.
+        let dr7 = regs.image(0).1;
+        assert_eq!(
+            dr7.raw() & (Dr7::RESERVED_ONE | Dr7::GE | Dr7::LE),
+            Dr7::RESERVED_ONE | Dr7::GE
+        );
+    }
+
+    #[test]
+    fn install_disables_a_slot_enabled_behind_our_back_before_writing_it() {
+        let regs = Regs::new(Model::new(Mode::Bits64));
+        let hw = backend(&regs);
+        // Firmware left slot 1 enabled; the core believes everything is empty.
+        regs.write(0, DebugReg::Dr7, Dr7::RESERVED_ONE | 0b1000);
+        regs.take_log();
+        let before = regs.image(0);
+        hw.install(
+            0,
+            &image(&[]),
+            &image(&[DrSlot::DISABLED, watch(0x3000, Condition::Write, Size::One)]),
+        );
+        check_order(before, &regs.take_log().unwrap());
+    }
+
+    #[test]
+    fn reset_clears_slots_and_status_keeping_reserved_bits() {
+        let regs = Regs::new(Model::new(Mode::Bits64));
+        let hw = backend(&regs);
+        regs.write(0, DebugReg::Dr7, 0xffff_00ff | Dr7::RESERVED_ONE | Dr7::GD);
+        regs.write(0, DebugReg::Dr6, Dr6::B2.to_raw());
+        hw.init_cpu(0).unwrap();
+        assert_eq!(regs.read(0, DebugReg::Dr7), Dr7::RESERVED_ONE | Dr7::GD);
+        assert_eq!(regs.read(0, DebugReg::Dr6), Dr6::QUIET);
+    }
+
+    fn setup(slots: &[DrSlot]) -> Regs {
+        let regs = Regs::new(Model::new(Mode::Bits64));
+        backend(&regs).install(0, &image(&[]), &image(slots));
+        regs
+    }
+
+    #[test]
+    fn decode_several_slots_firing_together() {
+        // Three slots on overlapping bytes, one write hits all three.
+        let regs = setup(&[
+            watch(0x1000, Condition::Write, Size::Eight),
+            watch(0x1004, Condition::ReadWrite, Size::Four),
+            DrSlot::DISABLED,
+            watch(0x1006, Condition::Write, Size::Two),
+        ]);
+        let hw = backend(&regs);
+        let ex = regs
+            .access(0, &CpuAccess::write(0x1006, 2), 0x40_0010)
+            .unwrap();
+        assert_eq!(Dr6::from_raw(ex.dr6), Dr6::B0 | Dr6::B1 | Dr6::B3);
+        let d = hw.decode(0, &ex);
+        assert_eq!(
+            d.fired,
+            Fired::Slots {
+                pool: Pool(0),
+                mask: 0b1011
+            }
+        );
+        assert_eq!(d.resume, Resume::Return);
+        assert_eq!(d.addr, 0x1000);
+        assert_eq!(d.ip, 0x40_0010);
+        // A read-write slot fired: x86 cannot say read or write.
+        assert_eq!(d.access, Access::empty());
+        // DR6 was acknowledged.
+        assert_eq!(regs.read(0, DebugReg::Dr6), Dr6::QUIET);
+        // A read only hits the read-write slot.
+        let ex = regs
+            .access(0, &CpuAccess::read(0x1004, 4), 0x40_0020)
+            .unwrap();
+        let d = hw.decode(0, &ex);
+        assert_eq!(
+            d.fired,
+            Fired::Slots {
+                pool: Pool(0),
+                mask: 0b0010
+            }
+        );
+        assert_eq!(d.addr, 0x1004);
+        // Only write slots fired: the access is known.
+        let ex = regs
+            .access(0, &CpuAccess::write(0x1000, 1), 0x40_0030)
+            .unwrap();
+        let d = hw.decode(0, &ex);
+        assert_eq!(
+            d.fired,
+            Fired::Slots {
+                pool: Pool(0),
+                mask: 0b0001
+            }
+        );
+        assert_eq!(d.access, Access::WRITE);
+    }
+
+    #[test]
+    fn decode_ignores_bits_of_disabled_slots() {
+        // Slot 1 is disabled but watches the same byte; the model (like the SDM
+        // allows) reports its B bit anyway.
+        let mut off = watch(0x5000, Condition::Write, Size::One);
+        off.enable = SlotEnable::empty();
+        let regs = setup(&[watch(0x5000, Condition::Write, Size::One), off]);
+        // A disabled slot's address is never written by install; put it there.
+        regs.write(0, DebugReg::Dr1, off.addr);
+        let ex = regs.access(0, &CpuAccess::write(0x5000, 1), 0).unwrap();
+        assert_eq!(Dr6::from_raw(ex.dr6).slots(), 0b11);
+        let d = backend(&regs).decode(0, &ex);
+        assert_eq!(
+            d.fired,
+            Fired::Slots {
+                pool: Pool(0),
+                mask: 0b01
+            }
+        );
+    }
+
+    #[test]
+    fn instruction_breakpoints_fault_and_need_rf() {
+        let regs = setup(&[
+            DrSlot::DISABLED,
+            DrSlot {
+                addr: 0x40_1000,
+                ..watch(0, Condition::Execute, Size::One)
+            },
+        ]);
+        let hw = backend(&regs);
+        let ex = regs
+            .access(0, &CpuAccess::fetch(0x40_1000), 0x40_1000)
+            .unwrap();
+        let d = hw.decode(0, &ex);
+        assert_eq!(
+            d.fired,
+            Fired::Slots {
+                pool: Pool(0),
+                mask: 0b10
+            }
+        );
+        assert_eq!(d.resume, Resume::SetResumeFlag);
+        assert_eq!(
+            (d.addr, d.ip, d.access),
+            (0x40_1000, 0x40_1000, Access::EXEC)
+        );
+        // Returning with RF set: the same instruction runs without a new #DB.
+        let rf = CpuAccess {
+            kind: crate::model::AccessKind::Fetch { resume_flag: true },
+            ..CpuAccess::fetch(0x40_1000)
+        };
+        assert!(regs.access(0, &rf, 0x40_1000).is_none());
+        // Without RF it would fault again: the loop RF prevents.
+        assert!(regs
+            .access(0, &CpuAccess::fetch(0x40_1000), 0x40_1000)
+            .is_some());
+    }
+
+    #[test]
+    fn single_step_wins_over_an_instruction_breakpoint() {
+        let regs = setup(&[
+            DrSlot {
+                addr: 0x40_2000,
+                ..watch(0, Condition::Execute, Size::One)
+            },
+            watch(0x6000, Condition::Write, Size::Four),
+        ]);
+        let hw = backend(&regs);
+        // TF trap after the instruction before 0x40_2000: DR6 shows BS and B0.
+        let ex = regs.single_step(0, 0x40_2000);
+        assert_eq!(Dr6::from_raw(ex.dr6), Dr6::BS | Dr6::B0);
+        let d = hw.decode(0, &ex);
+        assert_eq!(d.fired, Fired::None);
+        assert_eq!(d.resume, Resume::NotOurs);
+        // No RF: returning re-executes the fetch, which now faults on its own.
+        let ex = regs
+            .access(0, &CpuAccess::fetch(0x40_2000), 0x40_2000)
+            .unwrap();
+        let d = hw.decode(0, &ex);
+        assert_eq!(
+            d.fired,
+            Fired::Slots {
+                pool: Pool(0),
+                mask: 0b01
+            }
+        );
+        assert_eq!(d.resume, Resume::SetResumeFlag);
+    }
+
+    #[test]
+    fn single_step_and_data_trap_merge() {
+        let regs = setup(&[
+            DrSlot {
+                addr: 0x40_2000,
+                ..watch(0, Condition::Execute, Size::One)
+            },
+            watch(0x6000, Condition::Write, Size::Four),
+        ]);
+        let hw = backend(&regs);
+        // A store trapped on slot 1 and TF was set: one #DB with B1 | BS.
+        let ex = DebugException {
+            dr6: (Dr6::B1 | Dr6::BS).to_raw(),
+            ip: 0x40_1ffc,
+        };
+        let d = hw.decode(0, &ex);
+        assert_eq!(
+            d.fired,
+            Fired::Slots {
+                pool: Pool(0),
+                mask: 0b10
+            }
+        );
+        assert_eq!(d.resume, Resume::Return);
+        assert_eq!(d.access, Access::WRITE);
+        // With B0 too (next instruction is the breakpoint): still only B1.
+        let ex = DebugException {
+            dr6: (Dr6::B0 | Dr6::B1 | Dr6::BS).to_raw(),
+            ip: 0x40_2000,
+        };
+        let d = hw.decode(0, &ex);
+        assert_eq!(
+            d.fired,
+            Fired::Slots {
+                pool: Pool(0),
+                mask: 0b10
+            }
+        );
+        assert_eq!(d.resume, Resume::Return);
+    }
+
+    #[test]
+    fn foreign_debug_exceptions_are_not_ours() {
+        let regs = setup(&[watch(0x6000, Condition::Write, Size::Four)]);
+        let hw = backend(&regs);
+        for flags in [Dr6::BS, Dr6::BD, Dr6::BT, Dr6::empty(), Dr6::RTM | Dr6::BS] {
+            let d = hw.decode(
+                0,
+                &DebugException {
+                    dr6: flags.to_raw(),
+                    ip: 7,
+                },
+            );
+            assert_eq!(
+                (d.fired, d.resume),
+                (Fired::None, Resume::NotOurs),
+                "{flags:?}"
+            );
+            assert_eq!(d.ip, 7);
+        }
+    }
+
+    #[test]
+    fn slot_counts_and_encode_are_the_encoders() {
+        let regs = Regs::new(Model::new(Mode::Bits64));
+        let hw = backend(&regs);
+        assert_eq!(hw.slot_counts(), SlotCounts::Shared(4));
+        assert_eq!(
+            hw.encode(&hwbp_core::BreakpointAttr::watch(0, 1, Access::READ)),
+            Err(Error::UnsupportedAccess)
+        );
+        assert_eq!(
+            hw.address_space(0xffff_8000_0000_0000, 8),
+            AddressSpace::Kernel
+        );
+    }
+
+    proptest::proptest! {
+        /// Arbitrary DR6/DR7/addresses: decode never panics, reports only
+        /// enabled slots, and asks for RF exactly when an execute slot is among
+        /// them.
+        #[test]
+        fn decode_total(dr6 in proptest::prelude::any::<u64>(), dr7 in proptest::prelude::any::<u32>(), addr in proptest::prelude::any::<[u64; 4]>(), ip in proptest::prelude::any::<u64>()) {
+            let regs = Regs::new(Model::new(Mode::Bits64));
+            for (n, a) in addr.iter().enumerate() {
+                regs.write(0, DebugReg::addr(n).unwrap(), *a);
+            }
+            regs.write(0, DebugReg::Dr7, u64::from(dr7));
+            let d = backend(&regs).decode(0, &DebugException { dr6, ip });
+            let dr7 = Dr7::from_raw(u64::from(dr7));
+            match d.fired {
+                Fired::None => proptest::prop_assert_eq!(d.resume, Resume::NotOurs),
+                Fired::Slots { pool, mask } => {
+                    proptest::prop_assert_eq!(pool, Pool(0));
+                    proptest::prop_assert!(mask != 0 && mask & !u32::from(dr7.enabled_mask()) == 0);
+                    proptest::prop_assert!(mask & !u32::from(Dr6::from_raw(dr6).slots()) == 0);
+                    let exec = (0..4).any(|n| mask & (1 << n) != 0 && dr7.condition(n) == Condition::Execute);
+                    proptest::prop_assert_eq!(d.resume == Resume::SetResumeFlag, exec);
+                    proptest::prop_assert!(!(exec && Dr6::from_raw(dr6).contains(Dr6::BS)));
+                }
+                Fired::ByAddress { .. } => proptest::prop_assert!(false, "x86 names its slots"),
+            }
+            proptest::prop_assert_eq!(regs.read(0, DebugReg::Dr6), Dr6::QUIET);
+        }
+
+        /// Model and decoder agree: the slots decoded after an access are the
+        /// enabled slots whose condition the access meets.
+        #[test]
+        fn decode_matches_the_model(
+            slots in proptest::array::uniform4((0u64..64, 0u8..4, 0u8..4, proptest::prelude::any::<bool>())),
+            a in 0u64..72, size in 1u64..9, kind in 0u8..3,
+        ) {
+            let slots = slots.map(|(addr, c, s, en)| DrSlot {
+                addr: 0x1000 + addr,
+                condition: if c == 2 { Condition::Write } else { Condition::from_bits(c) },
+                size: Size::from_bits(s),
+                enable: if en { SlotEnable::GLOBAL } else { SlotEnable::empty() },
+            });
+            let regs = Regs::new(Model::new(Mode::Bits64));
+            // Write every address, including disabled slots', so the model's
+            // "may report disabled slots" behaviour is exercised.
+            for (n, s) in slots.iter().enumerate() {
+                regs.write(0, DebugReg::addr(n).unwrap(), s.addr);
+            }
+            backend(&regs).install(0, &image(&[]), &image(&slots));
+            for (n, s) in slots.iter().enumerate() {
+                regs.write(0, DebugReg::addr(n).unwrap(), s.addr);
+            }
+            let acc = match kind {
+                0 => CpuAccess::read(0x1000 + a, size),
+                1 => CpuAccess::write(0x1000 + a, size),
+                _ => CpuAccess::fetch(0x1000 + a),
+            };
+            let model = Model::new(Mode::Bits64);
+            let want: u32 = slots.iter().enumerate()
+                .filter(|(_, s)| s.is_enabled() && model.condition_met(s, &acc))
+                .map(|(n, _)| 1u32 << n)
+                .sum();
+            match regs.access(0, &acc, 0x40_0000) {
+                None => proptest::prop_assert_eq!(want, 0),
+                Some(ex) => {
+                    let d = backend(&regs).decode(0, &ex);
+                    proptest::prop_assert_eq!(d.fired, Fired::Slots { pool: Pool(0), mask: want });
+                }
+            }
         }
     }
 }

@@ -324,3 +324,346 @@ impl Default for Encoder {
         Encoder::new(Mode::NATIVE)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dr6::Dr6;
+    use crate::dr7::Dr7;
+    use crate::model::{AccessKind, CpuAccess, Model};
+    use proptest::prelude::*;
+
+    /// Put an encoding's pieces into slots 0.. and return the registers.
+    fn load(e: &Encoding<DrSlot>) -> ([u64; 4], Dr7) {
+        let mut addr = [0; 4];
+        let mut dr7 = Dr7::from_raw(Dr7::RESERVED_ONE);
+        for (n, p) in e.pieces.iter().enumerate() {
+            addr[n] = p.slot.addr;
+            p.slot.apply(&mut dr7, n);
+        }
+        dr7.update_exact();
+        (addr, dr7)
+    }
+
+    fn fires(mode: Mode, e: &Encoding<DrSlot>, a: CpuAccess) -> bool {
+        let (addr, dr7) = load(e);
+        Model::new(mode).access(&addr, dr7, &a).is_some()
+    }
+
+    /// Check by meaning: every byte of the region triggers on the accesses the
+    /// request names and on nothing else; the bytes around it never trigger.
+    fn check_region(mode: Mode, attr: &BreakpointAttr) {
+        let e = Encoder::new(mode).encode(attr).unwrap();
+        let reads = attr.access.contains(Access::READ);
+        for off in 0..attr.len {
+            let a = attr.addr + off;
+            assert!(
+                fires(mode, &e, CpuAccess::write(a, 1)),
+                "write {a:#x} of {attr:?}"
+            );
+            assert_eq!(fires(mode, &e, CpuAccess::read(a, 1)), reads, "read {a:#x}");
+            assert!(!fires(mode, &e, CpuAccess::fetch(a)), "fetch {a:#x}");
+        }
+        if let Some(before) = attr.addr.checked_sub(1) {
+            assert!(
+                !fires(mode, &e, CpuAccess::write(before, 1)),
+                "byte before {attr:?}"
+            );
+        }
+        if let Some(after) = attr.addr.checked_add(attr.len) {
+            assert!(
+                !fires(mode, &e, CpuAccess::write(after, 1)),
+                "byte after {attr:?}"
+            );
+        }
+        // A wide access straddling the start overlaps the region.
+        if attr.addr >= 4 {
+            assert!(fires(mode, &e, CpuAccess::write(attr.addr - 3, 4)));
+        }
+    }
+
+    #[test]
+    fn every_single_slot_encoding_against_the_model() {
+        for mode in [Mode::Bits32, Mode::Bits64] {
+            for len in [1, 2, 4, 8] {
+                if len > mode.max_len() {
+                    continue;
+                }
+                for access in [Access::WRITE, Access::RW] {
+                    let attr = BreakpointAttr::watch(0x10_0000 + 8 * len, len, access);
+                    let e = Encoder::new(mode).encode(&attr).unwrap();
+                    assert_eq!(e.weight(), 1, "{attr:?}");
+                    assert_eq!(e.ty, BpType::Data);
+                    check_region(mode, &attr);
+                }
+            }
+            // Execute: only a fetch of exactly that address, not data accesses,
+            // not a fetch one byte off, not with RF set.
+            let x = BreakpointAttr::exec(0x40_1003);
+            let e = Encoder::new(mode).encode(&x).unwrap();
+            assert_eq!((e.weight(), e.ty), (1, BpType::Inst));
+            assert!(fires(mode, &e, CpuAccess::fetch(0x40_1003)));
+            assert!(!fires(mode, &e, CpuAccess::fetch(0x40_1002)));
+            assert!(!fires(mode, &e, CpuAccess::fetch(0x40_1004)));
+            assert!(!fires(mode, &e, CpuAccess::read(0x40_1003, 1)));
+            assert!(!fires(mode, &e, CpuAccess::write(0x40_1003, 1)));
+            let rf = CpuAccess {
+                kind: AccessKind::Fetch { resume_flag: true },
+                ..CpuAccess::fetch(0x40_1003)
+            };
+            assert!(!fires(mode, &e, rf));
+        }
+    }
+
+    #[test]
+    fn split_regions_against_the_model() {
+        // (addr, len, mode, expected weight)
+        let table: &[(u64, u64, Mode, u8)] = &[
+            (0x1001, 2, Mode::Bits64, 2),
+            (0x1001, 7, Mode::Bits64, 3),
+            (0x1003, 6, Mode::Bits64, 3),
+            (0x1000, 16, Mode::Bits64, 2),
+            (0x1000, 32, Mode::Bits64, 4),
+            (0x1004, 12, Mode::Bits64, 2),
+            (0x1000, 8, Mode::Bits32, 2),
+            (0x1000, 16, Mode::Bits32, 4),
+            (0x1002, 8, Mode::Bits32, 3),
+            // Cross-page.
+            (0x1ffe, 4, Mode::Bits64, 2),
+            (0x1ffc, 8, Mode::Bits64, 2),
+            (0x1fff, 2, Mode::Bits32, 2),
+            (0x7fff_ffff_effc, 8, Mode::Bits64, 2),
+        ];
+        for &(addr, len, mode, w) in table {
+            for access in [Access::WRITE, Access::RW] {
+                let attr = BreakpointAttr::watch(addr, len, access);
+                let e = Encoder::new(mode).encode(&attr).unwrap();
+                assert_eq!(e.weight(), w, "{attr:?} in {mode:?}");
+                for p in &e.pieces {
+                    assert_eq!((p.hw_addr, p.hw_len), (p.slot.addr, p.slot.size.bytes()));
+                    assert_eq!(p.hw_addr % p.hw_len, 0);
+                }
+                check_region(mode, &attr);
+            }
+        }
+    }
+
+    #[test]
+    fn validation_errors() {
+        let e64 = Encoder::new(Mode::Bits64);
+        let e32 = Encoder::new(Mode::Bits32);
+        let single = e64.with_policy(RegionPolicy::Single);
+        let w = |addr, len| BreakpointAttr::watch(addr, len, Access::WRITE);
+        // Read-only watch is impossible on x86.
+        assert_eq!(
+            e64.encode(&BreakpointAttr::watch(0x1000, 4, Access::READ)),
+            Err(Error::UnsupportedAccess)
+        );
+        // Instruction breakpoints are length 1.
+        for len in [2, 4, 8] {
+            assert_eq!(
+                e64.encode(&BreakpointAttr {
+                    len,
+                    ..BreakpointAttr::exec(0x1000)
+                }),
+                Err(Error::UnsupportedLength { len })
+            );
+        }
+        // Single-slot policy: natural alignment, lengths the LEN field has.
+        assert_eq!(
+            single.encode(&w(0x1002, 4)),
+            Err(Error::Misaligned {
+                addr: 0x1002,
+                align: 4
+            })
+        );
+        assert_eq!(
+            single.encode(&w(0x1004, 8)),
+            Err(Error::Misaligned {
+                addr: 0x1004,
+                align: 8
+            })
+        );
+        assert_eq!(
+            single.encode(&w(0x1001, 2)),
+            Err(Error::Misaligned {
+                addr: 0x1001,
+                align: 2
+            })
+        );
+        assert_eq!(
+            single.encode(&w(0x1000, 3)),
+            Err(Error::UnsupportedLength { len: 3 })
+        );
+        assert_eq!(
+            single.encode(&w(0x1000, 16)),
+            Err(Error::UnsupportedLength { len: 16 })
+        );
+        assert_eq!(
+            e32.with_policy(RegionPolicy::Single).encode(&w(0x1000, 8)),
+            Err(Error::UnsupportedLength { len: 8 })
+        );
+        assert!(single.encode(&w(0x1008, 8)).is_ok());
+        // Splitting: more pieces than the 4 slots.
+        assert_eq!(
+            e64.encode(&w(0x1000, 40)),
+            Err(Error::RangeTooLarge {
+                weight: 5,
+                slots: 4
+            })
+        );
+        assert_eq!(
+            e64.encode(&w(0x1001, 31)),
+            Err(Error::RangeTooLarge {
+                weight: 6,
+                slots: 4
+            })
+        );
+        assert_eq!(
+            e32.encode(&w(0x1000, 20)),
+            Err(Error::RangeTooLarge {
+                weight: 5,
+                slots: 4
+            })
+        );
+        assert_eq!(
+            e64.encode(&w(0, 1 << 40)),
+            Err(Error::RangeTooLarge {
+                weight: u8::MAX,
+                slots: 4
+            })
+        );
+        // Address width and wrap.
+        assert_eq!(e64.encode(&w(u64::MAX - 2, 4)), Err(Error::AddressOverflow));
+        assert_eq!(e32.encode(&w(0xffff_fffe, 4)), Err(Error::AddressOverflow));
+        assert_eq!(
+            e32.encode(&w(0x1_0000_0000, 1)),
+            Err(Error::AddressOverflow)
+        );
+        assert!(e32.encode(&w(0xffff_fffc, 4)).is_ok());
+        // Kernel addresses for user requests: x86_64 canonical halves.
+        let user = |addr, len| w(addr, len).user_only();
+        assert!(e64.encode(&user(0x7fff_ffff_fff8, 8)).is_ok());
+        assert_eq!(
+            e64.encode(&user(0x7fff_ffff_fffc, 8)),
+            Err(Error::KernelAddress)
+        );
+        assert_eq!(
+            e64.encode(&user(0xffff_8000_0000_0000, 8)),
+            Err(Error::KernelAddress)
+        );
+        // Non-canonical addresses count as kernel.
+        assert_eq!(
+            e64.encode(&user(0x0000_8000_0000_0000, 1)),
+            Err(Error::KernelAddress)
+        );
+        assert_eq!(
+            e64.encode(&BreakpointAttr::exec(0xffff_ffff_8100_0000).user_only()),
+            Err(Error::KernelAddress)
+        );
+        // Kernel requests may name kernel addresses.
+        assert!(e64.encode(&w(0xffff_ffff_8100_0000, 8)).is_ok());
+        // 32-bit: the Linux 3G/1G split by default, configurable.
+        assert!(e32.encode(&user(0xbfff_fffc, 4)).is_ok());
+        assert_eq!(e32.encode(&user(0xc000_0000, 4)), Err(Error::KernelAddress));
+        assert!(e32
+            .with_user_limit(1 << 32)
+            .encode(&user(0xc000_0000, 4))
+            .is_ok());
+        // Generic rules are also enforced, so callers outside the core are safe.
+        assert_eq!(e64.encode(&w(0x1000, 0)), Err(Error::ZeroLength));
+        assert_eq!(
+            e64.encode(&BreakpointAttr::watch(0x1000, 1, Access::empty())),
+            Err(Error::NoAccess)
+        );
+        assert_eq!(
+            e64.encode(&BreakpointAttr::watch(
+                0x1000,
+                1,
+                Access::EXEC | Access::WRITE
+            )),
+            Err(Error::ExecWithData)
+        );
+    }
+
+    #[test]
+    fn address_space_classification() {
+        let e64 = Encoder::new(Mode::Bits64);
+        assert_eq!(e64.address_space(0, 1), AddressSpace::User);
+        assert_eq!(e64.address_space(0x7fff_ffff_ffff, 1), AddressSpace::User);
+        assert_eq!(e64.address_space(0x7fff_ffff_ffff, 2), AddressSpace::Kernel);
+        assert_eq!(e64.address_space(u64::MAX, 1), AddressSpace::Kernel);
+        let e32 = Encoder::new(Mode::Bits32);
+        assert_eq!(e32.address_space(0xbfff_ffff, 1), AddressSpace::User);
+        assert_eq!(e32.address_space(0xc000_0000, 1), AddressSpace::Kernel);
+    }
+
+    #[test]
+    fn enable_bits_follow_the_encoder() {
+        let e = Encoder::new(Mode::Bits64).with_enable(SlotEnable::LOCAL);
+        let enc = e
+            .encode(&BreakpointAttr::watch(0x1000, 4, Access::WRITE))
+            .unwrap();
+        assert_eq!(enc.pieces[0].slot.enable, SlotEnable::LOCAL);
+        let (_, dr7) = load(&enc);
+        assert_eq!(dr7.raw() & (Dr7::LE | Dr7::GE), Dr7::LE);
+        assert_eq!(
+            Encoder::new(Mode::Bits64)
+                .with_enable(SlotEnable::empty())
+                .enable(),
+            SlotEnable::GLOBAL
+        );
+    }
+
+    fn any_attr() -> impl Strategy<Value = BreakpointAttr> {
+        (
+            prop_oneof![
+                any::<u64>(),
+                0u64..0x1_0000,
+                (0u64..64).prop_map(|s| 1u64 << s)
+            ],
+            prop_oneof![0u64..70, any::<u64>()],
+            0u8..8,
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(addr, len, acc, xk, xu)| BreakpointAttr {
+                access: Access::from_bits_retain(acc),
+                exclude_kernel: xk,
+                exclude_user: xu,
+                ..BreakpointAttr::watch(addr, len, Access::WRITE)
+            })
+    }
+
+    proptest! {
+        /// The encoder never panics; whatever it accepts fires, by the model,
+        /// exactly on the requested bytes' edges.
+        #[test]
+        fn encoder_total_and_sound(attr in any_attr(), big in any::<bool>(), split in any::<bool>()) {
+            let mode = if big { Mode::Bits64 } else { Mode::Bits32 };
+            let policy = if split { RegionPolicy::Split } else { RegionPolicy::Single };
+            let enc = Encoder::new(mode).with_policy(policy);
+            if let Ok(e) = enc.encode(&attr) {
+                prop_assert!(e.weight() >= 1 && e.weight() <= SLOTS);
+                let mut next = attr.addr;
+                for p in &e.pieces {
+                    prop_assert_eq!(p.hw_addr, next);
+                    next = next.wrapping_add(p.hw_len);
+                }
+                prop_assert_eq!(next, attr.addr.wrapping_add(attr.len));
+                let m = Model::new(mode);
+                let (addr, dr7) = load(&e);
+                let probe = if attr.access == Access::EXEC {
+                    CpuAccess::fetch(attr.addr)
+                } else {
+                    CpuAccess::write(attr.addr + attr.len - 1, 1)
+                };
+                prop_assert!(m.access(&addr, dr7, &probe).is_some());
+                prop_assert_eq!(m.access(&addr, dr7, &probe).map(|d| d & !Dr6::TRAP_BITS), Some(Dr6::empty()));
+                if attr.exclude_kernel {
+                    prop_assert_eq!(enc.address_space(attr.addr, attr.len), AddressSpace::User);
+                }
+            }
+        }
+    }
+}

@@ -190,3 +190,252 @@ impl Encoder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dr7::SlotEnable;
+    use hwbp_core::Target;
+    use proptest::prelude::*;
+
+    fn user() -> BreakpointAttr {
+        BreakpointAttr::watch(0, 1, Access::WRITE)
+            .target(Target::Task {
+                task: hwbp_core::TaskId(42),
+                cpu: None,
+            })
+            .user_only()
+    }
+
+    fn img(slots: &[(usize, u64, Condition, Size, SlotEnable)], control: u64) -> RegisterImage {
+        let mut out = [DrSlot::DISABLED; 4];
+        for &(n, addr, condition, size, enable) in slots {
+            out[n] = DrSlot {
+                addr,
+                condition,
+                size,
+                enable,
+            };
+        }
+        RegisterImage::from_slots(&out, Dr7::from_raw(control))
+    }
+
+    #[test]
+    fn import_gives_requests_and_exports_the_same_bits() {
+        let g = SlotEnable::GLOBAL;
+        let l = SlotEnable::LOCAL;
+        let image = img(
+            &[
+                (0, 0x601040, Condition::Write, Size::Four, l),
+                (1, 0x401136, Condition::Execute, Size::One, g | l),
+                (3, 0x601048, Condition::ReadWrite, Size::Eight, g),
+            ],
+            Dr7::LE | Dr7::GE | Dr7::RESERVED_ONE,
+        );
+        let imp = Encoder::new(Mode::Bits64).import(&image, &user()).unwrap();
+        let reqs: Vec<_> = imp.requests().collect();
+        assert_eq!(reqs.len(), 3);
+        assert_eq!(
+            (reqs[0].0, reqs[0].1.addr, reqs[0].1.len, reqs[0].1.access),
+            (0, 0x601040, 4, Access::WRITE)
+        );
+        assert_eq!(
+            (reqs[1].0, reqs[1].1.addr, reqs[1].1.len, reqs[1].1.access),
+            (1, 0x401136, 1, Access::EXEC)
+        );
+        assert_eq!(
+            (reqs[2].0, reqs[2].1.addr, reqs[2].1.len, reqs[2].1.access),
+            (3, 0x601048, 8, Access::RW)
+        );
+        // The template's target and policy carried over.
+        assert!(reqs
+            .iter()
+            .all(|(_, r)| r.exclude_kernel && r.task() == Some(hwbp_core::TaskId(42))));
+        assert_eq!(imp.export(), image);
+    }
+
+    #[test]
+    fn disabled_slots_and_control_bits_survive() {
+        // Slot 2 holds an address and an I/O condition but is disabled: inert,
+        // kept verbatim. GD and RTM are kept too.
+        let image = img(
+            &[(
+                2,
+                0xdead_beef,
+                Condition::Io,
+                Size::Two,
+                SlotEnable::empty(),
+            )],
+            Dr7::GD | Dr7::RTM | Dr7::RESERVED_ONE,
+        );
+        let imp = Encoder::new(Mode::Bits64).import(&image, &user()).unwrap();
+        assert_eq!(imp.requests().count(), 0);
+        assert_eq!(imp.export(), image);
+        assert_eq!(imp.control.raw(), Dr7::GD | Dr7::RTM | Dr7::RESERVED_ONE);
+    }
+
+    #[test]
+    fn refused_images() {
+        let e64 = Encoder::new(Mode::Bits64);
+        let e32 = Encoder::new(Mode::Bits32);
+        let g = SlotEnable::GLOBAL;
+        let one = |addr, c, s| img(&[(0, addr, c, s, g)], 0);
+        let k = BreakpointAttr::watch(0, 1, Access::WRITE); // kernel template
+                                                            // Reserved DR7 bits.
+        for bit in [12, 14, 15, 32, 63] {
+            let mut i = one(0x1000, Condition::Write, Size::One);
+            i.dr7 |= 1 << bit;
+            assert_eq!(e64.import(&i, &k), Err(Error::InvalidImage), "bit {bit}");
+        }
+        // Address too wide for 32-bit mode (even in a disabled slot).
+        let mut i = RegisterImage::default();
+        i.addr[3] = 1 << 32;
+        assert_eq!(e32.import(&i, &k), Err(Error::InvalidImage));
+        // LEN 10 is undefined in 32-bit mode.
+        assert_eq!(
+            e32.import(&one(0x1000, Condition::Write, Size::Eight), &k),
+            Err(Error::InvalidImage)
+        );
+        // I/O: undefined without CR4.DE, no generic form with it.
+        assert_eq!(
+            e64.import(&one(0x3f8, Condition::Io, Size::One), &k),
+            Err(Error::InvalidImage)
+        );
+        assert_eq!(
+            e64.with_io_breakpoints(true)
+                .import(&one(0x3f8, Condition::Io, Size::One), &k),
+            Err(Error::UnsupportedAccess)
+        );
+        // Execute with LEN != 00.
+        assert_eq!(
+            e64.import(&one(0x1000, Condition::Execute, Size::Four), &k),
+            Err(Error::UnsupportedLength { len: 4 })
+        );
+        // Misaligned for its length.
+        assert_eq!(
+            e64.import(&one(0x1002, Condition::Write, Size::Four), &k),
+            Err(Error::Misaligned {
+                addr: 0x1002,
+                align: 4
+            })
+        );
+        // Kernel address in a user image; fine in a kernel one.
+        let kimg = one(0xffff_ffff_8100_0000, Condition::ReadWrite, Size::Eight);
+        assert_eq!(e64.import(&kimg, &user()), Err(Error::KernelAddress));
+        assert!(e64.import(&kimg, &k).is_ok());
+    }
+
+    #[test]
+    fn requests_re_encode_to_the_same_slots() {
+        let enc = Encoder::new(Mode::Bits64);
+        let image = img(
+            &[
+                (0, 0x1000, Condition::Write, Size::Two, SlotEnable::GLOBAL),
+                (
+                    2,
+                    0x2008,
+                    Condition::ReadWrite,
+                    Size::Eight,
+                    SlotEnable::GLOBAL,
+                ),
+            ],
+            Dr7::GE | Dr7::RESERVED_ONE,
+        );
+        let imp = enc.import(&image, &user()).unwrap();
+        let mut slots = [DrSlot::DISABLED; 4];
+        for (n, r) in imp.requests() {
+            let e = enc.encode(&r).unwrap();
+            assert_eq!(e.weight(), 1);
+            slots[n] = e.pieces[0].slot;
+        }
+        assert_eq!(RegisterImage::from_slots(&slots, imp.control), image);
+    }
+
+    #[test]
+    fn export_from_core_image() {
+        let mut core = Image::empty(hwbp_core::SlotCounts::Shared(4));
+        core.pools[0][1] = DrSlot {
+            addr: 0x7000,
+            condition: Condition::Write,
+            size: Size::Four,
+            enable: SlotEnable::GLOBAL,
+        };
+        let out = RegisterImage::from_image(&core);
+        assert_eq!(out.addr, [0, 0x7000, 0, 0]);
+        let dr7 = Dr7::from_raw(out.dr7);
+        assert_eq!(dr7.enabled_mask(), 0b10);
+        assert_eq!(out.dr7 & Dr7::GE, Dr7::GE);
+        assert_eq!(out.slots()[1], core.pools[0][1]);
+    }
+
+    fn valid_slot(mode: Mode) -> impl Strategy<Value = DrSlot> {
+        let max_len = mode.max_len();
+        (0u64..0x7fff_0000, 0u8..4, 0u8..4, 0u8..4).prop_filter_map("valid", move |(a, c, s, e)| {
+            let enable = SlotEnable::from_bits_truncate(e);
+            let mut condition = Condition::from_bits(c);
+            let mut size = Size::from_bits(s);
+            if !enable.is_empty() {
+                if condition == Condition::Io {
+                    condition = Condition::ReadWrite;
+                }
+                if condition == Condition::Execute {
+                    size = Size::One;
+                }
+                if size.bytes() > max_len {
+                    return None;
+                }
+            }
+            let addr = if enable.is_empty() {
+                a
+            } else {
+                a & !(size.bytes() - 1)
+            };
+            Some(DrSlot {
+                addr,
+                condition,
+                size,
+                enable,
+            })
+        })
+    }
+
+    proptest! {
+        /// Every valid image survives import/export bit for bit.
+        #[test]
+        fn round_trip_valid_images(
+            big in any::<bool>(),
+            slots in proptest::array::uniform4(valid_slot(Mode::Bits32)),
+            control in prop::sample::select(vec![0u64, Dr7::RESERVED_ONE, Dr7::GE | Dr7::RESERVED_ONE, Dr7::LE | Dr7::GD, Dr7::RTM]),
+        ) {
+            let mode = if big { Mode::Bits64 } else { Mode::Bits32 };
+            let image = RegisterImage::from_slots(&slots, Dr7::from_raw(control));
+            let imp = Encoder::new(mode).import(&image, &BreakpointAttr::watch(0, 1, Access::WRITE));
+            prop_assert!(imp.is_ok(), "{:?}: {:?}", image, imp);
+            let imp = imp.unwrap();
+            prop_assert_eq!(imp.export(), image);
+            prop_assert_eq!(imp.requests().count(), slots.iter().filter(|s| s.is_enabled()).count());
+        }
+
+        /// Arbitrary images: import never panics, and whatever it accepts
+        /// exports back unchanged.
+        #[test]
+        fn import_total_and_lossless(
+            addr in proptest::array::uniform4(prop_oneof![any::<u64>(), 0u64..0x1_0000]),
+            dr7 in prop_oneof![any::<u64>(), any::<u32>().prop_map(u64::from), any::<u16>().prop_map(|v| u64::from(v) << 16 | 0xff)],
+            big in any::<bool>(),
+            de in any::<bool>(),
+            xk in any::<bool>(),
+        ) {
+            let mode = if big { Mode::Bits64 } else { Mode::Bits32 };
+            let enc = Encoder::new(mode).with_io_breakpoints(de);
+            let image = RegisterImage { addr, dr7 };
+            let template = BreakpointAttr::watch(0, 1, Access::WRITE).exclude_kernel(xk);
+            if let Ok(imp) = enc.import(&image, &template) {
+                prop_assert_eq!(imp.export(), image);
+                for (_, r) in imp.requests() {
+                    prop_assert!(enc.encode(&r).is_ok());
+                }
+            }
+        }
+    }
+}

@@ -81,7 +81,8 @@ mod tests {
     use proptest::prelude::*;
 
     /// (addr, len, max) -> expected pieces, worked out by hand.
-    const TABLE: &[(u64, u64, u64, &[(u64, u64)])] = &[
+    type Case = (u64, u64, u64, &'static [(u64, u64)]);
+    const TABLE: &[Case] = &[
         (0x1000, 1, 8, &[(0x1000, 1)]),
         (0x1000, 8, 8, &[(0x1000, 8)]),
         (0x1000, 8, 4, &[(0x1000, 4), (0x1004, 4)]),
