@@ -89,3 +89,9 @@ pub use attr::{Access, BpType, BreakpointAttr, Target, TaskId};
 pub use error::Error;
 pub use hwbp::{CpuSet, Handle, Handler, Hwbp, Registered, Reservation, Sample, Times};
 pub use table::{ConstraintTable, Demand};
+
+/// The repository README's Rust examples, compiled and run as doc tests so they
+/// cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
