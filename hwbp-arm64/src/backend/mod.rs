@@ -1,0 +1,410 @@
+//! The [`Arch`] implementation shared by the AArch64 and AArch32 backends.
+//!
+//! [`Arm`] owns the per-CPU step-over state and the discovered slot counts;
+//! the register accesses go through [`DebugRegs`], implemented by
+//! [`Aarch64Regs`](aarch64::Aarch64Regs) (MRS/MSR), by
+//! [`Aarch32Regs`](aarch32::Aarch32Regs) (MRC/MCR p14), and on the host by
+//! [`Model`](crate::model::Model).
+
+use crate::bcr::{Bcr, BreakpointType, Privilege};
+use crate::encode::{ArmSlot, Encoder, Flavour};
+use crate::event::DebugEvent;
+use crate::model;
+use crate::step::{Action, StepEvent, StepOver};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use hwbp_core::{
+    Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, Image, Pool, Resume,
+    SlotCounts, MAX_SLOTS,
+};
+
+pub mod aarch32;
+pub mod aarch64;
+
+/// The two banks of debug registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Bank {
+    /// `DBGBVR<n>` / `DBGBCR<n>`.
+    Breakpoint,
+    /// `DBGWVR<n>` / `DBGWCR<n>`.
+    Watchpoint,
+}
+
+/// Access to one CPU's debug registers: the only place hardware is touched.
+///
+/// Implementations ignore `n` at or above [`MAX_SLOTS`] (reads return 0); the
+/// caller ([`Arm`]) never passes `n` at or above the discovered count, because
+/// on hardware those encodings are UNDEFINED.
+pub trait DebugRegs {
+    /// The raw exception state the embedder hands to [`Arch::decode`].
+    type Exception;
+
+    /// Read the identification register and return the register counts the
+    /// hardware has, or why it cannot be used.
+    fn discover(&self) -> Result<SlotCounts, Error>;
+    /// Unlock and enable self-hosted debug on the calling CPU (OS lock, OS
+    /// double lock, monitor debug mode, debug exception masking).
+    fn enable(&self) -> Result<(), Error>;
+    /// Read `DBGBVR<n>`/`DBGWVR<n>`.
+    fn read_value(&self, bank: Bank, n: u8) -> u64;
+    /// Read `DBGBCR<n>`/`DBGWCR<n>`.
+    fn read_ctrl(&self, bank: Bank, n: u8) -> u32;
+    /// Write `DBGBVR<n>`/`DBGWVR<n>`.
+    fn write_value(&self, bank: Bank, n: u8, value: u64);
+    /// Write `DBGBCR<n>`/`DBGWCR<n>`.
+    fn write_ctrl(&self, bank: Bank, n: u8, ctrl: u32);
+    /// Make the preceding writes visible to the next instruction (`ISB`).
+    fn sync(&self);
+    /// Arm or disarm software step (`MDSCR_EL1.SS`); a no-op where the step
+    /// method does not use it.
+    fn set_step(&self, on: bool);
+    /// Classify a raw exception.
+    fn event(&self, raw: &Self::Exception) -> DebugEvent;
+}
+
+/// How [`Arm`] single-steps over the instruction that hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum StepMethod {
+    /// AArch64 software step: `MDSCR_EL1.SS` (set by the backend) and
+    /// `SPSR_EL1.SS` (bit 21, set by the embedder in the saved state when
+    /// [`Resume::SingleStep`] is returned).
+    SoftwareStep,
+    /// AArch32: an unlinked address-mismatch breakpoint on the last breakpoint
+    /// register, which is then reserved (the pool reports one fewer). Linux
+    /// does the same on Armv7. QEMU 7.2 does not implement mismatch
+    /// breakpoints: use [`StepMethod::Manual`] there.
+    Mismatch,
+    /// The embedder steps the instruction by its own means and then calls
+    /// [`Arm::complete_step`]. The slots stay disabled until it does.
+    Manual,
+}
+
+/// Per-CPU state, touched only by its own CPU.
+struct PerCpu {
+    step: AtomicU8,
+    /// Slots disabled for the step: bit n = breakpoint n, bit 16 + n =
+    /// watchpoint n.
+    disabled: AtomicU32,
+    step_pc: AtomicU64,
+}
+
+impl PerCpu {
+    const fn new() -> Self {
+        PerCpu { step: AtomicU8::new(0), disabled: AtomicU32::new(0), step_pc: AtomicU64::new(0) }
+    }
+}
+
+/// The Arm debug-register backend: implements [`hwbp_core::Arch`] for
+/// `CPUS` CPUs on top of a [`DebugRegs`] implementation.
+///
+/// * Construct it in a `static` with [`Arm::new`] (const).
+/// * On every CPU, before that CPU's first `install`, call
+///   [`Arm::init_cpu`]: it discovers the slot counts (all CPUs must agree),
+///   unlocks and enables debug, clears every slot (their reset value is
+///   UNKNOWN) and resets the step state. Then initialise hwbp-core, which
+///   reads [`Arch::slot_counts`].
+/// * In the debug exception handler, hand the raw state to the core (which
+///   calls [`Arch::decode`]); on [`Resume::SingleStep`] with
+///   [`StepMethod::SoftwareStep`], set `SPSR_EL1.SS` (bit 21) in the saved
+///   state before `ERET`.
+///
+/// The step-over state is per CPU, in atomics, and only touched by its own
+/// CPU; `install` must not itself be interrupted by a debug exception that
+/// this backend handles on the same CPU (do not watch the core's own data, or
+/// call it with debug exceptions masked).
+pub struct Arm<R, const CPUS: usize> {
+    regs: R,
+    flavour: Flavour,
+    method: StepMethod,
+    ready: AtomicBool,
+    hw_inst: AtomicU8,
+    inst: AtomicU8,
+    data: AtomicU8,
+    cpus: [PerCpu; CPUS],
+}
+
+fn bit(bank: Bank, n: u8) -> u32 {
+    let shift = u32::from(n) + if bank == Bank::Watchpoint { 16 } else { 0 };
+    1u32.checked_shl(shift).unwrap_or(0)
+}
+
+impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
+    /// A backend that has not discovered anything yet (zero slots).
+    pub const fn new(regs: R, flavour: Flavour, method: StepMethod) -> Self {
+        Arm {
+            regs,
+            flavour,
+            method,
+            ready: AtomicBool::new(false),
+            hw_inst: AtomicU8::new(0),
+            inst: AtomicU8::new(0),
+            data: AtomicU8::new(0),
+            cpus: [const { PerCpu::new() }; CPUS],
+        }
+    }
+
+    /// The register accessor.
+    pub fn regs(&self) -> &R {
+        &self.regs
+    }
+
+    /// The step method.
+    pub fn step_method(&self) -> StepMethod {
+        self.method
+    }
+
+    /// Prepare the calling CPU `cpu`; see the type documentation.
+    ///
+    /// Errors: [`Error::CpuOutOfRange`] for `cpu >= CPUS`, the discovery error
+    /// ([`Error::UnsupportedDebugArch`]), [`Error::NoDebugHardware`] when the
+    /// counts are unusable (fewer than 2 breakpoints with
+    /// [`StepMethod::Mismatch`]) or differ from the first CPU's.
+    pub fn init_cpu(&self, cpu: u16) -> Result<SlotCounts, Error> {
+        let state = self.cpus.get(usize::from(cpu)).ok_or(Error::CpuOutOfRange { cpu })?;
+        let SlotCounts::Separate { inst: hw_inst, data } = self.regs.discover()? else {
+            return Err(Error::NoDebugHardware);
+        };
+        let hw_inst = hw_inst.min(MAX_SLOTS as u8);
+        let data = data.min(MAX_SLOTS as u8);
+        let inst = match self.method {
+            StepMethod::Mismatch => hw_inst.checked_sub(1).ok_or(Error::NoDebugHardware)?,
+            _ => hw_inst,
+        };
+        let counts = SlotCounts::Separate { inst, data };
+        counts.validate()?;
+        if self.ready.load(Relaxed) {
+            if self.slot_counts() != counts || self.hw_inst.load(Relaxed) != hw_inst {
+                return Err(Error::NoDebugHardware);
+            }
+        } else {
+            self.hw_inst.store(hw_inst, Relaxed);
+            self.inst.store(inst, Relaxed);
+            self.data.store(data, Relaxed);
+            self.ready.store(true, Relaxed);
+        }
+        self.regs.enable()?;
+        for n in 0..hw_inst {
+            self.regs.write_ctrl(Bank::Breakpoint, n, 0);
+            self.regs.write_value(Bank::Breakpoint, n, 0);
+        }
+        for n in 0..data {
+            self.regs.write_ctrl(Bank::Watchpoint, n, 0);
+            self.regs.write_value(Bank::Watchpoint, n, 0);
+        }
+        self.regs.set_step(false);
+        self.regs.sync();
+        state.step.store(0, Relaxed);
+        state.disabled.store(0, Relaxed);
+        Ok(counts)
+    }
+
+    /// The encoder for the discovered counts.
+    pub fn encoder(&self) -> Encoder {
+        Encoder::new(self.flavour, self.inst.load(Relaxed), self.data.load(Relaxed))
+    }
+
+    /// The step-over state of `cpu` (idle for an unknown CPU).
+    pub fn step_state(&self, cpu: u16) -> StepOver {
+        self.cpus
+            .get(usize::from(cpu))
+            .map_or(StepOver::IDLE, |s| StepOver::from_bits(s.step.load(Relaxed)))
+    }
+
+    /// With [`StepMethod::Manual`]: the instruction that hit has been stepped
+    /// on the calling CPU `cpu`; re-enable the slots. Returns `false` when no
+    /// step was pending. Works with the other methods too (abandoning the
+    /// armed step).
+    pub fn complete_step(&self, cpu: u16) -> bool {
+        let Some(state) = self.cpus.get(usize::from(cpu)) else {
+            return false;
+        };
+        let mut st = StepOver::from_bits(state.step.load(Relaxed));
+        let action = st.on_event(StepEvent::Step);
+        self.apply(state, action, 0);
+        state.step.store(st.to_bits(), Relaxed);
+        action.ours
+    }
+
+    fn counts(&self, bank: Bank) -> u8 {
+        match bank {
+            Bank::Breakpoint => self.inst.load(Relaxed),
+            Bank::Watchpoint => self.data.load(Relaxed),
+        }
+    }
+
+    fn mask_bank(&self, state: &PerCpu, bank: Bank) -> bool {
+        let mut wrote = false;
+        for n in 0..self.counts(bank) {
+            let ctrl = self.regs.read_ctrl(bank, n);
+            if ctrl & 1 != 0 {
+                self.regs.write_ctrl(bank, n, ctrl & !1);
+                state.disabled.fetch_or(bit(bank, n), Relaxed);
+                wrote = true;
+            }
+        }
+        wrote
+    }
+
+    fn apply(&self, state: &PerCpu, a: Action, pc: u64) {
+        let mut wrote = false;
+        if a.mask_inst {
+            wrote |= self.mask_bank(state, Bank::Breakpoint);
+        }
+        if a.mask_data {
+            wrote |= self.mask_bank(state, Bank::Watchpoint);
+        }
+        if a.unmask_all {
+            let disabled = state.disabled.swap(0, Relaxed);
+            for (bank, shift) in [(Bank::Breakpoint, 0), (Bank::Watchpoint, 16)] {
+                for n in 0..self.counts(bank) {
+                    if disabled & (1 << (shift + u32::from(n))) != 0 {
+                        let ctrl = self.regs.read_ctrl(bank, n);
+                        self.regs.write_ctrl(bank, n, ctrl | 1);
+                    }
+                }
+            }
+            match self.method {
+                StepMethod::SoftwareStep => self.regs.set_step(false),
+                StepMethod::Mismatch => {
+                    if let Some(r) = self.reserved_slot() {
+                        self.regs.write_ctrl(Bank::Breakpoint, r, 0);
+                    }
+                }
+                StepMethod::Manual => {}
+            }
+            wrote = true;
+        }
+        if a.arm_step {
+            state.step_pc.store(pc, Relaxed);
+            match self.method {
+                StepMethod::SoftwareStep => self.regs.set_step(true),
+                StepMethod::Mismatch => {
+                    if let Some(r) = self.reserved_slot() {
+                        let bas = if pc & 2 == 0 { 0b1111 } else { 0b1100 };
+                        let ctrl = Bcr::address_match(bas, Privilege::Both)
+                            .with_bt(BreakpointType::AddressMismatch);
+                        self.regs.write_ctrl(Bank::Breakpoint, r, 0);
+                        self.regs.write_value(Bank::Breakpoint, r, pc & !3);
+                        self.regs.write_ctrl(Bank::Breakpoint, r, ctrl.0);
+                    }
+                }
+                StepMethod::Manual => {}
+            }
+            wrote = true;
+        }
+        if wrote {
+            self.regs.sync();
+        }
+    }
+
+    /// The breakpoint register reserved for mismatch stepping.
+    fn reserved_slot(&self) -> Option<u8> {
+        let hw = self.hw_inst.load(Relaxed);
+        let usable = self.inst.load(Relaxed);
+        (hw > usable).then(|| hw - 1)
+    }
+
+    /// Whether an enabled breakpoint register matches `pc` (any privilege).
+    fn breakpoint_at(&self, pc: u64) -> bool {
+        (0..self.counts(Bank::Breakpoint)).any(|n| {
+            let bcr = Bcr(self.regs.read_ctrl(Bank::Breakpoint, n));
+            let bvr = self.regs.read_value(Bank::Breakpoint, n);
+            model::breakpoint_matches_any_el(bvr, bcr, pc)
+        })
+    }
+
+    fn write_slot(&self, state: &PerCpu, masked: bool, bank: Bank, n: u8, slot: ArmSlot) {
+        // Disable first so no half-written slot is ever enabled.
+        self.regs.write_ctrl(bank, n, 0);
+        self.regs.write_value(bank, n, slot.value);
+        let ctrl = if masked { slot.ctrl & !1 } else { slot.ctrl };
+        self.regs.write_ctrl(bank, n, ctrl);
+        if masked && slot.enabled() {
+            state.disabled.fetch_or(bit(bank, n), Relaxed);
+        } else {
+            state.disabled.fetch_and(!bit(bank, n), Relaxed);
+        }
+    }
+}
+
+const NOT_OURS: Decoded =
+    Decoded { fired: Fired::None, addr: 0, ip: 0, access: Access::empty(), resume: Resume::NotOurs };
+
+impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
+    type Slot = ArmSlot;
+    type Exception = R::Exception;
+
+    fn slot_counts(&self) -> SlotCounts {
+        SlotCounts::Separate { inst: self.inst.load(Relaxed), data: self.data.load(Relaxed) }
+    }
+
+    fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<ArmSlot>, Error> {
+        self.encoder().encode(attr)
+    }
+
+    fn address_space(&self, addr: u64, len: u64) -> AddressSpace {
+        self.encoder().address_space(addr, len)
+    }
+
+    fn install(&self, cpu: u16, current: &Image<ArmSlot>, desired: &Image<ArmSlot>) {
+        let Some(state) = self.cpus.get(usize::from(cpu)) else {
+            return;
+        };
+        let st = StepOver::from_bits(state.step.load(Relaxed));
+        let mut wrote = false;
+        for (bank, pool) in [(Bank::Breakpoint, Pool(0)), (Bank::Watchpoint, Pool(1))] {
+            let masked = st.masks(bank == Bank::Watchpoint);
+            for n in 0..self.counts(bank) {
+                let want = desired.get(pool, usize::from(n)).unwrap_or_default();
+                let had = current.get(pool, usize::from(n)).unwrap_or_default();
+                if want != had {
+                    self.write_slot(state, masked, bank, n, want);
+                    wrote = true;
+                }
+            }
+        }
+        if wrote {
+            self.regs.sync();
+        }
+    }
+
+    fn decode(&self, cpu: u16, raw: &R::Exception) -> Decoded {
+        let Some(state) = self.cpus.get(usize::from(cpu)) else {
+            return NOT_OURS;
+        };
+        let mut st = StepOver::from_bits(state.step.load(Relaxed));
+        let mut ev = self.regs.event(raw);
+        if let (StepMethod::Mismatch, true, DebugEvent::Breakpoint { pc, .. }) = (self.method, st.pending, ev) {
+            // The mismatch breakpoint fires on the first instruction that is not
+            // the stepped one.
+            if pc != state.step_pc.load(Relaxed) {
+                ev = DebugEvent::Step { pc };
+            }
+        }
+        let (step_ev, fired, addr, ip, access) = match ev {
+            DebugEvent::Breakpoint { pc, unconfirmed } => {
+                if unconfirmed && !self.breakpoint_at(pc) {
+                    return NOT_OURS;
+                }
+                (StepEvent::Breakpoint, Fired::ByAddress { pool: Pool(0) }, pc, pc, Access::EXEC)
+            }
+            DebugEvent::Watchpoint { addr, pc, write } => {
+                let access = if write { Access::WRITE } else { Access::READ };
+                (StepEvent::Watchpoint, Fired::ByAddress { pool: Pool(1) }, addr, pc, access)
+            }
+            DebugEvent::Step { pc } => (StepEvent::Step, Fired::None, pc, pc, Access::empty()),
+            DebugEvent::SoftwareBreakpoint { .. } | DebugEvent::Other => return NOT_OURS,
+        };
+        let action = st.on_event(step_ev);
+        self.apply(state, action, ip);
+        state.step.store(st.to_bits(), Relaxed);
+        if !action.ours {
+            return Decoded { fired: Fired::None, addr, ip, access, resume: Resume::NotOurs };
+        }
+        Decoded { fired, addr, ip, access, resume: action.resume }
+    }
+}
+
+// Slot images must stay small and cheap to copy.
+static_assertions::const_assert!(core::mem::size_of::<ArmSlot>() <= 16);

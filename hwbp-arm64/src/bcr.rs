@@ -1,0 +1,216 @@
+//! `DBGBCR<n>` — breakpoint control register (AArch64 `DBGBCR<n>_EL1`, AArch32
+//! `DBGBCR<n>`; same layout for the fields used here, Arm ARM D19.3 / G8.3).
+//!
+//! ```text
+//!  28..24  23..20  19..16  15..14  13   8..5  2..1  0
+//!   MASK     BT     LBN     SSC    HMC   BAS   PMC   E
+//! ```
+//! `MASK` exists only in AArch32 (v7) and is left zero.
+
+/// Which privilege levels a breakpoint or watchpoint fires in (`PMC`/`PAC`
+/// with `HMC` = 0 and `SSC` = 0b00: EL1/PL1 and EL0/PL0 only, never EL2/EL3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Privilege {
+    /// `0b00`: reserved; never matches in this crate's model.
+    Reserved,
+    /// `0b01`: EL1 (kernel) only.
+    Kernel,
+    /// `0b10`: EL0 (user) only.
+    User,
+    /// `0b11`: EL0 and EL1.
+    Both,
+}
+
+impl Privilege {
+    /// Decode the 2-bit field.
+    pub const fn from_bits(v: u32) -> Self {
+        match v & 3 {
+            0 => Privilege::Reserved,
+            1 => Privilege::Kernel,
+            2 => Privilege::User,
+            _ => Privilege::Both,
+        }
+    }
+
+    /// Encode into the 2-bit field.
+    pub const fn bits(self) -> u32 {
+        match self {
+            Privilege::Reserved => 0,
+            Privilege::Kernel => 1,
+            Privilege::User => 2,
+            Privilege::Both => 3,
+        }
+    }
+
+    /// From the generic exclusion flags (both set is refused by the core before
+    /// it gets here; it maps to `Reserved`).
+    pub const fn from_excludes(exclude_user: bool, exclude_kernel: bool) -> Self {
+        match (exclude_user, exclude_kernel) {
+            (false, false) => Privilege::Both,
+            (true, false) => Privilege::Kernel,
+            (false, true) => Privilege::User,
+            (true, true) => Privilege::Reserved,
+        }
+    }
+
+    /// Whether the field allows a match at this exception level.
+    pub const fn matches(self, el: El) -> bool {
+        matches!(
+            (self, el),
+            (Privilege::Both, _) | (Privilege::Kernel, El::El1) | (Privilege::User, El::El0)
+        )
+    }
+}
+
+/// The exception level (privilege level) of an access or fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum El {
+    /// EL0 / PL0 (user).
+    El0,
+    /// EL1 / PL1 (kernel).
+    El1,
+}
+
+/// Breakpoint type (`BT`, bits \[23:20\]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BreakpointType {
+    /// `0b0000`: unlinked instruction address match.
+    AddressMatch,
+    /// `0b0100`: unlinked instruction address mismatch (AArch32 only; used for
+    /// single-stepping on Armv7, not implemented by QEMU 7.2).
+    AddressMismatch,
+    /// Any other type (context, VMID, linked…): never written by this crate.
+    Other(u8),
+}
+
+impl BreakpointType {
+    /// Decode the 4-bit field.
+    pub const fn from_bits(v: u32) -> Self {
+        match v & 0xF {
+            0 => BreakpointType::AddressMatch,
+            4 => BreakpointType::AddressMismatch,
+            other => BreakpointType::Other(other as u8),
+        }
+    }
+
+    /// Encode into the 4-bit field.
+    pub const fn bits(self) -> u32 {
+        match self {
+            BreakpointType::AddressMatch => 0,
+            BreakpointType::AddressMismatch => 4,
+            BreakpointType::Other(v) => (v & 0xF) as u32,
+        }
+    }
+}
+
+/// A typed breakpoint control register value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Bcr(pub u32);
+
+impl Bcr {
+    const E: u32 = 1 << 0;
+    const HMC: u32 = 1 << 13;
+
+    /// An enabled unlinked address-match breakpoint with the given byte
+    /// selection (`BAS`, 4 bits) and privilege filter; `HMC`, `SSC` and `LBN`
+    /// are zero.
+    pub const fn address_match(bas: u8, pmc: Privilege) -> Self {
+        Bcr(Self::E | ((bas as u32 & 0xF) << 5) | (pmc.bits() << 1))
+    }
+
+    /// Enabled (`E`).
+    pub const fn enabled(self) -> bool {
+        self.0 & Self::E != 0
+    }
+
+    /// The same value with `E` set or cleared.
+    #[must_use]
+    pub const fn with_enabled(self, e: bool) -> Self {
+        if e {
+            Bcr(self.0 | Self::E)
+        } else {
+            Bcr(self.0 & !Self::E)
+        }
+    }
+
+    /// Privilege filter (`PMC`).
+    pub const fn pmc(self) -> Privilege {
+        Privilege::from_bits(self.0 >> 1)
+    }
+
+    /// Byte address select (`BAS`, 4 bits: halfwords of the word at `BVR`).
+    pub const fn bas(self) -> u8 {
+        ((self.0 >> 5) & 0xF) as u8
+    }
+
+    /// Higher mode control (`HMC`).
+    pub const fn hmc(self) -> bool {
+        self.0 & Self::HMC != 0
+    }
+
+    /// Security state control (`SSC`).
+    pub const fn ssc(self) -> u8 {
+        ((self.0 >> 14) & 3) as u8
+    }
+
+    /// Linked breakpoint number (`LBN`).
+    pub const fn lbn(self) -> u8 {
+        ((self.0 >> 16) & 0xF) as u8
+    }
+
+    /// Breakpoint type (`BT`).
+    pub const fn bt(self) -> BreakpointType {
+        BreakpointType::from_bits(self.0 >> 20)
+    }
+
+    /// The same value with another breakpoint type.
+    #[must_use]
+    pub const fn with_bt(self, bt: BreakpointType) -> Self {
+        Bcr((self.0 & !(0xF << 20)) | (bt.bits() << 20))
+    }
+
+    /// AArch32 address range mask (`MASK`, bits \[28:24\]).
+    pub const fn mask(self) -> u8 {
+        ((self.0 >> 24) & 0x1F) as u8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_round_trip() {
+        for pmc in [Privilege::Kernel, Privilege::User, Privilege::Both] {
+            for bas in [0b0011u8, 0b1100, 0b1111] {
+                let b = Bcr::address_match(bas, pmc);
+                assert!(b.enabled());
+                assert_eq!(b.pmc(), pmc);
+                assert_eq!(b.bas(), bas);
+                assert_eq!(b.bt(), BreakpointType::AddressMatch);
+                assert!(!b.hmc());
+                assert_eq!((b.ssc(), b.lbn(), b.mask()), (0, 0, 0));
+                assert!(!b.with_enabled(false).enabled());
+                assert_eq!(b.with_enabled(false).with_enabled(true), b);
+                let m = b.with_bt(BreakpointType::AddressMismatch);
+                assert_eq!(m.bt(), BreakpointType::AddressMismatch);
+                assert_eq!((m.bas(), m.pmc()), (bas, pmc));
+            }
+        }
+    }
+
+    #[test]
+    fn privilege_semantics() {
+        assert!(Privilege::from_excludes(false, false).matches(El::El0));
+        assert!(Privilege::from_excludes(false, false).matches(El::El1));
+        assert!(!Privilege::from_excludes(false, true).matches(El::El1));
+        assert!(Privilege::from_excludes(false, true).matches(El::El0));
+        assert!(!Privilege::from_excludes(true, false).matches(El::El0));
+        assert!(Privilege::from_excludes(true, false).matches(El::El1));
+        assert!(!Privilege::Reserved.matches(El::El0) && !Privilege::Reserved.matches(El::El1));
+    }
+}

@@ -1,0 +1,47 @@
+//! What a debug exception means, independent of how it was reported.
+
+/// A debug exception, classified from the raw syndrome registers by
+/// [`Aarch64Exception::event`](crate::Aarch64Exception::event) or
+/// [`Aarch32Exception::event`](crate::Aarch32Exception::event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DebugEvent {
+    /// A hardware breakpoint matched the instruction at `pc` (not executed yet).
+    Breakpoint {
+        /// Address of the instruction.
+        pc: u64,
+        /// The syndrome identified the event only by its abort kind (AArch32
+        /// with no `DBGDSCR.MOE`): the backend confirms it against the
+        /// enabled breakpoint registers before claiming it.
+        unconfirmed: bool,
+    },
+    /// A watchpoint matched a data access of the instruction at `pc` (the
+    /// access did not happen yet).
+    Watchpoint {
+        /// The reported data address: any address the instruction accessed
+        /// (Arm ARM D2.10.5: imprecise for multi-register and cache
+        /// maintenance instructions), not necessarily inside the watched
+        /// region.
+        addr: u64,
+        /// Address of the instruction.
+        pc: u64,
+        /// `true` for a store (`WnR`), `false` for a load.
+        write: bool,
+    },
+    /// A software step completed (`MDSCR_EL1.SS`), or on AArch32 the
+    /// mismatch breakpoint used for stepping fired.
+    Step {
+        /// Address of the next instruction.
+        pc: u64,
+    },
+    /// A software breakpoint instruction (`BRK`, `BKPT`): never the breakpoint
+    /// layer's.
+    SoftwareBreakpoint {
+        /// Address of the instruction.
+        pc: u64,
+        /// The immediate of the instruction, when reported.
+        comment: u16,
+    },
+    /// Any other exception (not a debug event).
+    Other,
+}

@@ -1,0 +1,304 @@
+//! Run-time discovery of the debug registers from the identification registers.
+//!
+//! Arm does not fix the number of breakpoint and watchpoint registers: each
+//! implementation has 2..=16 of each, reported by `ID_AA64DFR0_EL1` in AArch64
+//! (Arm ARM D19.2) and by `DBGDIDR` in AArch32 (Arm ARM G8.3, v7 ARM ARM C11.11).
+//! Both encode "count minus one" in 4-bit fields.
+
+use hwbp_core::{Error, SlotCounts, MAX_SLOTS};
+
+/// Clamp a decoded count to what the core's tables can hold.
+fn clamp(n: u8) -> u8 {
+    n.min(MAX_SLOTS as u8)
+}
+
+/// The debug architecture version of an AArch64 PE (`ID_AA64DFR0_EL1.DebugVer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DebugVer {
+    /// `0b0110`: Armv8.0 debug architecture.
+    V8,
+    /// `0b0111`: Armv8 with the Virtualization Host Extensions (Armv8.1).
+    V8Vhe,
+    /// `0b1000`: Armv8.2 debug (FEAT_Debugv8p2).
+    V8p2,
+    /// `0b1001`: Armv8.4 debug (FEAT_Debugv8p4).
+    V8p4,
+    /// `0b1010`: Armv8.8 debug (FEAT_Debugv8p8).
+    V8p8,
+    /// `0b1011`: Armv8.9 debug (FEAT_Debugv8p9).
+    V8p9,
+}
+
+impl DebugVer {
+    /// Decode the 4-bit field; reserved values are refused.
+    pub const fn from_field(v: u8) -> Result<Self, Error> {
+        Ok(match v {
+            0x6 => DebugVer::V8,
+            0x7 => DebugVer::V8Vhe,
+            0x8 => DebugVer::V8p2,
+            0x9 => DebugVer::V8p4,
+            0xA => DebugVer::V8p8,
+            0xB => DebugVer::V8p9,
+            _ => return Err(Error::UnsupportedDebugArch { version: v }),
+        })
+    }
+}
+
+/// `ID_AA64DFR0_EL1`, the AArch64 debug feature register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct IdAa64Dfr0(pub u64);
+
+impl IdAa64Dfr0 {
+    const fn field(self, lsb: u32) -> u8 {
+        ((self.0 >> lsb) & 0xF) as u8
+    }
+
+    /// Raw `DebugVer` field, bits \[3:0\].
+    pub const fn debug_ver_field(self) -> u8 {
+        self.field(0)
+    }
+
+    /// The debug architecture, or [`Error::UnsupportedDebugArch`] for a reserved
+    /// value (this crate needs Armv8 or later).
+    pub const fn debug_ver(self) -> Result<DebugVer, Error> {
+        DebugVer::from_field(self.debug_ver_field())
+    }
+
+    /// Breakpoint registers: `BRPs` (bits \[15:12\]) + 1.
+    pub const fn brps(self) -> u8 {
+        self.field(12) + 1
+    }
+
+    /// Watchpoint registers: `WRPs` (bits \[23:20\]) + 1.
+    pub const fn wrps(self) -> u8 {
+        self.field(20) + 1
+    }
+
+    /// Context-aware breakpoints: `CTX_CMPs` (bits \[31:28\]) + 1.
+    pub const fn ctx_cmps(self) -> u8 {
+        self.field(28) + 1
+    }
+
+    /// The register pools, checked: a supported architecture, and counts
+    /// clamped to [`MAX_SLOTS`].
+    pub fn slot_counts(self) -> Result<SlotCounts, Error> {
+        self.debug_ver()?;
+        Ok(SlotCounts::Separate { inst: clamp(self.brps()), data: clamp(self.wrps()) })
+    }
+}
+
+/// The debug architecture version of an AArch32 PE (`DBGDIDR.Version`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DebugArch {
+    /// `0b0001`: Armv6 debug (refused).
+    V6,
+    /// `0b0010`: Armv6.1 debug (refused).
+    V6p1,
+    /// `0b0011`: Armv7 debug with the full CP14 interface ("Extended CP14").
+    V7Ecp14,
+    /// `0b0100`: Armv7 debug where the breakpoint registers are only
+    /// memory-mapped (refused: this crate uses CP14).
+    V7MemoryMapped,
+    /// `0b0101`: Armv7.1 debug (Cortex-A7/A15/A17; QEMU's cortex-a15).
+    V7p1,
+    /// `0b0110`: Armv8 debug, AArch32 view.
+    V8,
+    /// `0b0111`: Armv8.1 debug (VHE), AArch32 view.
+    V8p1,
+    /// `0b1000`: Armv8.2 debug, AArch32 view.
+    V8p2,
+    /// `0b1001`: Armv8.4 debug, AArch32 view.
+    V8p4,
+    /// Any other value (0 = no debug, or reserved).
+    Unknown(u8),
+}
+
+impl DebugArch {
+    /// Decode the 4-bit field.
+    pub const fn from_field(v: u8) -> Self {
+        match v {
+            0x1 => DebugArch::V6,
+            0x2 => DebugArch::V6p1,
+            0x3 => DebugArch::V7Ecp14,
+            0x4 => DebugArch::V7MemoryMapped,
+            0x5 => DebugArch::V7p1,
+            0x6 => DebugArch::V8,
+            0x7 => DebugArch::V8p1,
+            0x8 => DebugArch::V8p2,
+            0x9 => DebugArch::V8p4,
+            other => DebugArch::Unknown(other),
+        }
+    }
+
+    /// The raw field value.
+    pub const fn field(self) -> u8 {
+        match self {
+            DebugArch::V6 => 0x1,
+            DebugArch::V6p1 => 0x2,
+            DebugArch::V7Ecp14 => 0x3,
+            DebugArch::V7MemoryMapped => 0x4,
+            DebugArch::V7p1 => 0x5,
+            DebugArch::V8 => 0x6,
+            DebugArch::V8p1 => 0x7,
+            DebugArch::V8p2 => 0x8,
+            DebugArch::V8p4 => 0x9,
+            DebugArch::Unknown(v) => v,
+        }
+    }
+
+    /// Whether the CP14 backend of this crate drives this architecture.
+    ///
+    /// Refused: v6 and v6.1 (different BCR layout, no watchpoint MASK, no
+    /// `DBGDSCRext` at the v7 encoding), v7 with memory-mapped-only breakpoint
+    /// registers (the same choice Linux's `debug_arch_supported()` makes), and
+    /// unknown values.
+    pub const fn is_supported(self) -> bool {
+        matches!(
+            self,
+            DebugArch::V7Ecp14
+                | DebugArch::V7p1
+                | DebugArch::V8
+                | DebugArch::V8p1
+                | DebugArch::V8p2
+                | DebugArch::V8p4
+        )
+    }
+
+    /// Whether the OS Lock is architecturally present and cleared through
+    /// `DBGOSLAR` (v7.1 and later; optional in v7).
+    pub const fn has_os_lock(self) -> bool {
+        !matches!(self, DebugArch::V7Ecp14) && self.is_supported()
+    }
+}
+
+/// `DBGDIDR`, the AArch32 debug ID register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Dbgdidr(pub u32);
+
+impl Dbgdidr {
+    const fn field(self, lsb: u32) -> u8 {
+        ((self.0 >> lsb) & 0xF) as u8
+    }
+
+    /// Watchpoint registers: `WRPs` (bits \[31:28\]) + 1.
+    pub const fn wrps(self) -> u8 {
+        self.field(28) + 1
+    }
+
+    /// Breakpoint registers: `BRPs` (bits \[27:24\]) + 1.
+    pub const fn brps(self) -> u8 {
+        self.field(24) + 1
+    }
+
+    /// Context-matching breakpoints: `CTX_CMPs` (bits \[23:20\]) + 1.
+    pub const fn ctx_cmps(self) -> u8 {
+        self.field(20) + 1
+    }
+
+    /// The debug architecture (`Version`, bits \[19:16\]).
+    pub const fn version(self) -> DebugArch {
+        DebugArch::from_field(self.field(16))
+    }
+
+    /// The supported debug architecture, or [`Error::UnsupportedDebugArch`].
+    pub const fn supported_version(self) -> Result<DebugArch, Error> {
+        let v = self.version();
+        if v.is_supported() {
+            Ok(v)
+        } else {
+            Err(Error::UnsupportedDebugArch { version: v.field() })
+        }
+    }
+
+    /// The register pools, checked: a supported architecture, and counts
+    /// clamped to [`MAX_SLOTS`].
+    pub fn slot_counts(self) -> Result<SlotCounts, Error> {
+        self.supported_version()?;
+        Ok(SlotCounts::Separate { inst: clamp(self.brps()), data: clamp(self.wrps()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qemu_cortex_a15_dbgdidr() {
+        let id = Dbgdidr(0x3515_f021);
+        assert_eq!(id.wrps(), 4);
+        assert_eq!(id.brps(), 6);
+        assert_eq!(id.ctx_cmps(), 2);
+        assert_eq!(id.version(), DebugArch::V7p1);
+        assert_eq!(id.slot_counts(), Ok(SlotCounts::Separate { inst: 6, data: 4 }));
+    }
+
+    #[test]
+    fn dbgdidr_versions() {
+        let with = |v: u32| Dbgdidr(0x1100_0000 | (v << 16));
+        let table = [
+            (0x0, Err(Error::UnsupportedDebugArch { version: 0 })),
+            (0x1, Err(Error::UnsupportedDebugArch { version: 1 })),
+            (0x2, Err(Error::UnsupportedDebugArch { version: 2 })),
+            (0x3, Ok(DebugArch::V7Ecp14)),
+            (0x4, Err(Error::UnsupportedDebugArch { version: 4 })),
+            (0x5, Ok(DebugArch::V7p1)),
+            (0x6, Ok(DebugArch::V8)),
+            (0x7, Ok(DebugArch::V8p1)),
+            (0x8, Ok(DebugArch::V8p2)),
+            (0x9, Ok(DebugArch::V8p4)),
+            (0xA, Err(Error::UnsupportedDebugArch { version: 0xA })),
+            (0xF, Err(Error::UnsupportedDebugArch { version: 0xF })),
+        ];
+        for (v, want) in table {
+            assert_eq!(with(v).supported_version(), want, "version {v:#x}");
+            assert_eq!(DebugArch::from_field(v as u8).field(), v as u8);
+        }
+        assert!(DebugArch::V7p1.has_os_lock());
+        assert!(!DebugArch::V7Ecp14.has_os_lock());
+    }
+
+    #[test]
+    fn dbgdidr_odd_counts() {
+        // Maximum fields: 16 and 16, context 16.
+        let max = Dbgdidr(0xFFF5_0000);
+        assert_eq!(max.slot_counts(), Ok(SlotCounts::Separate { inst: 16, data: 16 }));
+        assert_eq!(max.ctx_cmps(), 16);
+        // Zero fields: one of each (architecturally at least 2, but decode what
+        // is there).
+        let min = Dbgdidr(0x0005_0000);
+        assert_eq!(min.slot_counts(), Ok(SlotCounts::Separate { inst: 1, data: 1 }));
+        // Asymmetric: 2 breakpoints, 16 watchpoints.
+        let asym = Dbgdidr(0xF136_0000);
+        assert_eq!(asym.slot_counts(), Ok(SlotCounts::Separate { inst: 2, data: 16 }));
+        assert_eq!(asym.version(), DebugArch::V8);
+    }
+
+    #[test]
+    fn aa64dfr0() {
+        // QEMU cortex-a53 / max: 6 breakpoints, 4 watchpoints, 2 context
+        // comparators, Armv8 debug.
+        let a53 = IdAa64Dfr0(0x1030_5106);
+        assert_eq!(a53.brps(), 6);
+        assert_eq!(a53.wrps(), 4);
+        assert_eq!(a53.ctx_cmps(), 2);
+        assert_eq!(a53.debug_ver(), Ok(DebugVer::V8));
+        assert_eq!(a53.slot_counts(), Ok(SlotCounts::Separate { inst: 6, data: 4 }));
+        // Upper fields (PMSVer, DoubleLock, …) do not disturb the counts.
+        let busy = IdAa64Dfr0(0xFFFF_FFFF_0F0F_0F09 | (0xF << 12));
+        assert_eq!(busy.slot_counts(), Ok(SlotCounts::Separate { inst: 16, data: 1 }));
+        assert_eq!(busy.debug_ver(), Ok(DebugVer::V8p4));
+        for (v, want) in [(0x6, DebugVer::V8), (0x7, DebugVer::V8Vhe), (0x8, DebugVer::V8p2), (0xB, DebugVer::V8p9)] {
+            assert_eq!(IdAa64Dfr0(v).debug_ver(), Ok(want));
+        }
+        for v in [0x0u8, 0x1, 0x5, 0xC, 0xF] {
+            assert_eq!(
+                IdAa64Dfr0(u64::from(v) | 0x5000).slot_counts(),
+                Err(Error::UnsupportedDebugArch { version: v })
+            );
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! A software model of the Arm debug hardware, for host tests.
+//!
+//! Given the `BVR`/`BCR`/`WVR`/`WCR` images, [`watchpoint_matches`] and
+//! [`breakpoint_matches`] say whether an access or an instruction fetch
+//! matches, following the Arm ARM (DDI 0487, D2.9 "Breakpoint exceptions" and
+//! D2.10 "Watchpoint exceptions"; v7: C3.2, C3.4) for the configurations this
+//! crate writes (`HMC` = 0, `SSC` = 0b00, unlinked):
+//! * `E` must be set; `PMC`/`PAC` select EL0 (`0b10`), EL1 (`0b01`) or both;
+//!   `0b00` never matches.
+//! * Breakpoints: `BVR[63:2]` equals the instruction address's word, and
+//!   `BAS` selects the halfword the instruction starts in (`0b0011` low,
+//!   `0b1100` high, `0b1111` both). Address mismatch (`BT` = `0b0100`,
+//!   AArch32) matches exactly when address match does not.
+//! * Watchpoints: `LSC` selects loads, stores or both (`0b00` never matches).
+//!   Without `MASK` the watched bytes are the `BAS`-selected bytes of the
+//!   doubleword at `WVR` (of the word, using `BAS[3:0]`, when `WVR[2]` is set
+//!   or the core only has a 4-bit `BAS`). With `MASK` = m (3..=31) the
+//!   watched bytes are the 2^m-byte block containing `WVR`; `MASK` 1 and 2
+//!   are reserved and a `BAS` other than all ones is CONSTRAINED
+//!   UNPREDICTABLE: the model never matches those. An access matches when any
+//!   byte it touches is watched.
+//! * Linked, context and VMID types, `HMC`/`SSC` other than zero: not modelled
+//!   (never match).
+//!
+//! [`Model`] holds one CPU's registers, implements
+//! [`DebugRegs`](crate::backend::DebugRegs) so the real backend logic runs
+//! against it, and produces the raw exception the hardware would take
+//! (ESR/FAR/ELR on AArch64, DFSR/DFAR/DBGDSCR on AArch32).
+
+use crate::aarch32::{AbortKind, Aarch32Exception, Dbgdscr, Fsr, Moe};
+use crate::backend::{Bank, DebugRegs};
+use crate::bcr::{Bcr, BreakpointType, El};
+use crate::esr::{esr_for, Aarch64Exception, ExceptionClass};
+use crate::event::DebugEvent;
+use crate::id::{Dbgdidr, IdAa64Dfr0};
+use crate::wcr::Wcr;
+use core::cell::Cell;
+use hwbp_core::{Error, SlotCounts, MAX_SLOTS};
+
+/// A data access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DataAccess {
+    /// First byte accessed.
+    pub addr: u64,
+    /// Bytes accessed (1..=64 for a `DC ZVA` block).
+    pub size: u64,
+    /// A store (`true`) or a load.
+    pub write: bool,
+    /// The exception level of the access.
+    pub el: El,
+}
+
+/// An instruction fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Fetch {
+    /// Address of the instruction.
+    pub pc: u64,
+    /// The exception level.
+    pub el: El,
+}
+
+fn plain_unlinked(ctrl: u32) -> bool {
+    // HMC (13), SSC (15:14) zero; linked types excluded by the callers.
+    ctrl & (0b111 << 13) == 0
+}
+
+fn address_match(bvr: u64, bas: u8, pc: u64) -> bool {
+    if bvr & !3 != pc & !3 {
+        return false;
+    }
+    let half = if pc & 2 == 0 { 0b0011 } else { 0b1100 };
+    bas & half != 0
+}
+
+/// Whether a breakpoint register pair matches an instruction fetch.
+pub fn breakpoint_matches(bvr: u64, bcr: Bcr, f: &Fetch) -> bool {
+    bcr.pmc().matches(f.el) && breakpoint_matches_any_el(bvr, bcr, f.pc)
+}
+
+/// [`breakpoint_matches`] without the privilege filter.
+pub fn breakpoint_matches_any_el(bvr: u64, bcr: Bcr, pc: u64) -> bool {
+    if !bcr.enabled() || !plain_unlinked(bcr.0) {
+        return false;
+    }
+    match bcr.bt() {
+        BreakpointType::AddressMatch => address_match(bvr, bcr.bas(), pc),
+        BreakpointType::AddressMismatch => !address_match(bvr, bcr.bas(), pc),
+        BreakpointType::Other(_) => false,
+    }
+}
+
+/// The bytes a watchpoint watches, as (first byte, byte mask of a window of 8
+/// bytes) or a masked block (first byte, size): `None` when it can never match.
+fn watched(wvr: u64, wcr: Wcr, wide_bas: bool) -> Option<Watched> {
+    if !wcr.enabled() || wcr.linked() || !plain_unlinked(wcr.0) {
+        return None;
+    }
+    let full = if wide_bas { 0xFF } else { 0x0F };
+    match wcr.mask() {
+        0 => {
+            if !wide_bas || wvr & 4 != 0 {
+                Some(Watched::Bytes { base: wvr & !3, bas: wcr.bas() & 0x0F })
+            } else {
+                Some(Watched::Bytes { base: wvr & !7, bas: wcr.bas() })
+            }
+        }
+        1 | 2 => None,
+        m => {
+            if wcr.bas() != full {
+                return None;
+            }
+            let size = 1u64 << m;
+            Some(Watched::Block { base: wvr & !(size - 1), size })
+        }
+    }
+}
+
+enum Watched {
+    Bytes { base: u64, bas: u8 },
+    Block { base: u64, size: u64 },
+}
+
+fn overlaps(a: u64, alen: u64, b: u64, blen: u64) -> bool {
+    let a_end = u128::from(a) + u128::from(alen);
+    let b_end = u128::from(b) + u128::from(blen);
+    u128::from(a) < b_end && u128::from(b) < a_end
+}
+
+/// Whether a watchpoint register pair matches a data access (8-bit `BAS`).
+pub fn watchpoint_matches(wvr: u64, wcr: Wcr, acc: &DataAccess) -> bool {
+    watchpoint_matches_bas(wvr, wcr, acc, true)
+}
+
+/// [`watchpoint_matches`] for a core whose `BAS` has 8 (`wide_bas`) or 4
+/// usable bits.
+pub fn watchpoint_matches_bas(wvr: u64, wcr: Wcr, acc: &DataAccess, wide_bas: bool) -> bool {
+    if !wcr.pac().matches(acc.el) || !wcr.lsc().matches(acc.write) || acc.size == 0 {
+        return false;
+    }
+    match watched(wvr, wcr, wide_bas) {
+        None => false,
+        Some(Watched::Block { base, size }) => overlaps(acc.addr, acc.size, base, size),
+        Some(Watched::Bytes { base, bas }) => (0..8u64)
+            .filter(|i| bas & (1 << i) != 0)
+            .any(|i| base.checked_add(i).is_some_and(|b| overlaps(acc.addr, acc.size, b, 1))),
+    }
+}
+
+/// Which identification register the model reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ModelId {
+    /// An AArch64 PE with this `ID_AA64DFR0_EL1`.
+    Aarch64(u64),
+    /// An AArch32 PE with this `DBGDIDR`.
+    Aarch32(u32),
+}
+
+/// A raw exception produced by the model, in the format of its execution state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ModelException {
+    /// ESR/FAR/ELR.
+    A64(Aarch64Exception),
+    /// IFSR or DFSR, DFAR, DBGDSCR, PC.
+    A32(Aarch32Exception),
+}
+
+impl ModelException {
+    /// Classify it with the crate's decoders.
+    pub const fn event(&self) -> DebugEvent {
+        match self {
+            ModelException::A64(e) => e.event(),
+            ModelException::A32(e) => e.event(),
+        }
+    }
+}
+
+/// One CPU's debug registers in software.
+#[derive(Debug)]
+pub struct Model {
+    id: ModelId,
+    wide_bas: bool,
+    record_moe: bool,
+    bvr: [Cell<u64>; MAX_SLOTS],
+    bcr: [Cell<u32>; MAX_SLOTS],
+    wvr: [Cell<u64>; MAX_SLOTS],
+    wcr: [Cell<u32>; MAX_SLOTS],
+    step: Cell<bool>,
+    enabled: Cell<bool>,
+    writes: Cell<u32>,
+    syncs: Cell<u32>,
+    undefined: Cell<u32>,
+}
+
+impl Model {
+    /// A model reporting `id`, with every register holding garbage (the
+    /// architectural reset value is UNKNOWN: the backend must clear them).
+    pub fn new(id: ModelId) -> Self {
+        let model = Model {
+            id,
+            wide_bas: true,
+            record_moe: true,
+            bvr: core::array::from_fn(|_| Cell::new(0)),
+            bcr: core::array::from_fn(|_| Cell::new(0)),
+            wvr: core::array::from_fn(|_| Cell::new(0)),
+            wcr: core::array::from_fn(|_| Cell::new(0)),
+            step: Cell::new(false),
+            enabled: Cell::new(false),
+            writes: Cell::new(0),
+            syncs: Cell::new(0),
+            undefined: Cell::new(0),
+        };
+        for n in 0..MAX_SLOTS {
+            // Enabled, matching everything it can, at a plausible address.
+            let garbage = 0x1000 + 8 * n as u64;
+            model.bvr[n].set(garbage);
+            model.bcr[n].set(Bcr::address_match(0xF, crate::bcr::Privilege::Both).0);
+            model.wvr[n].set(garbage);
+            model.wcr[n].set(Wcr::new(0xFF, 0, crate::wcr::LoadStore::Both, crate::bcr::Privilege::Both).0);
+        }
+        model
+    }
+
+    /// Model a core whose `DBGWCR.BAS` has only 4 usable bits.
+    #[must_use]
+    pub fn narrow_bas(mut self) -> Self {
+        self.wide_bas = false;
+        self
+    }
+
+    /// Model an emulator that does not record `DBGDSCR.MOE` (AArch32).
+    #[must_use]
+    pub fn without_moe(mut self) -> Self {
+        self.record_moe = false;
+        self
+    }
+
+    /// The register counts of the identification register (raw, unchecked).
+    pub fn hw_counts(&self) -> (u8, u8) {
+        match self.id {
+            ModelId::Aarch64(v) => (IdAa64Dfr0(v).brps(), IdAa64Dfr0(v).wrps()),
+            ModelId::Aarch32(v) => (Dbgdidr(v).brps(), Dbgdidr(v).wrps()),
+        }
+    }
+
+    /// Breakpoint register pair `n`.
+    pub fn breakpoint(&self, n: usize) -> Option<(u64, Bcr)> {
+        Some((self.bvr.get(n)?.get(), Bcr(self.bcr.get(n)?.get())))
+    }
+
+    /// Watchpoint register pair `n`.
+    pub fn watchpoint(&self, n: usize) -> Option<(u64, Wcr)> {
+        Some((self.wvr.get(n)?.get(), Wcr(self.wcr.get(n)?.get())))
+    }
+
+    /// Watchpoint registers (bit n = `n`) that match `acc`.
+    pub fn watch_hits(&self, acc: &DataAccess) -> u32 {
+        let (_, wrps) = self.hw_counts();
+        (0..usize::from(wrps).min(MAX_SLOTS))
+            .filter(|&n| {
+                self.watchpoint(n)
+                    .is_some_and(|(v, c)| watchpoint_matches_bas(v, c, acc, self.wide_bas))
+            })
+            .fold(0, |m, n| m | 1 << n)
+    }
+
+    /// Breakpoint registers (bit n = `n`) that match `f`.
+    pub fn break_hits(&self, f: &Fetch) -> u32 {
+        let (brps, _) = self.hw_counts();
+        (0..usize::from(brps).min(MAX_SLOTS))
+            .filter(|&n| self.breakpoint(n).is_some_and(|(v, c)| breakpoint_matches(v, c, f)))
+            .fold(0, |m, n| m | 1 << n)
+    }
+
+    /// Execute a data access of the instruction at `pc`; `far` is the address
+    /// the hardware reports (`None`: the access address; `Some`: an imprecise
+    /// address such as the start of an `STP` or `DC ZVA` block). Returns the
+    /// exception taken, if a watchpoint matches and debug is enabled.
+    pub fn access(&self, acc: &DataAccess, pc: u64, far: Option<u64>) -> Option<ModelException> {
+        if !self.enabled.get() || self.watch_hits(acc) == 0 {
+            return None;
+        }
+        let far = far.unwrap_or(acc.addr);
+        Some(match self.id {
+            ModelId::Aarch64(_) => {
+                let iss = 0x22 | if acc.write { 1 << 6 } else { 0 };
+                let class = ExceptionClass::Watchpoint { same_el: acc.el == El::El1 };
+                ModelException::A64(Aarch64Exception { esr: esr_for(class, iss), far, elr: pc })
+            }
+            ModelId::Aarch32(_) => ModelException::A32(Aarch32Exception {
+                kind: AbortKind::Data,
+                fsr: Fsr::debug_event(acc.write).0,
+                far: far as u32,
+                dscr: self.dscr(Moe::SyncWatchpoint),
+                pc: pc as u32,
+            }),
+        })
+    }
+
+    fn dscr(&self, moe: Moe) -> u32 {
+        let d = Dbgdscr(Dbgdscr::MDBGEN);
+        if self.record_moe {
+            d.with_moe(moe).0
+        } else {
+            d.0
+        }
+    }
+
+    /// Fetch the instruction at `f.pc`; returns the exception taken, if a
+    /// breakpoint matches and debug is enabled.
+    pub fn fetch(&self, f: &Fetch) -> Option<ModelException> {
+        if !self.enabled.get() || self.break_hits(f) == 0 {
+            return None;
+        }
+        Some(match self.id {
+            ModelId::Aarch64(_) => {
+                let class = ExceptionClass::Breakpoint { same_el: f.el == El::El1 };
+                ModelException::A64(Aarch64Exception { esr: esr_for(class, 0x22), far: 0, elr: f.pc })
+            }
+            ModelId::Aarch32(_) => ModelException::A32(Aarch32Exception {
+                kind: AbortKind::Prefetch,
+                fsr: Fsr::debug_event(false).0,
+                far: 0,
+                dscr: self.dscr(Moe::Breakpoint),
+                pc: f.pc as u32,
+            }),
+        })
+    }
+
+    /// The instruction completed and the embedder returned with `SPSR.SS` set
+    /// as asked: if software step is armed, the step exception is taken with
+    /// `ELR` = `next_pc`.
+    pub fn retire(&self, next_pc: u64, el: El) -> Option<ModelException> {
+        if !self.step.get() || !self.enabled.get() {
+            return None;
+        }
+        let class = ExceptionClass::SoftwareStep { same_el: el == El::El1 };
+        Some(ModelException::A64(Aarch64Exception { esr: esr_for(class, 1 << 24), far: 0, elr: next_pc }))
+    }
+
+    /// Whether software step (`MDSCR_EL1.SS`) is armed.
+    pub fn step_armed(&self) -> bool {
+        self.step.get()
+    }
+
+    /// Register writes so far.
+    pub fn writes(&self) -> u32 {
+        self.writes.get()
+    }
+
+    /// `ISB`s so far.
+    pub fn syncs(&self) -> u32 {
+        self.syncs.get()
+    }
+
+    /// Accesses to registers at or above the discovered count (UNDEFINED on
+    /// hardware): must stay zero.
+    pub fn undefined_accesses(&self) -> u32 {
+        self.undefined.get()
+    }
+
+    fn reg(&self, bank: Bank, n: u8) -> Option<usize> {
+        let (brps, wrps) = self.hw_counts();
+        let count = if bank == Bank::Breakpoint { brps } else { wrps };
+        if n < count && usize::from(n) < MAX_SLOTS {
+            Some(usize::from(n))
+        } else {
+            self.undefined.set(self.undefined.get() + 1);
+            None
+        }
+    }
+}
+
+impl DebugRegs for Model {
+    type Exception = ModelException;
+
+    fn discover(&self) -> Result<SlotCounts, Error> {
+        match self.id {
+            ModelId::Aarch64(v) => IdAa64Dfr0(v).slot_counts(),
+            ModelId::Aarch32(v) => Dbgdidr(v).slot_counts(),
+        }
+    }
+
+    fn enable(&self) -> Result<(), Error> {
+        self.enabled.set(true);
+        Ok(())
+    }
+
+    fn read_value(&self, bank: Bank, n: u8) -> u64 {
+        let Some(i) = self.reg(bank, n) else { return 0 };
+        match bank {
+            Bank::Breakpoint => self.bvr[i].get(),
+            Bank::Watchpoint => self.wvr[i].get(),
+        }
+    }
+
+    fn read_ctrl(&self, bank: Bank, n: u8) -> u32 {
+        let Some(i) = self.reg(bank, n) else { return 0 };
+        match bank {
+            Bank::Breakpoint => self.bcr[i].get(),
+            Bank::Watchpoint => self.wcr[i].get(),
+        }
+    }
+
+    fn write_value(&self, bank: Bank, n: u8, value: u64) {
+        let Some(i) = self.reg(bank, n) else { return };
+        self.writes.set(self.writes.get() + 1);
+        match bank {
+            Bank::Breakpoint => self.bvr[i].set(value),
+            Bank::Watchpoint => self.wvr[i].set(value),
+        }
+    }
+
+    fn write_ctrl(&self, bank: Bank, n: u8, ctrl: u32) {
+        let Some(i) = self.reg(bank, n) else { return };
+        self.writes.set(self.writes.get() + 1);
+        match bank {
+            Bank::Breakpoint => self.bcr[i].set(ctrl),
+            Bank::Watchpoint => self.wcr[i].set(ctrl),
+        }
+    }
+
+    fn sync(&self) {
+        self.syncs.set(self.syncs.get() + 1);
+    }
+
+    fn set_step(&self, on: bool) {
+        self.step.set(on);
+    }
+
+    fn event(&self, raw: &ModelException) -> DebugEvent {
+        raw.event()
+    }
+}
