@@ -11,9 +11,15 @@
 mod boot;
 mod console;
 mod cs;
+mod checks;
+mod cpu1;
+mod hw;
+mod probe;
 mod psci;
 
 use core::sync::atomic::{AtomicU32, Ordering};
+
+use hwbp_core::{Hwbp, Resume};
 
 /// This CPU's number: MPIDR_EL1.Aff0 (0 or 1 on `-smp 2`).
 pub fn cpu_id() -> u16 {
@@ -23,16 +29,17 @@ pub fn cpu_id() -> u16 {
     (mpidr & 0xff) as u16
 }
 
-fn current_el() -> u64 {
+/// The exception level this code runs at.
+pub fn current_el() -> u64 {
     let el: u64;
     // SAFETY: reading CurrentEL has no side effects.
     unsafe { core::arch::asm!("mrs {}, CurrentEL", out(reg) el, options(nomem, nostack)) };
     (el >> 2) & 3
 }
 
-/// CPU 1's progress, published to CPU 0.
-static CPU1_STATE: AtomicU32 = AtomicU32::new(0);
-const CPU1_UP: u32 = 1;
+/// The manager: hwbp-arm64's real backend, the sample recorder, 2 CPUs, 24
+/// breakpoints, 2 tasks (unused here).
+pub static HWBP: Hwbp<hw::Backend, checks::Recorder, 2, 24, 2> = Hwbp::new(hw::BACKEND, checks::Recorder);
 
 static BRK_SEEN: AtomicU32 = AtomicU32::new(0);
 
@@ -49,37 +56,48 @@ extern "C" fn primary_main() -> ! {
     if BRK_SEEN.load(Ordering::SeqCst) != 1 {
         fail!("BRK did not reach the EL1 vector table");
     }
-
     let conduit = psci::QEMU_VIRT_EL1;
     let version = psci::version(conduit);
     println!("psci: {:?} conduit, PSCI {}.{}", conduit, version >> 16, version & 0xffff);
     if version >> 16 == 0 || version & (1 << 31) != 0 {
         fail!("PSCI_VERSION through {:?} returned {:#x}", conduit, version);
     }
-    extern "C" {
-        fn _start_secondary();
+
+    // Step 1: discovery.
+    let data_slots = hw::discover();
+    if let Err(e) = HWBP.init(2) {
+        fail!("init(2) failed: {:?}", e);
     }
-    let rc = psci::cpu_on(conduit, 1, _start_secondary as *const () as usize as u64, 0);
-    if rc != 0 {
-        fail!("PSCI CPU_ON(1) returned {}", rc);
+    if let Err(e) = HWBP.cpu_online(0) {
+        fail!("cpu_online(0) failed: {:?}", e);
     }
-    while CPU1_STATE.load(Ordering::Acquire) != CPU1_UP {
-        core::hint::spin_loop();
-    }
-    println!("hwbp aarch64: 0 checks passed");
+
+    // Step 8: an all-CPU breakpoint registered before CPU 1 exists.
+    let all = checks::all_cpu_register();
+    cpu1::start(conduit);
+    checks::all_cpu_fires(all);
+
+    checks::write_watchpoint(); // step 2
+    checks::rw_exec_period(); // step 3
+    checks::multi_piece(); // step 4
+    checks::fill_and_rotate(data_slots); // step 5
+    checks::modify(); // step 6
+    checks::step_over(); // step 7
+    checks::no_strays();
+
+    println!("hwbp aarch64: {} checks passed", checks::passed());
     console::exit(0)
 }
 
-#[no_mangle]
-extern "C" fn secondary_main() -> ! {
-    println!("CPU {} up at EL{}", cpu_id(), current_el());
-    CPU1_STATE.store(CPU1_UP, Ordering::Release);
-    loop {
-        core::hint::spin_loop();
-    }
-}
-
 const EC_BRK64: u64 = 0x3c;
+/// Breakpoint, software step and watchpoint, from a lower or the current EL.
+const EC_DEBUG_FIRST: u64 = 0x30;
+const EC_DEBUG_LAST: u64 = 0x35;
+/// Vector 4: current EL with SP_ELx, synchronous.
+const VECTOR_CURRENT_SPX_SYNC: u64 = 4;
+/// SPSR_EL1.SS: with MDSCR_EL1.SS set, step exactly one instruction after
+/// `eret`.
+const SPSR_SS: u64 = 1 << 21;
 
 /// Called by the vector table for every exception, with the vector index
 /// (4 = current EL with SP_ELx, synchronous) and the saved frame.
@@ -92,7 +110,24 @@ extern "C" fn rust_exception(kind: u64, frame: &mut boot::Frame) {
         core::arch::asm!("mrs {}, far_el1", out(reg) far, options(nomem, nostack));
     }
     let ec = esr >> 26;
-    if kind == 4 && ec == EC_BRK64 && esr & 0xffff == 0x7e {
+    if kind == VECTOR_CURRENT_SPX_SYNC && (EC_DEBUG_FIRST..=EC_DEBUG_LAST).contains(&ec) {
+        let cpu = cpu_id();
+        let raw = hw::exception(esr, far, frame.elr);
+        match HWBP.handle_exception(cpu, &raw) {
+            Resume::Return => {}
+            Resume::SingleStep => frame.spsr |= SPSR_SS,
+            other => fail!(
+                "debug exception on CPU {} not taken by hwbp ({:?}): ESR {:#x} FAR {:#x} ELR {:#x}",
+                cpu,
+                other,
+                esr,
+                far,
+                frame.elr
+            ),
+        }
+        return;
+    }
+    if kind == VECTOR_CURRENT_SPX_SYNC && ec == EC_BRK64 && esr & 0xffff == 0x7e {
         BRK_SEEN.fetch_add(1, Ordering::SeqCst);
         frame.elr += 4;
         return;
