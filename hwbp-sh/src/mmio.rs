@@ -396,6 +396,11 @@ impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
         if raw.expevt != self.variant().trap {
             return not_ours;
         }
+        // The channels' settings, read while they are still enabled.
+        let mut slots = [UbcSlot::DISABLED; MAX_SLOTS];
+        for (n, s) in (0..self.channels()).zip(slots.iter_mut()) {
+            *s = self.read_channel(n).unwrap_or_default();
+        }
         // 1. Disable every channel while the flags are examined.
         let (saved, enabled) = self.disable_all();
         // 2. Read and clear the flags; keep those of channels that were on.
@@ -412,8 +417,8 @@ impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
                     // The stepped instruction ran: back to before-execution.
                     self.set_timing(n, BreakTiming::Before);
                 } else if mask & bit != 0
-                    && self
-                        .read_channel(n)
+                    && slots
+                        .get(usize::from(n))
                         .is_some_and(|s| s.breaks_before_fetch())
                 {
                     // Let the instruction run once: break after it instead.
@@ -427,17 +432,18 @@ impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
         // 4. Re-enable what was enabled.
         self.enable(&saved, enabled);
 
-        let lowest = mask.trailing_zeros();
-        let first = u8::try_from(lowest).ok().and_then(|n| self.read_channel(n));
+        let first = slots.get(mask.trailing_zeros() as usize).copied();
         let addr = match (raw.data_addr, first) {
             (Some(a), _) => u64::from(a),
             (None, Some(s)) => u64::from(s.addr),
             (None, None) => 0,
         };
         let access = decode::reported_access(
-            (0..self.channels())
-                .filter(|n| mask & (1 << n) != 0)
-                .filter_map(|n| self.read_channel(n)),
+            slots
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| mask & (1 << n) != 0)
+                .map(|(_, s)| *s),
         );
         Decoded {
             fired: decode::fired(mask),

@@ -16,7 +16,7 @@
 //! = next instruction). Not modelled: data-value conditions (BDRB, CDR1),
 //! sequential conditions (SEQ, MFE), execution-count breaks, SR.BL masking.
 
-use core::cell::Cell;
+use core::cell::{Cell, RefCell};
 
 use crate::bus::UbcBus;
 use crate::slot::OperandSize;
@@ -55,7 +55,11 @@ pub struct RegisterFile {
     regs: Vec<Reg, 80>,
     width_errors: Cell<u32>,
     writes: Cell<u32>,
+    log: RefCell<Vec<(u32, u32), LOG_LEN>>,
 }
+
+/// Register writes kept in the write log (older writes are dropped).
+pub const LOG_LEN: usize = 256;
 
 /// A bus cycle presented to the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +111,7 @@ impl RegisterFile {
             regs: Vec::new(),
             width_errors: Cell::new(0),
             writes: Cell::new(0),
+            log: RefCell::new(Vec::new()),
         };
         f.add(PVR, 4, 0, Kind::ReadOnly, pvr);
         f.add(PRR, 4, 0, Kind::ReadOnly, prr);
@@ -194,6 +199,19 @@ impl RegisterFile {
         self.writes.get()
     }
 
+    /// The last [`LOG_LEN`] writes as `(address, value written)`, oldest
+    /// first.
+    pub fn write_log(&self) -> Vec<(u32, u32), LOG_LEN> {
+        self.log.try_borrow().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Forget the write log.
+    pub fn clear_log(&self) {
+        if let Ok(mut l) = self.log.try_borrow_mut() {
+            l.clear();
+        }
+    }
+
     /// Current value of the register at `addr` (0 if not implemented).
     pub fn peek(&self, addr: u32) -> u32 {
         self.reg(addr).map_or(0, |r| r.value.get())
@@ -224,6 +242,12 @@ impl RegisterFile {
             self.width_errors.set(self.width_errors.get() + 1);
         }
         self.writes.set(self.writes.get() + 1);
+        if let Ok(mut log) = self.log.try_borrow_mut() {
+            if log.is_full() {
+                log.remove(0);
+            }
+            let _ = log.push((addr, v));
+        }
         let old = r.value.get();
         let new = match r.kind {
             Kind::ReadOnly => old,

@@ -1,0 +1,226 @@
+//! Discovery (PVR/PRR, probe, unknown parts), match-flag decoding, the safe
+//! exception sequence and stray filtering, against the register file.
+
+mod common;
+
+use common::*;
+use hwbp_core::{Access, Arch, BreakpointAttr, Error, Fired, Resume, SlotCounts};
+use hwbp_sh::model::RegisterFile;
+use hwbp_sh::{sh4, sh4a, Layout, Part, UbcBackend, UbcException, Variant};
+
+fn discover(r: &RegisterFile) -> Result<Variant, Error> {
+    // SAFETY: in-memory register file.
+    unsafe { hwbp_sh::discover(&r) }
+}
+
+#[test]
+fn known_parts_from_pvr() {
+    for (pvr, prr, part, layout, n) in [
+        (0x0002_0500u32, 0u32, Part::Sh7750, Layout::Sh4, 2u8),
+        (0x0011_0000, 0, Part::Sh7751, Layout::Sh4, 2),
+        (0x0005_0000, 0x110, Part::Sh7751R, Layout::Sh4, 2),
+        (0x1020_0600, 0, Part::Sh7780, Layout::Sh4a, 2),
+        (0x1030_0700, 0, Part::Sh7785, Layout::Sh4a, 2),
+        (0x1030_0B00, 0, Part::Sh7724, Layout::Sh4a, 2),
+    ] {
+        let layout_variant = if layout == Layout::Sh4 {
+            sh7750()
+        } else {
+            sh4a(n)
+        };
+        let r = RegisterFile::new(layout_variant, pvr, prr);
+        let v = discover(&r).unwrap();
+        assert_eq!(
+            (v.part, v.layout, v.channels, v.trap),
+            (part, layout, n, 0x1E0)
+        );
+        // SAFETY: in-memory register file.
+        let b = unsafe { UbcBackend::<_>::discover(&r) }.unwrap();
+        assert_eq!(b.slot_counts(), SlotCounts::Shared(n));
+        // PVR identification never writes a register.
+        assert_eq!(r.writes(), 0);
+    }
+}
+
+#[test]
+fn unknown_part_is_an_error() {
+    let r = RegisterFile::new(sh4a(2), 0x1040_0400, 0);
+    assert_eq!(discover(&r), Err(Error::UnknownPart { id: 0x1040_0400 }));
+    // SAFETY: in-memory register file.
+    let b = unsafe { UbcBackend::<_>::discover(&r) };
+    assert!(matches!(b, Err(Error::UnknownPart { .. })));
+}
+
+#[test]
+fn probe_without_pvr() {
+    let r = RegisterFile::new(sh7750(), 0, 0);
+    r.poke(sh4::BARA, 0x1234_5678);
+    let v = discover(&r).unwrap();
+    assert_eq!(
+        (v.layout, v.channels, v.part),
+        (Layout::Sh4, 2, Part::Other)
+    );
+    assert_eq!(r.peek(sh4::BARA), 0x1234_5678, "probe restores BARA");
+    for n in [1u8, 2, 3, 4, 16] {
+        let r = RegisterFile::new(sh4a(n), u32::MAX, 0);
+        r.poke(sh4a::car(0), 0xdead_beef);
+        let v = discover(&r).unwrap();
+        assert_eq!((v.layout, v.channels), (Layout::Sh4a, n), "{n} channels");
+        assert_eq!(r.peek(sh4a::car(0)), 0xdead_beef, "probe restores CAR0");
+        assert_eq!(r.peek(sh4a::cbr(0)) & 1, 0, "probe never enables a channel");
+    }
+}
+
+#[test]
+fn flags_decode_to_channels_and_are_cleared() {
+    for v in [sh7750(), sh4a(2)] {
+        let r = regs(v);
+        let b = backend(&r);
+        // Two channels on the same word, read and write.
+        let mut img = hwbp_core::Image::empty(b.slot_counts());
+        img.pools[0][0] = b
+            .encode(&BreakpointAttr::watch(0x3000, 4, Access::RW))
+            .unwrap()
+            .pieces[0]
+            .slot;
+        img.pools[0][1] = b
+            .encode(&BreakpointAttr::watch(0x3000, 4, Access::WRITE))
+            .unwrap()
+            .pieces[0]
+            .slot;
+        b.install(0, &image_of(&b), &img);
+        let d = run(&r, &b, write(0x3000, 4)).unwrap();
+        assert_eq!(
+            d.fired,
+            Fired::Slots {
+                pool: hwbp_core::Pool(0),
+                mask: 0b11
+            }
+        );
+        assert_eq!(
+            d.access,
+            Access::empty(),
+            "RW and W channels disagree on the kind"
+        );
+        let d = run(&r, &b, read(0x3000, 4)).unwrap();
+        assert_eq!(fired_mask(&d), 0b01);
+        assert_eq!(d.access, Access::RW);
+        // Flags are clear and both channels still armed.
+        match v.layout {
+            Layout::Sh4a => assert_eq!(r.peek(sh4a::CCMFR), 0),
+            Layout::Sh4 => assert_eq!(r.peek(sh4::BRCR) & 0xC000, 0),
+        }
+        assert_eq!(image_of(&b), img);
+        assert_eq!(r.width_errors(), 0);
+    }
+}
+
+#[test]
+fn exception_sequence_disables_then_reenables() {
+    let r = regs(sh4a(2));
+    let b = backend(&r);
+    arm(&b, &BreakpointAttr::watch(0x3000, 4, Access::WRITE)).unwrap();
+    r.cycle(write(0x3000, 4), 0);
+    r.clear_log();
+    let d = b.decode(0, &UbcException::user_break(0x8c00_2002));
+    assert_eq!(fired_mask(&d), 1);
+    let log = r.write_log();
+    let disable = log
+        .iter()
+        .position(|&(a, v)| a == sh4a::cbr(0) && v & 1 == 0)
+        .expect("CE cleared");
+    let clear = log
+        .iter()
+        .position(|&(a, _)| a == sh4a::CCMFR)
+        .expect("flags cleared");
+    let enable = log
+        .iter()
+        .rposition(|&(a, v)| a == sh4a::cbr(0) && v & 1 == 1)
+        .expect("CE set again");
+    assert!(disable < clear && clear < enable, "{log:?}");
+    // Without a data address from the embedder, the channel's address is reported.
+    assert_eq!(d.addr, 0x3000);
+}
+
+#[test]
+fn stray_breaks_are_filtered() {
+    for v in [sh7750(), sh4a(2)] {
+        let r = regs(v);
+        let b = backend(&r);
+        arm(&b, &BreakpointAttr::watch(0x3000, 4, Access::WRITE)).unwrap();
+        // 1. A user break with no flag set.
+        let d = b.decode(0, &UbcException::user_break(0x100));
+        assert_eq!((d.fired, d.resume), (Fired::None, Resume::Return));
+        // 2. A flag of a channel that is not enabled (stale, or set by someone
+        //    else): not reported, but cleared.
+        match v.layout {
+            Layout::Sh4a => r.poke(sh4a::CCMFR, 0b10),
+            Layout::Sh4 => r.poke(sh4::BRCR, r.peek(sh4::BRCR) | 0x4000),
+        }
+        let d = b.decode(0, &UbcException::user_break(0x100));
+        assert_eq!(d.fired, Fired::None, "{v:?}");
+        match v.layout {
+            Layout::Sh4a => assert_eq!(r.peek(sh4a::CCMFR), 0),
+            Layout::Sh4 => assert_eq!(r.peek(sh4::BRCR) & 0xC000, 0),
+        }
+        // 3. Flags above the channel count are ignored.
+        if v.layout == Layout::Sh4a {
+            r.poke(sh4a::CCMFR, 0xFFFF_FFFC);
+            assert_eq!(
+                b.decode(0, &UbcException::user_break(0x100)).fired,
+                Fired::None
+            );
+        }
+        // 4. Another exception code is not ours and leaves the flags alone.
+        r.cycle(write(0x3000, 4), 0);
+        let d = b.decode(
+            0,
+            &UbcException {
+                expevt: 0x160,
+                spc: 0x100,
+                data_addr: None,
+            },
+        );
+        assert_eq!((d.fired, d.resume), (Fired::None, Resume::NotOurs));
+        let pending = match v.layout {
+            Layout::Sh4a => r.peek(sh4a::CCMFR) & 1,
+            Layout::Sh4 => (r.peek(sh4::BRCR) >> 15) & 1,
+        };
+        assert_eq!(pending, 1);
+        // ... and the real break is still decoded afterwards.
+        assert_eq!(
+            fired_mask(&b.decode(0, &UbcException::user_break(0x100))),
+            1
+        );
+    }
+}
+
+#[test]
+fn install_writes_only_changed_channels() {
+    let r = regs(sh4a(4));
+    let b = backend(&r);
+    let cur = image_of(&b);
+    let mut want = cur.clone();
+    want.pools[0][2] = b
+        .encode(&BreakpointAttr::watch(0x4000, 2, Access::READ))
+        .unwrap()
+        .pieces[0]
+        .slot;
+    r.clear_log();
+    b.install(0, &cur, &want);
+    let log = r.write_log();
+    assert!(!log.is_empty());
+    assert!(
+        log.iter()
+            .all(|&(a, _)| (sh4a::cbr(2)..sh4a::cbr(3)).contains(&a)),
+        "{log:?}"
+    );
+    // Enable comes last, after the address.
+    assert_eq!(
+        log.last().map(|&(a, v)| (a, v & 1)),
+        Some((sh4a::cbr(2), 1))
+    );
+    r.clear_log();
+    b.install(0, &want, &want);
+    assert!(r.write_log().is_empty());
+}
