@@ -364,6 +364,14 @@ impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
         self.encoder.encode(attr)
     }
 
+    /// Clears every channel and flag ([`UbcBackend::reset`]), so the hardware
+    /// matches the empty image the core starts from.
+    fn init_cpu(&self, cpu: u16) -> Result<(), Error> {
+        let _ = cpu;
+        self.reset();
+        Ok(())
+    }
+
     fn address_space(&self, addr: u64, len: u64) -> AddressSpace {
         self.encoder.address_space(addr, len)
     }
