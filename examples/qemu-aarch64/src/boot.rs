@@ -51,7 +51,7 @@ pub struct Frame {
 /// Size of [`Frame`], used by the assembly below.
 pub const FRAME_SIZE: usize = core::mem::size_of::<Frame>();
 const _: () = assert!(FRAME_SIZE == 31 * 8 + 8 + 8 + 8 + 16 + 32 * 16);
-const _: () = assert!(FRAME_SIZE % 16 == 0);
+const _: () = assert!(FRAME_SIZE.is_multiple_of(16));
 
 global_asm!(
     r#"

@@ -25,7 +25,8 @@ pub struct Rec {
     pub value: u64,
 }
 
-static RECS: Mutex<RefCell<heapless::Vec<Rec, 64>>> = Mutex::new(RefCell::new(heapless::Vec::new()));
+static RECS: Mutex<RefCell<heapless::Vec<Rec, 64>>> =
+    Mutex::new(RefCell::new(heapless::Vec::new()));
 
 /// The handler given to the manager: records every sample.
 pub struct Recorder;
@@ -142,7 +143,11 @@ pub fn all_cpu_fires(h: Handle) {
     probe::shared(1);
     crate::cpu1::call_shared();
     let recs = take();
-    let on = |cpu| recs.iter().filter(|r| r.handle == h && r.cpu == cpu).count();
+    let on = |cpu| {
+        recs.iter()
+            .filter(|r| r.handle == h && r.cpu == cpu)
+            .count()
+    };
     check!(
         on(0) == 1 && on(1) == 1 && must!(HWBP.hits(h)) == 2,
         "all-CPU breakpoint fired on CPU 0 ({}x) and on CPU 1 ({}x) after CPU 1 came online",
@@ -150,7 +155,8 @@ pub fn all_cpu_fires(h: Handle) {
         on(1)
     );
     check!(
-        recs.iter().all(|r| r.ip == addr_of(probe::shared) && r.access == Access::EXEC),
+        recs.iter()
+            .all(|r| r.ip == addr_of(probe::shared) && r.access == Access::EXEC),
         "both samples report ip = shared() and access EXEC"
     );
     unregister(h);
@@ -159,7 +165,7 @@ pub fn all_cpu_fires(h: Handle) {
     let recs = take();
     check!(
         recs.is_empty() && !must!(HWBP.image(1)).pools[0].iter().any(|s| *s != Default::default()),
-        "after unregister + resync of CPU 1, neither CPU fires and CPU 1's slots are clear"
+        "after unregister + resync on CPU 1, neither CPU fires and CPU 1's installed image is empty"
     );
 }
 
@@ -172,10 +178,16 @@ pub fn write_watchpoint() {
     take();
     let pc = store64(p, 0x2222);
     let recs = take();
-    check!(recs.len() == 1, "pinned write watchpoint on a static: one write, one sample");
+    check!(
+        recs.len() == 1,
+        "pinned write watchpoint on a static: one write, one sample"
+    );
     let r = recs[0];
     check!(
-        r.handle == reg.handle && r.addr == p as u64 && r.ip == pc && r.access.contains(Access::WRITE),
+        r.handle == reg.handle
+            && r.addr == p as u64
+            && r.ip == pc
+            && r.access.contains(Access::WRITE),
         "sample: addr {:#x} (static at {:#x}), ip {:#x} (str at {:#x}), access {:?}",
         r.addr,
         p as u64,
@@ -191,7 +203,10 @@ pub fn write_watchpoint() {
     );
     // A read does not trigger a write watchpoint.
     let _ = load64(p);
-    check!(take().is_empty() && must!(HWBP.hits(reg.handle)) == 1, "a read does not trigger the write watchpoint");
+    check!(
+        take().is_empty() && must!(HWBP.hits(reg.handle)) == 1,
+        "a read does not trigger the write watchpoint"
+    );
     unregister(reg.handle);
 }
 
@@ -205,7 +220,10 @@ pub fn rw_exec_period() {
     let (_, pc) = load64(p);
     let recs = take();
     check!(
-        recs.len() == 1 && recs[0].ip == pc && recs[0].access == Access::READ && recs[0].addr == p as u64,
+        recs.len() == 1
+            && recs[0].ip == pc
+            && recs[0].access == Access::READ
+            && recs[0].addr == p as u64,
         "read-write watchpoint caught by a read (access {:?}, ip {:#x}, ldr at {:#x})",
         recs.first().map_or(Access::empty(), |r| r.access),
         recs.first().map_or(0, |r| r.ip),
@@ -224,7 +242,10 @@ pub fn rw_exec_period() {
     let recs = take();
     let hits = must!(HWBP.hits(reg.handle));
     check!(
-        hits == 3 && recs.len() == 3 && recs.iter().all(|r| r.ip == f && r.addr == f) && acc == 1 + 4 + 7,
+        hits == 3
+            && recs.len() == 3
+            && recs.iter().all(|r| r.ip == f && r.addr == f)
+            && acc == 1 + 4 + 7,
         "instruction breakpoint on counted() called 3 times: {} hits, {} samples, results intact",
         hits,
         recs.len()
@@ -259,8 +280,16 @@ pub fn multi_piece() {
     let attr = on_cpu0(BreakpointAttr::watch(base, 8, Access::WRITE));
     let reg = must!(HWBP.register(&attr));
     sync_cpu0(reg.sync);
-    let used = must!(HWBP.image(0)).pools[1].iter().filter(|s| **s != Default::default()).count();
-    check!(used == 2, "unaligned 8-byte region at {:#x} occupies {} watchpoint registers", base, used);
+    let used = must!(HWBP.image(0)).pools[1]
+        .iter()
+        .filter(|s| **s != Default::default())
+        .count();
+    check!(
+        used == 2,
+        "unaligned 8-byte region at {:#x} occupies {} watchpoint registers",
+        base,
+        used
+    );
     take();
     store8(base as *mut u8, 1);
     store8((base + 7) as *mut u8, 2);
@@ -290,11 +319,19 @@ pub fn multi_piece() {
 pub fn fill_and_rotate(data_slots: usize) {
     let mut hs: heapless::Vec<Handle, 16> = heapless::Vec::new();
     for i in 0..data_slots {
-        let reg = must!(HWBP.register(&on_cpu0(BreakpointAttr::watch(cell(i) as u64, 8, Access::WRITE))));
+        let reg = must!(HWBP.register(&on_cpu0(BreakpointAttr::watch(
+            cell(i) as u64,
+            8,
+            Access::WRITE
+        ))));
         sync_cpu0(reg.sync);
         let _ = hs.push(reg.handle);
     }
-    let next = HWBP.register(&on_cpu0(BreakpointAttr::watch(cell(data_slots) as u64, 8, Access::WRITE)));
+    let next = HWBP.register(&on_cpu0(BreakpointAttr::watch(
+        cell(data_slots) as u64,
+        8,
+        Access::WRITE,
+    )));
     check!(
         matches!(next, Err(Error::NoSlot { cpu: 0 })),
         "{} pinned watchpoints fill every register; the next pinned one is refused: {:?}",
@@ -305,7 +342,11 @@ pub fn fill_and_rotate(data_slots: usize) {
     for i in 0..data_slots {
         store64(cell(i), 0x50 + i as u64);
     }
-    check!(take().len() == data_slots, "all {} pinned watchpoints fire", data_slots);
+    check!(
+        take().len() == data_slots,
+        "all {} pinned watchpoints fire",
+        data_slots
+    );
     for h in hs.iter() {
         unregister(*h);
     }
@@ -314,7 +355,9 @@ pub fn fill_and_rotate(data_slots: usize) {
     let n = data_slots + 2;
     let mut hs: heapless::Vec<Handle, 16> = heapless::Vec::new();
     for i in 0..n {
-        let reg = must!(HWBP.register(&on_cpu0(BreakpointAttr::watch(cell(i) as u64, 8, Access::WRITE).flexible())));
+        let reg = must!(HWBP.register(&on_cpu0(
+            BreakpointAttr::watch(cell(i) as u64, 8, Access::WRITE).flexible()
+        )));
         sync_cpu0(reg.sync);
         let _ = hs.push(reg.handle);
     }
@@ -344,7 +387,10 @@ pub fn fill_and_rotate(data_slots: usize) {
     for (i, h) in hs.iter().enumerate() {
         let hits = must!(HWBP.hits(*h));
         let t = must!(HWBP.times(*h));
-        println!("     flexible #{}: {} hits, enabled {} ticks, running {} ticks", i, hits, t.enabled, t.running);
+        println!(
+            "     flexible #{}: {} hits, enabled {} ticks, running {} ticks",
+            i, hits, t.enabled, t.running
+        );
         all_ran &= hits > 0 && t.running > 0 && t.enabled == ticks as u64;
         total += hits;
     }
@@ -367,7 +413,13 @@ pub fn modify() {
     take();
     store64(a, 1);
     check!(take().len() == 1, "watchpoint on A fires on a write to A");
-    let set = must!(HWBP.modify(reg.handle, &BreakpointAttr { addr: b as u64, ..attr }));
+    let set = must!(HWBP.modify(
+        reg.handle,
+        &BreakpointAttr {
+            addr: b as u64,
+            ..attr
+        }
+    ));
     sync_cpu0(set);
     store64(a, 2);
     let old = take();
@@ -406,13 +458,22 @@ pub fn step_over() {
 /// Final check: nothing was filtered as stray.
 pub fn no_strays() {
     let (s0, s1) = (HWBP.stray(0), HWBP.stray(1));
-    check!(s0 == 0 && s1 == 0, "no stray debug exceptions (CPU 0: {}, CPU 1: {})", s0, s1);
+    check!(
+        s0 == 0 && s1 == 0,
+        "no stray debug exceptions (CPU 0: {}, CPU 1: {})",
+        s0,
+        s1
+    );
 }
 
 /// Step 1: the counts the backend reports are the ones in ID_AA64DFR0_EL1.
 pub fn discovered(counts: hwbp_core::SlotCounts, brps: u8, wrps: u8) {
     check!(
-        counts == hwbp_core::SlotCounts::Separate { inst: brps, data: wrps },
+        counts
+            == hwbp_core::SlotCounts::Separate {
+                inst: brps,
+                data: wrps
+            },
         "slot discovery: {} breakpoint and {} watchpoint registers, separate pools",
         brps,
         wrps

@@ -61,8 +61,8 @@ pub fn sync() {
 extern "C" fn secondary_main() -> ! {
     let cpu = crate::cpu_id();
     // The backend's enable sequence (OS lock, MDSCR_EL1, PSTATE.D) and the
-    // clearing of every slot, then the manager installs what applies here.
-    crate::hw::init_this_cpu(cpu);
+    // clearing of every slot run in cpu_online (Arch::init_cpu); then the
+    // manager installs what applies here, the all-CPU breakpoint included.
     if let Err(e) = HWBP.cpu_online(cpu) {
         fail!("cpu_online({}) failed: {:?}", cpu, e);
     }

@@ -29,7 +29,10 @@ unsafe impl critical_section::Impl for TwoCpuLock {
         if OWNER.load(Ordering::Relaxed) == me {
             return daif | NESTED;
         }
-        while OWNER.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        while OWNER
+            .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             core::hint::spin_loop();
         }
         daif

@@ -1,6 +1,5 @@
 //! The glue to hwbp-arm64's real backend: which type, how the trap handler's
-//! registers become its exception type, per-CPU bring-up, and discovery
-//! (step 1).
+//! registers become its exception type, and discovery (step 1).
 
 use hwbp_arm64::{Aarch64, Aarch64Exception, DebugVer, IdAa64Dfr0};
 use hwbp_core::SlotCounts;
@@ -11,26 +10,9 @@ use crate::{fail, println, HWBP};
 /// board's 2 CPUs.
 pub type Backend = Aarch64<2>;
 
-/// The backend. Constructing it asserts that this code runs at EL1 and is the
-/// only owner of the debug registers.
-// SAFETY: the firmware runs at EL1 (checked at boot before any use), nothing
-// else on either CPU touches the debug registers, and install/decode are only
-// called on the CPU they name (hwbp-core's contract, kept by cpu1.rs).
-pub const BACKEND: Backend = unsafe { Aarch64::aarch64() };
-
 /// The backend's view of a synchronous debug exception.
 pub fn exception(esr: u64, far: u64, elr: u64) -> Aarch64Exception {
     Aarch64Exception { esr, far, elr }
-}
-
-/// Bring the calling CPU's debug hardware up through the backend: discovery
-/// (all CPUs must agree), OS lock, MDSCR_EL1.MDE|KDE, PSTATE.D cleared, every
-/// slot cleared. Returns the counts.
-pub fn init_this_cpu(cpu: u16) -> SlotCounts {
-    match HWBP.arch().init_cpu(cpu) {
-        Ok(counts) => counts,
-        Err(e) => fail!("hwbp-arm64 init_cpu({}) failed: {:?}", cpu, e),
-    }
 }
 
 fn id_aa64dfr0() -> IdAa64Dfr0 {
@@ -41,11 +23,19 @@ fn id_aa64dfr0() -> IdAa64Dfr0 {
     IdAa64Dfr0(v)
 }
 
-/// Step 1: bring CPU 0 up, print the slot counts and debug architecture and
+/// Step 1: discover the slot counts through the backend (before
+/// `Hwbp::init`, which reads them), print them and the debug architecture and
 /// check them against ID_AA64DFR0_EL1; returns the number of watchpoint
 /// registers.
+///
+/// The per-CPU enable sequence (OS lock, MDSCR_EL1.MDE|KDE, PSTATE.D cleared,
+/// every slot cleared) is the backend's `Arch::init_cpu`, which
+/// `Hwbp::cpu_online` runs on each CPU.
 pub fn discover() -> usize {
-    let counts = init_this_cpu(0);
+    let counts = match HWBP.arch().probe() {
+        Ok(counts) => counts,
+        Err(e) => fail!("hwbp-arm64 probe failed: {:?}", e),
+    };
     let id = id_aa64dfr0();
     let ver: Result<DebugVer, _> = id.debug_ver();
     println!(

@@ -9,10 +9,10 @@
 #![no_main]
 
 mod boot;
-mod console;
-mod cs;
 mod checks;
+mod console;
 mod cpu1;
+mod cs;
 mod hw;
 mod probe;
 mod psci;
@@ -39,13 +39,27 @@ pub fn current_el() -> u64 {
 
 /// The manager: hwbp-arm64's real backend, the sample recorder, 2 CPUs, 24
 /// breakpoints, 2 tasks (unused here).
-pub static HWBP: Hwbp<hw::Backend, checks::Recorder, 2, 24, 2> = Hwbp::new(hw::BACKEND, checks::Recorder);
+// SAFETY (of `Aarch64::aarch64`): the firmware runs at EL1 (checked at boot
+// before any use), nothing else on either CPU touches the debug registers,
+// and install/decode run only on the CPU they name (hwbp-core's contract,
+// kept by cpu1.rs, which resyncs CPU 1 on CPU 1).
+pub static HWBP: Hwbp<hw::Backend, checks::Recorder, 2, 24, 2> =
+    Hwbp::new(unsafe { hwbp_arm64::Aarch64::aarch64() }, checks::Recorder);
+
+/// Debug exceptions taken so far (both CPUs): a broken step-over would loop
+/// on one instruction forever, so the handler gives up after a bound.
+static DEBUG_EXCEPTIONS: AtomicU32 = AtomicU32::new(0);
+const DEBUG_EXCEPTION_LIMIT: u32 = 10_000;
 
 static BRK_SEEN: AtomicU32 = AtomicU32::new(0);
 
 #[no_mangle]
 extern "C" fn primary_main() -> ! {
-    println!("hwbp aarch64: booted on CPU {} at EL{}", cpu_id(), current_el());
+    println!(
+        "hwbp aarch64: booted on CPU {} at EL{}",
+        cpu_id(),
+        current_el()
+    );
     if current_el() != 1 {
         fail!("expected to be entered at EL1, got EL{}", current_el());
     }
@@ -58,7 +72,12 @@ extern "C" fn primary_main() -> ! {
     }
     let conduit = psci::QEMU_VIRT_EL1;
     let version = psci::version(conduit);
-    println!("psci: {:?} conduit, PSCI {}.{}", conduit, version >> 16, version & 0xffff);
+    println!(
+        "psci: {:?} conduit, PSCI {}.{}",
+        conduit,
+        version >> 16,
+        version & 0xffff
+    );
     if version >> 16 == 0 || version & (1 << 31) != 0 {
         fail!("PSCI_VERSION through {:?} returned {:#x}", conduit, version);
     }
@@ -95,9 +114,9 @@ const EC_DEBUG_FIRST: u64 = 0x30;
 const EC_DEBUG_LAST: u64 = 0x35;
 /// Vector 4: current EL with SP_ELx, synchronous.
 const VECTOR_CURRENT_SPX_SYNC: u64 = 4;
-/// SPSR_EL1.SS: with MDSCR_EL1.SS set, step exactly one instruction after
-/// `eret`.
-const SPSR_SS: u64 = 1 << 21;
+/// SPSR_EL1.SS: with MDSCR_EL1.SS (set by the backend) step exactly one
+/// instruction after `eret`.
+use hwbp_arm64::backend::aarch64::SPSR_SS;
 
 /// Called by the vector table for every exception, with the vector index
 /// (4 = current EL with SP_ELx, synchronous) and the saved frame.
@@ -112,6 +131,14 @@ extern "C" fn rust_exception(kind: u64, frame: &mut boot::Frame) {
     let ec = esr >> 26;
     if kind == VECTOR_CURRENT_SPX_SYNC && (EC_DEBUG_FIRST..=EC_DEBUG_LAST).contains(&ec) {
         let cpu = cpu_id();
+        if DEBUG_EXCEPTIONS.fetch_add(1, Ordering::Relaxed) >= DEBUG_EXCEPTION_LIMIT {
+            fail!(
+                "more than {} debug exceptions: step-over is looping (last ESR {:#x} ELR {:#x})",
+                DEBUG_EXCEPTION_LIMIT,
+                esr,
+                frame.elr
+            );
+        }
         let raw = hw::exception(esr, far, frame.elr);
         match HWBP.handle_exception(cpu, &raw) {
             Resume::Return => {}
