@@ -16,34 +16,76 @@
 //!
 //! # Entry points for firmware and kernels
 //!
-//! **AArch64** (EL1):
-//! ```ignore
-//! use hwbp_arm64::{Aarch64, Aarch64Exception};
-//! // One backend for up to 4 CPUs, in a static.
-//! static ARCH: Aarch64<4> = unsafe { Aarch64::aarch64() }; // SAFETY: EL1, sole owner
-//! // On each CPU, early (debug exception vector installed):
-//! ARCH.init_cpu(cpu)?; // discovers counts, unlocks, sets MDSCR_EL1.MDE|KDE,
-//!                      // clears PSTATE.D, clears every slot
-//! // In the synchronous exception vector, for EC 0x30..=0x35:
-//! let raw = Aarch64Exception { esr, far, elr };
-//! match hwbp.handle_exception(cpu, &raw) {          // or ARCH.decode(cpu, &raw)
-//!     Resume::SingleStep => saved_spsr |= 1 << 21,  // SPSR_EL1.SS
-//!     Resume::NotOurs => { /* BRK, foreign step: next handler */ }
-//!     _ => {}
+//! **AArch64** (EL1), with hwbp-core's manager in a `static`:
+//! ```no_run
+//! use hwbp_arm64::{backend::aarch64::SPSR_SS, Aarch64, Aarch64Exception};
+//! use hwbp_core::{Hwbp, Resume};
+//!
+//! // Up to 2 CPUs, 16 events, 4 tasks. SAFETY: we run at EL1 and nothing else
+//! // touches the debug registers.
+//! static HWBP: Hwbp<Aarch64<2>, (), 2, 16, 4> = Hwbp::new(unsafe { Aarch64::aarch64() }, ());
+//!
+//! fn boot() -> Result<(), hwbp_core::Error> {
+//!     HWBP.arch().probe()?; // ID_AA64DFR0_EL1: BRPs, WRPs
+//!     HWBP.init(2)?;
+//!     Ok(())
 //! }
+//!
+//! // On each CPU, once its exception vector is installed: OSLAR_EL1 = 0,
+//! // OSDLR_EL1 = 0, MDSCR_EL1.MDE|KDE, PSTATE.D cleared, every slot cleared.
+//! fn cpu_up(cpu: u16) -> Result<(), hwbp_core::Error> {
+//!     HWBP.cpu_online(cpu)
+//! }
+//!
+//! // Synchronous exception vector, ESR_EL1.EC in 0x30..=0x35.
+//! fn on_debug_exception(cpu: u16, esr: u64, far: u64, elr: u64, spsr: &mut u64) -> bool {
+//!     match HWBP.handle_exception(cpu, &Aarch64Exception { esr, far, elr }) {
+//!         Resume::SingleStep => *spsr |= SPSR_SS, // step over the instruction
+//!         Resume::NotOurs => return false,       // BRK, a debugger's step
+//!         _ => {}
+//!     }
+//!     true
+//! }
+//! # boot().unwrap(); cpu_up(0).unwrap();
+//! # let mut spsr = 0; on_debug_exception(0, 0, 0, 0, &mut spsr);
 //! ```
 //!
 //! **AArch32 / Armv7** (PL1, monitor debug mode):
-//! ```ignore
-//! use hwbp_arm64::{Aarch32, Aarch32Exception, AbortKind, StepMethod};
-//! // StepMethod::Mismatch on hardware; Manual on QEMU 7.2 (no mismatch
-//! // breakpoints): then call ARCH.complete_step(cpu) once the instruction ran.
-//! static ARCH: Aarch32<2> = unsafe { Aarch32::aarch32(StepMethod::Manual) };
-//! ARCH.init_cpu(cpu)?;   // DBGDIDR, OS lock, DBGVCR = 0, DBGDSCRext.MDBGen
-//! // Prefetch abort handler: pc = LR_abt - 4; data abort: pc = LR_abt - 8.
-//! let raw = Aarch32Exception { kind: AbortKind::Data, fsr: dfsr, far: dfar, dscr, pc };
+//! ```no_run
+//! use hwbp_arm64::{AbortKind, Aarch32, Aarch32Exception, StepMethod};
+//! use hwbp_core::{Hwbp, Resume};
+//!
+//! // StepMethod::Mismatch on hardware (reserves the last breakpoint);
+//! // StepMethod::Manual on QEMU 7.2, which has no mismatch breakpoints.
+//! static HWBP: Hwbp<Aarch32<2>, (), 2, 16, 4> =
+//!     Hwbp::new(unsafe { Aarch32::aarch32(StepMethod::Manual) }, ());
+//!
+//! // probe() reads DBGDIDR; cpu_online: DBGOSLAR, DBGVCR = 0,
+//! // DBGDSCRext.MDBGen, every slot cleared.
+//! # fn boot() -> Result<(), hwbp_core::Error> {
+//! HWBP.arch().probe()?;
+//! HWBP.init(2)?;
+//! HWBP.cpu_online(0)?;
+//! # Ok(()) }
+//!
+//! // Data abort handler: DFSR, DFAR, DBGDSCRext (MRC p14,0,Rt,c0,c2,2),
+//! // pc = LR_abt - 8. Prefetch abort: IFSR, pc = LR_abt - 4.
+//! fn on_data_abort(cpu: u16, dfsr: u32, dfar: u32, dscr: u32, pc: u32) -> bool {
+//!     let raw = Aarch32Exception { kind: AbortKind::Data, fsr: dfsr, far: dfar, dscr, pc };
+//!     match HWBP.handle_exception(cpu, &raw) {
+//!         Resume::NotOurs => false,
+//!         // Manual: the slots stay disabled until the instruction has run;
+//!         // then call complete_step (for example after emulating it, or at
+//!         // the next point the firmware controls).
+//!         Resume::SingleStep => true,
+//!         _ => true,
+//!     }
+//! }
+//! fn after_the_instruction(cpu: u16) {
+//!     HWBP.arch().complete_step(cpu);
+//! }
+//! # boot().unwrap(); on_data_abort(0, 0, 0, 0, 0); after_the_instruction(0);
 //! ```
-//! `dscr` is `DBGDSCRext` (`MRC p14, 0, Rt, c0, c2, 2`) read in the handler.
 //!
 //! The step-over state lives in the backend, per CPU (index = CPU number,
 //! `CPUS` fixed at compile time), in atomics touched only by their own CPU.

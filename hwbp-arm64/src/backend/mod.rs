@@ -99,11 +99,12 @@ impl PerCpu {
 /// `CPUS` CPUs on top of a [`DebugRegs`] implementation.
 ///
 /// * Construct it in a `static` with [`Arm::new`] (const).
-/// * On every CPU, before that CPU's first `install`, call
-///   [`Arm::init_cpu`]: it discovers the slot counts (all CPUs must agree),
-///   unlocks and enables debug, clears every slot (their reset value is
-///   UNKNOWN) and resets the step state. Then initialise hwbp-core, which
-///   reads [`Arch::slot_counts`].
+/// * On the boot CPU, call [`Arm::probe`] (discovers the slot counts), then
+///   `Hwbp::init`, which reads [`Arch::slot_counts`].
+/// * On every CPU, `Hwbp::cpu_online(cpu)` calls [`Arch::init_cpu`]: it
+///   checks the counts agree, unlocks and enables debug, clears every slot
+///   (their reset value is UNKNOWN) and resets the step state. Without
+///   hwbp-core, call `Arch::init_cpu` yourself.
 /// * In the debug exception handler, hand the raw state to the core (which
 ///   calls [`Arch::decode`]); on [`Resume::SingleStep`] with
 ///   [`StepMethod::SoftwareStep`], set `SPSR_EL1.SS` (bit 21) in the saved
@@ -154,14 +155,16 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         self.method
     }
 
-    /// Prepare the calling CPU `cpu`; see the type documentation.
+    /// Discover the slot counts on the calling CPU (the first call stores
+    /// them; later calls, on other CPUs, check that they agree) and return the
+    /// pools the core may use. Call it once before `Hwbp::init`, which reads
+    /// [`Arch::slot_counts`].
     ///
-    /// Errors: [`Error::CpuOutOfRange`] for `cpu >= CPUS`, the discovery error
-    /// ([`Error::UnsupportedDebugArch`]), [`Error::NoDebugHardware`] when the
-    /// counts are unusable (fewer than 2 breakpoints with
-    /// [`StepMethod::Mismatch`]) or differ from the first CPU's.
-    pub fn init_cpu(&self, cpu: u16) -> Result<SlotCounts, Error> {
-        let state = self.cpus.get(usize::from(cpu)).ok_or(Error::CpuOutOfRange { cpu })?;
+    /// Errors: the discovery error ([`Error::UnsupportedDebugArch`]),
+    /// [`Error::NoDebugHardware`] when the counts are unusable (fewer than 2
+    /// breakpoints with [`StepMethod::Mismatch`]) or differ from the first
+    /// CPU's.
+    pub fn probe(&self) -> Result<SlotCounts, Error> {
         let SlotCounts::Separate { inst: hw_inst, data } = self.regs.discover()? else {
             return Err(Error::NoDebugHardware);
         };
@@ -183,19 +186,6 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
             self.data.store(data, Relaxed);
             self.ready.store(true, Relaxed);
         }
-        self.regs.enable()?;
-        for n in 0..hw_inst {
-            self.regs.write_ctrl(Bank::Breakpoint, n, 0);
-            self.regs.write_value(Bank::Breakpoint, n, 0);
-        }
-        for n in 0..data {
-            self.regs.write_ctrl(Bank::Watchpoint, n, 0);
-            self.regs.write_value(Bank::Watchpoint, n, 0);
-        }
-        self.regs.set_step(false);
-        self.regs.sync();
-        state.step.store(0, Relaxed);
-        state.disabled.store(0, Relaxed);
         Ok(counts)
     }
 
@@ -341,6 +331,29 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
 
     fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<ArmSlot>, Error> {
         self.encoder().encode(attr)
+    }
+
+    /// On the calling CPU `cpu`: [`Arm::probe`] (the counts must agree with
+    /// the first CPU's), unlock and enable self-hosted debug, clear every slot
+    /// (their reset value is UNKNOWN), disarm any step and reset the step-over
+    /// state. [`Error::CpuOutOfRange`] for `cpu >= CPUS`.
+    fn init_cpu(&self, cpu: u16) -> Result<(), Error> {
+        let state = self.cpus.get(usize::from(cpu)).ok_or(Error::CpuOutOfRange { cpu })?;
+        self.probe()?;
+        self.regs.enable()?;
+        for n in 0..self.hw_inst.load(Relaxed) {
+            self.regs.write_ctrl(Bank::Breakpoint, n, 0);
+            self.regs.write_value(Bank::Breakpoint, n, 0);
+        }
+        for n in 0..self.data.load(Relaxed) {
+            self.regs.write_ctrl(Bank::Watchpoint, n, 0);
+            self.regs.write_value(Bank::Watchpoint, n, 0);
+        }
+        self.regs.set_step(false);
+        self.regs.sync();
+        state.step.store(0, Relaxed);
+        state.disabled.store(0, Relaxed);
+        Ok(())
     }
 
     fn address_space(&self, addr: u64, len: u64) -> AddressSpace {
