@@ -11,7 +11,11 @@ const ADP_STOPPED_RUN_TIME_ERROR: u32 = 0x2_0023;
 
 /// Stop QEMU: status 0 if `success`, else 1.
 pub fn exit(success: bool) -> ! {
-    let reason = if success { ADP_STOPPED_APPLICATION_EXIT } else { ADP_STOPPED_RUN_TIME_ERROR };
+    let reason = if success {
+        ADP_STOPPED_APPLICATION_EXIT
+    } else {
+        ADP_STOPPED_RUN_TIME_ERROR
+    };
     // SAFETY: the semihosting SVC is handled by QEMU and ends the process; it
     // reads only r0/r1.
     unsafe {

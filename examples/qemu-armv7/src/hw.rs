@@ -1,0 +1,72 @@
+//! The board's debug hardware, all through hwbp-arm64's AArch32 backend.
+
+use hwbp_arm64::{Aarch32, Aarch32Exception, AbortKind, Dbgdidr, StepMethod};
+
+use crate::boot::{Frame, Vector};
+
+/// One CPU; the firmware steps over hits itself (see `stepover`), because QEMU
+/// 7.2 does not implement the mismatch breakpoints of `StepMethod::Mismatch`.
+pub type Backend = Aarch32<1>;
+
+/// The backend, for the `Hwbp` static (a `const fn` so it can be built in a
+/// `static` initializer).
+pub const fn backend() -> Backend {
+    // SAFETY: the firmware runs in SVC mode (PL1) and nothing but this
+    // backend touches the cp14 debug registers.
+    unsafe { Aarch32::aarch32(StepMethod::Manual) }
+}
+
+/// `DBGDIDR`, as read by the backend. `None`: hwbp-arm64 does not expose
+/// its DBGDIDR read yet (its `Aarch32Regs` reads it privately in
+/// `discover`), and the example does not read cp14 itself.
+pub fn dbgdidr() -> Option<Dbgdidr> {
+    None
+}
+
+/// The raw state of a prefetch or data abort for the core.
+pub fn exception(frame: &Frame, v: Vector) -> Aarch32Exception {
+    let (kind, fsr, far) = if v == Vector::DataAbort {
+        (AbortKind::Data, dfsr(), dfar())
+    } else {
+        (AbortKind::Prefetch, ifsr(), 0)
+    };
+    Aarch32Exception {
+        kind,
+        fsr,
+        far,
+        dscr: dbgdscr(),
+        pc: frame.pc,
+    }
+}
+
+/// `DBGDSCRext` for `MOE`. hwbp-arm64 does not expose a reader yet, so the
+/// firmware hands in 0 ("MOE unknown"): the backend then confirms a prefetch
+/// abort against its enabled breakpoint registers, and data aborts do not
+/// need MOE.
+fn dbgdscr() -> u32 {
+    0
+}
+
+// The fault status and address registers are cp15 (VMSA) registers, not
+// debug registers: reading them is the abort handler's job.
+
+fn dfsr() -> u32 {
+    let v: u32;
+    // SAFETY: reading DFSR at PL1 has no side effect.
+    unsafe { core::arch::asm!("mrc p15, 0, {}, c5, c0, 0", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+fn ifsr() -> u32 {
+    let v: u32;
+    // SAFETY: reading IFSR at PL1 has no side effect.
+    unsafe { core::arch::asm!("mrc p15, 0, {}, c5, c0, 1", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+fn dfar() -> u32 {
+    let v: u32;
+    // SAFETY: reading DFAR at PL1 has no side effect.
+    unsafe { core::arch::asm!("mrc p15, 0, {}, c6, c0, 0", out(reg) v, options(nomem, nostack)) };
+    v
+}
