@@ -5,7 +5,7 @@
 //! (x86/x86_64 only); [`crate::ModelRegs`] implements it in memory over the
 //! software [`crate::Model`], so the same backend code runs in host tests.
 //!
-//! The lowest level, [`read`] and [`write`], is `unsafe`: debug registers can be
+//! The lowest level, [`read`](fn@read) and [`write`](fn@write) (x86 targets only), is `unsafe`: debug registers can be
 //! touched only at CPL 0, and writing them changes what the CPU traps on. The
 //! trait methods are safe because a value implementing the trait is itself the
 //! proof of ownership: [`Cpu::new`] is `unsafe`.
