@@ -46,10 +46,13 @@ pub const fn sh4a_flags(ccmfr: u32) -> u32 {
     ccmfr
 }
 
-/// The CCMFR value that clears the flags in `mask` and leaves the others
-/// (flags clear on a written 0, ignore a written 1).
-pub const fn sh4a_clear(mask: u32) -> u32 {
-    !mask
+/// The CCMFR value that clears the flags in `mask`: the value read with those
+/// bits cleared, as Linux's `sh4a_ubc_clear_triggered_mask` does (the
+/// reserved bits read as 0 and must be written as 0; a flag is cleared by a
+/// written 0). No flag can be set between the read and the write because
+/// every channel is disabled while the flags are handled.
+pub const fn sh4a_clear(ccmfr: u32, mask: u32) -> u32 {
+    ccmfr & !mask
 }
 
 /// Channels flagged in an SH-4 BRCR value (bit 0 = A, bit 1 = B).
@@ -58,10 +61,10 @@ pub const fn sh4_flags(brcr: u16) -> u32 {
     (b.contains(sh4::Brcr::CMFA) as u32) | ((b.contains(sh4::Brcr::CMFB) as u32) << 1)
 }
 
-/// The BRCR value that clears the flags in `mask`, keeps the other flags (by
-/// writing 1) and keeps the control bits of `brcr`.
+/// The BRCR value that clears the flags in `mask` and writes every other bit
+/// back as read (Linux's `sh4_ubc_clear_triggered_mask`).
 pub const fn sh4_clear(brcr: u16, mask: u32) -> u16 {
-    let mut v = brcr | sh4::Brcr::CMFA.bits() | sh4::Brcr::CMFB.bits();
+    let mut v = brcr;
     if mask & 1 != 0 {
         v &= !sh4::Brcr::CMFA.bits();
     }
@@ -119,12 +122,12 @@ mod tests {
         assert_eq!(sh4_flags(0x4000), 2);
         assert_eq!(sh4_flags(0xC400), 3);
         assert_eq!(sh4_flags(0x0440), 0);
-        // Clearing A keeps B (written as 1) and the PCB bits.
+        // Clearing A keeps B and the PCB bits as read.
         let v = sh4_clear(0xC440, 1);
-        assert_eq!(v & 0x8000, 0);
-        assert_eq!(v & 0x4000, 0x4000);
-        assert_eq!(v & 0x0440, 0x0440);
-        assert_eq!(sh4a_clear(0b10) & 0b11, 0b01);
+        assert_eq!(v, 0x4440);
+        assert_eq!(sh4_clear(0x0440, 3), 0x0440);
+        assert_eq!(sh4a_clear(0b11, 0b10), 0b01);
+        assert_eq!(sh4a_clear(0b01, 0b01), 0);
         assert_eq!(fired_mask(0b111, 0b011, 0b011), 0b011);
         assert_eq!(fired_mask(0b100, 0b111, 0b011), 0);
         assert_eq!(fired(0), Fired::None);

@@ -220,7 +220,8 @@ impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
         }
     }
 
-    /// Set or clear BRCR.PCBx without touching the match flags.
+    /// Set or clear BRCR.PCBx, writing every other bit back as read (as
+    /// Linux's `sh4_ubc_enable` does), so the match flags keep their value.
     ///
     /// # Safety
     /// SH-4 layout only; the UBC is owned.
@@ -228,13 +229,11 @@ impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
         // SAFETY: BRCR is a 16-bit SH-4 register; the caller owns the UBC.
         unsafe {
             let brcr = self.bus.read16(sh4::BRCR);
-            // Writing 1 to CMFA/CMFB leaves them as they are.
-            let mut v = brcr | sh4::Brcr::CMFA.bits() | sh4::Brcr::CMFB.bits();
-            if after {
-                v |= ch.pcb().bits();
+            let v = if after {
+                brcr | ch.pcb().bits()
             } else {
-                v &= !ch.pcb().bits();
-            }
+                brcr & !ch.pcb().bits()
+            };
             self.bus.write16(sh4::BRCR, v);
         }
     }
@@ -320,7 +319,7 @@ impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
         }
     }
 
-    /// Read the match flags and clear the ones in `clear`.
+    /// Read the match flags and clear them (every channel is disabled).
     fn take_flags(&self) -> u32 {
         match self.variant().layout {
             Layout::Sh4a => {
@@ -328,7 +327,7 @@ impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
                 unsafe {
                     let f = decode::sh4a_flags(self.bus.read32(sh4a::CCMFR));
                     if f != 0 {
-                        self.bus.write32(sh4a::CCMFR, decode::sh4a_clear(f));
+                        self.bus.write32(sh4a::CCMFR, decode::sh4a_clear(f, f));
                     }
                     f
                 }
