@@ -20,6 +20,8 @@ pub struct Rec {
     pub ip: u64,
     pub access: Access,
     pub hits: u64,
+    /// The region the sample is reported against (first byte, length).
+    pub region: (u64, u64),
     /// The doubleword at `addr` when the handler ran (Arm watchpoints fire
     /// before the access completes, so a store's old value).
     pub value: u64,
@@ -48,6 +50,7 @@ impl hwbp_core::Handler for Recorder {
             ip: s.ip,
             access: s.access,
             hits: s.hits,
+            region: (s.region_addr, s.region_len),
             value,
         };
         critical_section::with(|cs| {
@@ -94,8 +97,8 @@ pub fn passed() -> u32 {
 
 // Watched variables: each in its own doubleword-aligned cell.
 #[repr(C, align(64))]
-struct Cells([u64; 16]);
-static mut CELLS: Cells = Cells([0; 16]);
+struct Cells([u64; 40]);
+static mut CELLS: Cells = Cells([0; 40]);
 
 fn cell(i: usize) -> *mut u64 {
     // SAFETY: only the address is taken; every access goes through the
@@ -263,19 +266,20 @@ pub fn rw_exec_period() {
     let hits = must!(HWBP.hits(reg.handle));
     check!(
         hits == 5 && recs.len() == 2 && recs[0].hits == 2 && recs[1].hits == 4,
-        "sample period 2, 5 calls: {} hits counted, handler ran {} times (at hits {:?})",
+        "sample period 2, 5 calls: {} hits counted, handler ran {} times (at hits {} and {})",
         hits,
         recs.len(),
-        (recs.first().map(|r| r.hits), recs.get(1).map(|r| r.hits))
+        recs.first().map_or(0, |r| r.hits),
+        recs.get(1).map_or(0, |r| r.hits)
     );
     unregister(reg.handle);
 }
 
-/// Step 4: a region needing more than one register, caught at each piece and
+/// Step 4: regions needing more than one register, caught at each piece and
 /// reported against the original region.
 pub fn multi_piece() {
-    // 8 bytes starting in the middle of one doubleword: bytes 4..8 of cell 3
-    // and 0..4 of cell 4, two DBGWVR doublewords.
+    // Unaligned: 8 bytes starting in the middle of a doubleword (bytes 4..8 of
+    // cell 3 and 0..4 of cell 4), two DBGWVR doublewords with BAS.
     let base = cell(3) as u64 + 4;
     let attr = on_cpu0(BreakpointAttr::watch(base, 8, Access::WRITE));
     let reg = must!(HWBP.register(&attr));
@@ -285,7 +289,7 @@ pub fn multi_piece() {
         .filter(|s| **s != Default::default())
         .count();
     check!(
-        used == 2,
+        used == 2 && must!(HWBP.weight(reg.handle)) == 2,
         "unaligned 8-byte region at {:#x} occupies {} watchpoint registers",
         base,
         used
@@ -293,23 +297,47 @@ pub fn multi_piece() {
     take();
     store8(base as *mut u8, 1);
     store8((base + 7) as *mut u8, 2);
-    // Outside the region, inside the same doublewords: not ours.
+    // Outside the region, inside the same doublewords: not watched.
     store8((base - 1) as *mut u8, 3);
     store8((base + 8) as *mut u8, 4);
     let recs = take();
     check!(
         recs.len() == 2
-            && recs.iter().all(|r| r.handle == reg.handle)
+            && recs.iter().all(|r| r.handle == reg.handle && r.region == (base, 8))
             && recs[0].addr == base
             && recs[1].addr == base + 7,
-        "writes at both pieces caught and reported against the region ({} samples, at {:#x} and {:#x})",
-        recs.len(),
+        "writes at both pieces caught, each reported against the region {:#x}+8 (at {:#x} and {:#x})",
+        base,
         recs.first().map_or(0, |r| r.addr),
         recs.get(1).map_or(0, |r| r.addr)
     );
     check!(
         must!(HWBP.hits(reg.handle)) == 2,
-        "bytes next to the region (same doublewords) were not counted"
+        "writes to the bytes just outside the region (same doublewords) were not counted"
+    );
+    unregister(reg.handle);
+
+    // Long: 24 bytes from a 64-byte aligned cell = a 16-byte MASK block plus
+    // one doubleword.
+    let base = cell(8) as u64;
+    let reg = must!(HWBP.register(&on_cpu0(BreakpointAttr::watch(base, 24, Access::WRITE))));
+    sync_cpu0(reg.sync);
+    let weight = must!(HWBP.weight(reg.handle));
+    take();
+    store64(cell(8), 1);
+    store64(cell(9), 2);
+    store64(cell(10), 3);
+    store64(cell(11), 4); // just past the region
+    let recs = take();
+    check!(
+        weight == 2
+            && recs.len() == 3
+            && recs.iter().all(|r| r.handle == reg.handle && r.region == (base, 24))
+            && recs.iter().zip(8..11).all(|(r, i)| r.addr == cell(i) as u64),
+        "24-byte region at {:#x} needs {} registers; a write to each doubleword is caught ({}), the one after is not",
+        base,
+        weight,
+        recs.len()
     );
     unregister(reg.handle);
 }
@@ -317,7 +345,7 @@ pub fn multi_piece() {
 /// Step 5: fill every watchpoint register with pinned requests, refuse the
 /// next; multiplex flexible requests with explicit rotate ticks.
 pub fn fill_and_rotate(data_slots: usize) {
-    let mut hs: heapless::Vec<Handle, 16> = heapless::Vec::new();
+    let mut hs: heapless::Vec<Handle, 32> = heapless::Vec::new();
     for i in 0..data_slots {
         let reg = must!(HWBP.register(&on_cpu0(BreakpointAttr::watch(
             cell(i) as u64,
@@ -353,7 +381,7 @@ pub fn fill_and_rotate(data_slots: usize) {
 
     // Flexible: two more requests than registers.
     let n = data_slots + 2;
-    let mut hs: heapless::Vec<Handle, 16> = heapless::Vec::new();
+    let mut hs: heapless::Vec<Handle, 32> = heapless::Vec::new();
     for i in 0..n {
         let reg = must!(HWBP.register(&on_cpu0(
             BreakpointAttr::watch(cell(i) as u64, 8, Access::WRITE).flexible()
