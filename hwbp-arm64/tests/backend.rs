@@ -1,0 +1,341 @@
+//! The real backend logic (`Arm`) run against the software model: discovery,
+//! clearing at init, installation, decoding and the step-over state machine
+//! acting on the registers.
+
+use hwbp_arm64::aarch32::{AbortKind, Aarch32Exception, Dbgdscr, Fsr, Moe};
+use hwbp_arm64::bcr::El;
+use hwbp_arm64::esr::{esr_for, ExceptionClass};
+use hwbp_arm64::model::{DataAccess, Fetch, Model, ModelException, ModelId};
+use hwbp_arm64::{Aarch64Exception, Arm, ArmSlot, Flavour, StepMethod, AARCH32_KERNEL_BASE};
+use hwbp_core::{Access, Arch, BreakpointAttr, Error, Fired, Image, Pool, Resume, SlotCounts};
+
+/// QEMU cortex-a53: 6 breakpoints, 4 watchpoints, Armv8 debug.
+const A53: u64 = 0x1030_5106;
+/// QEMU cortex-a15: 6 breakpoints, 4 watchpoints, v7.1 debug.
+const A15: u32 = 0x3515_f021;
+
+type A64 = Arm<Model, 2>;
+
+fn a64(id: u64) -> A64 {
+    Arm::new(Model::new(ModelId::Aarch64(id)), Flavour::Aarch64, StepMethod::SoftwareStep)
+}
+
+fn a32(model: Model, method: StepMethod) -> Arm<Model, 2> {
+    let flavour = Flavour::Aarch32 { kernel_base: AARCH32_KERNEL_BASE, wide_bas: true };
+    Arm::new(model, flavour, method)
+}
+
+fn up<const N: usize>(arm: &Arm<Model, N>) -> Image<ArmSlot> {
+    arm.probe().unwrap();
+    arm.init_cpu(0).unwrap();
+    Image::empty(arm.slot_counts())
+}
+
+/// Put `attr`'s pieces into `img` starting at slot `first` of its pool.
+fn place<const N: usize>(arm: &Arm<Model, N>, img: &mut Image<ArmSlot>, first: usize, attr: BreakpointAttr) {
+    let e = arm.encode(&attr).unwrap();
+    let pool = arm.slot_counts().pool_of(e.ty).index();
+    for (i, p) in e.pieces.iter().enumerate() {
+        img.pools[pool][first + i] = p.slot;
+    }
+}
+
+fn store(addr: u64) -> DataAccess {
+    DataAccess { addr, size: 4, write: true, el: El::El1 }
+}
+
+fn fetch(pc: u64) -> Fetch {
+    Fetch { pc, el: El::El1 }
+}
+
+#[test]
+fn discovery_and_odd_counts() {
+    let arm = a64(A53);
+    assert_eq!(arm.probe(), Ok(SlotCounts::Separate { inst: 6, data: 4 }));
+    // 16/16, and the smallest (1/1): the backend never touches a register
+    // beyond the discovered count.
+    for id in [0x0000_f0f0_00f0_f006u64 | 0xF0_F000, 0x0000_0006] {
+        let arm = a64(id);
+        arm.probe().unwrap();
+        arm.init_cpu(0).unwrap();
+        let (b, w) = arm.regs().hw_counts();
+        assert_eq!(arm.slot_counts(), SlotCounts::Separate { inst: b, data: w });
+        let mut img = Image::empty(arm.slot_counts());
+        for p in 0..2 {
+            for s in img.pools[p].iter_mut() {
+                *s = ArmSlot { value: 0x1000, ctrl: 0x1e7 };
+            }
+        }
+        arm.install(0, &Image::empty(arm.slot_counts()), &img);
+        assert_eq!(arm.regs().undefined_accesses(), 0);
+    }
+    assert_eq!(a64(0x5005).probe(), Err(Error::UnsupportedDebugArch { version: 5 }));
+    assert_eq!(a64(A53).init_cpu(2), Err(Error::CpuOutOfRange { cpu: 2 }));
+    // AArch32: cortex-a15, and an unsupported v7 memory-mapped core.
+    let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Manual);
+    assert_eq!(arm.probe(), Ok(SlotCounts::Separate { inst: 6, data: 4 }));
+    let mm = a32(Model::new(ModelId::Aarch32(0x3514_f021)), StepMethod::Manual);
+    assert_eq!(mm.probe(), Err(Error::UnsupportedDebugArch { version: 4 }));
+    // Mismatch stepping reserves the last breakpoint register.
+    let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Mismatch);
+    assert_eq!(arm.probe(), Ok(SlotCounts::Separate { inst: 5, data: 4 }));
+    let one = a32(Model::new(ModelId::Aarch32(0x3005_0000)), StepMethod::Mismatch);
+    assert_eq!(one.probe(), Err(Error::NoDebugHardware));
+}
+
+#[test]
+fn init_clears_unknown_reset_values() {
+    let arm = a64(A53);
+    let m = arm.regs();
+    // The model powers up with every slot enabled on garbage addresses.
+    assert!(m.break_hits(&fetch(0x1000)) != 0);
+    arm.probe().unwrap();
+    arm.init_cpu(0).unwrap();
+    for n in 0..6 {
+        assert!(!m.breakpoint(n).unwrap().1.enabled());
+    }
+    for n in 0..4 {
+        assert!(!m.watchpoint(n).unwrap().1.enabled());
+    }
+    assert_eq!(m.break_hits(&fetch(0x1000)), 0);
+    assert_eq!(m.watch_hits(&store(0x1000)), 0);
+    assert!(!m.step_armed());
+}
+
+#[test]
+fn install_writes_only_what_changed() {
+    let arm = a64(A53);
+    let empty = up(&arm);
+    let mut one = empty.clone();
+    place(&arm, &mut one, 0, BreakpointAttr::watch(0x2000, 8, Access::WRITE));
+    let w0 = arm.regs().writes();
+    arm.install(0, &empty, &one);
+    assert_eq!(arm.regs().writes() - w0, 3, "disable, value, control");
+    let w1 = arm.regs().writes();
+    arm.install(0, &one, &one);
+    assert_eq!(arm.regs().writes(), w1, "nothing changed, nothing written");
+    assert!(arm.regs().watch_hits(&store(0x2004)) == 1);
+    arm.install(0, &one, &empty);
+    assert_eq!(arm.regs().watch_hits(&store(0x2004)), 0);
+}
+
+#[test]
+fn breakpoint_step_over_aarch64() {
+    let arm = a64(A53);
+    let empty = up(&arm);
+    let mut img = empty.clone();
+    place(&arm, &mut img, 0, BreakpointAttr::exec(0x40_0000));
+    arm.install(0, &empty, &img);
+    let m = arm.regs();
+    let raw = m.fetch(&fetch(0x40_0000)).expect("breakpoint fires");
+    let d = arm.decode(0, &raw);
+    assert_eq!(d.fired, Fired::ByAddress { pool: Pool(0) });
+    assert_eq!((d.addr, d.ip, d.access, d.resume), (0x40_0000, 0x40_0000, Access::EXEC, Resume::SingleStep));
+    // While stepping, the breakpoint is off and software step is armed.
+    assert!(m.fetch(&fetch(0x40_0000)).is_none());
+    assert!(m.step_armed());
+    let step = m.retire(0x40_0004, El::El1).expect("step exception");
+    let d = arm.decode(0, &step);
+    assert_eq!((d.fired, d.resume), (Fired::None, Resume::Return));
+    assert!(!m.step_armed());
+    // Re-enabled: the next time round it fires again.
+    assert!(m.fetch(&fetch(0x40_0000)).is_some());
+    assert!(!arm.step_state(0).pending);
+}
+
+#[test]
+fn watchpoint_step_over_and_access_kinds() {
+    let arm = a64(A53);
+    let empty = up(&arm);
+    let mut img = empty.clone();
+    place(&arm, &mut img, 0, BreakpointAttr::watch(0x3000, 4, Access::WRITE));
+    arm.install(0, &empty, &img);
+    let m = arm.regs();
+    assert!(m.access(&DataAccess { write: false, ..store(0x3000) }, 0x40_0010, None).is_none(), "loads ignored");
+    let raw = m.access(&store(0x3000), 0x40_0010, None).expect("store fires");
+    let d = arm.decode(0, &raw);
+    assert_eq!(d.fired, Fired::ByAddress { pool: Pool(1) });
+    assert_eq!((d.addr, d.ip, d.access, d.resume), (0x3000, 0x40_0010, Access::WRITE, Resume::SingleStep));
+    assert!(m.access(&store(0x3000), 0x40_0010, None).is_none(), "masked while stepping");
+    assert_eq!(arm.decode(0, &m.retire(0x40_0014, El::El1).unwrap()).resume, Resume::Return);
+    assert!(m.access(&store(0x3000), 0x40_0010, None).is_some());
+}
+
+#[test]
+fn watchpoint_hit_while_stepping_over_a_breakpoint() {
+    // The instruction at 0x40_0000 has a breakpoint and stores to a watched word.
+    let arm = a64(A53);
+    let empty = up(&arm);
+    let mut img = empty.clone();
+    place(&arm, &mut img, 0, BreakpointAttr::exec(0x40_0000));
+    place(&arm, &mut img, 0, BreakpointAttr::watch(0x3000, 4, Access::WRITE));
+    arm.install(0, &empty, &img);
+    let m = arm.regs();
+    assert_eq!(arm.decode(0, &m.fetch(&fetch(0x40_0000)).unwrap()).resume, Resume::SingleStep);
+    // Stepping: the fetch no longer hits, the store does.
+    assert!(m.fetch(&fetch(0x40_0000)).is_none());
+    let d = arm.decode(0, &m.access(&store(0x3000), 0x40_0000, None).unwrap());
+    assert_eq!((d.fired, d.resume), (Fired::ByAddress { pool: Pool(1) }, Resume::SingleStep));
+    let st = arm.step_state(0);
+    assert!(st.pending && st.inst_masked && st.data_masked);
+    // Re-executed: nothing fires; the step completes and both come back.
+    assert!(m.fetch(&fetch(0x40_0000)).is_none() && m.access(&store(0x3000), 0x40_0000, None).is_none());
+    assert_eq!(arm.decode(0, &m.retire(0x40_0004, El::El1).unwrap()).resume, Resume::Return);
+    assert!(m.fetch(&fetch(0x40_0000)).is_some() && m.access(&store(0x3000), 0x40_0000, None).is_some());
+}
+
+#[test]
+fn breakpoint_hit_while_step_pending() {
+    let arm = a64(A53);
+    let empty = up(&arm);
+    let mut img = empty.clone();
+    place(&arm, &mut img, 0, BreakpointAttr::watch(0x3000, 4, Access::WRITE));
+    arm.install(0, &empty, &img);
+    let m = arm.regs();
+    assert_eq!(arm.decode(0, &m.access(&store(0x3000), 0x40_0000, None).unwrap()).resume, Resume::SingleStep);
+    // A breakpoint is installed meanwhile and hits before the step completes.
+    let mut img2 = img.clone();
+    place(&arm, &mut img2, 0, BreakpointAttr::exec(0x40_0000));
+    arm.install(0, &img, &img2);
+    let d = arm.decode(0, &m.fetch(&fetch(0x40_0000)).expect("breakpoint not masked yet"));
+    assert_eq!((d.fired, d.resume), (Fired::ByAddress { pool: Pool(0) }, Resume::SingleStep));
+    let st = arm.step_state(0);
+    assert!(st.pending && st.inst_masked && st.data_masked);
+    assert!(m.step_armed());
+    assert_eq!(arm.decode(0, &m.retire(0x40_0004, El::El1).unwrap()).resume, Resume::Return);
+    assert!(m.fetch(&fetch(0x40_0000)).is_some() && m.access(&store(0x3000), 0x40_0000, None).is_some());
+}
+
+#[test]
+fn install_during_pending_step_keeps_masking() {
+    let arm = a64(A53);
+    let empty = up(&arm);
+    let mut img = empty.clone();
+    place(&arm, &mut img, 0, BreakpointAttr::watch(0x3000, 4, Access::WRITE));
+    arm.install(0, &empty, &img);
+    let m = arm.regs();
+    arm.decode(0, &m.access(&store(0x3000), 0x40_0000, None).unwrap());
+    // The scheduler moves the watchpoint to slot 1 and adds one in slot 2.
+    let mut moved = empty.clone();
+    place(&arm, &mut moved, 1, BreakpointAttr::watch(0x3000, 4, Access::WRITE));
+    place(&arm, &mut moved, 2, BreakpointAttr::watch(0x5000, 8, Access::RW));
+    arm.install(0, &img, &moved);
+    assert_eq!(m.watch_hits(&store(0x3000)), 0, "still masked after install");
+    assert_eq!(m.watch_hits(&store(0x5000)), 0, "new slot masked too");
+    assert_eq!(arm.decode(0, &m.retire(0x40_0004, El::El1).unwrap()).resume, Resume::Return);
+    assert_eq!(m.watch_hits(&store(0x3000)), 0b010);
+    assert_eq!(m.watch_hits(&store(0x5000)), 0b100);
+    assert!(!m.watchpoint(0).unwrap().1.enabled(), "the freed slot is not re-enabled");
+}
+
+#[test]
+fn foreign_exceptions_are_not_ours() {
+    let arm = a64(A53);
+    up(&arm);
+    let step = ModelException::A64(Aarch64Exception {
+        esr: esr_for(ExceptionClass::SoftwareStep { same_el: true }, 0),
+        far: 0,
+        elr: 0x1234,
+    });
+    assert_eq!(arm.decode(0, &step).resume, Resume::NotOurs);
+    let brk = ModelException::A64(Aarch64Exception {
+        esr: esr_for(ExceptionClass::Brk64, 0x3e8),
+        far: 0,
+        elr: 0x1234,
+    });
+    let d = arm.decode(0, &brk);
+    assert_eq!((d.fired, d.resume), (Fired::None, Resume::NotOurs));
+    let data_abort = ModelException::A64(Aarch64Exception { esr: 0x25 << 26, far: 0, elr: 0 });
+    assert_eq!(arm.decode(0, &data_abort).resume, Resume::NotOurs);
+    // A CPU the backend has no state for.
+    assert_eq!(arm.decode(7, &brk).resume, Resume::NotOurs);
+}
+
+#[test]
+fn aarch32_mismatch_step() {
+    let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Mismatch);
+    let empty = up(&arm);
+    let mut img = empty.clone();
+    place(&arm, &mut img, 0, BreakpointAttr::exec(0x8000));
+    arm.install(0, &empty, &img);
+    let m = arm.regs();
+    let raw = m.fetch(&fetch(0x8000)).unwrap();
+    assert!(matches!(raw, ModelException::A32(Aarch32Exception { kind: AbortKind::Prefetch, .. })));
+    let d = arm.decode(0, &raw);
+    assert_eq!((d.fired, d.addr, d.resume), (Fired::ByAddress { pool: Pool(0) }, 0x8000, Resume::SingleStep));
+    // Re-executing 0x8000: the breakpoint is masked and the mismatch breakpoint
+    // (register 5, reserved) matches it, so nothing fires.
+    assert!(m.fetch(&fetch(0x8000)).is_none());
+    // The next instruction trips the mismatch: that is the step.
+    let step = m.fetch(&fetch(0x8004)).expect("mismatch fires");
+    assert_eq!(m.break_hits(&fetch(0x8004)), 1 << 5);
+    let d = arm.decode(0, &step);
+    assert_eq!((d.fired, d.resume), (Fired::None, Resume::Return));
+    assert!(!m.breakpoint(5).unwrap().1.enabled());
+    assert!(m.fetch(&fetch(0x8004)).is_none());
+    assert!(m.fetch(&fetch(0x8000)).is_some());
+}
+
+#[test]
+fn aarch32_watchpoint_manual_step() {
+    let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Manual);
+    let empty = up(&arm);
+    let mut img = empty.clone();
+    place(&arm, &mut img, 0, BreakpointAttr::watch(0x2_0000, 2, Access::READ));
+    arm.install(0, &empty, &img);
+    let m = arm.regs();
+    let load = DataAccess { addr: 0x2_0001, size: 1, write: false, el: El::El1 };
+    let raw = m.access(&load, 0x8010, None).unwrap();
+    let d = arm.decode(0, &raw);
+    assert_eq!(d.fired, Fired::ByAddress { pool: Pool(1) });
+    assert_eq!((d.addr, d.ip, d.access, d.resume), (0x2_0001, 0x8010, Access::READ, Resume::SingleStep));
+    assert!(m.access(&load, 0x8010, None).is_none());
+    assert!(arm.complete_step(0));
+    assert!(!arm.complete_step(0), "nothing pending any more");
+    assert!(m.access(&load, 0x8010, None).is_some());
+}
+
+#[test]
+fn aarch32_without_moe_confirms_against_registers() {
+    // An emulator that leaves DBGDSCR.MOE at 0: a prefetch abort with a debug
+    // status is only ours if an enabled breakpoint matches the PC.
+    let arm = a32(Model::new(ModelId::Aarch32(A15)).without_moe(), StepMethod::Manual);
+    let empty = up(&arm);
+    let mut img = empty.clone();
+    place(&arm, &mut img, 0, BreakpointAttr::exec(0x8000));
+    arm.install(0, &empty, &img);
+    let bkpt = ModelException::A32(Aarch32Exception {
+        kind: AbortKind::Prefetch,
+        fsr: Fsr::debug_event(false).0,
+        far: 0,
+        dscr: Dbgdscr::MDBGEN,
+        pc: 0x9000,
+    });
+    assert_eq!(arm.decode(0, &bkpt).resume, Resume::NotOurs);
+    let hit = arm.regs().fetch(&fetch(0x8000)).unwrap();
+    assert_eq!(arm.decode(0, &hit).resume, Resume::SingleStep);
+    // With MOE recorded, BKPT is never ours.
+    let with_moe = ModelException::A32(Aarch32Exception {
+        dscr: Dbgdscr(Dbgdscr::MDBGEN).with_moe(Moe::Bkpt).0,
+        pc: 0x8000,
+        ..match bkpt {
+            ModelException::A32(e) => e,
+            ModelException::A64(_) => unreachable!(),
+        }
+    });
+    assert_eq!(arm.decode(0, &with_moe).resume, Resume::NotOurs);
+}
+
+#[test]
+fn narrow_bas_core() {
+    let flavour = Flavour::Aarch32 { kernel_base: AARCH32_KERNEL_BASE, wide_bas: false };
+    let arm: Arm<Model, 1> = Arm::new(Model::new(ModelId::Aarch32(A15)).narrow_bas(), flavour, StepMethod::Manual);
+    let empty = up(&arm);
+    let mut img = empty.clone();
+    // 8 bytes at a word: a MASK register on a 4-bit-BAS core.
+    place(&arm, &mut img, 0, BreakpointAttr::watch(0x1000, 8, Access::WRITE));
+    arm.install(0, &empty, &img);
+    let m = arm.regs();
+    assert_eq!(m.watch_hits(&store(0x1004)), 1);
+    assert_eq!(m.watch_hits(&store(0x1008)), 0);
+}
