@@ -660,6 +660,20 @@ mod tests {
                 };
                 prop_assert!(m.access(&addr, dr7, &probe).is_some());
                 prop_assert_eq!(m.access(&addr, dr7, &probe).map(|d| d & !Dr6::TRAP_BITS), Some(Dr6::empty()));
+                if attr.access != Access::EXEC {
+                    // The first byte fires, the neighbours do not.
+                    prop_assert!(m.access(&addr, dr7, &CpuAccess::write(attr.addr, 1)).is_some());
+                    if let Some(before) = attr.addr.checked_sub(1) {
+                        prop_assert!(m.access(&addr, dr7, &CpuAccess::write(before, 1)).is_none());
+                    }
+                    if let Some(after) = attr.addr.checked_add(attr.len).filter(|&a| a <= mode.max_addr()) {
+                        prop_assert!(m.access(&addr, dr7, &CpuAccess::write(after, 1)).is_none());
+                    }
+                    prop_assert_eq!(
+                        m.access(&addr, dr7, &CpuAccess::read(attr.addr, 1)).is_some(),
+                        attr.access.contains(Access::READ)
+                    );
+                }
                 if attr.exclude_kernel {
                     prop_assert_eq!(enc.address_space(attr.addr, attr.len), AddressSpace::User);
                 }

@@ -290,4 +290,23 @@ mod tests {
             Some(Dr6::B0)
         );
     }
+
+    proptest::proptest! {
+        /// Overlap, restated byte by byte: a data slot's condition is met iff
+        /// some accessed byte has the slot's address with the low LEN bits
+        /// cleared.
+        #[test]
+        fn overlap_is_bytewise(
+            slot_addr in 0u64..64, s in 0u8..4, rw in proptest::prelude::any::<bool>(),
+            a in 0u64..80, size in 1u64..17, write in proptest::prelude::any::<bool>(),
+        ) {
+            let m = Model::new(Mode::Bits64);
+            let size_f = Size::from_bits(s);
+            let sl = slot(slot_addr, if rw { Condition::ReadWrite } else { Condition::Write }, size_f);
+            let acc = if write { CpuAccess::write(a, size) } else { CpuAccess::read(a, size) };
+            let len = size_f.bytes();
+            let bytewise = (a..a + size).any(|b| b & !(len - 1) == slot_addr & !(len - 1));
+            proptest::prop_assert_eq!(m.condition_met(&sl, &acc), bytewise && (write || rw));
+        }
+    }
 }
