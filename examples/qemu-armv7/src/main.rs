@@ -122,8 +122,9 @@ fn bring_up() -> checks::Outcome {
 fn no_stray() -> checks::Outcome {
     let stray = HWBP.stray(0);
     println!(
-        "stray hits filtered: {stray}, step-overs: {}",
-        stepover::steps()
+        "stray hits filtered: {stray}, step-overs: {}, store hits whose DFSR.WnR QEMU left clear: {}",
+        stepover::steps(),
+        WNR_SUPPLIED.load(Ordering::Relaxed)
     );
     if stray != 0 {
         fail!("{stray} stray hits");
@@ -212,6 +213,7 @@ fn debug_abort(frame: &mut Frame, v: Vector) -> Result<(), &'static str> {
         // would be reported as a read. Real hardware sets WnR for a store;
         // restore that from the aborted A32 instruction.
         raw.fsr |= DFSR_WNR;
+        WNR_SUPPLIED.fetch_add(1, Ordering::Relaxed);
     }
     if !hwbp_arm64::aarch32::Fsr(raw.fsr).is_debug_event() {
         println!(
@@ -231,6 +233,9 @@ fn debug_abort(frame: &mut Frame, v: Vector) -> Result<(), &'static str> {
         Resume::SetResumeFlag => Err("resume flag requested: that is x86"),
     }
 }
+
+/// Store watchpoint hits whose DFSR.WnR the firmware had to supply.
+static WNR_SUPPLIED: AtomicU32 = AtomicU32::new(0);
 
 /// `DFSR.WnR`: the aborted access was a write.
 const DFSR_WNR: u32 = 1 << 11;
