@@ -13,6 +13,35 @@
 //! Every channel serves instruction and data breakpoints alike, so the slot
 //! counts are [`hwbp_core::SlotCounts::Shared`] with the channel count of
 //! the identified part.
+//!
+//! # Example (on the host, against the register-file model)
+//!
+//! ```
+//! use hwbp_core::{Access, Arch, BreakpointAttr, Fired, Image, Pool};
+//! use hwbp_sh::model::{BusCycle, RegisterFile};
+//! use hwbp_sh::{identify, Part, UbcBackend, UbcException};
+//!
+//! // An SH7785 (PVR 0x1030_0700) as the in-memory register file sees it.
+//! let pvr = 0x1030_0700;
+//! let regs = RegisterFile::new(identify(pvr, 0)?, pvr, 0);
+//! // SAFETY: the bus is the in-memory register file, owned here.
+//! let ubc = unsafe { UbcBackend::<_>::discover(&regs)? };
+//! assert_eq!(ubc.variant().part, Part::Sh7785);
+//! ubc.init_cpu(0)?;
+//!
+//! // Watch writes to a longword; the core would normally do this part.
+//! let enc = ubc.encode(&BreakpointAttr::watch(0x0c00_1000, 4, Access::WRITE))?;
+//! let mut want = Image::empty(ubc.slot_counts());
+//! want.pools[0][0] = enc.pieces[0].slot;
+//! ubc.install(0, &Image::empty(ubc.slot_counts()), &want);
+//!
+//! // The UBC model sees a longword store there and raises a user break.
+//! let out = regs.cycle(BusCycle::Write { pc: 0x8c00_0100, addr: 0x0c00_1000, size: 4 }, 0);
+//! assert!(out.brk);
+//! let d = ubc.decode(0, &UbcException::user_break(out.spc));
+//! assert_eq!(d.fired, Fired::Slots { pool: Pool(0), mask: 1 });
+//! # Ok::<(), hwbp_core::Error>(())
+//! ```
 #![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
