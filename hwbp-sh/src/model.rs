@@ -228,7 +228,8 @@ impl RegisterFile {
         match self.reg(addr) {
             Some(r) => {
                 if r.width != width {
-                    self.width_errors.set(self.width_errors.get().wrapping_add(1));
+                    self.width_errors
+                        .set(self.width_errors.get().wrapping_add(1));
                 }
                 r.value.get()
             }
@@ -239,7 +240,8 @@ impl RegisterFile {
     fn write(&self, addr: u32, width: u8, v: u32) {
         let Some(r) = self.reg(addr) else { return };
         if r.width != width {
-            self.width_errors.set(self.width_errors.get().wrapping_add(1));
+            self.width_errors
+                .set(self.width_errors.get().wrapping_add(1));
         }
         self.writes.set(self.writes.get().wrapping_add(1));
         if let Ok(mut log) = self.log.try_borrow_mut() {
