@@ -1,0 +1,285 @@
+//! [`Breakpoint`]: one hardware breakpoint opened through `perf_event_open`.
+
+use std::os::fd::OwnedFd;
+
+use hwbp_core::{BreakpointAttr, Target, TaskId};
+
+use crate::abi::{self, PerfEventAttr};
+use crate::rules::{self, PerfRules};
+use crate::signal::{self, HitFn, Slot};
+use crate::{sys, Error, Id};
+
+/// How hits are reported.
+#[derive(Clone, Copy, Debug)]
+pub enum Delivery {
+    /// A synchronous SIGTRAP in the thread that hit, every `sample_period`
+    /// hits, calling the handler if there is one (perf `sigtrap`, Linux ≥ 5.13).
+    /// Thread targets of this process only.
+    Signal(Option<HitFn>),
+    /// No signal: the kernel only counts. Works for every target, including
+    /// per-CPU ones and threads of other processes.
+    CountOnly,
+}
+
+/// A hardware breakpoint owned by this process. Closing (dropping) it removes
+/// it from every thread, child and CPU it was opened on.
+#[derive(Debug)]
+pub struct Breakpoint {
+    // Drop order matters: the events are closed before the table entry is freed,
+    // so no new signal can name a freed entry.
+    fds: Vec<OwnedFd>,
+    slot: Slot,
+    attr: BreakpointAttr,
+    perf: PerfEventAttr,
+}
+
+/// The [`Target`] for the calling thread.
+pub fn current_thread() -> Target {
+    thread(sys::gettid())
+}
+
+/// The [`Target`] for thread `tid` (a kernel thread id, as from `gettid`).
+pub fn thread(tid: i32) -> Target {
+    Target::Task { task: TaskId(u64::try_from(tid).unwrap_or(0)), cpu: None }
+}
+
+fn map_errno(errno: i32, per_cpu: bool, sigtrap: bool, tid: u64) -> Error {
+    match errno {
+        libc::ENOSPC => Error::NoSlot,
+        libc::EACCES | libc::EPERM => {
+            Error::Permission { errno, paranoid: sys::perf_event_paranoid(), per_cpu }
+        }
+        libc::ENODEV | libc::ENOENT | libc::EOPNOTSUPP | libc::ENOSYS => Error::NoHardware { errno },
+        libc::E2BIG => {
+            let (major, minor) = sys::kernel_version().unwrap_or((0, 0));
+            Error::KernelTooOld { major, minor }
+        }
+        libc::EINVAL => match sys::kernel_version() {
+            Some((major, minor)) if sigtrap && (major, minor) < (5, 13) => {
+                Error::KernelTooOld { major, minor }
+            }
+            _ => Error::Rejected {
+                reason: if per_cpu {
+                    "the CPU does not exist or is offline, or the kernel's breakpoint rules \
+                     (address, length, type) differ from hwbp's for this CPU"
+                } else {
+                    "the kernel's breakpoint rules (address, length, type) differ from hwbp's \
+                     for this CPU; hwbp-linux already refused what it knows to be invalid"
+                },
+            },
+        },
+        libc::ESRCH => Error::NoSuchTask { tid },
+        libc::EMFILE | libc::ENFILE => Error::TooManyFiles,
+        _ => Error::Os { call: "perf_event_open", errno },
+    }
+}
+
+/// `(pid, cpu)` pairs for `perf_event_open`.
+fn places(target: Target, sigtrap: bool) -> Result<Vec<(i32, i32)>, Error> {
+    let per_cpu_signal = Error::Unsupported(
+        "synchronous SIGTRAP needs a thread target (the kernel signals only the task an \
+         event belongs to); open per-CPU breakpoints with Delivery::CountOnly",
+    );
+    match target {
+        Target::Cpu(c) => {
+            if sigtrap {
+                return Err(per_cpu_signal);
+            }
+            Ok(vec![(-1, i32::from(c))])
+        }
+        Target::AllCpus => {
+            if sigtrap {
+                return Err(per_cpu_signal);
+            }
+            let cpus = sys::online_cpus();
+            if cpus.is_empty() {
+                return Err(Error::Os { call: "read /sys/devices/system/cpu/online", errno: 0 });
+            }
+            Ok(cpus.into_iter().map(|c| (-1, i32::from(c))).collect())
+        }
+        Target::Task { task, cpu } => {
+            let pid = i32::try_from(task.0).map_err(|_| Error::NoSuchTask { tid: task.0 })?;
+            if sigtrap && pid != 0 && !sys::is_own_thread(pid) {
+                return Err(Error::Unsupported(
+                    "SIGTRAP delivery works only for threads of this process (the signal would \
+                     run the other process's SIGTRAP disposition); use Delivery::CountOnly",
+                ));
+            }
+            Ok(vec![(pid, cpu.map_or(-1, i32::from))])
+        }
+    }
+}
+
+impl Breakpoint {
+    /// Open a breakpoint.
+    ///
+    /// Targets:
+    /// * `Target::Task { task: TaskId(tid), cpu }`: thread `tid` (0 = the calling
+    ///   thread; see [`current_thread`]). With `inherit`, every thread and
+    ///   process it creates from now on gets a copy, and so on down the tree:
+    ///   this is Linux's only notion of "per-process" for an event (there is no
+    ///   target for "all existing threads of a process"; see
+    ///   [`Breakpoint::open_process`] for that).
+    /// * `Target::Cpu(c)` / `Target::AllCpus`: everything that runs in user mode
+    ///   on that CPU / on each online CPU (one event each). Needs
+    ///   `perf_event_paranoid` ≤ 0 or CAP_PERFMON, and [`Delivery::CountOnly`].
+    ///
+    /// `exclude_kernel` is always set (user space cannot watch kernel memory).
+    /// The request is checked with the architecture's encoder and Linux's perf
+    /// rules first ([`crate::rules`]); what the kernel still refuses maps to
+    /// [`Error`].
+    pub fn open(attr: &BreakpointAttr, delivery: Delivery) -> Result<Self, Error> {
+        let attr = attr.user_only();
+        let sigtrap = matches!(delivery, Delivery::Signal(_));
+        let places = places(attr.target, sigtrap)?;
+        Self::open_at(attr, delivery, &places)
+    }
+
+    /// Open a breakpoint with synchronous delivery to `handler`.
+    pub fn with_handler(attr: &BreakpointAttr, handler: HitFn) -> Result<Self, Error> {
+        Self::open(attr, Delivery::Signal(Some(handler)))
+    }
+
+    /// Open one inheriting copy of the breakpoint on every thread that exists in
+    /// this process now (from `/proc/self/task`), so that the whole process and
+    /// everything it spawns later is covered. The target of `attr` is ignored.
+    /// Each copy takes one debug register of its thread.
+    pub fn open_process(attr: &BreakpointAttr, delivery: Delivery) -> Result<Self, Error> {
+        let attr = attr.user_only().inherit(true).target(current_thread());
+        let dir = std::fs::read_dir("/proc/self/task")
+            .map_err(|e| Error::Os { call: "read /proc/self/task", errno: e.raw_os_error().unwrap_or(0) })?;
+        let mut places = Vec::new();
+        for entry in dir.flatten() {
+            if let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
+                places.push((tid, -1));
+            }
+        }
+        Self::open_at(attr, delivery, &places)
+    }
+
+    fn open_at(attr: BreakpointAttr, delivery: Delivery, places: &[(i32, i32)]) -> Result<Self, Error> {
+        let rules = rules::Native::new();
+        rules::check(&rules, &attr, sys::nr_cpus())?;
+        let (sigtrap, handler) = match delivery {
+            Delivery::Signal(h) => (true, h),
+            Delivery::CountOnly => (false, None),
+        };
+        if sigtrap {
+            signal::install().map_err(|errno| Error::Os { call: "sigaction(SIGTRAP)", errno })?;
+        }
+        let slot = Slot::claim(handler).ok_or(Error::Invalid(hwbp_core::Error::TooManyEvents))?;
+        let perf = PerfEventAttr::breakpoint(&attr, rules.bp_len(&attr), sigtrap.then(|| slot.cookie()));
+        let mut fds = Vec::with_capacity(places.len());
+        let many = places.len() > 1;
+        for &(pid, cpu) in places {
+            match sys::perf_event_open(&perf, pid, cpu) {
+                Ok(fd) => fds.push(fd),
+                // A thread that exited while /proc/self/task was listed.
+                Err(libc::ESRCH) if many && pid > 0 => {}
+                Err(e) => return Err(map_errno(e, pid == -1, sigtrap, u64::try_from(pid).unwrap_or(0))),
+            }
+        }
+        Ok(Breakpoint { fds, slot, attr, perf })
+    }
+
+    /// The identifier handlers see in [`crate::Hit::id`].
+    pub fn id(&self) -> Id {
+        Id(self.slot.cookie())
+    }
+
+    /// The request as opened (with `exclude_kernel` set).
+    pub fn attr(&self) -> &BreakpointAttr {
+        &self.attr
+    }
+
+    fn each(&self, request: u64, arg: libc::c_ulong, call: &'static str) -> Result<(), Error> {
+        for fd in &self.fds {
+            sys::ioctl(fd, request, arg).map_err(|errno| Error::Os { call, errno })?;
+        }
+        Ok(())
+    }
+
+    /// Arm the breakpoint (in inherited copies too).
+    pub fn enable(&self) -> Result<(), Error> {
+        self.each(abi::PERF_EVENT_IOC_ENABLE, 0, "ioctl(PERF_EVENT_IOC_ENABLE)")
+    }
+
+    /// Disarm it (in inherited copies too); it keeps its count and slot.
+    pub fn disable(&self) -> Result<(), Error> {
+        self.each(abi::PERF_EVENT_IOC_DISABLE, 0, "ioctl(PERF_EVENT_IOC_DISABLE)")
+    }
+
+    /// Move or retype the breakpoint in place (`PERF_EVENT_IOC_MODIFY_ATTRIBUTES`,
+    /// which also updates inherited copies). Only `addr`, `len`, `access` and
+    /// `disabled` may differ from the attr it was opened with; Linux refuses
+    /// anything else, and so does this call, with [`Error::Unsupported`].
+    pub fn modify(&mut self, new: &BreakpointAttr) -> Result<(), Error> {
+        let new = new.user_only();
+        let old = self.attr;
+        let same = BreakpointAttr {
+            addr: old.addr,
+            len: old.len,
+            access: old.access,
+            disabled: old.disabled,
+            ..new
+        };
+        if same != old {
+            return Err(Error::Unsupported(
+                "modify can change only the address, length, access and disabled state; open a \
+                 new breakpoint to change the target, period, pinning or inheritance",
+            ));
+        }
+        let rules = rules::Native::new();
+        rules::check(&rules, &new, sys::nr_cpus())?;
+        // The instruction pool and the data pool are one on x86 but not on Arm;
+        // perf itself refuses to move an event between them.
+        if new.bp_type() != old.bp_type() {
+            return Err(Error::Unsupported(
+                "modify cannot turn a watchpoint into an instruction breakpoint or back; open a \
+                 new breakpoint",
+            ));
+        }
+        let fresh = PerfEventAttr::breakpoint(
+            &new,
+            rules.bp_len(&new),
+            (self.perf.sig_data != 0).then_some(self.perf.sig_data),
+        );
+        for fd in &self.fds {
+            let ptr = &fresh as *const PerfEventAttr as libc::c_ulong;
+            sys::ioctl(fd, abi::PERF_EVENT_IOC_MODIFY_ATTRIBUTES, ptr).map_err(|errno| match errno {
+                libc::EINVAL => Error::Rejected {
+                    reason: "PERF_EVENT_IOC_MODIFY_ATTRIBUTES refused the new address, length or \
+                             type (needs Linux 4.17 or later)",
+                },
+                libc::ENOSPC => Error::NoSlot,
+                _ => Error::Os { call: "ioctl(PERF_EVENT_IOC_MODIFY_ATTRIBUTES)", errno },
+            })?;
+        }
+        self.attr = new;
+        self.perf = fresh;
+        Ok(())
+    }
+
+    /// Exact number of hits so far: the kernel's count, summed over every thread,
+    /// CPU and inherited copy (copies in children that have exited included;
+    /// those still running are added as they are read).
+    pub fn count(&self) -> Result<u64, Error> {
+        let mut total = 0u64;
+        for fd in &self.fds {
+            let n = sys::read_count(fd).map_err(|errno| Error::Os { call: "read(perf event)", errno })?;
+            total = total.wrapping_add(n);
+        }
+        Ok(total)
+    }
+
+    /// Number of SIGTRAPs (samples) this process has taken for the breakpoint.
+    /// Forked children count in their own copy of the table.
+    pub fn samples(&self) -> u64 {
+        self.slot.samples()
+    }
+
+    /// Replace the handler (takes effect for the next signal).
+    pub fn set_handler(&self, handler: Option<HitFn>) {
+        self.slot.set_handler(handler);
+    }
+}

@@ -1,0 +1,159 @@
+//! Why a breakpoint could not be opened, changed or read.
+
+use core::fmt;
+
+/// The errors of `hwbp-linux`.
+///
+/// Requests are checked before the system call with the same rules as the
+/// bare-metal backends ([`Error::Invalid`]); whatever the kernel still refuses
+/// is turned from an errno into one of the other variants, each with a message
+/// that says what to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request breaks a rule of hwbp or of the CPU's debug registers; it was
+    /// refused before reaching the kernel.
+    Invalid(hwbp_core::Error),
+    /// `ENOSPC`: every hardware breakpoint slot the kernel can give this thread
+    /// (or CPU) is taken (4 on x86).
+    NoSlot,
+    /// `EACCES`/`EPERM`: refused by the kernel's `perf_event_paranoid` policy (or
+    /// a security module).
+    Permission {
+        /// The errno the kernel returned.
+        errno: i32,
+        /// `/proc/sys/kernel/perf_event_paranoid` at the time of the refusal,
+        /// when it could be read.
+        paranoid: Option<i32>,
+        /// The request was per-CPU (these need a paranoid level of 0 or less).
+        per_cpu: bool,
+    },
+    /// `ENODEV`/`ENOENT`/`EOPNOTSUPP`: this kernel or CPU offers no hardware
+    /// breakpoints through perf (for example inside some virtual machines).
+    NoHardware {
+        /// The errno the kernel returned.
+        errno: i32,
+    },
+    /// The kernel predates a feature hwbp-linux needs (`sigtrap` and
+    /// `remove_on_exec`, Linux 5.13).
+    KernelTooOld {
+        /// Major version from `uname`.
+        major: u32,
+        /// Minor version from `uname`.
+        minor: u32,
+    },
+    /// `EINVAL`: the kernel refused the parameters.
+    Rejected {
+        /// What is known about the cause.
+        reason: &'static str,
+    },
+    /// `ESRCH`: the thread named by the target does not exist.
+    NoSuchTask {
+        /// The thread id that was named.
+        tid: u64,
+    },
+    /// `EMFILE`/`ENFILE`: out of file descriptors (each breakpoint holds one per
+    /// thread or CPU it was opened on).
+    TooManyFiles,
+    /// A request that hwbp-linux does not support on Linux (explained in the
+    /// message).
+    Unsupported(&'static str),
+    /// Any other failure of a system call.
+    Os {
+        /// The call that failed.
+        call: &'static str,
+        /// Its errno.
+        errno: i32,
+    },
+}
+
+impl Error {
+    /// The generic hwbp error that corresponds to this one, if any, so code
+    /// written against several backends can match on one type.
+    pub fn core(&self) -> Option<hwbp_core::Error> {
+        match *self {
+            Error::Invalid(e) => Some(e),
+            // Linux does not say on which CPU the table is full; per-thread
+            // requests follow the thread everywhere.
+            Error::NoSlot => Some(hwbp_core::Error::NoSlot { cpu: 0 }),
+            Error::NoHardware { .. } => Some(hwbp_core::Error::NoDebugHardware),
+            _ => None,
+        }
+    }
+}
+
+impl From<hwbp_core::Error> for Error {
+    fn from(e: hwbp_core::Error) -> Self {
+        Error::Invalid(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::Invalid(e) => write!(f, "invalid breakpoint: {e}"),
+            Error::NoSlot => f.write_str(
+                "no free hardware breakpoint slot (ENOSPC): this thread already uses all of \
+                 the CPU's debug registers (4 on x86, shared by watchpoints and instruction \
+                 breakpoints, counting per-CPU breakpoints too); drop one or make the request \
+                 flexible (not pinned)",
+            ),
+            Error::Permission { errno, paranoid, per_cpu } => {
+                let name = if errno == EPERM { "EPERM" } else { "EACCES" };
+                write!(f, "perf_event_open refused ({name}): ")?;
+                match paranoid {
+                    Some(p) => write!(f, "/proc/sys/kernel/perf_event_paranoid is {p}; ")?,
+                    None => f.write_str("/proc/sys/kernel/perf_event_paranoid could not be read; ")?,
+                }
+                if per_cpu {
+                    f.write_str(
+                        "per-CPU breakpoints need perf_event_paranoid <= 0 or CAP_PERFMON \
+                         (CAP_SYS_ADMIN before Linux 5.8): run as root, grant the capability, or \
+                         `sysctl kernel.perf_event_paranoid=0`; per-thread breakpoints need no \
+                         privilege",
+                    )
+                } else {
+                    f.write_str(
+                        "per-thread breakpoints need perf_event_paranoid <= 2 (a value of 3 or \
+                         more, a distribution patch, forbids perf to unprivileged users) or \
+                         CAP_PERFMON: `sysctl kernel.perf_event_paranoid=2` or run with the \
+                         capability; a security module (SELinux perf_event class, seccomp) may \
+                         also refuse the call",
+                    )
+                }
+            }
+            Error::NoHardware { errno } => write!(
+                f,
+                "no hardware breakpoint support (errno {errno}): the kernel was built without \
+                 CONFIG_HAVE_HW_BREAKPOINT/CONFIG_PERF_EVENTS or the (virtual) CPU exposes no \
+                 debug registers; run on bare metal or a hypervisor that passes them through"
+            ),
+            Error::KernelTooOld { major, minor } => write!(
+                f,
+                "Linux {major}.{minor} lacks perf `sigtrap`/`remove_on_exec` (added in 5.13), \
+                 needed for synchronous SIGTRAP delivery; upgrade the kernel or open the \
+                 breakpoint with Delivery::CountOnly"
+            ),
+            Error::Rejected { reason } => write!(f, "the kernel refused the breakpoint (EINVAL): {reason}"),
+            Error::NoSuchTask { tid } => write!(f, "no thread with id {tid} (ESRCH)"),
+            Error::TooManyFiles => f.write_str(
+                "out of file descriptors (EMFILE/ENFILE): each breakpoint holds one per thread or \
+                 CPU; close some or raise `ulimit -n`",
+            ),
+            Error::Unsupported(why) => write!(f, "unsupported on Linux: {why}"),
+            Error::Os { call, errno } => write!(f, "{call} failed with errno {errno}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Invalid(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// `EPERM` on every Linux architecture (kept here so the type builds anywhere).
+const EPERM: i32 = 1;

@@ -1,0 +1,291 @@
+//! Synchronous delivery: the process-wide SIGTRAP handler and its event table.
+//!
+//! Everything reachable from [`on_sigtrap`] is async-signal-safe by
+//! construction: it reads the kernel's `siginfo_t` by fixed offsets, looks the
+//! event up in a fixed-size static array of atomics, bumps a counter, calls
+//! the user's plain `fn` pointer and, for traps that are not ours, calls the
+//! handler that was installed before (or re-raises with the default action).
+//! No allocation, no lock, no `std` I/O.
+
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Once;
+
+use crate::abi::siginfo;
+use crate::sys;
+
+/// A hit delivered to a handler, in the thread that made the access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// The breakpoint ([`crate::Breakpoint::id`]).
+    pub id: crate::Id,
+    /// `si_addr`: the address the breakpoint watches (Linux reports the
+    /// breakpoint's `bp_addr`, not the exact byte of a wider access).
+    pub addr: u64,
+    /// The program counter when the trap was taken: after the accessing
+    /// instruction for x86 watchpoints (a trap), at the instruction for
+    /// instruction breakpoints and for arm64 watchpoints (faults the kernel
+    /// steps over before delivering).
+    pub ip: u64,
+    /// Kernel id of the thread that hit the breakpoint (the one running the
+    /// handler).
+    pub tid: i32,
+    /// How many samples of this breakpoint this process has taken, this one
+    /// included (one sample per `sample_period` hits of each thread's copy).
+    pub sample: u64,
+    /// `si_perf_flags` (bit 0, `TRAP_PERF_FLAG_ASYNC`: the signal was not
+    /// raised synchronously by the access).
+    pub flags: u32,
+}
+
+/// A user handler: runs in signal context on the thread that hit, so it must be
+/// async-signal-safe itself (no allocation, no locks, no `println!`; atomics,
+/// `write(2)` and the like are fine).
+pub type HitFn = fn(&Hit);
+
+/// Number of breakpoints that can be open at once in one process.
+pub const TABLE_SIZE: usize = 256;
+
+/// Cookie tag in the top 16 bits of `sig_data` ("HW"), so a TRAP_PERF signal of
+/// some other perf user in the process is passed on rather than swallowed.
+const TAG: u64 = 0x4857;
+
+struct Entry {
+    /// Set while an open breakpoint owns the entry.
+    claimed: AtomicBool,
+    /// Published last: the `sig_data` of the owner, 0 when free.
+    cookie: AtomicU64,
+    /// `HitFn` as an address, 0 for none.
+    handler: AtomicUsize,
+    samples: AtomicU64,
+}
+
+impl Entry {
+    const fn new() -> Self {
+        Entry {
+            claimed: AtomicBool::new(false),
+            cookie: AtomicU64::new(0),
+            handler: AtomicUsize::new(0),
+            samples: AtomicU64::new(0),
+        }
+    }
+}
+
+static TABLE: [Entry; TABLE_SIZE] = [const { Entry::new() }; TABLE_SIZE];
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// The previous SIGTRAP disposition: `sa_sigaction` and `sa_flags`.
+static PREV_ACTION: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
+static PREV_FLAGS: AtomicI32 = AtomicI32::new(0);
+static INSTALL: Once = Once::new();
+static INSTALL_ERRNO: AtomicI32 = AtomicI32::new(0);
+
+/// A claimed table entry; frees it on drop.
+#[derive(Debug)]
+pub struct Slot {
+    index: usize,
+    cookie: u64,
+}
+
+impl Slot {
+    /// Claim a free entry for a breakpoint with `handler`. `None` when the table
+    /// is full.
+    pub fn claim(handler: Option<HitFn>) -> Option<Slot> {
+        for (index, e) in TABLE.iter().enumerate() {
+            if e.claimed.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_err()
+            {
+                continue;
+            }
+            let gen = GENERATION.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
+            let cookie = (TAG << 48) | (gen << 16) | index as u64;
+            e.samples.store(0, Ordering::Relaxed);
+            e.handler.store(handler.map_or(0, |f| f as usize), Ordering::Relaxed);
+            // Publish: a signal that sees the cookie sees the fields above.
+            e.cookie.store(cookie, Ordering::Release);
+            return Some(Slot { index, cookie });
+        }
+        None
+    }
+
+    /// The `sig_data` cookie.
+    pub fn cookie(&self) -> u64 {
+        self.cookie
+    }
+
+    /// Samples delivered so far in this process.
+    pub fn samples(&self) -> u64 {
+        TABLE.get(self.index).map_or(0, |e| e.samples.load(Ordering::Acquire))
+    }
+
+    /// Replace the handler.
+    pub fn set_handler(&self, handler: Option<HitFn>) {
+        if let Some(e) = TABLE.get(self.index) {
+            e.handler.store(handler.map_or(0, |f| f as usize), Ordering::Release);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(e) = TABLE.get(self.index) {
+            // A signal still in flight for this event now finds no owner and is
+            // dropped (its tag says it is ours, so it is not chained).
+            e.cookie.store(0, Ordering::Release);
+            e.handler.store(0, Ordering::Release);
+            e.claimed.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Install the SIGTRAP handler once per process. Returns the errno of a failed
+/// `sigaction`.
+pub fn install() -> Result<(), i32> {
+    INSTALL.call_once(|| {
+        // SAFETY: `old` is plain old data filled by sigaction.
+        let mut old: libc::sigaction = unsafe { core::mem::zeroed() };
+        // SAFETY: querying the current disposition; `old` is writable.
+        if unsafe { libc::sigaction(libc::SIGTRAP, core::ptr::null(), &mut old) } != 0 {
+            INSTALL_ERRNO.store(sys::errno().max(1), Ordering::Relaxed);
+            return;
+        }
+        PREV_ACTION.store(old.sa_sigaction, Ordering::Relaxed);
+        PREV_FLAGS.store(old.sa_flags, Ordering::Relaxed);
+        // SAFETY: plain old data, filled below.
+        let mut new: libc::sigaction = unsafe { core::mem::zeroed() };
+        new.sa_sigaction = on_sigtrap as extern "C" fn(_, _, _) as usize;
+        // No SA_ONSTACK: the user handler runs on the thread's own stack, which
+        // is larger than any alternate signal stack.
+        new.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        // SAFETY: `new.sa_mask` is a valid sigset to clear.
+        unsafe { libc::sigemptyset(&mut new.sa_mask) };
+        // SAFETY: installs a handler that only does async-signal-safe work.
+        if unsafe { libc::sigaction(libc::SIGTRAP, &new, core::ptr::null_mut()) } != 0 {
+            INSTALL_ERRNO.store(sys::errno().max(1), Ordering::Relaxed);
+        }
+    });
+    match INSTALL_ERRNO.load(Ordering::Relaxed) {
+        0 => Ok(()),
+        e => Err(e),
+    }
+}
+
+/// Read a `T` at `offset` bytes into the kernel's siginfo.
+///
+/// # Safety
+/// `info` must point to a kernel-filled `siginfo_t` (128 bytes) and
+/// `offset + size_of::<T>() <= 128`.
+unsafe fn field<T: Copy>(info: *const libc::siginfo_t, offset: usize) -> T {
+    // SAFETY: in bounds per the caller; unaligned read to avoid assuming
+    // anything about T's alignment.
+    unsafe { core::ptr::read_unaligned(info.cast::<u8>().add(offset).cast::<T>()) }
+}
+
+/// The program counter saved in the signal frame.
+///
+/// # Safety
+/// `ctx` must be the `ucontext_t` pointer passed to an SA_SIGINFO handler.
+unsafe fn saved_pc(ctx: *const c_void) -> u64 {
+    if ctx.is_null() {
+        return 0;
+    }
+    let uc = ctx.cast::<libc::ucontext_t>();
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: per the caller, `uc` is the kernel-built frame.
+    return unsafe { (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as u64 };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: per the caller, `uc` is the kernel-built frame.
+    return unsafe { (*uc).uc_mcontext.pc };
+}
+
+extern "C" fn on_sigtrap(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    let errno_slot = unsafe { libc::__errno_location() };
+    // SAFETY: valid for this thread.
+    let saved_errno = unsafe { *errno_slot };
+    if !info.is_null() && dispatch(info, ctx) {
+        // SAFETY: as above.
+        unsafe { *errno_slot = saved_errno };
+        return;
+    }
+    chain(sig, info, ctx);
+    // SAFETY: as above.
+    unsafe { *errno_slot = saved_errno };
+}
+
+/// Handle the signal if it is a TRAP_PERF with one of our cookies. Returns
+/// `false` to pass it on.
+fn dispatch(info: *mut libc::siginfo_t, ctx: *mut c_void) -> bool {
+    // SAFETY: the kernel passes a full siginfo to SA_SIGINFO handlers; the
+    // offsets are those of its layout (see `abi::siginfo`).
+    let code: i32 = unsafe { field(info, siginfo::CODE) };
+    if code != siginfo::TRAP_PERF {
+        return false;
+    }
+    // SAFETY: as above.
+    let cookie: u64 = unsafe { field(info, siginfo::PERF_DATA) };
+    if cookie >> 48 != TAG {
+        return false;
+    }
+    let Some(entry) = TABLE.get((cookie & 0xffff) as usize) else {
+        return true;
+    };
+    if entry.cookie.load(Ordering::Acquire) != cookie {
+        // A late signal of a closed breakpoint.
+        return true;
+    }
+    let sample = entry.samples.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+    let handler = entry.handler.load(Ordering::Acquire);
+    if handler != 0 {
+        let hit = Hit {
+            id: crate::Id(cookie),
+            // SAFETY: as above.
+            addr: unsafe { field::<usize>(info, siginfo::ADDR) } as u64,
+            // SAFETY: `ctx` is the handler's ucontext argument.
+            ip: unsafe { saved_pc(ctx) },
+            tid: sys::gettid(),
+            sample,
+            // SAFETY: as above.
+            flags: unsafe { field(info, siginfo::PERF_FLAGS) },
+        };
+        // SAFETY: `handler` was stored from a `HitFn` (a `fn(&Hit)`) by
+        // `Slot::claim`/`set_handler`; fn pointers and usize have the same size.
+        let f: HitFn = unsafe { core::mem::transmute::<usize, HitFn>(handler) };
+        f(&hit);
+    }
+    true
+}
+
+/// Pass a signal that is not ours to the disposition that was there before.
+fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    let prev = PREV_ACTION.load(Ordering::Relaxed);
+    let flags = PREV_FLAGS.load(Ordering::Relaxed);
+    if prev == libc::SIG_IGN {
+        return;
+    }
+    if prev == libc::SIG_DFL {
+        // Restore the default action and re-raise: the signal stays blocked
+        // until this handler returns, then takes its default course.
+        // SAFETY: sigaction and raise are async-signal-safe.
+        unsafe {
+            let mut dfl: libc::sigaction = core::mem::zeroed();
+            dfl.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &dfl, core::ptr::null_mut());
+            libc::raise(sig);
+        }
+        return;
+    }
+    if flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous handler was installed with SA_SIGINFO, so it has
+        // this signature.
+        let f = unsafe {
+            core::mem::transmute::<usize, extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void)>(
+                prev,
+            )
+        };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: a handler installed without SA_SIGINFO takes only the number.
+        let f = unsafe { core::mem::transmute::<usize, extern "C" fn(libc::c_int)>(prev) };
+        f(sig);
+    }
+}
