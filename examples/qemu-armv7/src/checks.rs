@@ -5,7 +5,7 @@ use core::cell::Cell;
 use critical_section::Mutex;
 use hwbp_core::{Access, BpType, BreakpointAttr, Error, Handle, SlotCounts, Target};
 
-use crate::probes::{self, Bytes16, Word};
+use crate::probes::{self, Bytes64, Word};
 use crate::recorder::Record;
 use crate::{println, stepover, HWBP, REC};
 
@@ -65,7 +65,8 @@ static VAR_B: Word = Word::new(0x2222_2222);
 static VAR_C: Word = Word::new(0x3333_3333);
 static VAR_D: Word = Word::new(0x4444_4444);
 static VAR_E: Word = Word::new(0x5555_5555);
-static BUF: Bytes16 = Bytes16::new();
+static BUF: Bytes64 = Bytes64::new();
+static LONG: Bytes64 = Bytes64::new();
 static ARRAY: [Word; 16] = [const { Word::new(0) }; 16];
 
 fn cpu0(attr: BreakpointAttr) -> BreakpointAttr {
@@ -327,6 +328,65 @@ pub fn multi_piece() -> Outcome {
         BUF.get(6) == 0x11 && BUF.get(9) == 0x22 && BUF.get(5) == 0xa5,
         "stores did not complete"
     );
+    Ok(())
+}
+
+/// Issue 7 step 4, long: 40 bytes from offset 8 of a 64-byte aligned buffer
+/// need an exact cover of several registers (a doubleword, then aligned
+/// 16-byte `MASK` blocks); a store at the first and last byte of each piece
+/// is caught, stores just outside are not, and every hit is reported against
+/// the original region.
+pub fn long_region() -> Outcome {
+    REC.clear();
+    let (off, len) = (8usize, 40u64);
+    let start = LONG.addr() + off as u64;
+    let h = register(
+        &cpu0(BreakpointAttr::watch(start, len, Access::WRITE)),
+        "register long watchpoint",
+    )?;
+    let weight = HWBP.weight(h).ctx("weight")?;
+    // Which watchpoint registers hold the pieces, and what the backend wrote.
+    let slots = HWBP.slots_on(h, 0).ctx("slots_on")?;
+    let image = HWBP.image(0).ctx("image")?;
+    for (n, slot) in image.pools[1]
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| slots & (1 << n) != 0)
+    {
+        println!(
+            "  piece in DBGWVR{n}/DBGWCR{n}: {:#010x} / {:#010x}",
+            slot.value, slot.ctrl
+        );
+    }
+    let inside = [8usize, 15, 16, 31, 32, 47];
+    LONG.store(7, 0xee);
+    for (k, &i) in inside.iter().enumerate() {
+        LONG.store(i, k as u8 + 1);
+    }
+    LONG.store(48, 0xee);
+    let n = hits(h)?;
+    unregister(h)?;
+    println!(
+        "long region {start:#x}+{len}: weight {weight} (slots {slots:#b}), stores at offsets 7, {inside:?}, 48 -> {n} hits"
+    );
+    ensure!(
+        weight >= 2,
+        "weight {weight}: 40 bytes need more than one register"
+    );
+    ensure!(
+        n == inside.len() as u64,
+        "{n} hits, expected {}",
+        inside.len()
+    );
+    for (k, &i) in inside.iter().enumerate() {
+        let s = record(k)?.sample;
+        ensure!(s.addr == LONG.addr() + i as u64, "hit {k} at {:#x}", s.addr);
+        ensure!(
+            (s.region_addr, s.region_len) == (start, len),
+            "hit {k} not reported against the region"
+        );
+        ensure!(LONG.get(i) == k as u8 + 1, "store {k} lost");
+    }
     Ok(())
 }
 

@@ -66,7 +66,7 @@ extern "C" fn firmware_main() -> ! {
 /// run (bring-up failing stops everything after it, since nothing could work).
 fn run() -> (u32, u32) {
     type Check = (&'static str, fn() -> checks::Outcome);
-    let checks: [Check; 13] = [
+    let checks: [Check; 14] = [
         ("exception round trip", undef_round_trip),
         ("bring-up", bring_up),
         ("discovery through DBGDIDR", checks::discovery),
@@ -77,7 +77,11 @@ fn run() -> (u32, u32) {
             checks::breakpoint_three_calls,
         ),
         ("sample period 2", checks::sample_period),
-        ("region over several registers", checks::multi_piece),
+        (
+            "region over several registers (unaligned)",
+            checks::multi_piece,
+        ),
+        ("region over several registers (long)", checks::long_region),
         ("fill every slot, next pinned refused", checks::fill_pinned),
         (
             "flexible watchpoints multiplexed by rotate",

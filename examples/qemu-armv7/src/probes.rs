@@ -92,17 +92,18 @@ impl Word {
     }
 }
 
-/// 16 bytes on an 8-byte boundary, for regions that straddle a doubleword.
-#[repr(C, align(8))]
-pub struct Bytes16(UnsafeCell<[u8; 16]>);
+/// 64 bytes on a 64-byte boundary, for regions that straddle doublewords or
+/// need aligned power-of-two blocks.
+#[repr(C, align(64))]
+pub struct Bytes64(UnsafeCell<[u8; 64]>);
 
 // SAFETY: as for `Word`.
-unsafe impl Sync for Bytes16 {}
+unsafe impl Sync for Bytes64 {}
 
-impl Bytes16 {
+impl Bytes64 {
     /// All zero.
     pub const fn new() -> Self {
-        Bytes16(UnsafeCell::new([0; 16]))
+        Bytes64(UnsafeCell::new([0; 64]))
     }
 
     /// Address of byte 0.
@@ -112,14 +113,14 @@ impl Bytes16 {
 
     /// Store one byte at offset `i` (masked to the buffer) with one `strb`.
     pub fn store(&self, i: usize, v: u8) {
-        let p = self.0.get().cast::<u8>().wrapping_add(i & 15);
+        let p = self.0.get().cast::<u8>().wrapping_add(i & 63);
         // SAFETY: `p` points into the buffer.
         unsafe { hwbp_store8(p, v) }
     }
 
     /// Read byte `i` (not through a probe: only while nothing watches it).
     pub fn get(&self, i: usize) -> u8 {
-        let p = self.0.get().cast::<u8>().wrapping_add(i & 15);
+        let p = self.0.get().cast::<u8>().wrapping_add(i & 63);
         // SAFETY: `p` points into the buffer.
         unsafe { core::ptr::read_volatile(p) }
     }
@@ -135,7 +136,7 @@ pub fn load32_ip() -> u64 {
     hwbp_load32 as *const () as usize as u64
 }
 
-/// Address of the `strb` in [`Bytes16::store`].
+/// Address of the `strb` in [`Bytes64::store`].
 pub fn store8_ip() -> u64 {
     hwbp_store8 as *const () as usize as u64
 }
