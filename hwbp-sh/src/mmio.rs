@@ -40,6 +40,9 @@ pub struct UbcBackend<B: UbcBus, const CPUS: usize = 1> {
     encoder: Encoder,
     /// Per CPU: channels currently switched to after-execution for a step-over.
     stepping: [AtomicU32; CPUS],
+    /// Report operand breaks with a known data address as
+    /// `Fired::ByAddress`, so the core filters hits outside the region.
+    by_address: bool,
 }
 
 impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
@@ -54,6 +57,7 @@ impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
             bus,
             encoder: Encoder::new(variant),
             stepping: [const { AtomicU32::new(0) }; CPUS],
+            by_address: false,
         }
     }
 
@@ -81,6 +85,20 @@ impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
             .size_policy(size)
             .range_policy(range)
             .exec_timing(timing);
+        self
+    }
+
+    /// When `on`, an operand break whose exception carries the data address
+    /// ([`UbcException::data_addr`]) is reported as
+    /// [`Fired::ByAddress`] instead of [`Fired::Slots`]: the core then
+    /// delivers it only to breakpoints whose region contains the address and
+    /// counts hits that the hardware matched outside the region (a
+    /// [`RangePolicy::Cover`] block, say) as stray. Off by default: the
+    /// fired channels are reported exactly, and the core delivers every hit
+    /// of a channel to its breakpoint.
+    #[must_use]
+    pub fn filter_by_address(mut self, on: bool) -> Self {
+        self.by_address = on;
         self
     }
 
@@ -453,7 +471,12 @@ impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
                 .map(|(_, s)| *s),
         );
         Decoded {
-            fired: decode::fired(mask),
+            fired: match raw.data_addr {
+                Some(_) if self.by_address && mask != 0 => Fired::ByAddress {
+                    pool: hwbp_core::Pool(0),
+                },
+                _ => decode::fired(mask),
+            },
             addr,
             ip: u64::from(raw.spc),
             access,

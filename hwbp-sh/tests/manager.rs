@@ -211,3 +211,46 @@ fn channel_counts_bound_the_manager() {
         }
     }
 }
+
+#[test]
+fn cover_blocks_are_filtered_by_address_when_asked() {
+    use hwbp_sh::{BreakTiming, RangePolicy, SizePolicy};
+    for filter in [false, true] {
+        let r = regs(sh4a(2));
+        let log = Log::default();
+        let b = backend(&r)
+            .with_policies(
+                SizePolicy::OperandSize,
+                RangePolicy::Cover,
+                BreakTiming::Before,
+            )
+            .filter_by_address(filter);
+        let hw: Mgr<'_> = Hwbp::new(b, &log);
+        hw.init(1).unwrap();
+        hw.cpu_online(0).unwrap();
+        // 10 bytes at 0x1003: the hardware watches the 16-byte block at 0x1000.
+        let reg = hw
+            .register(&BreakpointAttr::watch(0x1003, 10, Access::WRITE))
+            .unwrap();
+        sync(&hw, reg.sync);
+        assert_eq!(hw.weight(reg.handle).unwrap(), 1);
+        // Inside the request: delivered with the precise address either way.
+        exec(&r, &hw, write(0x1004, 4));
+        assert_eq!(log.0.borrow().last().map(|s| s.addr), Some(0x1004));
+        // Inside the block, outside the request.
+        let stray = hw.stray(0);
+        assert!(
+            exec(&r, &hw, write(0x1000, 2)).is_some(),
+            "the hardware matches it"
+        );
+        if filter {
+            assert_eq!(hw.hits(reg.handle).unwrap(), 1);
+            assert_eq!(hw.stray(0), stray + 1);
+        } else {
+            // Channel-exact reporting: the core cannot tell, the hit is delivered.
+            assert_eq!(hw.hits(reg.handle).unwrap(), 2);
+        }
+        // Outside the block: the hardware does not match at all.
+        assert_eq!(exec(&r, &hw, write(0x1010, 4)), None);
+    }
+}
