@@ -581,5 +581,31 @@ pub fn continue_after_hits() -> Outcome {
         ensure!(r.old == old, "hit {i} saw {:x?}, expected {old:x?}", r.old);
     }
     ensure!(VAR_E.load() == 102, "final value {}", VAR_E.load());
+
+    // A breakpoint on the `str` and a watchpoint on what it writes: the
+    // breakpoint fires first, then the watchpoint on the retry, while the
+    // step is pending; each counts once and the store completes.
+    REC.clear();
+    let bp = register(
+        &cpu0(BreakpointAttr::exec(probes::store32_ip())),
+        "register breakpoint",
+    )?;
+    let wp = register(
+        &cpu0(BreakpointAttr::watch(VAR_E.addr(), 4, Access::WRITE)),
+        "register watchpoint",
+    )?;
+    VAR_E.store(200);
+    VAR_E.store(201);
+    let (nb, nw) = (hits(bp)?, hits(wp)?);
+    unregister(bp)?;
+    unregister(wp)?;
+    println!(
+        "continue: breakpoint on the str + watchpoint on its target, 2 stores -> {nb} + {nw} hits"
+    );
+    ensure!(
+        nb == 2 && nw == 2,
+        "{nb} breakpoint / {nw} watchpoint hits, expected 2 / 2"
+    );
+    ensure!(VAR_E.load() == 201, "final value {}", VAR_E.load());
     Ok(())
 }

@@ -21,9 +21,10 @@
 //!
 //! Conditions, checked loudly: the code is in writable RAM (true here: the
 //! MMU is off), the instruction that hit is A32 and does not branch
-//! ([`sequential`]). A debug event of another kind during the one-instruction
-//! step (a breakpoint at the next instruction after a watchpoint hit) is
-//! reported as a failure instead of being counted twice.
+//! ([`sequential`]). A second event on the stepped instruction (breakpoint,
+//! then watchpoint on its retry) joins the pending step; an event anywhere
+//! else during the step is reported as a failure instead of being counted
+//! twice.
 
 use core::cell::Cell;
 
@@ -46,11 +47,6 @@ const CPSR_T: u32 = 1 << 5;
 /// Steps completed so far.
 pub fn steps() -> u32 {
     critical_section::with(|cs| STEPS.borrow(cs).get())
-}
-
-/// Whether a step is pending.
-pub fn pending() -> bool {
-    critical_section::with(|cs| PENDING.borrow(cs).get().is_some())
 }
 
 /// Whether an A32 instruction certainly continues at the next word: not a
@@ -99,8 +95,15 @@ fn sync_code(addr: u32) {
 /// The backend asked for a single step over the instruction at `frame.pc`:
 /// trap the next one.
 pub fn start(frame: &Frame) -> Result<(), &'static str> {
-    if pending() {
-        return Err("debug event while a step was pending");
+    if let Some((at, _)) = critical_section::with(|cs| PENDING.borrow(cs).get()) {
+        // A second event on the instruction being stepped (its breakpoint
+        // fired, and on the retry its access hit a watchpoint): the backend
+        // has now disabled both kinds, the trap is already in place, and
+        // `complete_step` re-enables everything.
+        if frame.pc.wrapping_add(4) == at {
+            return Ok(());
+        }
+        return Err("debug event on another instruction while a step was pending");
     }
     if frame.spsr & CPSR_T != 0 {
         return Err("hit in T32 code: the step only handles A32");
