@@ -224,6 +224,8 @@ impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
                 let regs = sh4::ChannelRegs::from_slot(slot).unwrap_or_else(|| {
                     sh4::ChannelRegs::from_slot(&UbcSlot::DISABLED).unwrap_or_default()
                 });
+                // BBR goes last: the SH-4 manuals ask for every other break
+                // register to be set before BBR enables the channel.
                 // SAFETY: SH-4 channel registers with their documented widths; owned.
                 unsafe {
                     self.bus.write16(ch.bbr(), 0);
