@@ -1,0 +1,93 @@
+//! The breakpoint manager over the real x86 debug registers, the #DB entry
+//! into it, and the `critical-section` implementation it locks with.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use hwbp_core::{CpuSet, Hwbp, Resume};
+use hwbp_x86::{Cpu, DebugException, X86};
+
+use crate::checks::Recorder;
+use crate::idt::{Frame, RFLAGS_RF};
+
+/// One CPU, up to 16 breakpoints, 2 task slots (the smallest the table
+/// allows; this firmware has no tasks).
+pub type Manager = Hwbp<X86<Cpu>, Recorder, 1, 16, 2>;
+
+/// The one manager. hwbp-x86's `X86<Cpu>` is the only code that touches
+/// DR0–DR7: this firmware runs at CPL 0 with DR7.GD clear and has no other
+/// debug-register user.
+// SAFETY: see above; the token is created once, here.
+pub static HWBP: Manager = Hwbp::new(unsafe { X86::new() }, Recorder);
+
+/// The only CPU.
+pub const CPU: u16 = 0;
+
+/// #DB exceptions taken since the last [`take_debug_exceptions`].
+static DEBUG_EXCEPTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// A breakpoint that re-fires without making progress would loop forever:
+/// stop with a failure well before the board timeout instead.
+const STORM: u64 = 10_000;
+
+/// Number of #DB exceptions since the previous call.
+pub fn take_debug_exceptions() -> u64 {
+    DEBUG_EXCEPTIONS.swap(0, Ordering::SeqCst)
+}
+
+/// Called by the vector-1 stub with the saved state: hand DR6 and the saved
+/// RIP to the manager, then do what it says to continue.
+pub fn on_debug_exception(frame: &mut Frame) {
+    if DEBUG_EXCEPTIONS.fetch_add(1, Ordering::SeqCst) >= STORM {
+        crate::fail!(
+            "debug exception storm at rip {:#x} (RF not honoured?)",
+            frame.rip
+        );
+    }
+    // DR6 first, before anything else can raise another #DB.
+    let dr6 = HWBP.arch().read_dr6(CPU);
+    let raw = DebugException { dr6, ip: frame.rip };
+    match HWBP.handle_exception(CPU, &raw) {
+        Resume::Return => {}
+        Resume::SetResumeFlag => frame.rflags |= RFLAGS_RF,
+        Resume::SingleStep => crate::fail!("x86 backend asked for a single step (dr6 {dr6:#x})"),
+        Resume::NotOurs => crate::fail!(
+            "#DB that is not a breakpoint's: dr6 {dr6:#x} at rip {:#x}",
+            frame.rip
+        ),
+    }
+}
+
+/// Run the manager's resync on every CPU it names (only CPU 0 exists here,
+/// and this code runs on it).
+pub fn sync(set: CpuSet) {
+    for cpu in set.iter() {
+        if let Err(e) = HWBP.sync(cpu) {
+            crate::fail!("sync CPU {cpu}: {e}");
+        }
+    }
+}
+
+/// Single CPU: a critical section masks interrupts (they are never enabled in
+/// this firmware, but the implementation is honest about it). #DB is not
+/// maskable; the manager's exception path takes no lock.
+struct IrqOff;
+critical_section::set_impl!(IrqOff);
+
+// SAFETY: on one CPU, masking interrupts excludes every other context that
+// could take a critical section; the restore value re-enables them only if
+// they were enabled at the outermost acquire.
+unsafe impl critical_section::Impl for IrqOff {
+    unsafe fn acquire() -> bool {
+        let flags: u64;
+        // SAFETY: reading RFLAGS and clearing IF at CPL 0 has no other effect.
+        unsafe { core::arch::asm!("pushfq", "pop {}", "cli", out(reg) flags, options(nomem)) };
+        flags & (1 << 9) != 0
+    }
+
+    unsafe fn release(was_enabled: bool) {
+        if was_enabled {
+            // SAFETY: interrupts were enabled when the outermost section began.
+            unsafe { core::arch::asm!("sti", options(nomem, nostack)) };
+        }
+    }
+}
