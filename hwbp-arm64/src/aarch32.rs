@@ -176,11 +176,23 @@ impl Aarch32Exception {
         match self.kind {
             AbortKind::Prefetch => match Dbgdscr(self.dscr).moe() {
                 Moe::Bkpt => DebugEvent::SoftwareBreakpoint { pc, comment: 0 },
-                Moe::Breakpoint => DebugEvent::Breakpoint { pc, unconfirmed: false },
-                Moe::VectorCatch | Moe::OsUnlockCatch | Moe::ExternalDebugRequest => DebugEvent::Other,
-                _ => DebugEvent::Breakpoint { pc, unconfirmed: true },
+                Moe::Breakpoint => DebugEvent::Breakpoint {
+                    pc,
+                    unconfirmed: false,
+                },
+                Moe::VectorCatch | Moe::OsUnlockCatch | Moe::ExternalDebugRequest => {
+                    DebugEvent::Other
+                }
+                _ => DebugEvent::Breakpoint {
+                    pc,
+                    unconfirmed: true,
+                },
             },
-            AbortKind::Data => DebugEvent::Watchpoint { addr: self.far as u64, pc, write: fsr.wnr() },
+            AbortKind::Data => DebugEvent::Watchpoint {
+                addr: self.far as u64,
+                pc,
+                write: fsr.wnr(),
+            },
         }
     }
 }
@@ -202,19 +214,55 @@ mod tests {
 
     #[test]
     fn events() {
-        let base = Aarch32Exception { kind: AbortKind::Prefetch, fsr: 0x002, far: 0, dscr: 0, pc: 0x8000 };
+        let base = Aarch32Exception {
+            kind: AbortKind::Prefetch,
+            fsr: 0x002,
+            far: 0,
+            dscr: 0,
+            pc: 0x8000,
+        };
         let moe = |m: Moe| Dbgdscr(Dbgdscr::MDBGEN).with_moe(m).0;
         assert_eq!(
-            Aarch32Exception { dscr: moe(Moe::Breakpoint), ..base }.event(),
-            DebugEvent::Breakpoint { pc: 0x8000, unconfirmed: false }
+            Aarch32Exception {
+                dscr: moe(Moe::Breakpoint),
+                ..base
+            }
+            .event(),
+            DebugEvent::Breakpoint {
+                pc: 0x8000,
+                unconfirmed: false
+            }
         );
-        assert_eq!(base.event(), DebugEvent::Breakpoint { pc: 0x8000, unconfirmed: true });
         assert_eq!(
-            Aarch32Exception { dscr: moe(Moe::Bkpt), ..base }.event(),
-            DebugEvent::SoftwareBreakpoint { pc: 0x8000, comment: 0 }
+            base.event(),
+            DebugEvent::Breakpoint {
+                pc: 0x8000,
+                unconfirmed: true
+            }
         );
-        assert_eq!(Aarch32Exception { dscr: moe(Moe::VectorCatch), ..base }.event(), DebugEvent::Other);
-        assert_eq!(Aarch32Exception { fsr: 0x005, ..base }.event(), DebugEvent::Other);
+        assert_eq!(
+            Aarch32Exception {
+                dscr: moe(Moe::Bkpt),
+                ..base
+            }
+            .event(),
+            DebugEvent::SoftwareBreakpoint {
+                pc: 0x8000,
+                comment: 0
+            }
+        );
+        assert_eq!(
+            Aarch32Exception {
+                dscr: moe(Moe::VectorCatch),
+                ..base
+            }
+            .event(),
+            DebugEvent::Other
+        );
+        assert_eq!(
+            Aarch32Exception { fsr: 0x005, ..base }.event(),
+            DebugEvent::Other
+        );
         let data = Aarch32Exception {
             kind: AbortKind::Data,
             fsr: Fsr::debug_event(true).0,
@@ -222,10 +270,26 @@ mod tests {
             dscr: moe(Moe::SyncWatchpoint),
             pc: 0x8010,
         };
-        assert_eq!(data.event(), DebugEvent::Watchpoint { addr: 0x2004, pc: 0x8010, write: true });
         assert_eq!(
-            Aarch32Exception { fsr: 0x222, dscr: 0, ..data }.event(),
-            DebugEvent::Watchpoint { addr: 0x2004, pc: 0x8010, write: false }
+            data.event(),
+            DebugEvent::Watchpoint {
+                addr: 0x2004,
+                pc: 0x8010,
+                write: true
+            }
+        );
+        assert_eq!(
+            Aarch32Exception {
+                fsr: 0x222,
+                dscr: 0,
+                ..data
+            }
+            .event(),
+            DebugEvent::Watchpoint {
+                addr: 0x2004,
+                pc: 0x8010,
+                write: false
+            }
         );
         assert!(Dbgdscr(moe(Moe::SyncWatchpoint)).monitor_mode());
         for v in 0u32..16 {

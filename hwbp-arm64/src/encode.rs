@@ -7,8 +7,10 @@
 use crate::bcr::{Bcr, Privilege};
 use crate::region::{self, Chunk};
 use crate::wcr::{LoadStore, Wcr};
-use hwbp_core::{Access, AddressSpace, BpType, BreakpointAttr, Encoding, Error, Piece, SlotCounts, MAX_SLOTS};
 use heapless::Vec;
+use hwbp_core::{
+    Access, AddressSpace, BpType, BreakpointAttr, Encoding, Error, Piece, SlotCounts, MAX_SLOTS,
+};
 
 /// One Arm debug register pair: the value register (`DBGBVR`/`DBGWVR`) and
 /// the control register (`DBGBCR`/`DBGWCR`). The pool (breakpoint or
@@ -111,7 +113,14 @@ impl Encoder {
 
     /// An AArch32 encoder (kernel at [`AARCH32_KERNEL_BASE`], 8-bit `BAS`).
     pub const fn aarch32(inst: u8, data: u8) -> Self {
-        Self::new(Flavour::Aarch32 { kernel_base: AARCH32_KERNEL_BASE, wide_bas: true }, inst, data)
+        Self::new(
+            Flavour::Aarch32 {
+                kernel_base: AARCH32_KERNEL_BASE,
+                wide_bas: true,
+            },
+            inst,
+            data,
+        )
     }
 
     /// An encoder for any flavour.
@@ -131,7 +140,10 @@ impl Encoder {
 
     /// The register pools this encoder allocates from.
     pub const fn slot_counts(&self) -> SlotCounts {
-        SlotCounts::Separate { inst: self.inst, data: self.data }
+        SlotCounts::Separate {
+            inst: self.inst,
+            data: self.data,
+        }
     }
 
     /// Classify `len` bytes at `addr` as user or kernel space.
@@ -187,20 +199,30 @@ impl Encoder {
         }
     }
 
-    fn encode_exec(&self, attr: &BreakpointAttr, pmc: Privilege) -> Result<Encoding<ArmSlot>, Error> {
+    fn encode_exec(
+        &self,
+        attr: &BreakpointAttr,
+        pmc: Privilege,
+    ) -> Result<Encoding<ArmSlot>, Error> {
         let align = match self.flavour {
             Flavour::Aarch64 => 4,
             Flavour::Aarch32 { .. } => 2,
         };
         if attr.addr % align != 0 {
-            return Err(Error::Misaligned { addr: attr.addr, align });
+            return Err(Error::Misaligned {
+                addr: attr.addr,
+                align,
+            });
         }
         let end = u128::from(attr.addr) + u128::from(attr.len);
         let first_word = u128::from(attr.addr & !3);
         // Words touched, rounded up.
         let words = (end - first_word).div_ceil(4);
         if words > u128::from(self.inst) {
-            return Err(Error::RangeTooLarge { weight: words.min(255) as u8, slots: self.inst });
+            return Err(Error::RangeTooLarge {
+                weight: words.min(255) as u8,
+                slots: self.inst,
+            });
         }
         let thumb_halfword = matches!(self.flavour, Flavour::Aarch32 { .. }) && attr.len == 2;
         let mut pieces = Vec::new();
@@ -219,20 +241,36 @@ impl Encoder {
                 // The region starts on the second halfword of this word (T32).
                 (0b1100, word + 2, 2)
             };
-            let slot = ArmSlot { value: word, ctrl: Bcr::address_match(bas, pmc).0 };
-            pieces.push(Piece { slot, hw_addr, hw_len }).map_err(|_| Error::RangeTooLarge {
-                weight: words.min(255) as u8,
-                slots: self.inst,
-            })?;
+            let slot = ArmSlot {
+                value: word,
+                ctrl: Bcr::address_match(bas, pmc).0,
+            };
+            pieces
+                .push(Piece {
+                    slot,
+                    hw_addr,
+                    hw_len,
+                })
+                .map_err(|_| Error::RangeTooLarge {
+                    weight: words.min(255) as u8,
+                    slots: self.inst,
+                })?;
             w += 4;
             if thumb_halfword {
                 break;
             }
         }
-        Ok(Encoding { ty: BpType::Inst, pieces })
+        Ok(Encoding {
+            ty: BpType::Inst,
+            pieces,
+        })
     }
 
-    fn encode_watch(&self, attr: &BreakpointAttr, pac: Privilege) -> Result<Encoding<ArmSlot>, Error> {
+    fn encode_watch(
+        &self,
+        attr: &BreakpointAttr,
+        pac: Privilege,
+    ) -> Result<Encoding<ArmSlot>, Error> {
         let lsc = if attr.access == Access::READ {
             LoadStore::Load
         } else if attr.access == Access::WRITE {
@@ -243,7 +281,9 @@ impl Encoder {
             return Err(Error::UnsupportedAccess);
         };
         let granule = match self.flavour {
-            Flavour::Aarch32 { wide_bas: false, .. } => 4,
+            Flavour::Aarch32 {
+                wide_bas: false, ..
+            } => 4,
             _ => 8,
         };
         let full_bas: u8 = if granule == 4 { 0x0F } else { 0xFF };
@@ -252,14 +292,27 @@ impl Encoder {
         for c in chunks {
             let (hw_addr, hw_len) = c.hw_range();
             let slot = match c {
-                Chunk::Bas { base, bas } => ArmSlot { value: base, ctrl: Wcr::new(bas, 0, lsc, pac).0 },
-                Chunk::Mask { base, bits } => {
-                    ArmSlot { value: base, ctrl: Wcr::new(full_bas, bits, lsc, pac).0 }
-                }
+                Chunk::Bas { base, bas } => ArmSlot {
+                    value: base,
+                    ctrl: Wcr::new(bas, 0, lsc, pac).0,
+                },
+                Chunk::Mask { base, bits } => ArmSlot {
+                    value: base,
+                    ctrl: Wcr::new(full_bas, bits, lsc, pac).0,
+                },
             };
             // Cannot fail: plan() returns at most MAX_SLOTS chunks.
-            pieces.push(Piece { slot, hw_addr, hw_len }).ok();
+            pieces
+                .push(Piece {
+                    slot,
+                    hw_addr,
+                    hw_len,
+                })
+                .ok();
         }
-        Ok(Encoding { ty: BpType::Data, pieces })
+        Ok(Encoding {
+            ty: BpType::Data,
+            pieces,
+        })
     }
 }

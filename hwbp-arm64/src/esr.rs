@@ -141,14 +141,20 @@ impl Aarch64Exception {
     pub const fn event(&self) -> DebugEvent {
         let esr = Esr(self.esr);
         match esr.class() {
-            ExceptionClass::Breakpoint { .. } => DebugEvent::Breakpoint { pc: self.elr, unconfirmed: false },
-            ExceptionClass::Watchpoint { .. } => {
-                DebugEvent::Watchpoint { addr: self.far, pc: self.elr, write: esr.wnr() }
-            }
+            ExceptionClass::Breakpoint { .. } => DebugEvent::Breakpoint {
+                pc: self.elr,
+                unconfirmed: false,
+            },
+            ExceptionClass::Watchpoint { .. } => DebugEvent::Watchpoint {
+                addr: self.far,
+                pc: self.elr,
+                write: esr.wnr(),
+            },
             ExceptionClass::SoftwareStep { .. } => DebugEvent::Step { pc: self.elr },
-            ExceptionClass::Brk64 | ExceptionClass::Bkpt32 => {
-                DebugEvent::SoftwareBreakpoint { pc: self.elr, comment: esr.comment() }
-            }
+            ExceptionClass::Brk64 | ExceptionClass::Bkpt32 => DebugEvent::SoftwareBreakpoint {
+                pc: self.elr,
+                comment: esr.comment(),
+            },
             ExceptionClass::Other(_) => DebugEvent::Other,
         }
     }
@@ -174,29 +180,83 @@ mod tests {
 
     #[test]
     fn classes() {
-        let ev = |ec: u64, iss: u64| Aarch64Exception { esr: (ec << 26) | iss, far: 0xF00, elr: 0x400 }.event();
-        assert_eq!(ev(0x31, 0x22), DebugEvent::Breakpoint { pc: 0x400, unconfirmed: false });
-        assert_eq!(ev(0x30, 0x22), DebugEvent::Breakpoint { pc: 0x400, unconfirmed: false });
-        assert_eq!(ev(0x35, 0x22 | 1 << 6), DebugEvent::Watchpoint { addr: 0xF00, pc: 0x400, write: true });
-        assert_eq!(ev(0x34, 0x22), DebugEvent::Watchpoint { addr: 0xF00, pc: 0x400, write: false });
+        let ev = |ec: u64, iss: u64| {
+            Aarch64Exception {
+                esr: (ec << 26) | iss,
+                far: 0xF00,
+                elr: 0x400,
+            }
+            .event()
+        };
+        assert_eq!(
+            ev(0x31, 0x22),
+            DebugEvent::Breakpoint {
+                pc: 0x400,
+                unconfirmed: false
+            }
+        );
+        assert_eq!(
+            ev(0x30, 0x22),
+            DebugEvent::Breakpoint {
+                pc: 0x400,
+                unconfirmed: false
+            }
+        );
+        assert_eq!(
+            ev(0x35, 0x22 | 1 << 6),
+            DebugEvent::Watchpoint {
+                addr: 0xF00,
+                pc: 0x400,
+                write: true
+            }
+        );
+        assert_eq!(
+            ev(0x34, 0x22),
+            DebugEvent::Watchpoint {
+                addr: 0xF00,
+                pc: 0x400,
+                write: false
+            }
+        );
         assert_eq!(ev(0x33, 0), DebugEvent::Step { pc: 0x400 });
         assert_eq!(ev(0x32, 1 << 24), DebugEvent::Step { pc: 0x400 });
-        assert_eq!(ev(0x3C, 0x1234), DebugEvent::SoftwareBreakpoint { pc: 0x400, comment: 0x1234 });
-        assert_eq!(ev(0x38, 7), DebugEvent::SoftwareBreakpoint { pc: 0x400, comment: 7 });
+        assert_eq!(
+            ev(0x3C, 0x1234),
+            DebugEvent::SoftwareBreakpoint {
+                pc: 0x400,
+                comment: 0x1234
+            }
+        );
+        assert_eq!(
+            ev(0x38, 7),
+            DebugEvent::SoftwareBreakpoint {
+                pc: 0x400,
+                comment: 7
+            }
+        );
         assert_eq!(ev(0x15, 0), DebugEvent::Other);
         assert_eq!(ev(0x25, 0), DebugEvent::Other);
     }
 
     #[test]
     fn watchpoint_iss_fields() {
-        let e = Esr(esr_for(ExceptionClass::Watchpoint { same_el: true }, 0x22 | 1 << 6 | 1 << 8));
+        let e = Esr(esr_for(
+            ExceptionClass::Watchpoint { same_el: true },
+            0x22 | 1 << 6 | 1 << 8,
+        ));
         assert_eq!(e.class(), ExceptionClass::Watchpoint { same_el: true });
         assert!(e.wnr() && e.cm() && !e.fnv() && e.il());
         assert_eq!(e.fsc(), 0x22);
         assert_eq!(e.watchpoint_number(), None);
-        let v89 = Esr(esr_for(ExceptionClass::Watchpoint { same_el: true }, 0x22 | 1 << 17 | 5 << 18));
+        let v89 = Esr(esr_for(
+            ExceptionClass::Watchpoint { same_el: true },
+            0x22 | 1 << 17 | 5 << 18,
+        ));
         assert_eq!(v89.watchpoint_number(), Some(5));
-        let step = Esr(esr_for(ExceptionClass::SoftwareStep { same_el: true }, 1 << 24 | 1 << 6));
+        let step = Esr(esr_for(
+            ExceptionClass::SoftwareStep { same_el: true },
+            1 << 24 | 1 << 6,
+        ));
         assert!(step.step_isv() && step.step_ex());
         for ec in 0u8..64 {
             let c = ExceptionClass::from_ec(ec);

@@ -85,7 +85,10 @@ impl IdAa64Dfr0 {
     /// clamped to [`MAX_SLOTS`].
     pub fn slot_counts(self) -> Result<SlotCounts, Error> {
         self.debug_ver()?;
-        Ok(SlotCounts::Separate { inst: clamp(self.brps()), data: clamp(self.wrps()) })
+        Ok(SlotCounts::Separate {
+            inst: clamp(self.brps()),
+            data: clamp(self.wrps()),
+        })
     }
 }
 
@@ -218,7 +221,10 @@ impl Dbgdidr {
     /// clamped to [`MAX_SLOTS`].
     pub fn slot_counts(self) -> Result<SlotCounts, Error> {
         self.supported_version()?;
-        Ok(SlotCounts::Separate { inst: clamp(self.brps()), data: clamp(self.wrps()) })
+        Ok(SlotCounts::Separate {
+            inst: clamp(self.brps()),
+            data: clamp(self.wrps()),
+        })
     }
 }
 
@@ -233,7 +239,10 @@ mod tests {
         assert_eq!(id.brps(), 6);
         assert_eq!(id.ctx_cmps(), 2);
         assert_eq!(id.version(), DebugArch::V7p1);
-        assert_eq!(id.slot_counts(), Ok(SlotCounts::Separate { inst: 6, data: 4 }));
+        assert_eq!(
+            id.slot_counts(),
+            Ok(SlotCounts::Separate { inst: 6, data: 4 })
+        );
     }
 
     #[test]
@@ -265,15 +274,24 @@ mod tests {
     fn dbgdidr_odd_counts() {
         // Maximum fields: 16 and 16, context 16.
         let max = Dbgdidr(0xFFF5_0000);
-        assert_eq!(max.slot_counts(), Ok(SlotCounts::Separate { inst: 16, data: 16 }));
+        assert_eq!(
+            max.slot_counts(),
+            Ok(SlotCounts::Separate { inst: 16, data: 16 })
+        );
         assert_eq!(max.ctx_cmps(), 16);
         // Zero fields: one of each (architecturally at least 2, but decode what
         // is there).
         let min = Dbgdidr(0x0005_0000);
-        assert_eq!(min.slot_counts(), Ok(SlotCounts::Separate { inst: 1, data: 1 }));
+        assert_eq!(
+            min.slot_counts(),
+            Ok(SlotCounts::Separate { inst: 1, data: 1 })
+        );
         // Asymmetric: 2 breakpoints, 16 watchpoints.
         let asym = Dbgdidr(0xF136_0000);
-        assert_eq!(asym.slot_counts(), Ok(SlotCounts::Separate { inst: 2, data: 16 }));
+        assert_eq!(
+            asym.slot_counts(),
+            Ok(SlotCounts::Separate { inst: 2, data: 16 })
+        );
         assert_eq!(asym.version(), DebugArch::V8);
     }
 
@@ -286,12 +304,23 @@ mod tests {
         assert_eq!(a53.wrps(), 4);
         assert_eq!(a53.ctx_cmps(), 2);
         assert_eq!(a53.debug_ver(), Ok(DebugVer::V8));
-        assert_eq!(a53.slot_counts(), Ok(SlotCounts::Separate { inst: 6, data: 4 }));
+        assert_eq!(
+            a53.slot_counts(),
+            Ok(SlotCounts::Separate { inst: 6, data: 4 })
+        );
         // Upper fields (PMSVer, DoubleLock, …) do not disturb the counts.
         let busy = IdAa64Dfr0(0xFFFF_FFFF_0F0F_0F09 | (0xF << 12));
-        assert_eq!(busy.slot_counts(), Ok(SlotCounts::Separate { inst: 16, data: 1 }));
+        assert_eq!(
+            busy.slot_counts(),
+            Ok(SlotCounts::Separate { inst: 16, data: 1 })
+        );
         assert_eq!(busy.debug_ver(), Ok(DebugVer::V8p4));
-        for (v, want) in [(0x6, DebugVer::V8), (0x7, DebugVer::V8Vhe), (0x8, DebugVer::V8p2), (0xB, DebugVer::V8p9)] {
+        for (v, want) in [
+            (0x6, DebugVer::V8),
+            (0x7, DebugVer::V8Vhe),
+            (0x8, DebugVer::V8p2),
+            (0xB, DebugVer::V8p9),
+        ] {
             assert_eq!(IdAa64Dfr0(v).debug_ver(), Ok(want));
         }
         for v in [0x0u8, 0x1, 0x5, 0xC, 0xF] {

@@ -112,11 +112,11 @@ pub mod region;
 pub mod step;
 pub mod wcr;
 
-pub use aarch32::{AbortKind, Aarch32Exception};
+pub use aarch32::{Aarch32Exception, AbortKind};
 pub use backend::aarch32::{Aarch32, Aarch32Regs};
 pub use backend::aarch64::{Aarch64, Aarch64Regs};
 pub use backend::{Arm, Bank, DebugRegs, StepMethod};
 pub use encode::{ArmSlot, Encoder, Flavour, AARCH32_KERNEL_BASE};
 pub use esr::Aarch64Exception;
 pub use event::DebugEvent;
-pub use id::{DebugArch, DebugVer, Dbgdidr, IdAa64Dfr0};
+pub use id::{Dbgdidr, DebugArch, DebugVer, IdAa64Dfr0};

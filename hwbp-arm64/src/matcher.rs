@@ -52,10 +52,8 @@ fn distance((start, len): (u64, u64), addr: u64) -> u64 {
     let last = start.saturating_add(len.saturating_sub(1));
     if addr < start {
         start - addr
-    } else if addr > last {
-        addr - last
     } else {
-        0
+        addr.saturating_sub(last)
     }
 }
 
@@ -76,7 +74,11 @@ pub fn match_address(candidates: &[Candidate], addr: u64, access: Access) -> Mat
             in_hw = true;
         }
         let d = distance(c.region, addr);
-        if best.map_or(true, |(bd, bs)| d < bd || (d == bd && c.slot < bs)) {
+        let better = match best {
+            None => true,
+            Some((bd, bs)) => d < bd || (d == bd && c.slot < bs),
+        };
+        if better {
             best = Some((d, c.slot));
         }
     }
@@ -94,34 +96,58 @@ mod tests {
     use super::*;
 
     fn wp(slot: u8, start: u64, len: u64, access: Access) -> Candidate {
-        Candidate { slot, region: (start, len), hw: (start, len), access }
+        Candidate {
+            slot,
+            region: (start, len),
+            hw: (start, len),
+            access,
+        }
     }
 
     #[test]
     fn exact_before_closest() {
-        let c = [wp(0, 0x1000, 8, Access::RW), wp(1, 0x1004, 4, Access::RW), wp(2, 0x2000, 4, Access::RW)];
-        assert_eq!(match_address(&c, 0x1005, Access::WRITE), Match::Exact(0b011));
+        let c = [
+            wp(0, 0x1000, 8, Access::RW),
+            wp(1, 0x1004, 4, Access::RW),
+            wp(2, 0x2000, 4, Access::RW),
+        ];
+        assert_eq!(
+            match_address(&c, 0x1005, Access::WRITE),
+            Match::Exact(0b011)
+        );
         assert_eq!(match_address(&c, 0x2003, Access::READ), Match::Exact(0b100));
     }
 
     #[test]
     fn imprecise_far_goes_to_the_closest() {
         // An STP of 16 bytes at 0x0ff0 touches 0x1000 but reports FAR = 0x0ff0.
-        let c = [wp(0, 0x1000, 4, Access::WRITE), wp(1, 0x3000, 4, Access::WRITE)];
+        let c = [
+            wp(0, 0x1000, 4, Access::WRITE),
+            wp(1, 0x3000, 4, Access::WRITE),
+        ];
         assert_eq!(match_address(&c, 0x0ff0, Access::WRITE), Match::Closest(0));
         // DC ZVA of a 64-byte block reports its start.
         assert_eq!(match_address(&c, 0x2fc0, Access::WRITE), Match::Closest(1));
         // Tie: lowest slot.
-        let t = [wp(3, 0x1000, 4, Access::WRITE), wp(1, 0x1007, 4, Access::WRITE)];
+        let t = [
+            wp(3, 0x1000, 4, Access::WRITE),
+            wp(1, 0x1007, 4, Access::WRITE),
+        ];
         assert_eq!(match_address(&t, 0x1005, Access::WRITE), Match::Closest(1));
     }
 
     #[test]
     fn access_kind_filters() {
-        let c = [wp(0, 0x1000, 4, Access::READ), wp(1, 0x1000, 4, Access::WRITE)];
+        let c = [
+            wp(0, 0x1000, 4, Access::READ),
+            wp(1, 0x1000, 4, Access::WRITE),
+        ];
         assert_eq!(match_address(&c, 0x1000, Access::READ), Match::Exact(0b01));
         assert_eq!(match_address(&c, 0x1000, Access::WRITE), Match::Exact(0b10));
-        assert_eq!(match_address(&c, 0x1000, Access::empty()), Match::Exact(0b11));
+        assert_eq!(
+            match_address(&c, 0x1000, Access::empty()),
+            Match::Exact(0b11)
+        );
         let r = [wp(0, 0x1000, 4, Access::READ)];
         assert_eq!(match_address(&r, 0x1000, Access::WRITE), Match::Stray);
         assert_eq!(match_address(&[], 0x1000, Access::WRITE), Match::Stray);
@@ -132,7 +158,12 @@ mod tests {
         // A 3-byte region at 0x1001 covered by a masked 16-byte block would
         // never be built by the encoder, but a caller-built MASK region shows
         // the rule: a hit inside the hardware range, outside the region.
-        let c = [Candidate { slot: 0, region: (0x1001, 3), hw: (0x1000, 16), access: Access::RW }];
+        let c = [Candidate {
+            slot: 0,
+            region: (0x1001, 3),
+            hw: (0x1000, 16),
+            access: Access::RW,
+        }];
         assert_eq!(match_address(&c, 0x100c, Access::READ), Match::Stray);
         assert_eq!(match_address(&c, 0x1002, Access::READ), Match::Exact(1));
         assert_eq!(match_address(&c, 0x2000, Access::READ), Match::Closest(0));

@@ -27,7 +27,7 @@
 //! against it, and produces the raw exception the hardware would take
 //! (ESR/FAR/ELR on AArch64, DFSR/DFAR/DBGDSCR on AArch32).
 
-use crate::aarch32::{AbortKind, Aarch32Exception, Dbgdscr, Fsr, Moe};
+use crate::aarch32::{Aarch32Exception, AbortKind, Dbgdscr, Fsr, Moe};
 use crate::backend::{Bank, DebugRegs};
 use crate::bcr::{Bcr, BreakpointType, El};
 use crate::esr::{esr_for, Aarch64Exception, ExceptionClass};
@@ -101,9 +101,15 @@ fn watched(wvr: u64, wcr: Wcr, wide_bas: bool) -> Option<Watched> {
     match wcr.mask() {
         0 => {
             if !wide_bas || wvr & 4 != 0 {
-                Some(Watched::Bytes { base: wvr & !3, bas: wcr.bas() & 0x0F })
+                Some(Watched::Bytes {
+                    base: wvr & !3,
+                    bas: wcr.bas() & 0x0F,
+                })
             } else {
-                Some(Watched::Bytes { base: wvr & !7, bas: wcr.bas() })
+                Some(Watched::Bytes {
+                    base: wvr & !7,
+                    bas: wcr.bas(),
+                })
             }
         }
         1 | 2 => None,
@@ -112,7 +118,10 @@ fn watched(wvr: u64, wcr: Wcr, wide_bas: bool) -> Option<Watched> {
                 return None;
             }
             let size = 1u64 << m;
-            Some(Watched::Block { base: wvr & !(size - 1), size })
+            Some(Watched::Block {
+                base: wvr & !(size - 1),
+                size,
+            })
         }
     }
 }
@@ -142,9 +151,10 @@ pub fn watchpoint_matches_bas(wvr: u64, wcr: Wcr, acc: &DataAccess, wide_bas: bo
     match watched(wvr, wcr, wide_bas) {
         None => false,
         Some(Watched::Block { base, size }) => overlaps(acc.addr, acc.size, base, size),
-        Some(Watched::Bytes { base, bas }) => (0..8u64)
-            .filter(|i| bas & (1 << i) != 0)
-            .any(|i| base.checked_add(i).is_some_and(|b| overlaps(acc.addr, acc.size, b, 1))),
+        Some(Watched::Bytes { base, bas }) => (0..8u64).filter(|i| bas & (1 << i) != 0).any(|i| {
+            base.checked_add(i)
+                .is_some_and(|b| overlaps(acc.addr, acc.size, b, 1))
+        }),
     }
 }
 
@@ -219,7 +229,15 @@ impl Model {
             model.bvr[n].set(garbage);
             model.bcr[n].set(Bcr::address_match(0xF, crate::bcr::Privilege::Both).0);
             model.wvr[n].set(garbage);
-            model.wcr[n].set(Wcr::new(0xFF, 0, crate::wcr::LoadStore::Both, crate::bcr::Privilege::Both).0);
+            model.wcr[n].set(
+                Wcr::new(
+                    0xFF,
+                    0,
+                    crate::wcr::LoadStore::Both,
+                    crate::bcr::Privilege::Both,
+                )
+                .0,
+            );
         }
         model
     }
@@ -271,7 +289,10 @@ impl Model {
     pub fn break_hits(&self, f: &Fetch) -> u32 {
         let (brps, _) = self.hw_counts();
         (0..usize::from(brps).min(MAX_SLOTS))
-            .filter(|&n| self.breakpoint(n).is_some_and(|(v, c)| breakpoint_matches(v, c, f)))
+            .filter(|&n| {
+                self.breakpoint(n)
+                    .is_some_and(|(v, c)| breakpoint_matches(v, c, f))
+            })
             .fold(0, |m, n| m | 1 << n)
     }
 
@@ -287,8 +308,14 @@ impl Model {
         Some(match self.id {
             ModelId::Aarch64(_) => {
                 let iss = 0x22 | if acc.write { 1 << 6 } else { 0 };
-                let class = ExceptionClass::Watchpoint { same_el: acc.el == El::El1 };
-                ModelException::A64(Aarch64Exception { esr: esr_for(class, iss), far, elr: pc })
+                let class = ExceptionClass::Watchpoint {
+                    same_el: acc.el == El::El1,
+                };
+                ModelException::A64(Aarch64Exception {
+                    esr: esr_for(class, iss),
+                    far,
+                    elr: pc,
+                })
             }
             ModelId::Aarch32(_) => ModelException::A32(Aarch32Exception {
                 kind: AbortKind::Data,
@@ -317,8 +344,14 @@ impl Model {
         }
         Some(match self.id {
             ModelId::Aarch64(_) => {
-                let class = ExceptionClass::Breakpoint { same_el: f.el == El::El1 };
-                ModelException::A64(Aarch64Exception { esr: esr_for(class, 0x22), far: 0, elr: f.pc })
+                let class = ExceptionClass::Breakpoint {
+                    same_el: f.el == El::El1,
+                };
+                ModelException::A64(Aarch64Exception {
+                    esr: esr_for(class, 0x22),
+                    far: 0,
+                    elr: f.pc,
+                })
             }
             ModelId::Aarch32(_) => ModelException::A32(Aarch32Exception {
                 kind: AbortKind::Prefetch,
@@ -337,8 +370,14 @@ impl Model {
         if !self.step.get() || !self.enabled.get() {
             return None;
         }
-        let class = ExceptionClass::SoftwareStep { same_el: el == El::El1 };
-        Some(ModelException::A64(Aarch64Exception { esr: esr_for(class, 1 << 24), far: 0, elr: next_pc }))
+        let class = ExceptionClass::SoftwareStep {
+            same_el: el == El::El1,
+        };
+        Some(ModelException::A64(Aarch64Exception {
+            esr: esr_for(class, 1 << 24),
+            far: 0,
+            elr: next_pc,
+        }))
     }
 
     /// Whether software step (`MDSCR_EL1.SS`) is armed.

@@ -14,8 +14,8 @@
 //! decomposes uniquely into the fewest aligned power-of-two blocks, so the walk
 //! is optimal.
 
-use hwbp_core::{Error, MAX_SLOTS};
 use heapless::Vec;
+use hwbp_core::{Error, MAX_SLOTS};
 
 /// Largest `MASK` value: 2^31 bytes = 2 GiB.
 pub const MAX_MASK_BITS: u32 = 31;
@@ -87,7 +87,11 @@ pub fn plan(addr: u64, len: u64, granule: u64, slots: u8) -> Result<Vec<Chunk, M
             let mut i = 0u128;
             while i < n && out.len() < limit {
                 let base = (p + (i << MAX_MASK_BITS)) as u64;
-                out.push(Chunk::Mask { base, bits: MAX_MASK_BITS as u8 }).ok();
+                out.push(Chunk::Mask {
+                    base,
+                    bits: MAX_MASK_BITS as u8,
+                })
+                .ok();
                 i += 1;
             }
             weight += n;
@@ -95,14 +99,26 @@ pub fn plan(addr: u64, len: u64, granule: u64, slots: u8) -> Result<Vec<Chunk, M
             continue;
         }
         let (chunk, step) = if k > g_bits {
-            (Chunk::Mask { base: p as u64, bits: k as u8 }, 1u128 << k)
+            (
+                Chunk::Mask {
+                    base: p as u64,
+                    bits: k as u8,
+                },
+                1u128 << k,
+            )
         } else {
             let base = p & !(granule - 1);
             let stop = end.min(base + granule);
             let n = stop - p;
             let off = p - base;
             let bas = (((1u32 << n) - 1) << off) as u8;
-            (Chunk::Bas { base: base as u64, bas }, n)
+            (
+                Chunk::Bas {
+                    base: base as u64,
+                    bas,
+                },
+                n,
+            )
         };
         if out.len() < limit {
             out.push(chunk).ok();
@@ -111,7 +127,10 @@ pub fn plan(addr: u64, len: u64, granule: u64, slots: u8) -> Result<Vec<Chunk, M
         p += step;
     }
     if weight > limit as u128 {
-        return Err(Error::RangeTooLarge { weight: weight.min(255) as u8, slots });
+        return Err(Error::RangeTooLarge {
+            weight: weight.min(255) as u8,
+            slots,
+        });
     }
     Ok(out)
 }
@@ -128,23 +147,141 @@ mod tests {
     fn decision_table() {
         use Chunk::*;
         // (addr, len, granule, slots) -> expected pieces or error.
-        let table: &[(u64, u64, u64, u8, Result<&[Chunk], Error>)] = &[
+        type Row = (u64, u64, u64, u8, Result<&'static [Chunk], Error>);
+        let table: &[Row] = &[
             // 1..8 bytes inside one doubleword: one BAS register.
-            (0x1000, 1, 8, 4, Ok(&[Bas { base: 0x1000, bas: 0x01 }])),
-            (0x1003, 2, 8, 4, Ok(&[Bas { base: 0x1000, bas: 0x18 }])),
-            (0x1004, 4, 8, 4, Ok(&[Bas { base: 0x1000, bas: 0xF0 }])),
-            (0x1000, 8, 8, 4, Ok(&[Bas { base: 0x1000, bas: 0xFF }])),
-            (0x1007, 1, 8, 1, Ok(&[Bas { base: 0x1000, bas: 0x80 }])),
+            (
+                0x1000,
+                1,
+                8,
+                4,
+                Ok(&[Bas {
+                    base: 0x1000,
+                    bas: 0x01,
+                }]),
+            ),
+            (
+                0x1003,
+                2,
+                8,
+                4,
+                Ok(&[Bas {
+                    base: 0x1000,
+                    bas: 0x18,
+                }]),
+            ),
+            (
+                0x1004,
+                4,
+                8,
+                4,
+                Ok(&[Bas {
+                    base: 0x1000,
+                    bas: 0xF0,
+                }]),
+            ),
+            (
+                0x1000,
+                8,
+                8,
+                4,
+                Ok(&[Bas {
+                    base: 0x1000,
+                    bas: 0xFF,
+                }]),
+            ),
+            (
+                0x1007,
+                1,
+                8,
+                1,
+                Ok(&[Bas {
+                    base: 0x1000,
+                    bas: 0x80,
+                }]),
+            ),
             // Naturally aligned power of two >= 16: one MASK register.
-            (0x1000, 16, 8, 1, Ok(&[Mask { base: 0x1000, bits: 4 }])),
-            (0x1000, 0x1000, 8, 1, Ok(&[Mask { base: 0x1000, bits: 12 }])),
-            (0x8000_0000, 0x8000_0000, 8, 1, Ok(&[Mask { base: 0x8000_0000, bits: 31 }])),
+            (
+                0x1000,
+                16,
+                8,
+                1,
+                Ok(&[Mask {
+                    base: 0x1000,
+                    bits: 4,
+                }]),
+            ),
+            (
+                0x1000,
+                0x1000,
+                8,
+                1,
+                Ok(&[Mask {
+                    base: 0x1000,
+                    bits: 12,
+                }]),
+            ),
+            (
+                0x8000_0000,
+                0x8000_0000,
+                8,
+                1,
+                Ok(&[Mask {
+                    base: 0x8000_0000,
+                    bits: 31,
+                }]),
+            ),
             // Straddling a doubleword boundary: split in two.
-            (0x1006, 4, 8, 4, Ok(&[Bas { base: 0x1000, bas: 0xC0 }, Bas { base: 0x1008, bas: 0x03 }])),
+            (
+                0x1006,
+                4,
+                8,
+                4,
+                Ok(&[
+                    Bas {
+                        base: 0x1000,
+                        bas: 0xC0,
+                    },
+                    Bas {
+                        base: 0x1008,
+                        bas: 0x03,
+                    },
+                ]),
+            ),
             // 8 bytes, misaligned by 4: two BAS halves.
-            (0x1004, 8, 8, 2, Ok(&[Bas { base: 0x1000, bas: 0xF0 }, Bas { base: 0x1008, bas: 0x0F }])),
+            (
+                0x1004,
+                8,
+                8,
+                2,
+                Ok(&[
+                    Bas {
+                        base: 0x1000,
+                        bas: 0xF0,
+                    },
+                    Bas {
+                        base: 0x1008,
+                        bas: 0x0F,
+                    },
+                ]),
+            ),
             // 24 bytes aligned to 8: a 8-byte BAS and a 16-byte MASK.
-            (0x1008, 24, 8, 4, Ok(&[Bas { base: 0x1008, bas: 0xFF }, Mask { base: 0x1010, bits: 4 }])),
+            (
+                0x1008,
+                24,
+                8,
+                4,
+                Ok(&[
+                    Bas {
+                        base: 0x1008,
+                        bas: 0xFF,
+                    },
+                    Mask {
+                        base: 0x1010,
+                        bits: 4,
+                    },
+                ]),
+            ),
             // Unaligned head and tail around a masked middle.
             (
                 0x1003,
@@ -152,29 +289,120 @@ mod tests {
                 8,
                 4,
                 Ok(&[
-                    Bas { base: 0x1000, bas: 0xF8 },
-                    Bas { base: 0x1008, bas: 0xFF },
-                    Mask { base: 0x1010, bits: 4 },
-                    Bas { base: 0x1020, bas: 0x07 },
+                    Bas {
+                        base: 0x1000,
+                        bas: 0xF8,
+                    },
+                    Bas {
+                        base: 0x1008,
+                        bas: 0xFF,
+                    },
+                    Mask {
+                        base: 0x1010,
+                        bits: 4,
+                    },
+                    Bas {
+                        base: 0x1020,
+                        bas: 0x07,
+                    },
                 ]),
             ),
             // Does not fit: the weight is reported.
-            (0x1003, 0x20, 8, 3, Err(Error::RangeTooLarge { weight: 4, slots: 3 })),
-            (0x1006, 4, 8, 1, Err(Error::RangeTooLarge { weight: 2, slots: 1 })),
+            (
+                0x1003,
+                0x20,
+                8,
+                3,
+                Err(Error::RangeTooLarge {
+                    weight: 4,
+                    slots: 3,
+                }),
+            ),
+            (
+                0x1006,
+                4,
+                8,
+                1,
+                Err(Error::RangeTooLarge {
+                    weight: 2,
+                    slots: 1,
+                }),
+            ),
             // 4 GiB aligned: two 2 GiB masks.
-            (0, 0x1_0000_0000, 8, 2, Ok(&[Mask { base: 0, bits: 31 }, Mask { base: 0x8000_0000, bits: 31 }])),
-            (0, 0x1_0000_0000, 8, 1, Err(Error::RangeTooLarge { weight: 2, slots: 1 })),
+            (
+                0,
+                0x1_0000_0000,
+                8,
+                2,
+                Ok(&[
+                    Mask { base: 0, bits: 31 },
+                    Mask {
+                        base: 0x8000_0000,
+                        bits: 31,
+                    },
+                ]),
+            ),
+            (
+                0,
+                0x1_0000_0000,
+                8,
+                1,
+                Err(Error::RangeTooLarge {
+                    weight: 2,
+                    slots: 1,
+                }),
+            ),
             // Huge regions saturate the reported weight.
-            (0x1, u64::MAX - 1, 8, 16, Err(Error::RangeTooLarge { weight: 255, slots: 16 })),
+            (
+                0x1,
+                u64::MAX - 1,
+                8,
+                16,
+                Err(Error::RangeTooLarge {
+                    weight: 255,
+                    slots: 16,
+                }),
+            ),
             // Word granule (AArch32 cores with a 4-bit BAS).
-            (0x1004, 4, 4, 1, Ok(&[Bas { base: 0x1004, bas: 0x0F }])),
-            (0x1006, 4, 4, 1, Err(Error::RangeTooLarge { weight: 2, slots: 1 })),
-            (0x1000, 8, 4, 1, Ok(&[Mask { base: 0x1000, bits: 3 }])),
+            (
+                0x1004,
+                4,
+                4,
+                1,
+                Ok(&[Bas {
+                    base: 0x1004,
+                    bas: 0x0F,
+                }]),
+            ),
+            (
+                0x1006,
+                4,
+                4,
+                1,
+                Err(Error::RangeTooLarge {
+                    weight: 2,
+                    slots: 1,
+                }),
+            ),
+            (
+                0x1000,
+                8,
+                4,
+                1,
+                Ok(&[Mask {
+                    base: 0x1000,
+                    bits: 3,
+                }]),
+            ),
         ];
         for &(addr, len, g, slots, ref want) in table {
             let got = plan(addr, len, g, slots);
             match want {
-                Ok(pieces) => assert_eq!(got.as_deref(), Ok(*pieces), "{addr:#x}+{len:#x} g{g} s{slots}"),
+                Ok(pieces) => assert_eq!(
+                    got.as_deref(),
+                    Ok(*pieces),
+                    "{addr:#x}+{len:#x} g{g} s{slots}"
+                ),
                 Err(e) => assert_eq!(got, Err(*e), "{addr:#x}+{len:#x} g{g} s{slots}"),
             }
         }
@@ -203,7 +431,11 @@ mod tests {
     fn top_of_address_space() {
         assert_eq!(
             plan(u64::MAX - 7, 8, 8, 1),
-            Ok(Vec::from_slice(&[Chunk::Bas { base: u64::MAX - 7, bas: 0xFF }]).unwrap())
+            Ok(Vec::from_slice(&[Chunk::Bas {
+                base: u64::MAX - 7,
+                bas: 0xFF
+            }])
+            .unwrap())
         );
         assert_eq!(plan(u64::MAX, 2, 8, 1), Err(Error::AddressOverflow));
         assert_eq!(plan(0, 0, 8, 1), Err(Error::ZeroLength));

@@ -68,7 +68,11 @@ pub struct StepOver {
 
 impl StepOver {
     /// Nothing pending, nothing masked.
-    pub const IDLE: StepOver = StepOver { pending: false, inst_masked: false, data_masked: false };
+    pub const IDLE: StepOver = StepOver {
+        pending: false,
+        inst_masked: false,
+        data_masked: false,
+    };
 
     /// Pack into a byte.
     pub const fn to_bits(self) -> u8 {
@@ -77,7 +81,11 @@ impl StepOver {
 
     /// Unpack from a byte (unused bits ignored).
     pub const fn from_bits(b: u8) -> Self {
-        StepOver { pending: b & 1 != 0, inst_masked: b & 2 != 0, data_masked: b & 4 != 0 }
+        StepOver {
+            pending: b & 1 != 0,
+            inst_masked: b & 2 != 0,
+            data_masked: b & 4 != 0,
+        }
     }
 
     /// Whether slots of the instruction (`data == false`) or data pool are held

@@ -2,7 +2,7 @@
 //! clearing at init, installation, decoding and the step-over state machine
 //! acting on the registers.
 
-use hwbp_arm64::aarch32::{AbortKind, Aarch32Exception, Dbgdscr, Fsr, Moe};
+use hwbp_arm64::aarch32::{Aarch32Exception, AbortKind, Dbgdscr, Fsr, Moe};
 use hwbp_arm64::bcr::El;
 use hwbp_arm64::esr::{esr_for, ExceptionClass};
 use hwbp_arm64::model::{DataAccess, Fetch, Model, ModelException, ModelId};
@@ -17,11 +17,18 @@ const A15: u32 = 0x3515_f021;
 type A64 = Arm<Model, 2>;
 
 fn a64(id: u64) -> A64 {
-    Arm::new(Model::new(ModelId::Aarch64(id)), Flavour::Aarch64, StepMethod::SoftwareStep)
+    Arm::new(
+        Model::new(ModelId::Aarch64(id)),
+        Flavour::Aarch64,
+        StepMethod::SoftwareStep,
+    )
 }
 
 fn a32(model: Model, method: StepMethod) -> Arm<Model, 2> {
-    let flavour = Flavour::Aarch32 { kernel_base: AARCH32_KERNEL_BASE, wide_bas: true };
+    let flavour = Flavour::Aarch32 {
+        kernel_base: AARCH32_KERNEL_BASE,
+        wide_bas: true,
+    };
     Arm::new(model, flavour, method)
 }
 
@@ -32,7 +39,12 @@ fn up<const N: usize>(arm: &Arm<Model, N>) -> Image<ArmSlot> {
 }
 
 /// Put `attr`'s pieces into `img` starting at slot `first` of its pool.
-fn place<const N: usize>(arm: &Arm<Model, N>, img: &mut Image<ArmSlot>, first: usize, attr: BreakpointAttr) {
+fn place<const N: usize>(
+    arm: &Arm<Model, N>,
+    img: &mut Image<ArmSlot>,
+    first: usize,
+    attr: BreakpointAttr,
+) {
     let e = arm.encode(&attr).unwrap();
     let pool = arm.slot_counts().pool_of(e.ty).index();
     for (i, p) in e.pieces.iter().enumerate() {
@@ -41,7 +53,12 @@ fn place<const N: usize>(arm: &Arm<Model, N>, img: &mut Image<ArmSlot>, first: u
 }
 
 fn store(addr: u64) -> DataAccess {
-    DataAccess { addr, size: 4, write: true, el: El::El1 }
+    DataAccess {
+        addr,
+        size: 4,
+        write: true,
+        el: El::El1,
+    }
 }
 
 fn fetch(pc: u64) -> Fetch {
@@ -63,23 +80,35 @@ fn discovery_and_odd_counts() {
         let mut img = Image::empty(arm.slot_counts());
         for p in 0..2 {
             for s in img.pools[p].iter_mut() {
-                *s = ArmSlot { value: 0x1000, ctrl: 0x1e7 };
+                *s = ArmSlot {
+                    value: 0x1000,
+                    ctrl: 0x1e7,
+                };
             }
         }
         arm.install(0, &Image::empty(arm.slot_counts()), &img);
         assert_eq!(arm.regs().undefined_accesses(), 0);
     }
-    assert_eq!(a64(0x5005).probe(), Err(Error::UnsupportedDebugArch { version: 5 }));
+    assert_eq!(
+        a64(0x5005).probe(),
+        Err(Error::UnsupportedDebugArch { version: 5 })
+    );
     assert_eq!(a64(A53).init_cpu(2), Err(Error::CpuOutOfRange { cpu: 2 }));
     // AArch32: cortex-a15, and an unsupported v7 memory-mapped core.
     let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Manual);
     assert_eq!(arm.probe(), Ok(SlotCounts::Separate { inst: 6, data: 4 }));
-    let mm = a32(Model::new(ModelId::Aarch32(0x3514_f021)), StepMethod::Manual);
+    let mm = a32(
+        Model::new(ModelId::Aarch32(0x3514_f021)),
+        StepMethod::Manual,
+    );
     assert_eq!(mm.probe(), Err(Error::UnsupportedDebugArch { version: 4 }));
     // Mismatch stepping reserves the last breakpoint register.
     let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Mismatch);
     assert_eq!(arm.probe(), Ok(SlotCounts::Separate { inst: 5, data: 4 }));
-    let one = a32(Model::new(ModelId::Aarch32(0x3005_0000)), StepMethod::Mismatch);
+    let one = a32(
+        Model::new(ModelId::Aarch32(0x3005_0000)),
+        StepMethod::Mismatch,
+    );
     assert_eq!(one.probe(), Err(Error::NoDebugHardware));
 }
 
@@ -107,7 +136,12 @@ fn install_writes_only_what_changed() {
     let arm = a64(A53);
     let empty = up(&arm);
     let mut one = empty.clone();
-    place(&arm, &mut one, 0, BreakpointAttr::watch(0x2000, 8, Access::WRITE));
+    place(
+        &arm,
+        &mut one,
+        0,
+        BreakpointAttr::watch(0x2000, 8, Access::WRITE),
+    );
     let w0 = arm.regs().writes();
     arm.install(0, &empty, &one);
     assert_eq!(arm.regs().writes() - w0, 3, "disable, value, control");
@@ -130,7 +164,10 @@ fn breakpoint_step_over_aarch64() {
     let raw = m.fetch(&fetch(0x40_0000)).expect("breakpoint fires");
     let d = arm.decode(0, &raw);
     assert_eq!(d.fired, Fired::ByAddress { pool: Pool(0) });
-    assert_eq!((d.addr, d.ip, d.access, d.resume), (0x40_0000, 0x40_0000, Access::EXEC, Resume::SingleStep));
+    assert_eq!(
+        (d.addr, d.ip, d.access, d.resume),
+        (0x40_0000, 0x40_0000, Access::EXEC, Resume::SingleStep)
+    );
     // While stepping, the breakpoint is off and software step is armed.
     assert!(m.fetch(&fetch(0x40_0000)).is_none());
     assert!(m.step_armed());
@@ -148,16 +185,43 @@ fn watchpoint_step_over_and_access_kinds() {
     let arm = a64(A53);
     let empty = up(&arm);
     let mut img = empty.clone();
-    place(&arm, &mut img, 0, BreakpointAttr::watch(0x3000, 4, Access::WRITE));
+    place(
+        &arm,
+        &mut img,
+        0,
+        BreakpointAttr::watch(0x3000, 4, Access::WRITE),
+    );
     arm.install(0, &empty, &img);
     let m = arm.regs();
-    assert!(m.access(&DataAccess { write: false, ..store(0x3000) }, 0x40_0010, None).is_none(), "loads ignored");
-    let raw = m.access(&store(0x3000), 0x40_0010, None).expect("store fires");
+    assert!(
+        m.access(
+            &DataAccess {
+                write: false,
+                ..store(0x3000)
+            },
+            0x40_0010,
+            None
+        )
+        .is_none(),
+        "loads ignored"
+    );
+    let raw = m
+        .access(&store(0x3000), 0x40_0010, None)
+        .expect("store fires");
     let d = arm.decode(0, &raw);
     assert_eq!(d.fired, Fired::ByAddress { pool: Pool(1) });
-    assert_eq!((d.addr, d.ip, d.access, d.resume), (0x3000, 0x40_0010, Access::WRITE, Resume::SingleStep));
-    assert!(m.access(&store(0x3000), 0x40_0010, None).is_none(), "masked while stepping");
-    assert_eq!(arm.decode(0, &m.retire(0x40_0014, El::El1).unwrap()).resume, Resume::Return);
+    assert_eq!(
+        (d.addr, d.ip, d.access, d.resume),
+        (0x3000, 0x40_0010, Access::WRITE, Resume::SingleStep)
+    );
+    assert!(
+        m.access(&store(0x3000), 0x40_0010, None).is_none(),
+        "masked while stepping"
+    );
+    assert_eq!(
+        arm.decode(0, &m.retire(0x40_0014, El::El1).unwrap()).resume,
+        Resume::Return
+    );
     assert!(m.access(&store(0x3000), 0x40_0010, None).is_some());
 }
 
@@ -168,20 +232,38 @@ fn watchpoint_hit_while_stepping_over_a_breakpoint() {
     let empty = up(&arm);
     let mut img = empty.clone();
     place(&arm, &mut img, 0, BreakpointAttr::exec(0x40_0000));
-    place(&arm, &mut img, 0, BreakpointAttr::watch(0x3000, 4, Access::WRITE));
+    place(
+        &arm,
+        &mut img,
+        0,
+        BreakpointAttr::watch(0x3000, 4, Access::WRITE),
+    );
     arm.install(0, &empty, &img);
     let m = arm.regs();
-    assert_eq!(arm.decode(0, &m.fetch(&fetch(0x40_0000)).unwrap()).resume, Resume::SingleStep);
+    assert_eq!(
+        arm.decode(0, &m.fetch(&fetch(0x40_0000)).unwrap()).resume,
+        Resume::SingleStep
+    );
     // Stepping: the fetch no longer hits, the store does.
     assert!(m.fetch(&fetch(0x40_0000)).is_none());
     let d = arm.decode(0, &m.access(&store(0x3000), 0x40_0000, None).unwrap());
-    assert_eq!((d.fired, d.resume), (Fired::ByAddress { pool: Pool(1) }, Resume::SingleStep));
+    assert_eq!(
+        (d.fired, d.resume),
+        (Fired::ByAddress { pool: Pool(1) }, Resume::SingleStep)
+    );
     let st = arm.step_state(0);
     assert!(st.pending && st.inst_masked && st.data_masked);
     // Re-executed: nothing fires; the step completes and both come back.
-    assert!(m.fetch(&fetch(0x40_0000)).is_none() && m.access(&store(0x3000), 0x40_0000, None).is_none());
-    assert_eq!(arm.decode(0, &m.retire(0x40_0004, El::El1).unwrap()).resume, Resume::Return);
-    assert!(m.fetch(&fetch(0x40_0000)).is_some() && m.access(&store(0x3000), 0x40_0000, None).is_some());
+    assert!(
+        m.fetch(&fetch(0x40_0000)).is_none() && m.access(&store(0x3000), 0x40_0000, None).is_none()
+    );
+    assert_eq!(
+        arm.decode(0, &m.retire(0x40_0004, El::El1).unwrap()).resume,
+        Resume::Return
+    );
+    assert!(
+        m.fetch(&fetch(0x40_0000)).is_some() && m.access(&store(0x3000), 0x40_0000, None).is_some()
+    );
 }
 
 #[test]
@@ -189,21 +271,42 @@ fn breakpoint_hit_while_step_pending() {
     let arm = a64(A53);
     let empty = up(&arm);
     let mut img = empty.clone();
-    place(&arm, &mut img, 0, BreakpointAttr::watch(0x3000, 4, Access::WRITE));
+    place(
+        &arm,
+        &mut img,
+        0,
+        BreakpointAttr::watch(0x3000, 4, Access::WRITE),
+    );
     arm.install(0, &empty, &img);
     let m = arm.regs();
-    assert_eq!(arm.decode(0, &m.access(&store(0x3000), 0x40_0000, None).unwrap()).resume, Resume::SingleStep);
+    assert_eq!(
+        arm.decode(0, &m.access(&store(0x3000), 0x40_0000, None).unwrap())
+            .resume,
+        Resume::SingleStep
+    );
     // A breakpoint is installed meanwhile and hits before the step completes.
     let mut img2 = img.clone();
     place(&arm, &mut img2, 0, BreakpointAttr::exec(0x40_0000));
     arm.install(0, &img, &img2);
-    let d = arm.decode(0, &m.fetch(&fetch(0x40_0000)).expect("breakpoint not masked yet"));
-    assert_eq!((d.fired, d.resume), (Fired::ByAddress { pool: Pool(0) }, Resume::SingleStep));
+    let d = arm.decode(
+        0,
+        &m.fetch(&fetch(0x40_0000))
+            .expect("breakpoint not masked yet"),
+    );
+    assert_eq!(
+        (d.fired, d.resume),
+        (Fired::ByAddress { pool: Pool(0) }, Resume::SingleStep)
+    );
     let st = arm.step_state(0);
     assert!(st.pending && st.inst_masked && st.data_masked);
     assert!(m.step_armed());
-    assert_eq!(arm.decode(0, &m.retire(0x40_0004, El::El1).unwrap()).resume, Resume::Return);
-    assert!(m.fetch(&fetch(0x40_0000)).is_some() && m.access(&store(0x3000), 0x40_0000, None).is_some());
+    assert_eq!(
+        arm.decode(0, &m.retire(0x40_0004, El::El1).unwrap()).resume,
+        Resume::Return
+    );
+    assert!(
+        m.fetch(&fetch(0x40_0000)).is_some() && m.access(&store(0x3000), 0x40_0000, None).is_some()
+    );
 }
 
 #[test]
@@ -211,21 +314,46 @@ fn install_during_pending_step_keeps_masking() {
     let arm = a64(A53);
     let empty = up(&arm);
     let mut img = empty.clone();
-    place(&arm, &mut img, 0, BreakpointAttr::watch(0x3000, 4, Access::WRITE));
+    place(
+        &arm,
+        &mut img,
+        0,
+        BreakpointAttr::watch(0x3000, 4, Access::WRITE),
+    );
     arm.install(0, &empty, &img);
     let m = arm.regs();
     arm.decode(0, &m.access(&store(0x3000), 0x40_0000, None).unwrap());
     // The scheduler moves the watchpoint to slot 1 and adds one in slot 2.
     let mut moved = empty.clone();
-    place(&arm, &mut moved, 1, BreakpointAttr::watch(0x3000, 4, Access::WRITE));
-    place(&arm, &mut moved, 2, BreakpointAttr::watch(0x5000, 8, Access::RW));
+    place(
+        &arm,
+        &mut moved,
+        1,
+        BreakpointAttr::watch(0x3000, 4, Access::WRITE),
+    );
+    place(
+        &arm,
+        &mut moved,
+        2,
+        BreakpointAttr::watch(0x5000, 8, Access::RW),
+    );
     arm.install(0, &img, &moved);
-    assert_eq!(m.watch_hits(&store(0x3000)), 0, "still masked after install");
+    assert_eq!(
+        m.watch_hits(&store(0x3000)),
+        0,
+        "still masked after install"
+    );
     assert_eq!(m.watch_hits(&store(0x5000)), 0, "new slot masked too");
-    assert_eq!(arm.decode(0, &m.retire(0x40_0004, El::El1).unwrap()).resume, Resume::Return);
+    assert_eq!(
+        arm.decode(0, &m.retire(0x40_0004, El::El1).unwrap()).resume,
+        Resume::Return
+    );
     assert_eq!(m.watch_hits(&store(0x3000)), 0b010);
     assert_eq!(m.watch_hits(&store(0x5000)), 0b100);
-    assert!(!m.watchpoint(0).unwrap().1.enabled(), "the freed slot is not re-enabled");
+    assert!(
+        !m.watchpoint(0).unwrap().1.enabled(),
+        "the freed slot is not re-enabled"
+    );
 }
 
 #[test]
@@ -245,7 +373,11 @@ fn foreign_exceptions_are_not_ours() {
     });
     let d = arm.decode(0, &brk);
     assert_eq!((d.fired, d.resume), (Fired::None, Resume::NotOurs));
-    let data_abort = ModelException::A64(Aarch64Exception { esr: 0x25 << 26, far: 0, elr: 0 });
+    let data_abort = ModelException::A64(Aarch64Exception {
+        esr: 0x25 << 26,
+        far: 0,
+        elr: 0,
+    });
     assert_eq!(arm.decode(0, &data_abort).resume, Resume::NotOurs);
     // A CPU the backend has no state for.
     assert_eq!(arm.decode(7, &brk).resume, Resume::NotOurs);
@@ -260,9 +392,22 @@ fn aarch32_mismatch_step() {
     arm.install(0, &empty, &img);
     let m = arm.regs();
     let raw = m.fetch(&fetch(0x8000)).unwrap();
-    assert!(matches!(raw, ModelException::A32(Aarch32Exception { kind: AbortKind::Prefetch, .. })));
+    assert!(matches!(
+        raw,
+        ModelException::A32(Aarch32Exception {
+            kind: AbortKind::Prefetch,
+            ..
+        })
+    ));
     let d = arm.decode(0, &raw);
-    assert_eq!((d.fired, d.addr, d.resume), (Fired::ByAddress { pool: Pool(0) }, 0x8000, Resume::SingleStep));
+    assert_eq!(
+        (d.fired, d.addr, d.resume),
+        (
+            Fired::ByAddress { pool: Pool(0) },
+            0x8000,
+            Resume::SingleStep
+        )
+    );
     // Re-executing 0x8000: the breakpoint is masked and the mismatch breakpoint
     // (register 5, reserved) matches it, so nothing fires.
     assert!(m.fetch(&fetch(0x8000)).is_none());
@@ -281,14 +426,27 @@ fn aarch32_watchpoint_manual_step() {
     let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Manual);
     let empty = up(&arm);
     let mut img = empty.clone();
-    place(&arm, &mut img, 0, BreakpointAttr::watch(0x2_0000, 2, Access::READ));
+    place(
+        &arm,
+        &mut img,
+        0,
+        BreakpointAttr::watch(0x2_0000, 2, Access::READ),
+    );
     arm.install(0, &empty, &img);
     let m = arm.regs();
-    let load = DataAccess { addr: 0x2_0001, size: 1, write: false, el: El::El1 };
+    let load = DataAccess {
+        addr: 0x2_0001,
+        size: 1,
+        write: false,
+        el: El::El1,
+    };
     let raw = m.access(&load, 0x8010, None).unwrap();
     let d = arm.decode(0, &raw);
     assert_eq!(d.fired, Fired::ByAddress { pool: Pool(1) });
-    assert_eq!((d.addr, d.ip, d.access, d.resume), (0x2_0001, 0x8010, Access::READ, Resume::SingleStep));
+    assert_eq!(
+        (d.addr, d.ip, d.access, d.resume),
+        (0x2_0001, 0x8010, Access::READ, Resume::SingleStep)
+    );
     assert!(m.access(&load, 0x8010, None).is_none());
     assert!(arm.complete_step(0));
     assert!(!arm.complete_step(0), "nothing pending any more");
@@ -299,7 +457,10 @@ fn aarch32_watchpoint_manual_step() {
 fn aarch32_without_moe_confirms_against_registers() {
     // An emulator that leaves DBGDSCR.MOE at 0: a prefetch abort with a debug
     // status is only ours if an enabled breakpoint matches the PC.
-    let arm = a32(Model::new(ModelId::Aarch32(A15)).without_moe(), StepMethod::Manual);
+    let arm = a32(
+        Model::new(ModelId::Aarch32(A15)).without_moe(),
+        StepMethod::Manual,
+    );
     let empty = up(&arm);
     let mut img = empty.clone();
     place(&arm, &mut img, 0, BreakpointAttr::exec(0x8000));
@@ -328,12 +489,24 @@ fn aarch32_without_moe_confirms_against_registers() {
 
 #[test]
 fn narrow_bas_core() {
-    let flavour = Flavour::Aarch32 { kernel_base: AARCH32_KERNEL_BASE, wide_bas: false };
-    let arm: Arm<Model, 1> = Arm::new(Model::new(ModelId::Aarch32(A15)).narrow_bas(), flavour, StepMethod::Manual);
+    let flavour = Flavour::Aarch32 {
+        kernel_base: AARCH32_KERNEL_BASE,
+        wide_bas: false,
+    };
+    let arm: Arm<Model, 1> = Arm::new(
+        Model::new(ModelId::Aarch32(A15)).narrow_bas(),
+        flavour,
+        StepMethod::Manual,
+    );
     let empty = up(&arm);
     let mut img = empty.clone();
     // 8 bytes at a word: a MASK register on a 4-bit-BAS core.
-    place(&arm, &mut img, 0, BreakpointAttr::watch(0x1000, 8, Access::WRITE));
+    place(
+        &arm,
+        &mut img,
+        0,
+        BreakpointAttr::watch(0x1000, 8, Access::WRITE),
+    );
     arm.install(0, &empty, &img);
     let m = arm.regs();
     assert_eq!(m.watch_hits(&store(0x1004)), 1);

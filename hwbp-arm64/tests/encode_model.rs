@@ -9,11 +9,15 @@ use hwbp_arm64::{ArmSlot, Encoder};
 use hwbp_core::{Access, AddressSpace, BpType, BreakpointAttr, Encoding, Error};
 
 fn fires_data(enc: &Encoding<ArmSlot>, acc: &DataAccess, wide: bool) -> bool {
-    enc.pieces.iter().any(|p| watchpoint_matches_bas(p.slot.value, Wcr(p.slot.ctrl), acc, wide))
+    enc.pieces
+        .iter()
+        .any(|p| watchpoint_matches_bas(p.slot.value, Wcr(p.slot.ctrl), acc, wide))
 }
 
 fn fires_exec(enc: &Encoding<ArmSlot>, f: &Fetch) -> bool {
-    enc.pieces.iter().any(|p| breakpoint_matches(p.slot.value, Bcr(p.slot.ctrl), f))
+    enc.pieces
+        .iter()
+        .any(|p| breakpoint_matches(p.slot.value, Bcr(p.slot.ctrl), f))
 }
 
 fn overlaps(a: u64, alen: u64, b: u64, blen: u64) -> bool {
@@ -24,15 +28,26 @@ fn overlaps(a: u64, alen: u64, b: u64, blen: u64) -> bool {
 /// region: the encoded watchpoint fires exactly when the access touches the
 /// region and its kind is watched.
 fn check_exact(enc: &Encoder, addr: u64, len: u64, access: Access, wide: bool) {
-    let e = enc.encode(&BreakpointAttr::watch(addr, len, access)).unwrap();
+    let e = enc
+        .encode(&BreakpointAttr::watch(addr, len, access))
+        .unwrap();
     assert_eq!(e.ty, BpType::Data);
     let lo = addr.saturating_sub(24);
     let hi = addr + len + 24;
     for a in lo..hi {
         for size in [1, 2, 4, 8, 16] {
             for write in [false, true] {
-                let acc = DataAccess { addr: a, size, write, el: El::El1 };
-                let kind_ok = if write { access.contains(Access::WRITE) } else { access.contains(Access::READ) };
+                let acc = DataAccess {
+                    addr: a,
+                    size,
+                    write,
+                    el: El::El1,
+                };
+                let kind_ok = if write {
+                    access.contains(Access::WRITE)
+                } else {
+                    access.contains(Access::READ)
+                };
                 let want = kind_ok && overlaps(a, size, addr, len);
                 assert_eq!(
                     fires_data(&e, &acc, wide),
@@ -55,7 +70,14 @@ fn check_exact(enc: &Encoder, addr: u64, len: u64, access: Access, wide: bool) {
 fn watchpoints_fire_exactly_on_their_region() {
     let a64 = Encoder::aarch64(6, 16);
     let a32 = Encoder::aarch32(6, 16);
-    let narrow = Encoder::new(Flavour::Aarch32 { kernel_base: 0xC000_0000, wide_bas: false }, 6, 16);
+    let narrow = Encoder::new(
+        Flavour::Aarch32 {
+            kernel_base: 0xC000_0000,
+            wide_bas: false,
+        },
+        6,
+        16,
+    );
     let regions: &[(u64, u64)] = &[
         (0x1000, 1),
         (0x1007, 1),
@@ -86,17 +108,31 @@ fn large_masked_regions_fire_across_their_whole_range() {
     for shift in [4u32, 12, 20, 31] {
         let size = 1u64 << shift;
         let addr = 3 * size; // naturally aligned
-        let e = enc.encode(&BreakpointAttr::watch(addr, size, Access::WRITE)).unwrap();
+        let e = enc
+            .encode(&BreakpointAttr::watch(addr, size, Access::WRITE))
+            .unwrap();
         assert_eq!(e.weight(), 1, "2^{shift}");
         assert_eq!((e.pieces[0].hw_addr, e.pieces[0].hw_len), (addr, size));
-        let st = |a: u64| DataAccess { addr: a, size: 1, write: true, el: El::El1 };
+        let st = |a: u64| DataAccess {
+            addr: a,
+            size: 1,
+            write: true,
+            el: El::El1,
+        };
         assert!(fires_data(&e, &st(addr), true));
         assert!(fires_data(&e, &st(addr + size / 2 + 3), true));
         assert!(fires_data(&e, &st(addr + size - 1), true));
         assert!(!fires_data(&e, &st(addr - 1), true));
         assert!(!fires_data(&e, &st(addr + size), true));
         // Loads do not fire a store watchpoint.
-        assert!(!fires_data(&e, &DataAccess { write: false, ..st(addr) }, true));
+        assert!(!fires_data(
+            &e,
+            &DataAccess {
+                write: false,
+                ..st(addr)
+            },
+            true
+        ));
     }
 }
 
@@ -118,15 +154,52 @@ fn split_mask_refuse_decision_table() {
         (0x1004, 16, Ok(3)),
         (0x1003, 0x20, Ok(4)),
         (0x8000_0000, 0x1_0000_0000, Ok(2)),
-        (0x1000, 0x1_0000_0000, Err(Error::RangeTooLarge { weight: 21, slots: 4 })),
+        (
+            0x1000,
+            0x1_0000_0000,
+            Err(Error::RangeTooLarge {
+                weight: 21,
+                slots: 4,
+            }),
+        ),
         (0x1001, 0x20, Ok(4)),
-        (0x1001, 0x30, Err(Error::RangeTooLarge { weight: 5, slots: 4 })),
-        (0x1000, 0x3f8, Err(Error::RangeTooLarge { weight: 7, slots: 4 })),
-        (0x1001, 0x1000, Err(Error::RangeTooLarge { weight: 11, slots: 4 })),
-        (0x0, 0x1_0000_0000_0000, Err(Error::RangeTooLarge { weight: 255, slots: 4 })),
+        (
+            0x1001,
+            0x30,
+            Err(Error::RangeTooLarge {
+                weight: 5,
+                slots: 4,
+            }),
+        ),
+        (
+            0x1000,
+            0x3f8,
+            Err(Error::RangeTooLarge {
+                weight: 7,
+                slots: 4,
+            }),
+        ),
+        (
+            0x1001,
+            0x1000,
+            Err(Error::RangeTooLarge {
+                weight: 11,
+                slots: 4,
+            }),
+        ),
+        (
+            0x0,
+            0x1_0000_0000_0000,
+            Err(Error::RangeTooLarge {
+                weight: 255,
+                slots: 4,
+            }),
+        ),
     ];
     for &(addr, len, want) in table {
-        let got = enc.encode(&BreakpointAttr::watch(addr, len, Access::RW)).map(|e| e.weight());
+        let got = enc
+            .encode(&BreakpointAttr::watch(addr, len, Access::RW))
+            .map(|e| e.weight());
         assert_eq!(got, want, "{addr:#x}+{len:#x}");
     }
 }
@@ -142,15 +215,29 @@ fn aarch64_breakpoints() {
     assert!(!fires_exec(&e, &f(0x40_0ffc)));
     assert!(!fires_exec(&e, &f(0x40_1004)));
     // Two instructions: two registers; three exceed the two breakpoints.
-    let two = enc.encode(&BreakpointAttr { len: 8, ..BreakpointAttr::exec(0x40_1000) }).unwrap();
+    let two = enc
+        .encode(&BreakpointAttr {
+            len: 8,
+            ..BreakpointAttr::exec(0x40_1000)
+        })
+        .unwrap();
     assert_eq!(two.weight(), 2);
     assert!(fires_exec(&two, &f(0x40_1004)) && !fires_exec(&two, &f(0x40_1008)));
     assert_eq!(
-        enc.encode(&BreakpointAttr { len: 12, ..BreakpointAttr::exec(0x40_1000) }),
-        Err(Error::RangeTooLarge { weight: 3, slots: 2 })
+        enc.encode(&BreakpointAttr {
+            len: 12,
+            ..BreakpointAttr::exec(0x40_1000)
+        }),
+        Err(Error::RangeTooLarge {
+            weight: 3,
+            slots: 2
+        })
     );
     for addr in [0x40_1001, 0x40_1002, 0x40_1003] {
-        assert_eq!(enc.encode(&BreakpointAttr::exec(addr)), Err(Error::Misaligned { addr, align: 4 }));
+        assert_eq!(
+            enc.encode(&BreakpointAttr::exec(addr)),
+            Err(Error::Misaligned { addr, align: 4 })
+        );
     }
 }
 
@@ -166,10 +253,20 @@ fn aarch32_breakpoints_arm_and_thumb() {
     assert!(fires_exec(&arm, &f(0x8000)) && fires_exec(&arm, &f(0x8002)));
     assert!(!fires_exec(&arm, &f(0x8004)) && !fires_exec(&arm, &f(0x7ffc)));
     // T32 halfwords, length 2: exactly that halfword.
-    let lo = enc.encode(&BreakpointAttr { len: 2, ..BreakpointAttr::exec(0x8000) }).unwrap();
+    let lo = enc
+        .encode(&BreakpointAttr {
+            len: 2,
+            ..BreakpointAttr::exec(0x8000)
+        })
+        .unwrap();
     assert!(fires_exec(&lo, &f(0x8000)) && !fires_exec(&lo, &f(0x8002)));
     assert_eq!(Bcr(lo.pieces[0].slot.ctrl).bas(), 0b0011);
-    let hi = enc.encode(&BreakpointAttr { len: 2, ..BreakpointAttr::exec(0x8002) }).unwrap();
+    let hi = enc
+        .encode(&BreakpointAttr {
+            len: 2,
+            ..BreakpointAttr::exec(0x8002)
+        })
+        .unwrap();
     assert!(fires_exec(&hi, &f(0x8002)) && !fires_exec(&hi, &f(0x8000)));
     assert_eq!((hi.pieces[0].hw_addr, hi.pieces[0].hw_len), (0x8002, 2));
     assert_eq!(hi.pieces[0].slot.value, 0x8000, "BVR is word aligned");
@@ -177,52 +274,102 @@ fn aarch32_breakpoints_arm_and_thumb() {
     let t = enc.encode(&BreakpointAttr::exec(0x8006)).unwrap();
     assert!(fires_exec(&t, &f(0x8006)) && !fires_exec(&t, &f(0x8004)));
     // A 32-bit T32 instruction straddling two words: two registers.
-    let wide = enc.encode(&BreakpointAttr { len: 4, ..BreakpointAttr::exec(0x8002) }).unwrap();
+    let wide = enc
+        .encode(&BreakpointAttr {
+            len: 4,
+            ..BreakpointAttr::exec(0x8002)
+        })
+        .unwrap();
     assert_eq!(wide.weight(), 2);
-    assert_eq!(enc.encode(&BreakpointAttr::exec(0x8001)), Err(Error::Misaligned { addr: 0x8001, align: 2 }));
+    assert_eq!(
+        enc.encode(&BreakpointAttr::exec(0x8001)),
+        Err(Error::Misaligned {
+            addr: 0x8001,
+            align: 2
+        })
+    );
 }
 
 #[test]
 fn privilege_filter_from_excludes() {
     for enc in [Encoder::aarch64(2, 2), Encoder::aarch32(2, 2)] {
         let base = BreakpointAttr::watch(0x1000, 4, Access::RW);
-        let acc = |el| DataAccess { addr: 0x1000, size: 4, write: true, el };
+        let acc = |el| DataAccess {
+            addr: 0x1000,
+            size: 4,
+            write: true,
+            el,
+        };
         let both = enc.encode(&base).unwrap();
         assert!(fires_data(&both, &acc(El::El0), true) && fires_data(&both, &acc(El::El1), true));
         let user = enc.encode(&base.user_only()).unwrap();
         assert!(fires_data(&user, &acc(El::El0), true) && !fires_data(&user, &acc(El::El1), true));
         let kernel = enc.encode(&base.exclude_user(true)).unwrap();
-        assert!(!fires_data(&kernel, &acc(El::El0), true) && fires_data(&kernel, &acc(El::El1), true));
+        assert!(
+            !fires_data(&kernel, &acc(El::El0), true) && fires_data(&kernel, &acc(El::El1), true)
+        );
         let bp = BreakpointAttr::exec(0x2000);
         let f = |el| Fetch { pc: 0x2000, el };
         let ub = enc.encode(&bp.user_only()).unwrap();
         assert!(fires_exec(&ub, &f(El::El0)) && !fires_exec(&ub, &f(El::El1)));
         let kb = enc.encode(&bp.exclude_user(true)).unwrap();
         assert!(!fires_exec(&kb, &f(El::El0)) && fires_exec(&kb, &f(El::El1)));
-        assert_eq!(enc.encode(&base.exclude_user(true).exclude_kernel(true)), Err(Error::ExcludesEverything));
+        assert_eq!(
+            enc.encode(&base.exclude_user(true).exclude_kernel(true)),
+            Err(Error::ExcludesEverything)
+        );
     }
 }
 
 #[test]
 fn address_spaces_and_refusals() {
     let a64 = Encoder::aarch64(2, 2);
-    assert_eq!(a64.address_space(0x0000_ffff_ffff_f000, 0x1000), AddressSpace::User);
-    assert_eq!(a64.address_space(0xffff_0000_0000_1000, 8), AddressSpace::Kernel);
+    assert_eq!(
+        a64.address_space(0x0000_ffff_ffff_f000, 0x1000),
+        AddressSpace::User
+    );
+    assert_eq!(
+        a64.address_space(0xffff_0000_0000_1000, 8),
+        AddressSpace::Kernel
+    );
     // Tagged (TBI) user pointer: bit 55 clear.
-    assert_eq!(a64.address_space(0x2a00_0000_1234_0000, 8), AddressSpace::User);
+    assert_eq!(
+        a64.address_space(0x2a00_0000_1234_0000, 8),
+        AddressSpace::User
+    );
     // A region crossing bit 55 touches kernel addresses.
-    assert_eq!(a64.address_space(0x007f_ffff_ffff_fff8, 16), AddressSpace::Kernel);
+    assert_eq!(
+        a64.address_space(0x007f_ffff_ffff_fff8, 16),
+        AddressSpace::Kernel
+    );
     assert_eq!(
         a64.encode(&BreakpointAttr::watch(0xffff_8000_0000_0000, 8, Access::WRITE).user_only()),
         Err(Error::KernelAddress)
     );
-    assert!(a64.encode(&BreakpointAttr::watch(0xffff_8000_0000_0000, 8, Access::WRITE)).is_ok());
+    assert!(a64
+        .encode(&BreakpointAttr::watch(
+            0xffff_8000_0000_0000,
+            8,
+            Access::WRITE
+        ))
+        .is_ok());
     // Not representable in DBGWVR (bits 63:49 not a copy of bit 48).
     assert_eq!(
-        a64.encode(&BreakpointAttr::watch(0x0002_0000_0000_0000, 8, Access::WRITE)),
+        a64.encode(&BreakpointAttr::watch(
+            0x0002_0000_0000_0000,
+            8,
+            Access::WRITE
+        )),
         Err(Error::AddressOverflow)
     );
-    assert_eq!(a64.encode(&BreakpointAttr::watch(0x2a00_0000_1234_0000, 8, Access::WRITE)), Err(Error::AddressOverflow));
+    assert_eq!(
+        a64.encode(&BreakpointAttr::watch(
+            0x2a00_0000_1234_0000,
+            8,
+            Access::WRITE
+        )),
+        Err(Error::AddressOverflow)
+    );
 
     let a32 = Encoder::aarch32(2, 2);
     assert_eq!(a32.address_space(0xbfff_fff8, 8), AddressSpace::User);
@@ -231,14 +378,30 @@ fn address_spaces_and_refusals() {
         a32.encode(&BreakpointAttr::watch(0xc000_0000, 4, Access::READ).user_only()),
         Err(Error::KernelAddress)
     );
-    assert_eq!(a32.encode(&BreakpointAttr::watch(0xffff_fffe, 4, Access::READ)), Err(Error::AddressOverflow));
-    let fw = Encoder::new(Flavour::Aarch32 { kernel_base: 0x8000_0000, wide_bas: true }, 2, 2);
+    assert_eq!(
+        a32.encode(&BreakpointAttr::watch(0xffff_fffe, 4, Access::READ)),
+        Err(Error::AddressOverflow)
+    );
+    let fw = Encoder::new(
+        Flavour::Aarch32 {
+            kernel_base: 0x8000_0000,
+            wide_bas: true,
+        },
+        2,
+        2,
+    );
     assert_eq!(fw.address_space(0x8000_0000, 1), AddressSpace::Kernel);
 
     // Generic refusals pass through.
-    assert_eq!(a64.encode(&BreakpointAttr::watch(0x1000, 0, Access::READ)), Err(Error::ZeroLength));
     assert_eq!(
-        a64.encode(&BreakpointAttr { access: Access::EXEC | Access::READ, ..BreakpointAttr::exec(0x1000) }),
+        a64.encode(&BreakpointAttr::watch(0x1000, 0, Access::READ)),
+        Err(Error::ZeroLength)
+    );
+    assert_eq!(
+        a64.encode(&BreakpointAttr {
+            access: Access::EXEC | Access::READ,
+            ..BreakpointAttr::exec(0x1000)
+        }),
         Err(Error::ExecWithData)
     );
 }
@@ -251,6 +414,9 @@ fn encoder_clamps_counts() {
     );
     assert_eq!(
         Encoder::aarch64(2, 0).encode(&BreakpointAttr::watch(0x1000, 4, Access::READ)),
-        Err(Error::RangeTooLarge { weight: 1, slots: 0 })
+        Err(Error::RangeTooLarge {
+            weight: 1,
+            slots: 0
+        })
     );
 }

@@ -45,7 +45,10 @@ impl<const CPUS: usize> Arm<Aarch32Regs, CPUS> {
     /// # Safety
     /// As [`Aarch32Regs::new`].
     pub const unsafe fn aarch32(method: StepMethod) -> Self {
-        let flavour = Flavour::Aarch32 { kernel_base: AARCH32_KERNEL_BASE, wide_bas: true };
+        let flavour = Flavour::Aarch32 {
+            kernel_base: AARCH32_KERNEL_BASE,
+            wide_bas: true,
+        };
         // SAFETY: forwarded to the caller.
         Arm::new(unsafe { Aarch32Regs::new() }, flavour, method)
     }

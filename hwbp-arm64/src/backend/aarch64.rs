@@ -47,7 +47,11 @@ impl<const CPUS: usize> Arm<Aarch64Regs, CPUS> {
     /// As [`Aarch64Regs::new`].
     pub const unsafe fn aarch64() -> Self {
         // SAFETY: forwarded to the caller.
-        Arm::new(unsafe { Aarch64Regs::new() }, Flavour::Aarch64, StepMethod::SoftwareStep)
+        Arm::new(
+            unsafe { Aarch64Regs::new() },
+            Flavour::Aarch64,
+            StepMethod::SoftwareStep,
+        )
     }
 }
 

@@ -13,8 +13,8 @@ use crate::model;
 use crate::step::{Action, StepEvent, StepOver};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use hwbp_core::{
-    Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, Image, Pool, Resume,
-    SlotCounts, MAX_SLOTS,
+    Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, Image, Pool,
+    Resume, SlotCounts, MAX_SLOTS,
 };
 
 pub mod aarch32;
@@ -91,7 +91,11 @@ struct PerCpu {
 
 impl PerCpu {
     const fn new() -> Self {
-        PerCpu { step: AtomicU8::new(0), disabled: AtomicU32::new(0), step_pc: AtomicU64::new(0) }
+        PerCpu {
+            step: AtomicU8::new(0),
+            disabled: AtomicU32::new(0),
+            step_pc: AtomicU64::new(0),
+        }
     }
 }
 
@@ -165,7 +169,11 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
     /// breakpoints with [`StepMethod::Mismatch`]) or differ from the first
     /// CPU's.
     pub fn probe(&self) -> Result<SlotCounts, Error> {
-        let SlotCounts::Separate { inst: hw_inst, data } = self.regs.discover()? else {
+        let SlotCounts::Separate {
+            inst: hw_inst,
+            data,
+        } = self.regs.discover()?
+        else {
             return Err(Error::NoDebugHardware);
         };
         let hw_inst = hw_inst.min(MAX_SLOTS as u8);
@@ -191,14 +199,18 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
 
     /// The encoder for the discovered counts.
     pub fn encoder(&self) -> Encoder {
-        Encoder::new(self.flavour, self.inst.load(Relaxed), self.data.load(Relaxed))
+        Encoder::new(
+            self.flavour,
+            self.inst.load(Relaxed),
+            self.data.load(Relaxed),
+        )
     }
 
     /// The step-over state of `cpu` (idle for an unknown CPU).
     pub fn step_state(&self, cpu: u16) -> StepOver {
-        self.cpus
-            .get(usize::from(cpu))
-            .map_or(StepOver::IDLE, |s| StepOver::from_bits(s.step.load(Relaxed)))
+        self.cpus.get(usize::from(cpu)).map_or(StepOver::IDLE, |s| {
+            StepOver::from_bits(s.step.load(Relaxed))
+        })
     }
 
     /// With [`StepMethod::Manual`]: the instruction that hit has been stepped
@@ -318,15 +330,23 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
     }
 }
 
-const NOT_OURS: Decoded =
-    Decoded { fired: Fired::None, addr: 0, ip: 0, access: Access::empty(), resume: Resume::NotOurs };
+const NOT_OURS: Decoded = Decoded {
+    fired: Fired::None,
+    addr: 0,
+    ip: 0,
+    access: Access::empty(),
+    resume: Resume::NotOurs,
+};
 
 impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
     type Slot = ArmSlot;
     type Exception = R::Exception;
 
     fn slot_counts(&self) -> SlotCounts {
-        SlotCounts::Separate { inst: self.inst.load(Relaxed), data: self.data.load(Relaxed) }
+        SlotCounts::Separate {
+            inst: self.inst.load(Relaxed),
+            data: self.data.load(Relaxed),
+        }
     }
 
     fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<ArmSlot>, Error> {
@@ -338,7 +358,10 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
     /// (their reset value is UNKNOWN), disarm any step and reset the step-over
     /// state. [`Error::CpuOutOfRange`] for `cpu >= CPUS`.
     fn init_cpu(&self, cpu: u16) -> Result<(), Error> {
-        let state = self.cpus.get(usize::from(cpu)).ok_or(Error::CpuOutOfRange { cpu })?;
+        let state = self
+            .cpus
+            .get(usize::from(cpu))
+            .ok_or(Error::CpuOutOfRange { cpu })?;
         self.probe()?;
         self.regs.enable()?;
         for n in 0..self.hw_inst.load(Relaxed) {
@@ -388,7 +411,9 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
         };
         let mut st = StepOver::from_bits(state.step.load(Relaxed));
         let mut ev = self.regs.event(raw);
-        if let (StepMethod::Mismatch, true, DebugEvent::Breakpoint { pc, .. }) = (self.method, st.pending, ev) {
+        if let (StepMethod::Mismatch, true, DebugEvent::Breakpoint { pc, .. }) =
+            (self.method, st.pending, ev)
+        {
             // The mismatch breakpoint fires on the first instruction that is not
             // the stepped one.
             if pc != state.step_pc.load(Relaxed) {
@@ -400,11 +425,23 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
                 if unconfirmed && !self.breakpoint_at(pc) {
                     return NOT_OURS;
                 }
-                (StepEvent::Breakpoint, Fired::ByAddress { pool: Pool(0) }, pc, pc, Access::EXEC)
+                (
+                    StepEvent::Breakpoint,
+                    Fired::ByAddress { pool: Pool(0) },
+                    pc,
+                    pc,
+                    Access::EXEC,
+                )
             }
             DebugEvent::Watchpoint { addr, pc, write } => {
                 let access = if write { Access::WRITE } else { Access::READ };
-                (StepEvent::Watchpoint, Fired::ByAddress { pool: Pool(1) }, addr, pc, access)
+                (
+                    StepEvent::Watchpoint,
+                    Fired::ByAddress { pool: Pool(1) },
+                    addr,
+                    pc,
+                    access,
+                )
             }
             DebugEvent::Step { pc } => (StepEvent::Step, Fired::None, pc, pc, Access::empty()),
             DebugEvent::SoftwareBreakpoint { .. } | DebugEvent::Other => return NOT_OURS,
@@ -413,9 +450,21 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
         self.apply(state, action, ip);
         state.step.store(st.to_bits(), Relaxed);
         if !action.ours {
-            return Decoded { fired: Fired::None, addr, ip, access, resume: Resume::NotOurs };
+            return Decoded {
+                fired: Fired::None,
+                addr,
+                ip,
+                access,
+                resume: Resume::NotOurs,
+            };
         }
-        Decoded { fired, addr, ip, access, resume: action.resume }
+        Decoded {
+            fired,
+            addr,
+            ip,
+            access,
+            resume: action.resume,
+        }
     }
 }
 
