@@ -132,8 +132,8 @@ pub fn all_cpu_register() -> Handle {
     let reg = must!(HWBP.register(&attr));
     sync_cpu0(reg.sync);
     check!(
-        !crate::cpu1::started(),
-        "all-CPU breakpoint on shared() at {:#x} registered before CPU 1 is started",
+        !crate::cpu1::started() && !reg.sync.contains(1),
+        "all-CPU breakpoint on shared() at {:#x} registered before CPU 1 is started (no resync asked of it)",
         attr.addr
     );
     reg.handle
@@ -426,6 +426,56 @@ pub fn fill_and_rotate(data_slots: usize) {
         all_ran && total == (ticks * data_slots) as u64,
         "every flexible watchpoint got running time and hits ({} hits in all)",
         total
+    );
+    for h in hs.iter() {
+        unregister(*h);
+    }
+}
+
+/// Step 5 with a real tick: the same multiplexing driven by the generic
+/// timer's interrupt, whose handler calls `rotate(0)`.
+pub fn timer_rotate(data_slots: usize) {
+    let n = data_slots + 2;
+    let mut hs: heapless::Vec<Handle, 32> = heapless::Vec::new();
+    for i in 0..n {
+        let reg = must!(HWBP.register(&on_cpu0(
+            BreakpointAttr::watch(cell(i) as u64, 8, Access::WRITE).flexible()
+        )));
+        sync_cpu0(reg.sync);
+        let _ = hs.push(reg.handle);
+    }
+    take();
+    let rounds = 2 * n;
+    let mut per_round_ok = true;
+    let first = crate::timer::ticks();
+    crate::timer::start(1000);
+    for _ in 0..rounds {
+        let t = crate::timer::ticks();
+        while crate::timer::ticks() == t {
+            core::hint::spin_loop();
+        }
+        // No tick (and so no rotation) in the middle of a round of writes.
+        critical_section::with(|_| {
+            for i in 0..n {
+                store64(cell(i), i as u64);
+            }
+        });
+        per_round_ok &= take().len() == data_slots;
+    }
+    crate::timer::stop();
+    let ticks = crate::timer::ticks() - first;
+    let mut all_ran = true;
+    for h in hs.iter() {
+        let t = must!(HWBP.times(*h));
+        all_ran &= must!(HWBP.hits(*h)) > 0 && t.running > 0 && t.enabled == ticks;
+    }
+    check!(
+        per_round_ok && all_ran,
+        "timer interrupt (1 kHz) calling rotate(0): {} ticks, each of {} rounds catches exactly {} of {} writes, every flexible watchpoint ran",
+        ticks,
+        rounds,
+        data_slots,
+        n
     );
     for h in hs.iter() {
         unregister(*h);

@@ -13,6 +13,8 @@ struct TwoCpuLock;
 critical_section::set_impl!(TwoCpuLock);
 
 const NESTED: u64 = 1 << 63;
+const DAIF_I: u64 = 1 << 7;
+const DAIF_F: u64 = 1 << 6;
 
 // SAFETY: acquire masks IRQs on the calling CPU and takes a lock that only one
 // CPU holds at a time; nested acquires on the owning CPU return a token that
@@ -42,14 +44,16 @@ unsafe impl critical_section::Impl for TwoCpuLock {
         if token & NESTED == 0 {
             OWNER.store(0, Ordering::Release);
         }
-        // Unmask IRQ/FIQ only if they were unmasked at acquire; the debug mask
-        // (PSTATE.D) is left as it is now, since the hwbp-arm64 enable
-        // sequence may have cleared it inside the critical section.
-        if token & (0b11 << 6) == 0 {
-            // SAFETY: unmasking IRQ/FIQ at EL1 restores the state of acquire.
-            unsafe {
-                core::arch::asm!("msr daifclr, #3", options(nomem, nostack));
-            }
+        // Unmask IRQ and FIQ only where they were unmasked at acquire; the
+        // debug mask (PSTATE.D) is left as it is now, since the hwbp-arm64
+        // enable sequence clears it inside the critical section.
+        if token & DAIF_I == 0 {
+            // SAFETY: unmasking IRQs at EL1 restores the state of acquire.
+            unsafe { core::arch::asm!("msr daifclr, #2", options(nomem, nostack)) };
+        }
+        if token & DAIF_F == 0 {
+            // SAFETY: unmasking FIQs at EL1 restores the state of acquire.
+            unsafe { core::arch::asm!("msr daifclr, #1", options(nomem, nostack)) };
         }
     }
 }

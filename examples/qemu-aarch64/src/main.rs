@@ -16,6 +16,7 @@ mod cs;
 mod hw;
 mod probe;
 mod psci;
+mod timer;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -100,6 +101,7 @@ extern "C" fn primary_main() -> ! {
     checks::rw_exec_period(); // step 3
     checks::multi_piece(); // step 4
     checks::fill_and_rotate(data_slots); // step 5
+    checks::timer_rotate(data_slots); // step 5, timer-driven
     checks::modify(); // step 6
     checks::step_over(); // step 7
     checks::no_strays();
@@ -114,14 +116,21 @@ const EC_DEBUG_FIRST: u64 = 0x30;
 const EC_DEBUG_LAST: u64 = 0x35;
 /// Vector 4: current EL with SP_ELx, synchronous.
 const VECTOR_CURRENT_SPX_SYNC: u64 = 4;
+/// Vector 5: current EL with SP_ELx, IRQ.
+const VECTOR_CURRENT_SPX_IRQ: u64 = 5;
 /// SPSR_EL1.SS: with MDSCR_EL1.SS (set by the backend) step exactly one
 /// instruction after `eret`.
 use hwbp_arm64::backend::aarch64::SPSR_SS;
 
 /// Called by the vector table for every exception, with the vector index
-/// (4 = current EL with SP_ELx, synchronous) and the saved frame.
+/// (4 = current EL with SP_ELx, synchronous; 5 = its IRQ) and the saved
+/// frame.
 #[no_mangle]
 extern "C" fn rust_exception(kind: u64, frame: &mut boot::Frame) {
+    if kind == VECTOR_CURRENT_SPX_IRQ && cpu_id() == 0 {
+        timer::irq();
+        return;
+    }
     let (esr, far): (u64, u64);
     // SAFETY: reading the syndrome and fault address registers at EL1.
     unsafe {
