@@ -451,9 +451,7 @@ pub fn timer_rotate(data_slots: usize) {
     crate::timer::start(1000);
     for _ in 0..rounds {
         let t = crate::timer::ticks();
-        while crate::timer::ticks() == t {
-            core::hint::spin_loop();
-        }
+        crate::wait_for("a timer tick", || crate::timer::ticks() != t);
         // No tick (and so no rotation) in the middle of a round of writes.
         critical_section::with(|_| {
             for i in 0..n {

@@ -34,16 +34,16 @@ pub fn start(conduit: crate::psci::Conduit) {
     if rc != 0 {
         fail!("PSCI CPU_ON(1, {:#x}) returned {}", entry, rc);
     }
-    while STATE.load(Ordering::SeqCst) != ONLINE {
-        core::hint::spin_loop();
-    }
+    crate::wait_for("CPU 1 to come online", || {
+        STATE.load(Ordering::SeqCst) == ONLINE
+    });
 }
 
 fn request(what: u32) {
     REQUEST.store(what, Ordering::SeqCst);
-    while REQUEST.load(Ordering::SeqCst) != IDLE {
-        core::hint::spin_loop();
-    }
+    crate::wait_for("CPU 1 to serve a request", || {
+        REQUEST.load(Ordering::SeqCst) == IDLE
+    });
 }
 
 /// Have CPU 1 call `probe::shared`.
