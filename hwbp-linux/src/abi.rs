@@ -111,7 +111,6 @@ pub mod siginfo {
     pub const TRAP_PERF: i32 = 6;
 }
 
-
 impl PerfEventAttr {
     /// The `perf_event_attr` of a breakpoint: `attr` must already be valid, with
     /// `bp_len` as the architecture's rules give it ([`crate::rules::PerfRules::bp_len`]).
@@ -170,24 +169,55 @@ mod tests {
 
     #[test]
     fn breakpoint_attr_in_kernel_layout() {
-        let attr = BreakpointAttr::watch(0x1234, 2, Access::RW).inherit(true).sample_period(100);
+        let attr = BreakpointAttr::watch(0x1234, 2, Access::RW)
+            .inherit(true)
+            .sample_period(100);
         let p = PerfEventAttr::breakpoint(&attr, 2, Some(0xabcd));
         // SAFETY: as above.
         let bytes: [u8; 128] = unsafe { core::mem::transmute(p) };
-        assert_eq!(u32::from_le_bytes(bytes[0..4].try_into().unwrap()), 5, "PERF_TYPE_BREAKPOINT");
+        assert_eq!(
+            u32::from_le_bytes(bytes[0..4].try_into().unwrap()),
+            5,
+            "PERF_TYPE_BREAKPOINT"
+        );
         assert_eq!(u32::from_le_bytes(bytes[4..8].try_into().unwrap()), 128);
         assert_eq!(u64::from_le_bytes(bytes[16..24].try_into().unwrap()), 100);
-        assert_eq!(u32::from_le_bytes(bytes[52..56].try_into().unwrap()), 3, "HW_BREAKPOINT_RW");
-        assert_eq!(u64::from_le_bytes(bytes[56..64].try_into().unwrap()), 0x1234);
+        assert_eq!(
+            u32::from_le_bytes(bytes[52..56].try_into().unwrap()),
+            3,
+            "HW_BREAKPOINT_RW"
+        );
+        assert_eq!(
+            u64::from_le_bytes(bytes[56..64].try_into().unwrap()),
+            0x1234
+        );
         assert_eq!(u64::from_le_bytes(bytes[64..72].try_into().unwrap()), 2);
-        assert_eq!(u64::from_le_bytes(bytes[120..128].try_into().unwrap()), 0xabcd);
+        assert_eq!(
+            u64::from_le_bytes(bytes[120..128].try_into().unwrap()),
+            0xabcd
+        );
         // disabled, inherit, pinned, exclude_user, exclude_kernel, remove_on_exec, sigtrap
-        let expect = [(0, false), (1, true), (2, true), (4, false), (5, true), (36, true), (37, true)];
+        let expect = [
+            (0, false),
+            (1, true),
+            (2, true),
+            (4, false),
+            (5, true),
+            (36, true),
+            (37, true),
+        ];
         for (n, v) in expect {
             assert_eq!(bit(&p, n), v, "bit {n}");
         }
         let q = PerfEventAttr::breakpoint(&attr.disabled(true).inherit(false).flexible(), 2, None);
-        let expect = [(0, true), (1, false), (2, false), (5, true), (36, false), (37, false)];
+        let expect = [
+            (0, true),
+            (1, false),
+            (2, false),
+            (5, true),
+            (36, false),
+            (37, false),
+        ];
         for (n, v) in expect {
             assert_eq!(bit(&q, n), v, "bit {n}");
         }

@@ -98,12 +98,18 @@ impl fmt::Display for Error {
                  breakpoints, counting per-CPU breakpoints too); drop one or make the request \
                  flexible (not pinned)",
             ),
-            Error::Permission { errno, paranoid, per_cpu } => {
+            Error::Permission {
+                errno,
+                paranoid,
+                per_cpu,
+            } => {
                 let name = if errno == EPERM { "EPERM" } else { "EACCES" };
                 write!(f, "perf_event_open refused ({name}): ")?;
                 match paranoid {
                     Some(p) => write!(f, "/proc/sys/kernel/perf_event_paranoid is {p}; ")?,
-                    None => f.write_str("/proc/sys/kernel/perf_event_paranoid could not be read; ")?,
+                    None => {
+                        f.write_str("/proc/sys/kernel/perf_event_paranoid could not be read; ")?
+                    }
                 }
                 if per_cpu {
                     f.write_str(
@@ -134,7 +140,9 @@ impl fmt::Display for Error {
                  needed for synchronous SIGTRAP delivery; upgrade the kernel or open the \
                  breakpoint with Delivery::CountOnly"
             ),
-            Error::Rejected { reason } => write!(f, "the kernel refused the breakpoint (EINVAL): {reason}"),
+            Error::Rejected { reason } => {
+                write!(f, "the kernel refused the breakpoint (EINVAL): {reason}")
+            }
             Error::NoSuchTask { tid } => write!(f, "no thread with id {tid} (ESRCH)"),
             Error::TooManyFiles => f.write_str(
                 "out of file descriptors (EMFILE/ENFILE): each breakpoint holds one per thread or \
@@ -157,3 +165,66 @@ impl std::error::Error for Error {
 
 /// `EPERM` on every Linux architecture (kept here so the type builds anywhere).
 const EPERM: i32 = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_why_and_what_to_do() {
+        let p = Error::Permission {
+            errno: 13,
+            paranoid: Some(3),
+            per_cpu: false,
+        }
+        .to_string();
+        assert!(
+            p.contains("EACCES") && p.contains("perf_event_paranoid is 3"),
+            "{p}"
+        );
+        assert!(p.contains("sysctl kernel.perf_event_paranoid=2"), "{p}");
+        let c = Error::Permission {
+            errno: 1,
+            paranoid: Some(2),
+            per_cpu: true,
+        }
+        .to_string();
+        assert!(
+            c.contains("EPERM") && c.contains("is 2") && c.contains("<= 0"),
+            "{c}"
+        );
+        let u = Error::Permission {
+            errno: 13,
+            paranoid: None,
+            per_cpu: false,
+        }
+        .to_string();
+        assert!(u.contains("could not be read"), "{u}");
+        let old = Error::KernelTooOld {
+            major: 5,
+            minor: 10,
+        }
+        .to_string();
+        assert!(old.contains("Linux 5.10") && old.contains("5.13"), "{old}");
+        assert!(Error::NoSlot.to_string().contains("ENOSPC"));
+        let inv = Error::from(hwbp_core::Error::UnsupportedAccess).to_string();
+        assert!(inv.starts_with("invalid breakpoint: "), "{inv}");
+    }
+
+    #[test]
+    fn core_equivalents() {
+        assert_eq!(
+            Error::NoSlot.core(),
+            Some(hwbp_core::Error::NoSlot { cpu: 0 })
+        );
+        assert_eq!(
+            Error::Invalid(hwbp_core::Error::ZeroLength).core(),
+            Some(hwbp_core::Error::ZeroLength)
+        );
+        assert_eq!(
+            Error::NoHardware { errno: 19 }.core(),
+            Some(hwbp_core::Error::NoDebugHardware)
+        );
+        assert_eq!(Error::TooManyFiles.core(), None);
+    }
+}

@@ -2,7 +2,7 @@
 //! registers through `perf_event_open`, with a handler that runs synchronously
 //! in the thread that made the access.
 //!
-//! ```no_run
+//! ```
 //! # #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
 //! # fn main() -> Result<(), hwbp_linux::Error> {
 //! use hwbp_core::{Access, BreakpointAttr};
@@ -72,4 +72,3 @@ cfg_if_linux! {
 /// cookie it was opened with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Id(pub u64);
-

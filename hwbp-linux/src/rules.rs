@@ -81,7 +81,9 @@ impl Arm64Perf {
     /// The rules for a 64-bit process (slot counts do not matter here: perf
     /// gives one register per event and refuses with ENOSPC when none is left).
     pub const fn new() -> Self {
-        Arm64Perf { encoder: hwbp_arm64::Encoder::aarch64(16, 16) }
+        Arm64Perf {
+            encoder: hwbp_arm64::Encoder::aarch64(16, 16),
+        }
     }
 }
 
@@ -148,7 +150,9 @@ pub fn check(
     rules.check(attr)?;
     if attr.sample_period >= 1 << 63 {
         // perf_copy_attr refuses periods with the top bit set.
-        return Err(crate::Error::Unsupported("the sample period must be below 2^63"));
+        return Err(crate::Error::Unsupported(
+            "the sample period must be below 2^63",
+        ));
     }
     Ok(())
 }
@@ -186,12 +190,24 @@ mod tests {
         );
         // Misaligned is EINVAL in the kernel.
         assert_eq!(
-            check(&r, &user(BreakpointAttr::watch(0x1001, 2, Access::WRITE)), 2),
-            Err(Error::Misaligned { addr: 0x1001, align: 2 }.into())
+            check(
+                &r,
+                &user(BreakpointAttr::watch(0x1001, 2, Access::WRITE)),
+                2
+            ),
+            Err(Error::Misaligned {
+                addr: 0x1001,
+                align: 2
+            }
+            .into())
         );
         // A region one register cannot hold is not split.
         assert_eq!(
-            check(&r, &user(BreakpointAttr::watch(0x1000, 3, Access::WRITE)), 2),
+            check(
+                &r,
+                &user(BreakpointAttr::watch(0x1000, 3, Access::WRITE)),
+                2
+            ),
             Err(Error::UnsupportedLength { len: 3 }.into())
         );
         assert_eq!(
@@ -200,15 +216,27 @@ mod tests {
         );
         // Kernel addresses with exclude_kernel.
         assert_eq!(
-            check(&r, &user(BreakpointAttr::watch(0xffff_8000_0000_0000, 8, Access::RW)), 2),
+            check(
+                &r,
+                &user(BreakpointAttr::watch(0xffff_8000_0000_0000, 8, Access::RW)),
+                2
+            ),
             Err(Error::KernelAddress.into())
         );
         assert_eq!(
-            check(&r, &user(BreakpointAttr::watch(X86_64_TASK_SIZE_MAX, 1, Access::RW)), 2),
+            check(
+                &r,
+                &user(BreakpointAttr::watch(X86_64_TASK_SIZE_MAX, 1, Access::RW)),
+                2
+            ),
             Err(Error::KernelAddress.into())
         );
         for len in [1u64, 2, 4, 8] {
-            let a = user(BreakpointAttr::watch(0x7000_0000_0000 - len, len, Access::WRITE));
+            let a = user(BreakpointAttr::watch(
+                0x7000_0000_0000 - len,
+                len,
+                Access::WRITE,
+            ));
             assert_eq!(check(&r, &a, 2), Ok(()));
             assert_eq!(r.bp_len(&a), len);
         }
@@ -216,7 +244,14 @@ mod tests {
         assert_eq!(check(&r, &x, 2), Ok(()));
         assert_eq!(r.bp_len(&x), 8, "perf wants sizeof(long) for X on x86");
         assert_eq!(
-            check(&r, &user(BreakpointAttr { len: 4, ..BreakpointAttr::exec(0x40_1000) }), 2),
+            check(
+                &r,
+                &user(BreakpointAttr {
+                    len: 4,
+                    ..BreakpointAttr::exec(0x40_1000)
+                }),
+                2
+            ),
             Err(Error::UnsupportedLength { len: 4 }.into())
         );
     }
@@ -225,18 +260,47 @@ mod tests {
     fn arm64_rules() {
         let r = Arm64Perf::new();
         // Arm can watch loads only.
-        assert_eq!(check(&r, &user(BreakpointAttr::watch(0x1000, 1, Access::READ)), 2), Ok(()));
+        assert_eq!(
+            check(&r, &user(BreakpointAttr::watch(0x1000, 1, Access::READ)), 2),
+            Ok(())
+        );
         // Any 1..=8 bytes inside one doubleword.
-        assert_eq!(check(&r, &user(BreakpointAttr::watch(0x1001, 3, Access::WRITE)), 2), Ok(()));
-        assert_eq!(check(&r, &user(BreakpointAttr::watch(0x1005, 3, Access::WRITE)), 2), Ok(()));
+        assert_eq!(
+            check(
+                &r,
+                &user(BreakpointAttr::watch(0x1001, 3, Access::WRITE)),
+                2
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                &r,
+                &user(BreakpointAttr::watch(0x1005, 3, Access::WRITE)),
+                2
+            ),
+            Ok(())
+        );
         // Crossing a doubleword needs two registers.
         assert_eq!(
-            check(&r, &user(BreakpointAttr::watch(0x1006, 4, Access::WRITE)), 2),
-            Err(Error::Misaligned { addr: 0x1006, align: 4 }.into())
+            check(
+                &r,
+                &user(BreakpointAttr::watch(0x1006, 4, Access::WRITE)),
+                2
+            ),
+            Err(Error::Misaligned {
+                addr: 0x1006,
+                align: 4
+            }
+            .into())
         );
         // A MASK range is one register on bare metal but not reachable via perf.
         assert_eq!(
-            check(&r, &user(BreakpointAttr::watch(0x4000, 0x1000, Access::RW)), 2),
+            check(
+                &r,
+                &user(BreakpointAttr::watch(0x4000, 0x1000, Access::RW)),
+                2
+            ),
             Err(Error::UnsupportedLength { len: 0x1000 }.into())
         );
         let x = user(BreakpointAttr::exec(0x40_1000));
@@ -244,10 +308,18 @@ mod tests {
         assert_eq!(r.bp_len(&x), 4);
         assert_eq!(
             check(&r, &user(BreakpointAttr::exec(0x40_1002)), 2),
-            Err(Error::Misaligned { addr: 0x40_1002, align: 4 }.into())
+            Err(Error::Misaligned {
+                addr: 0x40_1002,
+                align: 4
+            }
+            .into())
         );
         assert_eq!(
-            check(&r, &user(BreakpointAttr::watch(0xffff_0000_0000_1000, 8, Access::RW)), 2),
+            check(
+                &r,
+                &user(BreakpointAttr::watch(0xffff_0000_0000_1000, 8, Access::RW)),
+                2
+            ),
             Err(Error::KernelAddress.into())
         );
     }
@@ -256,16 +328,30 @@ mod tests {
     fn generic_rules_come_first() {
         let r = X86Perf::new();
         assert_eq!(
-            check(&r, &user(BreakpointAttr::watch(0x1000, 0, Access::WRITE)), 2),
+            check(
+                &r,
+                &user(BreakpointAttr::watch(0x1000, 0, Access::WRITE)),
+                2
+            ),
             Err(Error::ZeroLength.into())
         );
         assert_eq!(
-            check(&r, &user(BreakpointAttr::watch(0x1000, 1, Access::WRITE)).target(Target::Cpu(2)), 2),
+            check(
+                &r,
+                &user(BreakpointAttr::watch(0x1000, 1, Access::WRITE)).target(Target::Cpu(2)),
+                2
+            ),
             Err(Error::CpuOutOfRange { cpu: 2 }.into())
         );
         assert_eq!(
-            check(&r, &user(BreakpointAttr::watch(0x1000, 1, Access::WRITE)).sample_period(1 << 63), 2),
-            Err(crate::Error::Unsupported("the sample period must be below 2^63"))
+            check(
+                &r,
+                &user(BreakpointAttr::watch(0x1000, 1, Access::WRITE)).sample_period(1 << 63),
+                2
+            ),
+            Err(crate::Error::Unsupported(
+                "the sample period must be below 2^63"
+            ))
         );
     }
 

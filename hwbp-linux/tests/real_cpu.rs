@@ -7,7 +7,10 @@
 //! must not overlap. Each one uses its own statics and handler. A scenario the
 //! kernel refuses (permissions, old kernel, no hardware) fails with the
 //! library's message, which says why and what to do.
-#![cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#![cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -66,7 +69,12 @@ fn four_pinned_watchpoints_then_no_slot() {
         BreakpointAttr::watch((base + i * 8) as u64, 1, Access::WRITE).target(current_thread())
     };
     let four: Vec<Breakpoint> = (0..4)
-        .map(|i| must(Breakpoint::open(&watch(i), Delivery::Signal(None)), "pinned watchpoint"))
+        .map(|i| {
+            must(
+                Breakpoint::open(&watch(i), Delivery::Signal(None)),
+                "pinned watchpoint",
+            )
+        })
         .collect();
     match Breakpoint::open(&watch(4), Delivery::Signal(None)) {
         Err(Error::NoSlot) => {}
@@ -83,7 +91,12 @@ fn four_pinned_watchpoints_then_no_slot() {
     // Another thread has its own four.
     std::thread::spawn(move || {
         let mine: Vec<Breakpoint> = (0..4)
-            .map(|i| must(Breakpoint::open(&watch(i), Delivery::CountOnly), "other thread"))
+            .map(|i| {
+                must(
+                    Breakpoint::open(&watch(i), Delivery::CountOnly),
+                    "other thread",
+                )
+            })
             .collect();
         assert_eq!(mine.len(), 4);
     })
@@ -92,7 +105,10 @@ fn four_pinned_watchpoints_then_no_slot() {
     // Dropping one frees its slot (RAII).
     let mut four = four;
     drop(four.pop());
-    let fifth = must(Breakpoint::open(&watch(4), Delivery::Signal(None)), "after drop");
+    let fifth = must(
+        Breakpoint::open(&watch(4), Delivery::Signal(None)),
+        "after drop",
+    );
     write(byte(c, 32), 2);
     assert_eq!(must(fifth.count(), "count"), 1);
 }
@@ -113,10 +129,18 @@ fn one_byte_granularity() {
     let bp = must(Breakpoint::with_handler(&attr, on_hit), "1-byte watchpoint");
     write(byte(c, 2), 1);
     write(byte(c, 4), 1);
-    assert_eq!(HITS.load(Ordering::SeqCst), 0, "neighbouring bytes must not fire");
+    assert_eq!(
+        HITS.load(Ordering::SeqCst),
+        0,
+        "neighbouring bytes must not fire"
+    );
     assert_eq!(must(bp.count(), "count"), 0);
     write(target, 1);
-    assert_eq!(HITS.load(Ordering::SeqCst), 1, "the handler ran before the next statement");
+    assert_eq!(
+        HITS.load(Ordering::SeqCst),
+        1,
+        "the handler ran before the next statement"
+    );
     assert_eq!(ADDR.load(Ordering::SeqCst), target as u64);
     assert_eq!(must(bp.count(), "count"), 1);
 }
@@ -128,7 +152,10 @@ fn read_write_and_write_only_triggers() {
     let c = &raw mut C;
     let p = byte(c, 8);
     let rw = BreakpointAttr::watch(p as u64, 1, Access::RW).target(current_thread());
-    let bp = must(Breakpoint::open(&rw, Delivery::Signal(None)), "RW watchpoint");
+    let bp = must(
+        Breakpoint::open(&rw, Delivery::Signal(None)),
+        "RW watchpoint",
+    );
     black_box(read(p));
     assert_eq!(must(bp.count(), "count"), 1, "a load fires RW");
     write(p, 5);
@@ -148,7 +175,10 @@ fn read_write_and_write_only_triggers() {
     if cfg!(target_arch = "x86_64") {
         // x86 has no read-only watchpoints: refused before the system call.
         assert!(
-            matches!(got, Err(Error::Invalid(hwbp_core::Error::UnsupportedAccess))),
+            matches!(
+                got,
+                Err(Error::Invalid(hwbp_core::Error::UnsupportedAccess))
+            ),
             "{got:?}"
         );
     } else {
@@ -175,7 +205,10 @@ fn execute_trigger() {
     }
     let f: extern "C" fn(u64) -> u64 = black_box(probe);
     let attr = BreakpointAttr::exec(f as usize as u64).target(current_thread());
-    let bp = must(Breakpoint::with_handler(&attr, on_hit), "instruction breakpoint");
+    let bp = must(
+        Breakpoint::with_handler(&attr, on_hit),
+        "instruction breakpoint",
+    );
     assert_eq!(HITS.load(Ordering::SeqCst), 0);
     assert_eq!(f(2), 7);
     assert_eq!(HITS.load(Ordering::SeqCst), 1);
@@ -194,7 +227,7 @@ fn handler_runs_on_the_thread_that_hit() {
     static TID: AtomicI32 = AtomicI32::new(0);
     fn on_hit(h: &Hit) {
         // The handler's own view and the Hit agree.
-        let me = unsafe { libc::syscall(libc::SYS_gettid) as i32 };
+        let me = gettid();
         TID.store(if me == h.tid { me } else { -1 }, Ordering::SeqCst);
     }
     let p = byte(&raw mut C, 0);
@@ -215,8 +248,13 @@ fn inherit_into_a_spawned_thread() {
         TID.store(h.tid, Ordering::SeqCst);
     }
     let p = byte(&raw mut C, 16) as usize;
-    let attr = BreakpointAttr::watch(p as u64, 1, Access::WRITE).target(current_thread()).inherit(true);
-    let bp = must(Breakpoint::with_handler(&attr, on_hit), "inherited watchpoint");
+    let attr = BreakpointAttr::watch(p as u64, 1, Access::WRITE)
+        .target(current_thread())
+        .inherit(true);
+    let bp = must(
+        Breakpoint::with_handler(&attr, on_hit),
+        "inherited watchpoint",
+    );
     let (child_tid, calls_seen_in_child) = std::thread::spawn(move || {
         write(p as *mut u8, 1);
         (gettid(), CALLS.load(Ordering::SeqCst))
@@ -224,8 +262,15 @@ fn inherit_into_a_spawned_thread() {
     .join()
     .unwrap();
     assert_ne!(child_tid, gettid());
-    assert_eq!(calls_seen_in_child, 1, "delivered synchronously in the child thread");
-    assert_eq!(TID.load(Ordering::SeqCst), child_tid, "handler ran on the thread that hit");
+    assert_eq!(
+        calls_seen_in_child, 1,
+        "delivered synchronously in the child thread"
+    );
+    assert_eq!(
+        TID.load(Ordering::SeqCst),
+        child_tid,
+        "handler ran on the thread that hit"
+    );
     // The exited thread's count is folded into the parent event.
     assert_eq!(must(bp.count(), "count"), 1);
     write(p as *mut u8, 2);
@@ -242,8 +287,13 @@ fn inherit_into_a_forked_child() {
         CALLS.fetch_add(1, Ordering::SeqCst);
     }
     let p = byte(&raw mut C, 24);
-    let attr = BreakpointAttr::watch(p as u64, 1, Access::WRITE).target(current_thread()).inherit(true);
-    let bp = must(Breakpoint::with_handler(&attr, on_hit), "inherited watchpoint");
+    let attr = BreakpointAttr::watch(p as u64, 1, Access::WRITE)
+        .target(current_thread())
+        .inherit(true);
+    let bp = must(
+        Breakpoint::with_handler(&attr, on_hit),
+        "inherited watchpoint",
+    );
     // SAFETY: the child only does volatile stores, atomic loads and _exit.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
@@ -260,9 +310,21 @@ fn inherit_into_a_forked_child() {
     let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
     assert_eq!(waited, pid);
     assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
-    assert_eq!(libc::WEXITSTATUS(status), 3, "the child's handler saw its 3 writes");
-    assert_eq!(CALLS.load(Ordering::SeqCst), 0, "the parent saw none of them");
-    assert_eq!(must(bp.count(), "count"), 3, "the child's copy is summed into the parent's count");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        3,
+        "the child's handler saw its 3 writes"
+    );
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        0,
+        "the parent saw none of them"
+    );
+    assert_eq!(
+        must(bp.count(), "count"),
+        3,
+        "the child's copy is summed into the parent's count"
+    );
 }
 
 #[test]
@@ -295,8 +357,13 @@ fn sample_period_100_over_10000_executions() {
         LAST.store(h.sample, Ordering::Relaxed);
     }
     let f: extern "C" fn(u64) -> u64 = black_box(probe);
-    let attr = BreakpointAttr::exec(f as usize as u64).target(current_thread()).sample_period(100);
-    let bp = must(Breakpoint::with_handler(&attr, on_hit), "instruction breakpoint");
+    let attr = BreakpointAttr::exec(f as usize as u64)
+        .target(current_thread())
+        .sample_period(100);
+    let bp = must(
+        Breakpoint::with_handler(&attr, on_hit),
+        "instruction breakpoint",
+    );
     let mut acc = 0u64;
     for i in 0..10_000 {
         acc = acc.wrapping_add(f(i));
@@ -313,8 +380,13 @@ fn enable_disable_and_modify() {
     static mut C: Cell = Cell::new();
     let c = &raw mut C;
     let (a, b) = (byte(c, 40), byte(c, 48));
-    let attr = BreakpointAttr::watch(a as u64, 1, Access::WRITE).target(current_thread()).disabled(true);
-    let mut bp = must(Breakpoint::open(&attr, Delivery::Signal(None)), "watchpoint");
+    let attr = BreakpointAttr::watch(a as u64, 1, Access::WRITE)
+        .target(current_thread())
+        .disabled(true);
+    let mut bp = must(
+        Breakpoint::open(&attr, Delivery::Signal(None)),
+        "watchpoint",
+    );
     write(a, 1);
     assert_eq!(must(bp.count(), "count"), 0, "opened disabled");
     must(bp.enable(), "enable");
@@ -324,17 +396,33 @@ fn enable_disable_and_modify() {
     write(a, 1);
     assert_eq!(must(bp.count(), "count"), 1, "disabled: not counted");
     // Move it to b, enabled, as a 4-byte RW watch.
-    let moved = BreakpointAttr { addr: b as u64, len: 4, access: Access::RW, disabled: false, ..attr };
+    let moved = BreakpointAttr {
+        addr: b as u64,
+        len: 4,
+        access: Access::RW,
+        disabled: false,
+        ..attr
+    };
     must(bp.modify(&moved), "modify");
     write(a, 1);
-    assert_eq!(must(bp.count(), "count"), 1, "old address no longer watched");
+    assert_eq!(
+        must(bp.count(), "count"),
+        1,
+        "old address no longer watched"
+    );
     black_box(read(byte(c, 50)));
     assert_eq!(must(bp.count(), "count"), 2, "new 4-byte RW region watched");
     assert_eq!(bp.samples(), 2);
     // What perf cannot change in place is refused before the ioctl.
-    assert!(matches!(bp.modify(&moved.sample_period(2)), Err(Error::Unsupported(_))));
     assert!(matches!(
-        bp.modify(&BreakpointAttr { addr: b as u64 + 1, ..moved }),
+        bp.modify(&moved.sample_period(2)),
+        Err(Error::Unsupported(_))
+    ));
+    assert!(matches!(
+        bp.modify(&BreakpointAttr {
+            addr: b as u64 + 1,
+            ..moved
+        }),
         Err(Error::Invalid(hwbp_core::Error::Misaligned { .. }))
     ));
 }
@@ -345,16 +433,25 @@ fn per_cpu_breakpoint_counts_and_refuses_signals() {
     static mut C: Cell = Cell::new();
     let p = byte(&raw mut C, 56) as usize;
     let attr = BreakpointAttr::watch(p as u64, 1, Access::WRITE).target(Target::Cpu(0));
-    assert!(matches!(Breakpoint::open(&attr, Delivery::Signal(None)), Err(Error::Unsupported(_))));
+    assert!(matches!(
+        Breakpoint::open(&attr, Delivery::Signal(None)),
+        Err(Error::Unsupported(_))
+    ));
     // Run on CPU 0 only, in a thread of our own so the affinity does not leak.
     std::thread::spawn(move || {
         // SAFETY: cpu_set_t is plain data; sched_setaffinity only reads it.
         unsafe {
             let mut set: libc::cpu_set_t = core::mem::zeroed();
             libc::CPU_SET(0, &mut set);
-            assert_eq!(libc::sched_setaffinity(0, core::mem::size_of_val(&set), &set), 0);
+            assert_eq!(
+                libc::sched_setaffinity(0, core::mem::size_of_val(&set), &set),
+                0
+            );
         }
-        let bp = must(Breakpoint::open(&attr, Delivery::CountOnly), "per-CPU watchpoint (needs root)");
+        let bp = must(
+            Breakpoint::open(&attr, Delivery::CountOnly),
+            "per-CPU watchpoint (needs root)",
+        );
         for _ in 0..5 {
             write(p as *mut u8, 1);
         }
@@ -369,19 +466,45 @@ fn invalid_requests_are_refused_before_the_kernel() {
     let _g = lock();
     let me = current_thread();
     let cases = [
-        (BreakpointAttr::watch(0x1000, 0, Access::WRITE), hwbp_core::Error::ZeroLength),
-        (BreakpointAttr::watch(0x1001, 4, Access::WRITE), hwbp_core::Error::Misaligned { addr: 0x1001, align: 4 }),
-        (BreakpointAttr::watch(0xffff_ffff_ff60_0000, 8, Access::RW), hwbp_core::Error::KernelAddress),
-        (BreakpointAttr::watch(0x1000, 8, Access::EXEC | Access::WRITE), hwbp_core::Error::ExecWithData),
+        (
+            BreakpointAttr::watch(0x1000, 0, Access::WRITE),
+            hwbp_core::Error::ZeroLength,
+        ),
+        (
+            BreakpointAttr::watch(0x1001, 4, Access::WRITE),
+            hwbp_core::Error::Misaligned {
+                addr: 0x1001,
+                align: 4,
+            },
+        ),
+        (
+            BreakpointAttr::watch(0xffff_ffff_ff60_0000, 8, Access::RW),
+            hwbp_core::Error::KernelAddress,
+        ),
+        (
+            BreakpointAttr::watch(0x1000, 8, Access::EXEC | Access::WRITE),
+            hwbp_core::Error::ExecWithData,
+        ),
     ];
     for (attr, want) in cases {
         let got = Breakpoint::open(&attr.target(me), Delivery::Signal(None));
-        assert!(matches!(got, Err(Error::Invalid(e)) if e == want), "{attr:?}: {got:?}");
+        assert!(
+            matches!(got, Err(Error::Invalid(e)) if e == want),
+            "{attr:?}: {got:?}"
+        );
     }
     // Excluding user space leaves nothing to watch from user space.
     let got = Breakpoint::open(
-        &BreakpointAttr::watch(0x1000, 1, Access::WRITE).target(me).exclude_user(true),
+        &BreakpointAttr::watch(0x1000, 1, Access::WRITE)
+            .target(me)
+            .exclude_user(true),
         Delivery::CountOnly,
     );
-    assert!(matches!(got, Err(Error::Invalid(hwbp_core::Error::ExcludesEverything))), "{got:?}");
+    assert!(
+        matches!(
+            got,
+            Err(Error::Invalid(hwbp_core::Error::ExcludesEverything))
+        ),
+        "{got:?}"
+    );
 }
