@@ -71,7 +71,7 @@ pub const AARCH32_KERNEL_BASE: u32 = 0xC000_0000;
 ///   1..=8 bytes inside one naturally aligned doubleword → one register with
 ///   `BAS`; a naturally aligned power of two from 16 bytes to 2 GiB → one
 ///   register with `MASK`; anything else → the fewest registers that cover the
-///   region exactly (see [`region`](crate::region)), refused with
+///   region exactly (see [`region`]), refused with
 ///   [`Error::RangeTooLarge`] when that is more than the CPU has.
 /// * `PMC`/`PAC`: `exclude_kernel` → EL0 only, `exclude_user` → EL1 only,
 ///   neither → both. A request with `exclude_kernel` that names a kernel

@@ -23,7 +23,7 @@
 //!   (never match).
 //!
 //! [`Model`] holds one CPU's registers, implements
-//! [`DebugRegs`](crate::backend::DebugRegs) so the real backend logic runs
+//! [`DebugRegs`] so the real backend logic runs
 //! against it, and produces the raw exception the hardware would take
 //! (ESR/FAR/ELR on AArch64, DFSR/DFAR/DBGDSCR on AArch32).
 
