@@ -281,11 +281,15 @@ fn run_board(b: &Board) -> Result<String> {
         cargo().current_dir(&dir).args(["build", "--release"]),
     )?;
     eprintln!("xtask: boot {} on {}", b.dir, b.qemu);
-    let mut child = cargo()
-        .current_dir(&dir)
+    let mut cmd = cargo();
+    cmd.current_dir(&dir)
         .args(["run", "--quiet", "--release"])
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::piped());
+    // Own process group, so a timeout kills QEMU too, not only cargo.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start cargo run: {e}"))?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
@@ -305,6 +309,10 @@ fn run_board(b: &Board) -> Result<String> {
         match child.try_wait().map_err(|e| e.to_string())? {
             Some(s) => break Some(s),
             None if Instant::now() > deadline => {
+                #[cfg(unix)]
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .status();
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
