@@ -9,9 +9,10 @@
 //! [`Error::NoDebugHardware`].
 
 use super::{Arm, Bank, DebugRegs, StepMethod};
-use crate::aarch32::Aarch32Exception;
+use crate::aarch32::{Aarch32Exception, Dbgdscr};
 use crate::encode::{Flavour, AARCH32_KERNEL_BASE};
 use crate::event::DebugEvent;
+use crate::id::Dbgdidr;
 use hwbp_core::{Error, SlotCounts};
 
 /// Owner token for the calling CPU's CP14 debug registers.
@@ -30,6 +31,17 @@ impl Aarch32Regs {
     /// CPU that uses this value.
     pub const unsafe fn new() -> Self {
         Aarch32Regs { _private: () }
+    }
+
+    /// Read `DBGDIDR` on the calling CPU (0 when not compiled for `arm`).
+    pub fn dbgdidr(&self) -> Dbgdidr {
+        Dbgdidr(read_didr())
+    }
+
+    /// Read `DBGDSCRext` on the calling CPU, for [`Aarch32Exception::dscr`]
+    /// (0 when not compiled for `arm`).
+    pub fn dbgdscr(&self) -> Dbgdscr {
+        Dbgdscr(read_dscr())
     }
 }
 
@@ -107,6 +119,14 @@ cfg_if::cfg_if! {
             v
         }
 
+        fn read_dscr() -> u32 {
+            let v: u32;
+            // SAFETY: DBGDSCRext is readable at PL1 and reading it has no side
+            // effects.
+            unsafe { asm!("mrc p14, 0, {}, c0, c2, 2", out(reg) v, options(nomem, nostack, preserves_flags)) };
+            v
+        }
+
         fn enable_sequence(arch: crate::id::DebugArch) {
             if arch.has_os_lock() {
                 // SAFETY: writing a value other than the key to DBGOSLAR clears
@@ -118,10 +138,7 @@ cfg_if::cfg_if! {
             // SAFETY: DBGVCR := 0 disables vector catch, so only breakpoints
             // and watchpoints raise debug events.
             unsafe { asm!("mcr p14, 0, {}, c0, c7, 0", in(reg) 0u32, options(nostack, preserves_flags)) };
-            let dscr: u32;
-            // SAFETY: DBGDSCRext is readable at PL1.
-            unsafe { asm!("mrc p14, 0, {}, c0, c2, 2", out(reg) dscr, options(nomem, nostack, preserves_flags)) };
-            let dscr = dscr | crate::aarch32::Dbgdscr::MDBGEN;
+            let dscr = read_dscr() | Dbgdscr::MDBGEN;
             // SAFETY: setting MDBGen selects monitor debug mode: debug events
             // become prefetch/data aborts, handled by the owner.
             unsafe {
@@ -135,6 +152,7 @@ cfg_if::cfg_if! {
         }
     } else {
         fn read_didr() -> u32 { 0 }
+        fn read_dscr() -> u32 { 0 }
         fn enable_sequence(_arch: crate::id::DebugArch) {}
         fn isb() {}
         macro_rules! mrc_n { ($n:expr, $opc2:literal) => {{ let _ = $n; 0u32 }}; }
@@ -147,14 +165,14 @@ impl DebugRegs for Aarch32Regs {
 
     fn discover(&self) -> Result<SlotCounts, Error> {
         if cfg!(target_arch = "arm") {
-            crate::id::Dbgdidr(read_didr()).slot_counts()
+            Dbgdidr(read_didr()).slot_counts()
         } else {
             Err(Error::NoDebugHardware)
         }
     }
 
     fn enable(&self) -> Result<(), Error> {
-        let arch = crate::id::Dbgdidr(read_didr()).supported_version();
+        let arch = Dbgdidr(read_didr()).supported_version();
         if cfg!(target_arch = "arm") {
             enable_sequence(arch?);
         }

@@ -12,6 +12,7 @@ use super::{Arm, Bank, DebugRegs, StepMethod};
 use crate::encode::Flavour;
 use crate::esr::Aarch64Exception;
 use crate::event::DebugEvent;
+use crate::id::IdAa64Dfr0;
 use hwbp_core::{Error, SlotCounts};
 
 /// Owner token for the calling CPU's AArch64 debug registers.
@@ -34,6 +35,18 @@ impl Aarch64Regs {
     /// instance) writes them.
     pub const unsafe fn new() -> Self {
         Aarch64Regs { _private: () }
+    }
+
+    /// Read `ID_AA64DFR0_EL1` on the calling CPU (0 when not compiled for
+    /// `aarch64`).
+    pub fn id_aa64dfr0(&self) -> IdAa64Dfr0 {
+        IdAa64Dfr0(read_id())
+    }
+
+    /// Read `MDSCR_EL1` on the calling CPU (0 when not compiled for
+    /// `aarch64`).
+    pub fn mdscr(&self) -> u64 {
+        read_mdscr()
     }
 }
 
@@ -170,7 +183,7 @@ impl DebugRegs for Aarch64Regs {
 
     fn discover(&self) -> Result<SlotCounts, Error> {
         if cfg!(target_arch = "aarch64") {
-            crate::id::IdAa64Dfr0(read_id()).slot_counts()
+            IdAa64Dfr0(read_id()).slot_counts()
         } else {
             Err(Error::NoDebugHardware)
         }
