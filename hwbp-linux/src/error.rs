@@ -95,8 +95,8 @@ impl fmt::Display for Error {
             Error::NoSlot => f.write_str(
                 "no free hardware breakpoint slot (ENOSPC): this thread already uses all of \
                  the CPU's debug registers (4 on x86, shared by watchpoints and instruction \
-                 breakpoints, counting per-CPU breakpoints too); drop one or make the request \
-                 flexible (not pinned)",
+                 breakpoints, counting per-CPU breakpoints too); drop (close) one first: the \
+                 kernel reserves a register for every breakpoint, pinned or flexible",
             ),
             Error::Permission {
                 errno,

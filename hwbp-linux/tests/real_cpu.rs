@@ -508,3 +508,74 @@ fn invalid_requests_are_refused_before_the_kernel() {
         "{got:?}"
     );
 }
+
+#[test]
+fn open_process_covers_threads_that_already_exist() {
+    let _g = lock();
+    static mut C: Cell = Cell::new();
+    static TID: AtomicI32 = AtomicI32::new(0);
+    fn on_hit(h: &Hit) {
+        TID.store(h.tid, Ordering::SeqCst);
+    }
+    let p = byte(&raw mut C, 0) as usize;
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<i32>();
+    // This thread exists before the breakpoint is opened: plain inheritance
+    // would not reach it.
+    let old = std::thread::spawn(move || {
+        ready_tx.send(gettid()).unwrap();
+        go_rx.recv().unwrap();
+        write(p as *mut u8, 1);
+    });
+    let old_tid = ready_rx.recv().unwrap();
+    let attr = BreakpointAttr::watch(p as u64, 1, Access::WRITE);
+    let bp = must(
+        Breakpoint::open_process(&attr, Delivery::Signal(Some(on_hit))),
+        "per-process",
+    );
+    go_tx.send(()).unwrap();
+    old.join().unwrap();
+    assert_eq!(TID.load(Ordering::SeqCst), old_tid);
+    assert_eq!(must(bp.count(), "count"), 1);
+    write(p as *mut u8, 2);
+    assert_eq!(TID.load(Ordering::SeqCst), gettid());
+    assert_eq!(must(bp.count(), "count"), 2);
+}
+
+#[test]
+fn a_foreign_sigtrap_still_takes_its_default_action() {
+    let _g = lock();
+    static mut C: Cell = Cell::new();
+    let p = byte(&raw mut C, 8);
+    let attr = BreakpointAttr::watch(p as u64, 1, Access::WRITE).target(current_thread());
+    // Opening a signalling breakpoint installs the process-wide handler.
+    let bp = must(
+        Breakpoint::open(&attr, Delivery::Signal(None)),
+        "watchpoint",
+    );
+    // SAFETY: the child raises a signal and, if it survives, exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: as above.
+        unsafe {
+            // No core file from the expected death.
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+            libc::raise(libc::SIGTRAP);
+            libc::_exit(0);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTRAP,
+        "the child should die of SIGTRAP (default action), status {status:#x}"
+    );
+    write(p, 1);
+    assert_eq!(bp.samples(), 1, "our own traps are still handled");
+}
