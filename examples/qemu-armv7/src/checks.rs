@@ -3,6 +3,7 @@
 use core::cell::Cell;
 
 use critical_section::Mutex;
+use hwbp_arm64::aarch32::Moe;
 use hwbp_core::{Access, BpType, BreakpointAttr, Error, Handle, SlotCounts, Target};
 
 use crate::probes::{self, Bytes64, Word};
@@ -105,9 +106,7 @@ fn hits(h: Handle) -> Result<u64, Failure> {
 pub fn discovery() -> Outcome {
     let counts = HWBP.slot_counts().ctx("slot_counts")?;
     println!("discover: backend and core use {counts:?}");
-    let Some(id) = crate::hw::dbgdidr() else {
-        fail!("hwbp-arm64 exposes no DBGDIDR read: cannot print the debug architecture");
-    };
+    let id = crate::hw::dbgdidr();
     let arch = id.version();
     println!(
         "discover: DBGDIDR={:#010x} debug arch {:?}, {} breakpoints, {} watchpoints, {} context comparators",
@@ -153,8 +152,9 @@ pub fn pinned_write() -> Outcome {
     let r = record(0)?;
     let s = r.sample;
     let stored = crate::last_store_value();
+    let moe = crate::last_moe();
     println!(
-        "write watchpoint: addr={:#x} access={:?} ip={:#x} old={:x?} new={:x?} (store insn at {:#x})",
+        "write watchpoint: data abort, DBGDSCR.MOE {moe:?}; addr={:#x} access={:?} ip={:#x} old={:x?} new={:x?} (store insn at {:#x})",
         s.addr,
         s.access,
         s.ip,
@@ -234,10 +234,12 @@ pub fn breakpoint_three_calls() -> Outcome {
     }
     let n = hits(h)?;
     unregister(h)?;
+    let moe = crate::last_moe();
     println!(
-        "breakpoint on traced() at {f:#x}: 3 calls -> {n} hits, {} samples (results {acc})",
+        "breakpoint on traced() at {f:#x}: prefetch abort, DBGDSCR.MOE {moe:?}; 3 calls -> {n} hits, {} samples (results {acc})",
         REC.count()
     );
+    ensure!(moe == Moe::Breakpoint, "MOE {moe:?}");
     ensure!(acc == 1 + 4 + 7, "traced() computed {acc}");
     ensure!(n == 3, "{n} hits, expected 3");
     ensure!(REC.count() == 3, "{} samples, expected 3", REC.count());

@@ -16,11 +16,9 @@ pub const fn backend() -> Backend {
     unsafe { Aarch32::aarch32(StepMethod::Manual) }
 }
 
-/// `DBGDIDR`, as read by the backend. `None`: hwbp-arm64 does not expose
-/// its DBGDIDR read yet (its `Aarch32Regs` reads it privately in
-/// `discover`), and the example does not read cp14 itself.
-pub fn dbgdidr() -> Option<Dbgdidr> {
-    None
+/// `DBGDIDR`, read through the backend's register owner.
+pub fn dbgdidr() -> Dbgdidr {
+    crate::HWBP.arch().regs().dbgdidr()
 }
 
 /// The raw state of a prefetch or data abort for the core.
@@ -39,12 +37,9 @@ pub fn exception(frame: &Frame, v: Vector) -> Aarch32Exception {
     }
 }
 
-/// `DBGDSCRext` for `MOE`. hwbp-arm64 does not expose a reader yet, so the
-/// firmware hands in 0 ("MOE unknown"): the backend then confirms a prefetch
-/// abort against its enabled breakpoint registers, and data aborts do not
-/// need MOE.
+/// `DBGDSCRext` (for `MOE`), read through the backend's register owner.
 fn dbgdscr() -> u32 {
-    0
+    crate::HWBP.arch().regs().dbgdscr().0
 }
 
 // The fault status and address registers are cp15 (VMSA) registers, not

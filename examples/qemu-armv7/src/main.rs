@@ -226,6 +226,7 @@ fn debug_abort(frame: &mut Frame, v: Vector) -> Result<(), &'static str> {
         );
         return Err("abort that is not a debug event");
     }
+    LAST_DSCR.store(raw.dscr, Ordering::Relaxed);
     if v == Vector::DataAbort {
         let value = store_value(frame);
         critical_section::with(|cs| LAST_STORE.borrow(cs).set(value));
@@ -236,6 +237,14 @@ fn debug_abort(frame: &mut Frame, v: Vector) -> Result<(), &'static str> {
         Resume::Return => Ok(()),
         Resume::SetResumeFlag => Err("resume flag requested: that is x86"),
     }
+}
+
+/// `DBGDSCRext` as read for the last debug abort.
+static LAST_DSCR: AtomicU32 = AtomicU32::new(0);
+
+/// The method of entry (`DBGDSCR.MOE`) of the last debug abort.
+pub fn last_moe() -> hwbp_arm64::aarch32::Moe {
+    hwbp_arm64::aarch32::Dbgdscr(LAST_DSCR.load(Ordering::Relaxed)).moe()
 }
 
 /// Store watchpoint hits whose DFSR.WnR the firmware had to supply.
