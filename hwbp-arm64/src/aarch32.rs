@@ -192,6 +192,7 @@ impl Aarch32Exception {
                 addr: self.far as u64,
                 pc,
                 write: fsr.wnr(),
+                slot: None,
             },
         }
     }
@@ -275,7 +276,8 @@ mod tests {
             DebugEvent::Watchpoint {
                 addr: 0x2004,
                 pc: 0x8010,
-                write: true
+                write: true,
+                slot: None
             }
         );
         assert_eq!(
@@ -288,7 +290,8 @@ mod tests {
             DebugEvent::Watchpoint {
                 addr: 0x2004,
                 pc: 0x8010,
-                write: false
+                write: false,
+                slot: None
             }
         );
         assert!(Dbgdscr(moe(Moe::SyncWatchpoint)).monitor_mode());

@@ -61,8 +61,9 @@ pub const AARCH32_KERNEL_BASE: u32 = 0xC000_0000;
 /// Rules (beyond the generic ones of [`BreakpointAttr::validate`]):
 /// * **Instruction breakpoints** (`Access::EXEC`): the address must be 4-byte
 ///   aligned on AArch64 ([`Error::Misaligned`] `align: 4`) and 2-byte aligned
-///   on AArch32 (`align: 2`). On AArch32 a length of 2 means one T32
-///   (Thumb) halfword (`BAS` = `0b0011` or `0b1100`); any other length covers
+///   on AArch32 (`align: 2`). A length of 2 means one T32 (Thumb) halfword
+///   (`BAS` = `0b0011` or `0b1100`, 2-byte aligned; on AArch64 this is for
+///   the EL0 code of AArch32 tasks, as Linux's compat breakpoints); any other length covers
 ///   the whole word from the address (`BAS` = `0b1111`, which matches an A32
 ///   instruction and either T32 halfword; the hardware range in the
 ///   [`Piece`] says so, and the core filters a hit on the other halfword).
@@ -204,9 +205,13 @@ impl Encoder {
         attr: &BreakpointAttr,
         pmc: Privilege,
     ) -> Result<Encoding<ArmSlot>, Error> {
+        // A length of 2 names one T32 halfword: on AArch32, and on AArch64
+        // for the EL0 code of AArch32 (compat) tasks, whose breakpoints use
+        // BAS 0b0011/0b1100 too.
+        let thumb_halfword = attr.len == 2;
         let align = match self.flavour {
-            Flavour::Aarch64 => 4,
-            Flavour::Aarch32 { .. } => 2,
+            Flavour::Aarch64 if !thumb_halfword => 4,
+            _ => 2,
         };
         if attr.addr % align != 0 {
             return Err(Error::Misaligned {
@@ -224,7 +229,6 @@ impl Encoder {
                 slots: self.inst,
             });
         }
-        let thumb_halfword = matches!(self.flavour, Flavour::Aarch32 { .. }) && attr.len == 2;
         let mut pieces = Vec::new();
         let mut w = first_word;
         while w < end {

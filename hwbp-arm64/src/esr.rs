@@ -97,7 +97,9 @@ impl Esr {
 
     /// The watchpoint number reported by FEAT_Debugv8p9 (`WPTV`, bit 17 and
     /// `WPT`, bits \[23:18\]), if valid. Older cores (and QEMU 7.2) do not report
-    /// it; the backend does not rely on it.
+    /// it; when it is there the backend reports that slot
+    /// ([`Fired::Slots`](hwbp_core::Fired::Slots)) instead of matching by
+    /// address.
     pub const fn watchpoint_number(self) -> Option<u8> {
         if self.0 & (1 << 17) != 0 {
             Some(((self.0 >> 18) & 0x3F) as u8)
@@ -149,6 +151,7 @@ impl Aarch64Exception {
                 addr: self.far,
                 pc: self.elr,
                 write: esr.wnr(),
+                slot: esr.watchpoint_number(),
             },
             ExceptionClass::SoftwareStep { .. } => DebugEvent::Step { pc: self.elr },
             ExceptionClass::Brk64 | ExceptionClass::Bkpt32 => DebugEvent::SoftwareBreakpoint {
@@ -207,7 +210,8 @@ mod tests {
             DebugEvent::Watchpoint {
                 addr: 0xF00,
                 pc: 0x400,
-                write: true
+                write: true,
+                slot: None
             }
         );
         assert_eq!(
@@ -215,7 +219,8 @@ mod tests {
             DebugEvent::Watchpoint {
                 addr: 0xF00,
                 pc: 0x400,
-                write: false
+                write: false,
+                slot: None
             }
         );
         assert_eq!(ev(0x33, 0), DebugEvent::Step { pc: 0x400 });

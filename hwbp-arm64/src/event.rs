@@ -27,6 +27,9 @@ pub enum DebugEvent {
         pc: u64,
         /// `true` for a store (`WnR`), `false` for a load.
         write: bool,
+        /// The watchpoint number, when the hardware reports it
+        /// (FEAT_Debugv8p9 `ESR_ELx.WPTV`/`WPT`); `None` otherwise.
+        slot: Option<u8>,
     },
     /// A software step completed (`MDSCR_EL1.SS`), or on AArch32 the
     /// mismatch breakpoint used for stepping fired.

@@ -226,6 +226,20 @@ impl Dbgdidr {
             data: clamp(self.wrps()),
         })
     }
+
+    /// The pools the backend uses: [`Dbgdidr::slot_counts`], except that
+    /// before v7.1 only one watchpoint is used. There `DFAR` is UNKNOWN on a
+    /// watchpoint debug event, so nothing tells two watchpoints apart (Linux
+    /// makes the same restriction).
+    pub fn usable_counts(self) -> Result<SlotCounts, Error> {
+        let counts = self.slot_counts()?;
+        match (counts, self.version()) {
+            (SlotCounts::Separate { inst, .. }, DebugArch::V7Ecp14) => {
+                Ok(SlotCounts::Separate { inst, data: 1 })
+            }
+            _ => Ok(counts),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +280,14 @@ mod tests {
             assert_eq!(with(v).supported_version(), want, "version {v:#x}");
             assert_eq!(DebugArch::from_field(v as u8).field(), v as u8);
         }
+        assert_eq!(
+            with(0x3).usable_counts(),
+            Ok(SlotCounts::Separate { inst: 2, data: 1 })
+        );
+        assert_eq!(
+            with(0x5).usable_counts(),
+            Ok(SlotCounts::Separate { inst: 2, data: 2 })
+        );
         assert!(DebugArch::V7p1.has_os_lock());
         assert!(!DebugArch::V7Ecp14.has_os_lock());
     }

@@ -419,7 +419,7 @@ impl DebugRegs for Model {
     fn discover(&self) -> Result<SlotCounts, Error> {
         match self.id {
             ModelId::Aarch64(v) => IdAa64Dfr0(v).slot_counts(),
-            ModelId::Aarch32(v) => Dbgdidr(v).slot_counts(),
+            ModelId::Aarch32(v) => Dbgdidr(v).usable_counts(),
         }
     }
 

@@ -5,7 +5,9 @@
 
 use core::cell::RefCell;
 use hwbp_arm64::bcr::El;
-use hwbp_arm64::model::{DataAccess, Fetch, Model, ModelId};
+use hwbp_arm64::esr::{esr_for, ExceptionClass};
+use hwbp_arm64::model::{DataAccess, Fetch, Model, ModelException, ModelId};
+use hwbp_arm64::Aarch64Exception;
 use hwbp_arm64::{Arm, Flavour, StepMethod, AARCH32_KERNEL_BASE};
 use hwbp_core::{Access, BreakpointAttr, Handle, Hwbp, Resume, Sample, Target};
 
@@ -105,6 +107,26 @@ fn imprecise_far_is_attributed_to_the_closest_watchpoint() {
     assert_eq!(r.hw.hits(near), Ok(1));
     assert_eq!(r.hw.hits(far_wp), Ok(1));
     assert_eq!(r.hw.stray(0), 0);
+}
+
+#[test]
+fn reported_watchpoint_number_overrides_the_address() {
+    // FEAT_Debugv8p9: ESR_EL1.WPTV/WPT name the watchpoint. FAR is closer to
+    // the first watchpoint, but the hardware says the second fired.
+    let seen = RefCell::new(Vec::new());
+    let r = rig(a64(), |s: &Sample| seen.borrow_mut().push(s.handle));
+    let a = r.add(BreakpointAttr::watch(0x3000, 4, Access::WRITE));
+    let b = r.add(BreakpointAttr::watch(0x3400, 4, Access::WRITE));
+    let slot_b = r.hw.slots_on(b, 0).unwrap().trailing_zeros();
+    let iss = 0x22 | 1 << 6 | 1 << 17 | slot_b << 18;
+    let raw = ModelException::A64(Aarch64Exception {
+        esr: esr_for(ExceptionClass::Watchpoint { same_el: true }, iss),
+        far: 0x3008,
+        elr: 0x40_0000,
+    });
+    assert_eq!(r.hw.handle_exception(0, &raw), Resume::SingleStep);
+    assert_eq!(*seen.borrow(), vec![b]);
+    assert_eq!((r.hw.hits(a), r.hw.hits(b)), (Ok(0), Ok(1)));
 }
 
 #[test]

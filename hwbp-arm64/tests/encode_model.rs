@@ -233,6 +233,37 @@ fn aarch64_breakpoints() {
             slots: 2
         })
     );
+    // Compat (AArch32 EL0) T32 halfword breakpoints: length 2, 2-byte aligned.
+    let t32 = enc
+        .encode(
+            &BreakpointAttr {
+                len: 2,
+                ..BreakpointAttr::exec(0x1002)
+            }
+            .user_only(),
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            t32.pieces[0].hw_addr,
+            t32.pieces[0].hw_len,
+            t32.pieces[0].slot.value
+        ),
+        (0x1002, 2, 0x1000)
+    );
+    let user = |pc: u64| Fetch { pc, el: El::El0 };
+    assert!(fires_exec(&t32, &user(0x1002)) && !fires_exec(&t32, &user(0x1000)));
+    assert!(!fires_exec(&t32, &f(0x1002)), "EL0 only");
+    assert_eq!(
+        enc.encode(&BreakpointAttr {
+            len: 2,
+            ..BreakpointAttr::exec(0x1001)
+        }),
+        Err(Error::Misaligned {
+            addr: 0x1001,
+            align: 2
+        })
+    );
     for addr in [0x40_1001, 0x40_1002, 0x40_1003] {
         assert_eq!(
             enc.encode(&BreakpointAttr::exec(addr)),

@@ -165,7 +165,7 @@ impl DebugRegs for Aarch32Regs {
 
     fn discover(&self) -> Result<SlotCounts, Error> {
         if cfg!(target_arch = "arm") {
-            Dbgdidr(read_didr()).slot_counts()
+            Dbgdidr(read_didr()).usable_counts()
         } else {
             Err(Error::NoDebugHardware)
         }

@@ -433,15 +433,23 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
                     Access::EXEC,
                 )
             }
-            DebugEvent::Watchpoint { addr, pc, write } => {
+            DebugEvent::Watchpoint {
+                addr,
+                pc,
+                write,
+                slot,
+            } => {
                 let access = if write { Access::WRITE } else { Access::READ };
-                (
-                    StepEvent::Watchpoint,
-                    Fired::ByAddress { pool: Pool(1) },
-                    addr,
-                    pc,
-                    access,
-                )
+                // FEAT_Debugv8p9 names the watchpoint; otherwise the core
+                // matches the (possibly imprecise) address.
+                let fired = match slot {
+                    Some(n) if n < self.counts(Bank::Watchpoint) => Fired::Slots {
+                        pool: Pool(1),
+                        mask: 1 << n,
+                    },
+                    _ => Fired::ByAddress { pool: Pool(1) },
+                };
+                (StepEvent::Watchpoint, fired, addr, pc, access)
             }
             DebugEvent::Step { pc } => (StepEvent::Step, Fired::None, pc, pc, Access::empty()),
             DebugEvent::SoftwareBreakpoint { .. } | DebugEvent::Other => return NOT_OURS,
