@@ -1,6 +1,6 @@
 //! AArch32 / Armv7 debug events: prefetch and data aborts with a debug fault
-//! status, and the method of entry in `DBGDSCR.MOE` (v7 ARM ARM C10.4,
-//! B3.13; Armv8 G4.16).
+//! status, and the method of entry in `DBGDSCR.MOE` (Armv7-A/R ARM,
+//! DDI 0406, debug events in monitor mode; DDI 0487 for AArch32).
 
 use crate::event::DebugEvent;
 

@@ -1,5 +1,5 @@
 //! `DBGBCR<n>` — breakpoint control register (AArch64 `DBGBCR<n>_EL1`, AArch32
-//! `DBGBCR<n>`; same layout for the fields used here, Arm ARM D19.3 / G8.3).
+//! `DBGBCR<n>`; same layout for the fields used here, Arm ARM DDI 0487 register descriptions).
 //!
 //! ```text
 //!  28..24  23..20  19..16  15..14  13   8..5  2..1  0

@@ -1,4 +1,4 @@
-//! AArch64 exception syndrome decoding (`ESR_ELx`, Arm ARM D17.2.37).
+//! AArch64 exception syndrome decoding (`ESR_ELx`, Arm ARM DDI 0487 register description).
 
 use crate::event::DebugEvent;
 
@@ -164,7 +164,7 @@ impl Aarch64Exception {
 }
 
 /// Build an `ESR_EL1` value for a debug exception taken to EL1 (used by the
-/// model and by tests; the encoding follows Arm ARM D17.2.37).
+/// model and by tests; the encoding follows the `ESR_ELx` description).
 pub const fn esr_for(class: ExceptionClass, iss: u32) -> u64 {
     let ec: u64 = match class {
         ExceptionClass::Breakpoint { same_el } => 0x30 | same_el as u64,

@@ -19,7 +19,7 @@ pub enum DebugEvent {
     /// access did not happen yet).
     Watchpoint {
         /// The reported data address: any address the instruction accessed
-        /// (Arm ARM D2.10.5: imprecise for multi-register and cache
+        /// (Arm ARM: imprecise for multi-register and cache
         /// maintenance instructions), not necessarily inside the watched
         /// region.
         addr: u64,

@@ -2,7 +2,8 @@
 //!
 //! Arm does not fix the number of breakpoint and watchpoint registers: each
 //! implementation has 2..=16 of each, reported by `ID_AA64DFR0_EL1` in AArch64
-//! (Arm ARM D19.2) and by `DBGDIDR` in AArch32 (Arm ARM G8.3, v7 ARM ARM C11.11).
+//! and by `DBGDIDR` in AArch32 (the register descriptions of the Armv8 Arm ARM,
+//! DDI 0487, and of the Armv7-A/R ARM, DDI 0406).
 //! Both encode "count minus one" in 4-bit fields.
 
 use hwbp_core::{Error, SlotCounts, MAX_SLOTS};

@@ -2,8 +2,8 @@
 //!
 //! Given the `BVR`/`BCR`/`WVR`/`WCR` images, [`watchpoint_matches`] and
 //! [`breakpoint_matches`] say whether an access or an instruction fetch
-//! matches, following the Arm ARM (DDI 0487, D2.9 "Breakpoint exceptions" and
-//! D2.10 "Watchpoint exceptions"; v7: C3.2, C3.4) for the configurations this
+//! matches, following the Arm ARM (DDI 0487, the "Breakpoint exceptions" and
+//! "Watchpoint exceptions" sections of self-hosted debug; DDI 0406 for v7) for the configurations this
 //! crate writes (`HMC` = 0, `SSC` = 0b00, unlinked):
 //! * `E` must be set; `PMC`/`PAC` select EL0 (`0b10`), EL1 (`0b01`) or both;
 //!   `0b00` never matches.

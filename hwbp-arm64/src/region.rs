@@ -4,7 +4,7 @@
 //! * any bytes of one naturally aligned *granule* (a doubleword; a word on
 //!   AArch32 cores whose `BAS` only has 4 usable bits), selected by `BAS`, or
 //! * a naturally aligned power-of-two block of 8 bytes to 2 GiB, with `MASK`
-//!   = log2(size) low address bits ignored and `BAS` all ones (Arm ARM D2.10.5:
+//!   = log2(size) low address bits ignored and `BAS` all ones (Arm ARM, watchpoint address masking:
 //!   any other `BAS` with a `MASK` is CONSTRAINED UNPREDICTABLE).
 //!
 //! A region is covered *exactly* (no byte outside it is watched) by walking it

@@ -1,7 +1,7 @@
 //! The per-CPU step-over state machine.
 //!
 //! Arm breakpoints and watchpoints fire *before* the instruction completes
-//! (Arm ARM D2.8, D2.10), so returning straight to it would hit again forever.
+//! (Arm ARM, breakpoint and watchpoint exceptions), so returning straight to it would hit again forever.
 //! Linux (`arch/arm64/kernel/hw_breakpoint.c`) and this crate step over it:
 //! disable the slots of the kind that fired, single-step the instruction, and
 //! re-enable them when the step exception arrives.

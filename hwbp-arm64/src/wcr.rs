@@ -1,5 +1,5 @@
 //! `DBGWCR<n>` — watchpoint control register (AArch64 `DBGWCR<n>_EL1`, AArch32
-//! `DBGWCR<n>`; Arm ARM D19.3 / G8.3).
+//! `DBGWCR<n>`; Arm ARM DDI 0487 register descriptions).
 //!
 //! ```text
 //!  28..24  20  19..16  15..14  13   12..5  4..3  2..1  0
