@@ -22,10 +22,11 @@ pub struct Hit {
     /// `si_addr`: the address the breakpoint watches (Linux reports the
     /// breakpoint's `bp_addr`, not the exact byte of a wider access).
     pub addr: u64,
-    /// The program counter when the trap was taken: after the accessing
-    /// instruction for x86 watchpoints (a trap), at the instruction for
-    /// instruction breakpoints and for arm64 watchpoints (faults the kernel
-    /// steps over before delivering).
+    /// The program counter saved in the signal frame. On x86 (verified): after
+    /// the accessing instruction for watchpoints (a trap), the breakpoint
+    /// address for instruction breakpoints (a fault the kernel resumes past).
+    /// On arm64 both are faults that the kernel steps over; whether the frame
+    /// shows the instruction or its successor has not been checked on hardware.
     pub ip: u64,
     /// Kernel id of the thread that hit the breakpoint (the one running the
     /// handler).
