@@ -1,8 +1,9 @@
-//! The IDT: one assembly stub per CPU exception (vectors 0–31) that saves the
-//! general registers and calls [`exception_entry`] with the saved frame, which
-//! sends #DB (vector 1) to the firmware's debug handler and stops on anything
-//! else. `iretq` restores the (possibly edited) saved RFLAGS, so the handler
-//! sets RF there.
+//! The IDT: one assembly stub per CPU exception (vectors 0–31) and per 8259
+//! interrupt (32–47) that saves the general registers and calls
+//! [`exception_entry`] with the saved frame, which sends #DB (vector 1) to the
+//! firmware's debug handler, PIC interrupts to [`crate::timer`], and stops on
+//! anything else. `iretq` restores the (possibly edited) saved RFLAGS, so the
+//! #DB handler sets RF there.
 
 use core::mem::size_of;
 
@@ -44,8 +45,9 @@ core::arch::global_asm!(
     .section .text.isr, "ax"
     .code64
 
-    /* Vectors without a CPU-pushed error code: push 0 to keep one frame shape. */
-    .irp n, 0,1,2,3,4,5,6,7,9,15,16,18,19,20,22,23,24,25,26,27,28,31
+    /* Vectors without a CPU-pushed error code (exceptions, and the 8259
+     * interrupts remapped to 32-47): push 0 to keep one frame shape. */
+    .irp n, 0,1,2,3,4,5,6,7,9,15,16,18,19,20,22,23,24,25,26,27,28,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
 isr_\n:
     pushq $0
     pushq $\n
@@ -100,21 +102,24 @@ isr_common:
     .balign 8
     .global isr_table
 isr_table:
-    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
     .quad isr_\n
     .endr
 "#,
     options(att_syntax)
 );
 
+/// CPU exceptions 0-31, then the two 8259 PICs' interrupts at 32-47.
+const VECTORS: usize = 48;
+
 extern "C" {
-    static isr_table: [u64; 32];
+    static isr_table: [u64; VECTORS];
 }
 
 #[repr(C, align(16))]
-struct Idt([[u64; 2]; 32]);
+struct Idt([[u64; 2]; VECTORS]);
 
-static mut IDT: Idt = Idt([[0; 2]; 32]);
+static mut IDT: Idt = Idt([[0; 2]; VECTORS]);
 
 #[repr(C, packed)]
 struct IdtPtr {
@@ -149,6 +154,10 @@ pub fn init() {
 extern "C" fn exception_entry(frame: &mut Frame) {
     if frame.vector == 1 {
         crate::on_debug_exception(frame);
+        return;
+    }
+    if (32..48).contains(&frame.vector) {
+        crate::timer::on_interrupt(frame.vector as u8 - 32);
         return;
     }
     crate::println!(

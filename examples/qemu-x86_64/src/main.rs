@@ -10,6 +10,7 @@ mod checks;
 mod exit;
 mod hw;
 mod idt;
+mod timer;
 #[macro_use]
 mod serial;
 
@@ -30,6 +31,7 @@ macro_rules! fail {
 extern "C" fn kmain() -> ! {
     serial::init();
     idt::init();
+    timer::init();
     println!("hwbp x86_64: booted (PVH, long mode, IDT with #DB handler)");
     let passed = checks::run();
     println!("hwbp x86_64: {passed} checks passed");
