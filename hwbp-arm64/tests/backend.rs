@@ -512,3 +512,88 @@ fn narrow_bas_core() {
     assert_eq!(m.watch_hits(&store(0x1004)), 1);
     assert_eq!(m.watch_hits(&store(0x1008)), 0);
 }
+
+/// Two CPUs with different register counts behind one backend: the register
+/// accessor forwards to the model of the CPU that is "running".
+struct TwoCpus {
+    cpus: [Model; 2],
+    current: core::cell::Cell<usize>,
+}
+
+impl TwoCpus {
+    fn now(&self) -> &Model {
+        &self.cpus[self.current.get()]
+    }
+}
+
+impl hwbp_arm64::DebugRegs for TwoCpus {
+    type Exception = ModelException;
+    fn discover(&self) -> Result<SlotCounts, Error> {
+        self.now().discover()
+    }
+    fn enable(&self) -> Result<(), Error> {
+        self.now().enable()
+    }
+    fn read_value(&self, bank: hwbp_arm64::Bank, n: u8) -> u64 {
+        self.now().read_value(bank, n)
+    }
+    fn read_ctrl(&self, bank: hwbp_arm64::Bank, n: u8) -> u32 {
+        self.now().read_ctrl(bank, n)
+    }
+    fn write_value(&self, bank: hwbp_arm64::Bank, n: u8, value: u64) {
+        self.now().write_value(bank, n, value)
+    }
+    fn write_ctrl(&self, bank: hwbp_arm64::Bank, n: u8, ctrl: u32) {
+        self.now().write_ctrl(bank, n, ctrl)
+    }
+    fn sync(&self) {
+        self.now().sync()
+    }
+    fn set_step(&self, on: bool) {
+        self.now().set_step(on)
+    }
+    fn event(&self, raw: &ModelException) -> hwbp_arm64::DebugEvent {
+        raw.event()
+    }
+}
+
+#[test]
+fn cpus_with_different_counts() {
+    // CPU 0: 6 breakpoints, 4 watchpoints. CPU 1: 8 and 6.
+    let big = 0x1050_7006;
+    let regs = TwoCpus {
+        cpus: [
+            Model::new(ModelId::Aarch64(A53)),
+            Model::new(ModelId::Aarch64(big)),
+        ],
+        current: core::cell::Cell::new(0),
+    };
+    let arm: Arm<TwoCpus, 2> = Arm::new(regs, Flavour::Aarch64, StepMethod::SoftwareStep);
+    assert_eq!(arm.probe(), Ok(SlotCounts::Separate { inst: 6, data: 4 }));
+    arm.init_cpu(0).unwrap();
+    arm.regs().current.set(1);
+    // The bigger CPU is accepted, every one of its registers is cleared, and
+    // the shared counts stay those of the smaller one.
+    arm.init_cpu(1).unwrap();
+    let m1 = &arm.regs().cpus[1];
+    assert!((0..8).all(|n| !m1.breakpoint(n).unwrap().1.enabled()));
+    assert!((0..6).all(|n| !m1.watchpoint(n).unwrap().1.enabled()));
+    assert_eq!(arm.slot_counts(), SlotCounts::Separate { inst: 6, data: 4 });
+    assert_eq!(
+        m1.undefined_accesses() + arm.regs().cpus[0].undefined_accesses(),
+        0
+    );
+
+    // The other way round: a CPU with fewer registers than probed is refused.
+    let regs = TwoCpus {
+        cpus: [
+            Model::new(ModelId::Aarch64(big)),
+            Model::new(ModelId::Aarch64(A53)),
+        ],
+        current: core::cell::Cell::new(0),
+    };
+    let arm: Arm<TwoCpus, 2> = Arm::new(regs, Flavour::Aarch64, StepMethod::SoftwareStep);
+    assert_eq!(arm.probe(), Ok(SlotCounts::Separate { inst: 8, data: 6 }));
+    arm.regs().current.set(1);
+    assert_eq!(arm.init_cpu(1), Err(Error::NoDebugHardware));
+}

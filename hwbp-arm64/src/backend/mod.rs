@@ -123,7 +123,6 @@ pub struct Arm<R, const CPUS: usize> {
     flavour: Flavour,
     method: StepMethod,
     ready: AtomicBool,
-    hw_inst: AtomicU8,
     inst: AtomicU8,
     data: AtomicU8,
     cpus: [PerCpu; CPUS],
@@ -142,7 +141,6 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
             flavour,
             method,
             ready: AtomicBool::new(false),
-            hw_inst: AtomicU8::new(0),
             inst: AtomicU8::new(0),
             data: AtomicU8::new(0),
             cpus: [const { PerCpu::new() }; CPUS],
@@ -159,16 +157,9 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         self.method
     }
 
-    /// Discover the slot counts on the calling CPU (the first call stores
-    /// them; later calls, on other CPUs, check that they agree) and return the
-    /// pools the core may use. Call it once before `Hwbp::init`, which reads
-    /// [`Arch::slot_counts`].
-    ///
-    /// Errors: the discovery error ([`Error::UnsupportedDebugArch`]),
-    /// [`Error::NoDebugHardware`] when the counts are unusable (fewer than 2
-    /// breakpoints with [`StepMethod::Mismatch`]) or differ from the first
-    /// CPU's.
-    pub fn probe(&self) -> Result<SlotCounts, Error> {
+    /// The calling CPU's own registers: (breakpoints, watchpoints, the pools
+    /// usable by the core after reserving the mismatch-step breakpoint).
+    fn local(&self) -> Result<(u8, u8, SlotCounts), Error> {
         let SlotCounts::Separate {
             inst: hw_inst,
             data,
@@ -184,17 +175,45 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         };
         let counts = SlotCounts::Separate { inst, data };
         counts.validate()?;
+        Ok((hw_inst, data, counts))
+    }
+
+    /// Discover the slot counts on the calling CPU and return the pools the
+    /// core may use. The first call stores them; later calls (from
+    /// [`Arch::init_cpu`] on each CPU) check that the calling CPU has at least
+    /// as many registers, and keep the stored counts (a CPU with more uses only
+    /// the first ones). Call it once, on the boot CPU, before `Hwbp::init`,
+    /// which reads [`Arch::slot_counts`]; on a system whose cores differ, call it
+    /// on one with the fewest registers.
+    ///
+    /// Errors: the discovery error ([`Error::UnsupportedDebugArch`]),
+    /// [`Error::NoDebugHardware`] when the counts are unusable (fewer than 2
+    /// breakpoints with [`StepMethod::Mismatch`]) or the calling CPU has fewer
+    /// registers than the stored counts.
+    pub fn probe(&self) -> Result<SlotCounts, Error> {
+        let (_, _, counts) = self.local()?;
+        let SlotCounts::Separate { inst, data } = counts else {
+            return Err(Error::NoDebugHardware);
+        };
         if self.ready.load(Relaxed) {
-            if self.slot_counts() != counts || self.hw_inst.load(Relaxed) != hw_inst {
+            let have = self.slot_counts();
+            let SlotCounts::Separate {
+                inst: have_inst,
+                data: have_data,
+            } = have
+            else {
+                return Err(Error::NoDebugHardware);
+            };
+            if inst < have_inst || data < have_data {
                 return Err(Error::NoDebugHardware);
             }
+            Ok(have)
         } else {
-            self.hw_inst.store(hw_inst, Relaxed);
             self.inst.store(inst, Relaxed);
             self.data.store(data, Relaxed);
             self.ready.store(true, Relaxed);
+            Ok(counts)
         }
-        Ok(counts)
     }
 
     /// The encoder for the discovered counts.
@@ -301,10 +320,12 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
     }
 
     /// The breakpoint register reserved for mismatch stepping.
+    ///
+    /// The register just above the usable ones: it exists on every CPU that
+    /// passed [`Arm::probe`].
     fn reserved_slot(&self) -> Option<u8> {
-        let hw = self.hw_inst.load(Relaxed);
-        let usable = self.inst.load(Relaxed);
-        (hw > usable).then(|| hw - 1)
+        (self.method == StepMethod::Mismatch && self.ready.load(Relaxed))
+            .then(|| self.inst.load(Relaxed))
     }
 
     /// Whether an enabled breakpoint register matches `pc` (any privilege).
@@ -362,13 +383,15 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
             .cpus
             .get(usize::from(cpu))
             .ok_or(Error::CpuOutOfRange { cpu })?;
+        let (hw_inst, hw_data, _) = self.local()?;
         self.probe()?;
         self.regs.enable()?;
-        for n in 0..self.hw_inst.load(Relaxed) {
+        // Every register this CPU has, including any beyond the shared counts.
+        for n in 0..hw_inst {
             self.regs.write_ctrl(Bank::Breakpoint, n, 0);
             self.regs.write_value(Bank::Breakpoint, n, 0);
         }
-        for n in 0..self.data.load(Relaxed) {
+        for n in 0..hw_data {
             self.regs.write_ctrl(Bank::Watchpoint, n, 0);
             self.regs.write_value(Bank::Watchpoint, n, 0);
         }
