@@ -754,6 +754,16 @@ fn continue_after_every_hit() {
         order_ok,
         "each call: instruction hit, then (after RF resume) the data hit"
     );
+    // The argument of call n is what `traced` stores (see `call_traced`).
+    let args = [0, 1, 2].map(|n| call_traced_plain(n) ^ n);
+    check!(
+        recs.len() == 6
+            && recs
+                .chunks(2)
+                .zip(args)
+                .all(|(p, a)| p[0].ip == f && p[1].value == Some(a)),
+        "instruction samples at the entry {f:#x}; data samples saw the stored arguments {args:?}"
+    );
     unregister(hx);
     unregister(hw_);
 }
