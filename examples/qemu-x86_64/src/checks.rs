@@ -187,6 +187,7 @@ fn scrub() {
     // SAFETY: a plain static, never watched, single CPU.
     unsafe { write_volatile(addr_of_mut!(MUX.scrub), 0) };
 }
+
 static mut TRACE_OUT: u64 = 0;
 
 #[repr(C, align(64))]
