@@ -148,6 +148,17 @@ fn test(long: bool) -> Result {
         }
         step(&format!("cross-build no_std libraries for {t}"), &args)?;
     }
+    let features: Vec<String> = LIBS.iter().map(|l| format!("{l}/defmt")).collect();
+    let mut args = vec!["build", "--target", TARGETS[0], "--features"];
+    let features = features.join(",");
+    args.push(&features);
+    for l in LIBS {
+        args.extend(["-p", l]);
+    }
+    step(
+        &format!("cross-build no_std libraries with defmt for {}", TARGETS[0]),
+        &args,
+    )?;
     for b in &BOARDS {
         let dir = root().join(b.dir);
         run(
