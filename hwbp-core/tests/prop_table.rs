@@ -1291,7 +1291,7 @@ proptest! {
             run.step(&Op::Register(a))?;
         }
         for c in 0..nr {
-            run.step(&Op::SchedIn(c, tasks[usize::from(c)].map(|t| t as u64)))?;
+            run.step(&Op::SchedIn(c, tasks[usize::from(c)]))?;
             if out & (1 << c) != 0 {
                 run.step(&Op::SchedOut(c))?;
             }
