@@ -215,6 +215,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     };
 
     /// A manager with no CPUs set up yet; call [`Hwbp::init`] next.
+    #[cfg(not(loom))]
     pub const fn new(arch: A, handler: H) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::SHAPE_OK;
@@ -229,6 +230,26 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             })),
             cells: [const { EventCell::new() }; EVENTS],
             maps: [const { SlotMap::new() }; CPUS],
+        }
+    }
+
+    /// Under `--cfg loom` (model checking the dispatch path, tests only) the
+    /// atomics are loom's, which cannot be built in a `const fn`.
+    #[cfg(loom)]
+    pub fn new(arch: A, handler: H) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::SHAPE_OK;
+        Hwbp {
+            arch,
+            handler,
+            state: Mutex::new(RefCell::new(State {
+                table: None,
+                events: [const { None }; EVENTS],
+                generations: [1; EVENTS],
+                cpus: [const { CpuState::OFFLINE }; CPUS],
+            })),
+            cells: core::array::from_fn(|_| EventCell::new()),
+            maps: core::array::from_fn(|_| SlotMap::new()),
         }
     }
 
