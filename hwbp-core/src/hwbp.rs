@@ -866,8 +866,16 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             let p = ev.pool.index();
             let cs = st.cpus.get(c).ok_or(Error::CpuOutOfRange { cpu })?;
             let mut mask = 0u32;
+            // The assignment names storage indices only; a CPU that has not
+            // been resynced since the breakpoint's storage was freed and
+            // reused still holds the old occupant, so check its generation.
+            let map = self.maps.get(c);
             for (s, occ) in cs.assign[p].iter().enumerate() {
-                if matches!(occ, Some((i, _)) if *i == h.index) {
+                let current = map
+                    .and_then(|m| m.entry(p, s))
+                    .and_then(|e| e.load())
+                    .is_some_and(|(_, gen, _, _)| gen == h.generation);
+                if matches!(occ, Some((i, _)) if *i == h.index) && current {
                     mask |= 1 << s;
                 }
             }
