@@ -93,6 +93,9 @@ struct Model {
     dead: Vec<Handle>,
     reserved: [[u8; 2]; CPUS],
     cpu: [CpuSt; CPUS],
+    /// Per CPU, the handles live when it was switched out: while it is `Out`
+    /// only those can be on its registers.
+    out_live: [Vec<Handle>; CPUS],
 }
 
 fn pools(cfg: &MockConfig) -> usize {
@@ -505,6 +508,7 @@ impl Run {
             dead: Vec::new(),
             reserved: [[0; 2]; CPUS],
             cpu: [CpuSt::Offline; CPUS],
+            out_live: Default::default(),
         };
         for c in 0..nr {
             if online & (1 << c) != 0 {
@@ -892,9 +896,11 @@ impl Run {
                     }
                     None => {
                         prop_assert_eq!(got, Ok(()));
+                        let live: Vec<Handle> = self.m.known().map(|(h, _)| h).collect();
                         let st = &mut self.m.cpu[usize::from(c)];
                         if *st != CpuSt::Offline {
                             *st = CpuSt::Out;
+                            self.m.out_live[usize::from(c)] = live;
                         }
                         Ok(false)
                     }
@@ -1065,6 +1071,15 @@ impl Run {
             }
             prop_assert_eq!(used[l.pool] & mask, 0, "slot shared on CPU {}", cpu);
             used[l.pool] |= mask;
+            if st == CpuSt::Out && mask != 0 {
+                prop_assert!(
+                    m.out_live[usize::from(cpu)].contains(&h),
+                    "{:?} registered after CPU {} was switched out, yet reported in slots {:#x}",
+                    h,
+                    cpu,
+                    mask
+                );
+            }
             let CpuSt::In(task) = st else { continue };
             let ok = eligible(l, cpu, task);
             if mask != 0 {
