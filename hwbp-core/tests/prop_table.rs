@@ -27,7 +27,7 @@ use std::sync::Mutex;
 use hwbp_core::mock::{Mock, MockConfig, MockSlot};
 use hwbp_core::{
     Access, BpType, BreakpointAttr, ConstraintTable, CpuSet, Error, Handle, Handler, Hwbp, Image,
-    Pool, Sample, SlotCounts, Target, TaskId,
+    Pool, Sample, SlotCounts, Target, TaskId, Times,
 };
 use proptest::prelude::*;
 
@@ -1543,6 +1543,59 @@ proptest! {
             };
             let len = if kind == Access::EXEC { 1 } else { len };
             run.access(0, 0x0ffc + off, len, kind)?;
+        }
+        run.release_all()?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// Flexible breakpoints are multiplexed, never starved: with `n` of them
+    /// eligible on a CPU, `n` scheduler ticks put each one that fits beside
+    /// the pinned ones on the hardware at least once, and the pinned ones are
+    /// on it at every tick.
+    #[test]
+    fn rotation_starves_no_flexible_breakpoint(
+        cfg in config_strategy(),
+        attrs in prop::collection::vec(attr_strategy(), 1..12),
+        task in prop::option::of(0..NTASKS),
+    ) {
+        let mut run = Run::new(cfg, 1, 1);
+        for a in attrs {
+            let a = BreakpointAttr { disabled: false, ..a };
+            run.step(&Op::Register(a))?;
+        }
+        run.step(&Op::SchedIn(0, task))?;
+        let task = task.map(TaskId);
+        let known: Vec<(Handle, Live)> = run.m.known().map(|(h, l)| (h, l.clone())).collect();
+        let eligible_here: Vec<&(Handle, Live)> =
+            known.iter().filter(|(_, l)| eligible(l, 0, task)).collect();
+        let n = eligible_here.iter().filter(|(_, l)| !l.attr.pinned).count();
+        let before: Vec<Times> = known.iter().map(|(h, _)| run.hw.times(*h).unwrap()).collect();
+        for _ in 0..=n {
+            run.step(&Op::Rotate(0))?;
+        }
+        for p in 0..pools(&cfg) {
+            let pinned: u16 = eligible_here
+                .iter()
+                .filter(|(_, l)| l.attr.pinned && l.pool == p)
+                .map(|(_, l)| l.weight())
+                .sum();
+            let room = slots(&cfg, p) - pinned;
+            for ((h, l), t0) in known.iter().zip(&before) {
+                if l.pool != p || !eligible(l, 0, task) {
+                    continue;
+                }
+                let t = run.hw.times(*h).unwrap();
+                let ticks = n as u64 + 1;
+                prop_assert_eq!(t.enabled - t0.enabled, ticks);
+                if l.attr.pinned {
+                    prop_assert_eq!(t.running - t0.running, ticks, "pinned {:?} missed a tick", l.attr);
+                } else if l.weight() <= room {
+                    prop_assert!(t.running > t0.running, "flexible {:?} starved ({} flexible, room {})", l.attr, n, room);
+                }
+            }
         }
         run.release_all()?;
     }
