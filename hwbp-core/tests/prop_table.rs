@@ -65,6 +65,9 @@ struct Live {
     /// `None` for copies made by `fork` (the manager hands out no handle for
     /// them; they live until their task exits).
     handle: Option<Handle>,
+    /// Storage index of a fork copy (the manager takes the lowest free ones,
+    /// in the order of the parent's breakpoints); unused with a handle.
+    anon_index: u16,
     attr: BreakpointAttr,
     enabled: bool,
     pool: usize,
@@ -609,6 +612,7 @@ impl Run {
                     }
                     let l = Live {
                         handle: None,
+                        anon_index: 0,
                         attr: *a,
                         enabled: !a.disabled,
                         pool,
@@ -621,6 +625,14 @@ impl Run {
                 match (got, expect) {
                     (Ok(r), Ok(mut l)) => {
                         prop_assert!(self.m.live_index(r.handle).is_none());
+                        prop_assert!(
+                            !self
+                                .m
+                                .live
+                                .iter()
+                                .any(|l| l.handle.is_none() && l.anon_index == r.handle.index()),
+                            "oracle's idea of fork-copy storage is wrong"
+                        );
                         prop_assert_eq!(self.hw.weight(r.handle), Ok(l.pieces.len() as u8));
                         l.handle = Some(r.handle);
                         self.m.dead.retain(|&d| d != r.handle);
@@ -650,6 +662,7 @@ impl Run {
                         rest.remove(i);
                         let l = Live {
                             handle: Some(h),
+                            anon_index: 0,
                             attr: *a,
                             enabled: !a.disabled,
                             pool,
@@ -731,10 +744,8 @@ impl Run {
                     .filter(|l| l.attr.inherit && l.attr.task() == Some(parent))
                     .map(|l| {
                         let mut c = l.clone();
-                        // Index order is the manager's order; anonymous copies
-                        // have no known index, so the oracle cannot order them
-                        // and such forks are skipped below.
-                        let idx = l.handle.map_or(u16::MAX, Handle::index);
+                        // The manager copies in storage-index order.
+                        let idx = l.handle.map_or(l.anon_index, Handle::index);
                         c.handle = None;
                         if let Target::Task { cpu, .. } = l.attr.target {
                             c.attr.target = Target::Task { task: child, cpu };
@@ -742,11 +753,6 @@ impl Run {
                         (idx, c)
                     })
                     .collect();
-                if copies.iter().filter(|(i, _)| *i == u16::MAX).count() > 0 && copies.len() > 1 {
-                    // Order among anonymous copies is unknown to the oracle;
-                    // the error kind could depend on it. Skip such forks.
-                    return Ok(false);
-                }
                 copies.sort_by_key(|(i, _)| *i);
                 let expect = if copies.len() > EVENTS - self.m.live.len() {
                     Err(Error::TooManyEvents)
@@ -764,7 +770,17 @@ impl Run {
                 };
                 match (self.hw.fork(parent, child), expect) {
                     (Ok(set), Ok(())) => {
-                        self.m.live.extend(copies.into_iter().map(|(_, c)| c));
+                        let used: Vec<u16> = self
+                            .m
+                            .live
+                            .iter()
+                            .map(|l| l.handle.map_or(l.anon_index, Handle::index))
+                            .collect();
+                        let mut free = (0..EVENTS as u16).filter(|i| !used.contains(i));
+                        for (_, mut c) in copies {
+                            c.anon_index = free.next().unwrap();
+                            self.m.live.push(c);
+                        }
                         self.sync(set);
                         Ok(false)
                     }
@@ -1498,6 +1514,7 @@ proptest! {
             let (pool, pieces) = run.m.encode(&BreakpointAttr { sample_period: 1, ..reuse }).unwrap();
             run.m.live.push(Live {
                 handle: Some(r.handle),
+                anon_index: 0,
                 attr: BreakpointAttr { sample_period: 1, ..reuse },
                 enabled: !reuse.disabled,
                 pool,
