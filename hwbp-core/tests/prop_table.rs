@@ -19,6 +19,13 @@
 //! * an access is credited exactly to the events whose registers match it;
 //! * after releasing everything the table equals a freshly built one.
 //!
+//! Further properties: `unregister_stops_delivery_before_sync` (the window
+//! before the embedder's resync), `address_only_dispatch_matches_the_rule`
+//! (dense overlapping breakpoints, Arm-like and x86-like reports),
+//! `rotation_starves_no_flexible_breakpoint`, and
+//! `the_search_reaches_every_outcome`, which fails if the generators stop
+//! reaching any refusal the oracle is meant to judge.
+//!
 //! Case count: `PROPTEST_CASES` (default [`DEFAULT_CASES`]).
 
 use std::collections::BTreeSet;
