@@ -32,6 +32,7 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use hwbp_core::mock::{Mock, MockConfig, MockSlot};
+use hwbp_core::Arch;
 use hwbp_core::{
     Access, BpType, BreakpointAttr, ConstraintTable, CpuSet, Error, Handle, Handler, Hwbp, Image,
     Pool, Sample, SlotCounts, Target, TaskId, Times,
@@ -322,6 +323,12 @@ enum Op {
     /// An access near a live breakpoint's region: (cpu, handle pick, offset
     /// from its first byte, length, kind selector).
     AccessNear(u16, usize, i8, u8, u8),
+    /// A guest loads its own debug registers on a CPU, then the host gives
+    /// them back with `restore`: (cpu, guest register seed).
+    Clobber(u16, u64),
+    /// `init` again with a new CPU count; on success the embedder brings the
+    /// CPUs in the mask online (and every CPU that was online before).
+    ReInit(u16, u8),
 }
 
 fn access_strategy() -> impl Strategy<Value = Access> {
@@ -412,6 +419,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         5 => (0u16..4, 0x1000u64..0x1038, 1u8..=8, 0u8..4).prop_map(|(c, a, l, k)| Op::Access(c, a, l, k)),
         5 => (0u16..4, any::<usize>(), -6i8..12, 1u8..=8, any::<u8>())
             .prop_map(|(c, h, o, l, k)| Op::AccessNear(c, h, o, l, k)),
+        1 => (cpu(), any::<u64>()).prop_map(|(c, g)| Op::Clobber(c, g)),
+        1 => (0u16..6, any::<u8>()).prop_map(|(n, m)| Op::ReInit(n, m)),
     ]
 }
 
@@ -962,6 +971,62 @@ impl Run {
                 self.access(c, addr, len, kind)?;
                 Ok(false)
             }
+            Op::Clobber(c, seed) => {
+                if c >= nr {
+                    let empty = Image::empty(self.m.cfg.counts);
+                    prop_assert_eq!(
+                        self.hw.restore(c, &empty),
+                        Err(Error::CpuOutOfRange { cpu: c })
+                    );
+                    return Ok(true);
+                }
+                if self.m.cpu[usize::from(c)] == CpuSt::Offline {
+                    return Ok(false);
+                }
+                let host = self.hw.image(c).unwrap();
+                let mut guest = host.clone();
+                for (p, regs) in guest.pools.iter_mut().enumerate() {
+                    for (s, r) in regs.iter_mut().enumerate() {
+                        if (seed >> ((p * 16 + s) % 64)) & 1 != 0 {
+                            *r = MockSlot {
+                                addr: 0x9000 + 8 * s as u64,
+                                len: 1 + (seed >> 60) as u8 % 8,
+                                access: Access::WRITE,
+                            };
+                        }
+                    }
+                }
+                // The guest's registers, written by the hypervisor.
+                self.hw.arch().install(c, &host, &guest);
+                prop_assert_eq!(self.hw.restore(c, &guest), Ok(()));
+                Ok(false)
+            }
+            Op::ReInit(n, online) => {
+                let expect = if n == 0 || usize::from(n) > CPUS {
+                    Err(Error::CpuOutOfRange { cpu: n })
+                } else if !self.m.live.is_empty() {
+                    Err(Error::Busy)
+                } else {
+                    Ok(())
+                };
+                let got = self.hw.init(n);
+                prop_assert_eq!(got, expect);
+                if let Err(e) = got {
+                    refuse(e);
+                    return Ok(true);
+                }
+                let was: Vec<bool> = self.m.cpu.iter().map(|s| *s != CpuSt::Offline).collect();
+                self.m.nr = n;
+                self.m.reserved = [[0; 2]; CPUS];
+                self.m.cpu = [CpuSt::Offline; CPUS];
+                for c in 0..n {
+                    if was[usize::from(c)] || online & (1 << c) != 0 {
+                        self.hw.cpu_online(c).unwrap();
+                        self.m.cpu[usize::from(c)] = CpuSt::In(None);
+                    }
+                }
+                Ok(false)
+            }
             Op::AccessNear(c, n, off, len, sel) => {
                 let Some((_, l)) = self.m.known().nth(n % self.m.live.len().max(1)) else {
                     return Ok(false);
@@ -1440,6 +1505,9 @@ fn the_search_reaches_every_outcome() {
         "SchedIn ok",
         "Rotate ok",
         "AccessNear ok",
+        "Clobber ok",
+        "ReInit ok",
+        "ReInit Busy",
         "ByAddress exact",
         "ByAddress closest",
     ] {
