@@ -312,8 +312,12 @@ mod tests {
 /// interleaving of the threads below is explored:
 ///
 /// ```text
-/// RUSTFLAGS="--cfg loom" cargo test -p hwbp-core --release loom
+/// RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p hwbp-core --release --lib loom
 /// ```
+///
+/// `--lib` is needed: the integration tests and doc tests keep `Hwbp` in
+/// `static`s, which `--cfg loom` cannot build. Without the preemption bound
+/// the search is exhaustive and takes about a minute instead of a second.
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
