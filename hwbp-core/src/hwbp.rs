@@ -618,9 +618,12 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         })
     }
 
-    /// Give back the debugger registers of type `ty` on `cpu`.
+    /// Give back the debugger registers of type `ty` on `cpu`: refused with
+    /// [`Error::CpuOutOfRange`] for a CPU the manager does not have and with
+    /// [`Error::NotReserved`] when nothing of that type is reserved there.
     pub fn unreserve(&self, cpu: u16, ty: BpType) -> Result<(), Error> {
         self.with_table(|_, table| {
+            cpu_index(table, cpu)?;
             let pool = table.counts().pool_of(ty);
             if table.reserved(cpu, pool) == 0 {
                 return Err(Error::NotReserved);

@@ -1,6 +1,6 @@
 //! Issue 3: the README's bad-input table, one test per row that the generic
 //! layer decides (rows decided by an architecture backend are tested in that
-//! backend's crate; see /work/notes/bad-input-table.md). Every test asserts the
+//! backend's crate; the README's table names each test). Every test asserts the
 //! exact `Error` and that the refusal changed nothing observable.
 
 use hwbp_core::mock::{Mock, MockConfig};
@@ -135,9 +135,7 @@ fn bad_input_cpu_out_of_range() {
     refused(&hw, cpu(3), |hw| {
         hw.modify(h, &w(0x1000, 4).target(Target::Cpu(3)))
     });
-    // Nothing can be reserved on a CPU that does not exist, so there is
-    // nothing to give back either.
-    refused(&hw, Error::NotReserved, |hw| hw.unreserve(2, BpType::Data));
+    refused(&hw, cpu(2), |hw| hw.unreserve(2, BpType::Data));
     // More CPUs than the manager was built for.
     let fresh: Box<Hw> = Box::new(Hwbp::new(Mock::new(MockConfig::X86_LIKE), ()));
     assert_eq!(fresh.init(3), Err(cpu(3)));
@@ -277,4 +275,19 @@ fn bad_input_generic_attr_rules() {
         Error::NotInitialized
     );
     assert_eq!(uninit.sched_in(0, None), Err(Error::NotInitialized));
+}
+
+#[test]
+fn bad_input_reinit_while_breakpoints_exist() {
+    let hw = hw(MockConfig::X86_LIKE);
+    let h = hw.register(&w(0x1000, 4)).unwrap().handle;
+    hw.sync(0).unwrap();
+    // Rebuilding the table would orphan the breakpoint's promise.
+    refused(&hw, Error::Busy, |hw| hw.init(1));
+    assert_eq!(hw.slots_on(h, 0).unwrap().count_ones(), 1);
+    assert_eq!(hw.table().unwrap().nr_cpus(), 2);
+    // Once it is gone, init is allowed again (and takes the CPUs offline).
+    hw.unregister(h).unwrap();
+    hw.init(1).unwrap();
+    assert_eq!(hw.table().unwrap().nr_cpus(), 1);
 }

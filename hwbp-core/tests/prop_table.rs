@@ -894,8 +894,10 @@ impl Run {
                 let pool = pool_of(&self.m.cfg, &probe);
                 let had = self.m.reserved.get(usize::from(c)).map_or(0, |r| r[pool]);
                 let got = self.hw.unreserve(c, ty);
-                if had == 0 {
-                    // Also for a CPU out of range: nothing was reserved there.
+                if let Some(e) = cpu_err(c) {
+                    prop_assert_eq!(got, Err(e));
+                    Ok(true)
+                } else if had == 0 {
                     prop_assert_eq!(got, Err(Error::NotReserved));
                     Ok(true)
                 } else {
