@@ -23,6 +23,11 @@ const TARGETS: [&str; 3] = [
     "armv7a-none-eabi",
 ];
 
+/// 32-bit x86: no bare-metal target ships with rustup, so hwbp-x86's 32-bit
+/// register access (`mov` to and from DR0-DR7 in 32-bit mode) is compiled for
+/// this one; it builds an rlib only, so no 32-bit linker or libc is needed.
+const X86_32: &str = "i686-unknown-linux-gnu";
+
 /// `no_std` library crates.
 const LIBS: [&str; 4] = ["hwbp-core", "hwbp-x86", "hwbp-arm64", "hwbp-sh"];
 
@@ -148,6 +153,10 @@ fn test(long: bool) -> Result {
         }
         step(&format!("cross-build no_std libraries for {t}"), &args)?;
     }
+    step(
+        &format!("build hwbp-x86 for {X86_32} (32-bit x86 register access)"),
+        &["build", "--target", X86_32, "-p", "hwbp-x86"],
+    )?;
     let features: Vec<String> = LIBS.iter().map(|l| format!("{l}/defmt")).collect();
     let mut args = vec!["build", "--target", TARGETS[0], "--features"];
     let features = features.join(",");
@@ -203,6 +212,7 @@ fn ensure_targets() -> Result {
     let missing: Vec<&str> = TARGETS
         .iter()
         .copied()
+        .chain([X86_32])
         .filter(|t| !installed.lines().any(|l| l.trim() == *t))
         .collect();
     if missing.is_empty() {
