@@ -100,7 +100,7 @@ pub fn kernel_version() -> Option<(u32, u32)> {
     if unsafe { libc::uname(&mut uts) } != 0 {
         return None;
     }
-    let release: Vec<u8> = uts.release.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let release: Vec<u8> = uts.release.iter().take_while(|&&c| c != 0).map(|&c| u8::from_ne_bytes(c.to_ne_bytes())).collect();
     let text = core::str::from_utf8(&release).ok()?;
     let mut parts = text.split(|c: char| !c.is_ascii_digit());
     let major = parts.next()?.parse().ok()?;
