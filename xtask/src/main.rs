@@ -28,6 +28,10 @@ const TARGETS: [&str; 3] = [
 /// this one; it builds an rlib only, so no 32-bit linker or libc is needed.
 const X86_32: &str = "i686-unknown-linux-gnu";
 
+/// hwbp-linux's other architecture: type-checked (clippy, all targets) for
+/// it on every run, since the hosts here are x86_64.
+const LINUX_ARM64: &str = "aarch64-unknown-linux-gnu";
+
 /// `no_std` library crates.
 const LIBS: [&str; 4] = ["hwbp-core", "hwbp-x86", "hwbp-arm64", "hwbp-sh"];
 
@@ -157,6 +161,20 @@ fn test(long: bool) -> Result {
         &format!("build hwbp-x86 for {X86_32} (32-bit x86 register access)"),
         &["build", "--target", X86_32, "-p", "hwbp-x86"],
     )?;
+    step(
+        &format!("clippy hwbp-linux for {LINUX_ARM64} (all targets, -D warnings)"),
+        &[
+            "clippy",
+            "-p",
+            "hwbp-linux",
+            "--all-targets",
+            "--target",
+            LINUX_ARM64,
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     let features: Vec<String> = LIBS.iter().map(|l| format!("{l}/defmt")).collect();
     let mut args = vec!["build", "--target", TARGETS[0], "--features"];
     let features = features.join(",");
@@ -212,7 +230,7 @@ fn ensure_targets() -> Result {
     let missing: Vec<&str> = TARGETS
         .iter()
         .copied()
-        .chain([X86_32])
+        .chain([X86_32, LINUX_ARM64])
         .filter(|t| !installed.lines().any(|l| l.trim() == *t))
         .collect();
     if missing.is_empty() {
