@@ -7,6 +7,8 @@
 //! ```
 //! `MASK` exists only in AArch32 (v7) and is left zero.
 
+use crate::ctrl::CTRL_E;
+
 /// Which privilege levels a breakpoint or watchpoint fires in (`PMC`/`PAC`
 /// with `HMC` = 0 and `SSC` = 0b00: EL1/PL1 and EL0/PL0 only, never EL2/EL3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -111,30 +113,14 @@ impl BreakpointType {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Bcr(pub u32);
 
-impl Bcr {
-    const E: u32 = 1 << 0;
-    const HMC: u32 = 1 << 13;
+ctrl_fields!(Bcr);
 
+impl Bcr {
     /// An enabled unlinked address-match breakpoint with the given byte
     /// selection (`BAS`, 4 bits) and privilege filter; `HMC`, `SSC` and `LBN`
     /// are zero.
     pub const fn address_match(bas: u8, pmc: Privilege) -> Self {
-        Bcr(Self::E | ((bas as u32 & 0xF) << 5) | (pmc.bits() << 1))
-    }
-
-    /// Enabled (`E`).
-    pub const fn enabled(self) -> bool {
-        self.0 & Self::E != 0
-    }
-
-    /// The same value with `E` set or cleared.
-    #[must_use]
-    pub const fn with_enabled(self, e: bool) -> Self {
-        if e {
-            Bcr(self.0 | Self::E)
-        } else {
-            Bcr(self.0 & !Self::E)
-        }
+        Bcr(CTRL_E | ((bas as u32 & 0xF) << 5) | (pmc.bits() << 1))
     }
 
     /// Privilege filter (`PMC`).
@@ -145,21 +131,6 @@ impl Bcr {
     /// Byte address select (`BAS`, 4 bits: halfwords of the word at `BVR`).
     pub const fn bas(self) -> u8 {
         ((self.0 >> 5) & 0xF) as u8
-    }
-
-    /// Higher mode control (`HMC`).
-    pub const fn hmc(self) -> bool {
-        self.0 & Self::HMC != 0
-    }
-
-    /// Security state control (`SSC`).
-    pub const fn ssc(self) -> u8 {
-        ((self.0 >> 14) & 3) as u8
-    }
-
-    /// Linked breakpoint number (`LBN`).
-    pub const fn lbn(self) -> u8 {
-        ((self.0 >> 16) & 0xF) as u8
     }
 
     /// Breakpoint type (`BT`).

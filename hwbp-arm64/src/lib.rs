@@ -99,6 +99,9 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[macro_use]
+mod ctrl;
+
 pub mod aarch32;
 pub mod backend;
 pub mod bcr;

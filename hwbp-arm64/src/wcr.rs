@@ -7,6 +7,7 @@
 //! ```
 
 use crate::bcr::Privilege;
+use crate::ctrl::CTRL_E;
 
 /// Which data accesses a watchpoint fires on (`LSC`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,35 +58,20 @@ impl LoadStore {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Wcr(pub u32);
 
+ctrl_fields!(Wcr);
+
 impl Wcr {
-    const E: u32 = 1 << 0;
-    const HMC: u32 = 1 << 13;
     const WT: u32 = 1 << 20;
 
     /// An enabled unlinked watchpoint: byte selection `bas` (within the
     /// doubleword at `WVR`), `mask` (0, or 3..=31 to ignore that many low
     /// address bits), access kinds and privilege filter.
     pub const fn new(bas: u8, mask: u8, lsc: LoadStore, pac: Privilege) -> Self {
-        Wcr(Self::E
+        Wcr(CTRL_E
             | ((mask as u32 & 0x1F) << 24)
             | ((bas as u32) << 5)
             | (lsc.bits() << 3)
             | (pac.bits() << 1))
-    }
-
-    /// Enabled (`E`).
-    pub const fn enabled(self) -> bool {
-        self.0 & Self::E != 0
-    }
-
-    /// The same value with `E` set or cleared.
-    #[must_use]
-    pub const fn with_enabled(self, e: bool) -> Self {
-        if e {
-            Wcr(self.0 | Self::E)
-        } else {
-            Wcr(self.0 & !Self::E)
-        }
     }
 
     /// Privilege filter (`PAC`).
@@ -101,21 +87,6 @@ impl Wcr {
     /// Byte address select (`BAS`, 8 bits).
     pub const fn bas(self) -> u8 {
         ((self.0 >> 5) & 0xFF) as u8
-    }
-
-    /// Higher mode control (`HMC`).
-    pub const fn hmc(self) -> bool {
-        self.0 & Self::HMC != 0
-    }
-
-    /// Security state control (`SSC`).
-    pub const fn ssc(self) -> u8 {
-        ((self.0 >> 14) & 3) as u8
-    }
-
-    /// Linked breakpoint number (`LBN`).
-    pub const fn lbn(self) -> u8 {
-        ((self.0 >> 16) & 0xF) as u8
     }
 
     /// Watchpoint type (`WT`): `true` = linked (never written by this crate).
