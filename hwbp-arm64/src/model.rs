@@ -423,6 +423,13 @@ impl DebugRegs for Model {
         }
     }
 
+    fn present(&self) -> Result<SlotCounts, Error> {
+        match self.id {
+            ModelId::Aarch64(v) => IdAa64Dfr0(v).slot_counts(),
+            ModelId::Aarch32(v) => Dbgdidr(v).slot_counts(),
+        }
+    }
+
     fn enable(&self) -> Result<(), Error> {
         self.enabled.set(true);
         Ok(())

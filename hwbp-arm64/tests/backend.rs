@@ -132,6 +132,25 @@ fn init_clears_unknown_reset_values() {
 }
 
 #[test]
+fn armv7_clears_the_watchpoints_it_does_not_use() {
+    // v7 debug (before v7.1) with 4 watchpoints: only the first is used (DFAR
+    // is UNKNOWN on a watchpoint), but the other three exist and power up
+    // enabled in the model; init must clear them too.
+    let arm = a32(
+        Model::new(ModelId::Aarch32(0x3513_0000)),
+        StepMethod::Manual,
+    );
+    assert_eq!(arm.probe(), Ok(SlotCounts::Separate { inst: 6, data: 1 }));
+    arm.init_cpu(0).unwrap();
+    let m = arm.regs();
+    for n in 0..4 {
+        assert!(!m.watchpoint(n).unwrap().1.enabled(), "watchpoint {n}");
+    }
+    assert_eq!(m.watch_hits(&store(0x1008)), 0);
+    assert_eq!(m.undefined_accesses(), 0);
+}
+
+#[test]
 fn install_writes_only_what_changed() {
     let arm = a64(A53);
     let empty = up(&arm);

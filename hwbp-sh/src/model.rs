@@ -291,9 +291,14 @@ impl RegisterFile {
         out
     }
 
-    fn raise_flags(&self, mask: u32) {
+    /// Set the match flags of the channels in `mask` (bit n = channel n;
+    /// channels the part lacks are ignored), as the hardware does on a match.
+    pub fn raise_flags(&self, mask: u32) {
         match self.variant.layout {
-            Layout::Sh4a => self.poke(sh4a::CCMFR, self.peek(sh4a::CCMFR) | mask),
+            Layout::Sh4a => self.poke(
+                sh4a::CCMFR,
+                self.peek(sh4a::CCMFR) | mask & self.variant.channel_mask(),
+            ),
             Layout::Sh4 => {
                 let mut b = self.peek(sh4::BRCR);
                 if mask & 1 != 0 {

@@ -172,6 +172,14 @@ impl DebugRegs for Aarch32Regs {
         }
     }
 
+    fn present(&self) -> Result<SlotCounts, Error> {
+        if cfg!(target_arch = "arm") {
+            Dbgdidr(read_didr()).slot_counts()
+        } else {
+            Err(Error::NoDebugHardware)
+        }
+    }
+
     fn enable(&self) -> Result<(), Error> {
         let arch = Dbgdidr(read_didr()).supported_version();
         if cfg!(target_arch = "arm") {

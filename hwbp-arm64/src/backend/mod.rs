@@ -40,8 +40,15 @@ pub trait DebugRegs {
     type Exception;
 
     /// Read the identification register and return the register counts the
-    /// hardware has, or why it cannot be used.
+    /// backend may use, or why the hardware cannot be used.
     fn discover(&self) -> Result<SlotCounts, Error>;
+    /// The register counts the hardware has, which [`Arch::init_cpu`] clears
+    /// even where [`DebugRegs::discover`] reports fewer (AArch32 before v7.1
+    /// uses only the first watchpoint, but the others exist and hold UNKNOWN
+    /// values). Defaults to [`DebugRegs::discover`].
+    fn present(&self) -> Result<SlotCounts, Error> {
+        self.discover()
+    }
     /// Unlock and enable self-hosted debug on the calling CPU (OS lock, OS
     /// double lock, monitor debug mode, debug exception masking).
     fn enable(&self) -> Result<(), Error>;
@@ -375,18 +382,23 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
     }
 
     /// On the calling CPU `cpu`: [`Arm::probe`] (the counts must agree with
-    /// the first CPU's), unlock and enable self-hosted debug, clear every slot
-    /// (their reset value is UNKNOWN), disarm any step and reset the step-over
-    /// state. [`Error::CpuOutOfRange`] for `cpu >= CPUS`.
+    /// the first CPU's), unlock and enable self-hosted debug, clear every
+    /// register the CPU has ([`DebugRegs::present`]: their reset value is
+    /// UNKNOWN), disarm any step and reset the step-over state. [`Error::CpuOutOfRange`] for `cpu >= CPUS`.
     fn init_cpu(&self, cpu: u16) -> Result<(), Error> {
         let state = self
             .cpus
             .get(usize::from(cpu))
             .ok_or(Error::CpuOutOfRange { cpu })?;
-        let (hw_inst, hw_data, _) = self.local()?;
+        let (mut hw_inst, mut hw_data, _) = self.local()?;
         self.probe()?;
         self.regs.enable()?;
-        // Every register this CPU has, including any beyond the shared counts.
+        // Every register this CPU has, including any beyond the shared counts
+        // and any the backend does not use.
+        if let Ok(SlotCounts::Separate { inst, data }) = self.regs.present() {
+            hw_inst = hw_inst.max(inst.min(MAX_SLOTS as u8));
+            hw_data = hw_data.max(data.min(MAX_SLOTS as u8));
+        }
         for n in 0..hw_inst {
             self.regs.write_ctrl(Bank::Breakpoint, n, 0);
             self.regs.write_value(Bank::Breakpoint, n, 0);
