@@ -65,7 +65,9 @@ fn encoders() -> impl Strategy<Value = Encoder> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    // Cheap properties: 32 times the configured case count (PROPTEST_CASES,
+    // which `cargo xtask test --long` raises), 2048 in a normal run.
+    #![proptest_config(ProptestConfig::with_cases(32 * ProptestConfig::default().cases))]
 
     #[test]
     fn encoder_is_total(enc in encoders(), attr in any_attr()) {
