@@ -175,7 +175,6 @@ impl<S> Event<S> {
 }
 
 struct State<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize> {
-    table: Option<ConstraintTable<CPUS, TASKS>>,
     events: [Option<Event<S>>; EVENTS],
     generations: [u32; EVENTS],
     cpus: [CpuState<S>; CPUS],
@@ -195,6 +194,9 @@ pub struct Hwbp<A: Arch, H, const CPUS: usize, const EVENTS: usize, const TASKS:
     arch: A,
     handler: H,
     state: Mutex<RefCell<State<A::Slot, CPUS, EVENTS, TASKS>>>,
+    /// Apart from `state` so a mutation borrows both in place: the table is
+    /// large (it grows with `TASKS`) and is never moved or copied per call.
+    table: Mutex<RefCell<Option<ConstraintTable<CPUS, TASKS>>>>,
     cells: [EventCell; EVENTS],
     maps: [SlotMap; CPUS],
 }
@@ -223,11 +225,11 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             arch,
             handler,
             state: Mutex::new(RefCell::new(State {
-                table: None,
                 events: [const { None }; EVENTS],
                 generations: [1; EVENTS],
                 cpus: [const { CpuState::OFFLINE }; CPUS],
             })),
+            table: Mutex::new(RefCell::new(None)),
             cells: [const { EventCell::new() }; EVENTS],
             maps: [const { SlotMap::new() }; CPUS],
         }
@@ -243,11 +245,11 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             arch,
             handler,
             state: Mutex::new(RefCell::new(State {
-                table: None,
                 events: [const { None }; EVENTS],
                 generations: [1; EVENTS],
                 cpus: [const { CpuState::OFFLINE }; CPUS],
             })),
+            table: Mutex::new(RefCell::new(None)),
             cells: core::array::from_fn(|_| EventCell::new()),
             maps: core::array::from_fn(|_| SlotMap::new()),
         }
@@ -263,14 +265,30 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         &self.handler
     }
 
+    /// Run `f` on the state and the (possibly not yet built) table, in a
+    /// critical section; a re-entrant call is refused with [`Error::Busy`].
+    fn with_parts<R>(
+        &self,
+        f: impl FnOnce(
+            &mut State<A::Slot, CPUS, EVENTS, TASKS>,
+            &mut Option<ConstraintTable<CPUS, TASKS>>,
+        ) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        critical_section::with(|cs| {
+            let st = self.state.borrow(cs).try_borrow_mut();
+            let table = self.table.borrow(cs).try_borrow_mut();
+            match (st, table) {
+                (Ok(mut st), Ok(mut table)) => f(&mut st, &mut table),
+                _ => Err(Error::Busy),
+            }
+        })
+    }
+
     fn with<R>(
         &self,
         f: impl FnOnce(&mut State<A::Slot, CPUS, EVENTS, TASKS>) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        critical_section::with(|cs| match self.state.borrow(cs).try_borrow_mut() {
-            Ok(mut st) => f(&mut st),
-            Err(_) => Err(Error::Busy),
-        })
+        self.with_parts(|st, _| f(st))
     }
 
     fn with_table<R>(
@@ -280,12 +298,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             &mut ConstraintTable<CPUS, TASKS>,
         ) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        self.with(|st| {
-            let mut table = st.table.take().ok_or(Error::NotInitialized)?;
-            let r = f(st, &mut table);
-            st.table = Some(table);
-            r
-        })
+        self.with_parts(|st, table| f(st, table.as_mut().ok_or(Error::NotInitialized)?))
     }
 
     /// Build the constraint table for `nr_cpus` CPUs from the slot counts the
@@ -295,7 +308,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     pub fn init(&self, nr_cpus: u16) -> Result<(), Error> {
         let counts = self.arch.slot_counts();
         let table = ConstraintTable::new(counts, nr_cpus)?;
-        self.with(|st| {
+        self.with_parts(|st, slot| {
             if st.events.iter().any(Option::is_some) {
                 return Err(Error::Busy);
             }
@@ -303,15 +316,15 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 *cpu = CpuState::OFFLINE;
                 cpu.installed = Image::empty(counts);
             }
-            st.table = Some(table);
+            *slot = Some(table);
             Ok(())
         })
     }
 
     /// The slot counts in use, once initialized.
     pub fn slot_counts(&self) -> Result<SlotCounts, Error> {
-        self.with(|st| {
-            st.table
+        self.with_parts(|_, table| {
+            table
                 .as_ref()
                 .map(ConstraintTable::counts)
                 .ok_or(Error::NotInitialized)
@@ -905,7 +918,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
 
     /// A copy of the constraint table (for inspection and tests).
     pub fn table(&self) -> Result<ConstraintTable<CPUS, TASKS>, Error> {
-        self.with(|st| st.table.clone().ok_or(Error::NotInitialized))
+        self.with_parts(|_, table| table.clone().ok_or(Error::NotInitialized))
     }
 
     /// The debug exception handler's entry point. Takes no lock and allocates
