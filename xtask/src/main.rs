@@ -149,6 +149,10 @@ fn test(long: bool) -> Result {
             .args(["test", "--workspace"])
             .env("PROPTEST_CASES", cases),
     )?;
+    step(
+        "benchmarks, each run once as a test (cargo bench measures)",
+        &["test", "-p", "hwbp-core", "--benches"],
+    )?;
     loom()?;
     for t in TARGETS {
         let mut args = vec!["build", "--target", t];
