@@ -25,8 +25,7 @@ pub struct Hit {
     /// The program counter saved in the signal frame. On x86 (verified): after
     /// the accessing instruction for watchpoints (a trap), the breakpoint
     /// address for instruction breakpoints (a fault the kernel resumes past).
-    /// On arm64 both are faults that the kernel steps over; whether the frame
-    /// shows the instruction or its successor has not been checked on hardware.
+    /// On arm64 signal delivery is refused (see [`crate::Delivery::Signal`]).
     pub ip: u64,
     /// Kernel id of the thread that hit the breakpoint (the one running the
     /// handler).

@@ -2,12 +2,18 @@
 //!
 //! * `cargo xtask test [--long]`: formatting, clippy, every host test and doc
 //!   test, the loom model checks, cross-builds of every library crate for the
-//!   bare-metal targets (proving `no_std` without `alloc`), and the QEMU boards.
+//!   bare-metal targets (proving `no_std` without `alloc`), the QEMU boards,
+//!   and `linux-arm64`.
 //! * `cargo xtask qemu [x86_64|aarch64|armv7|all]`: build the example firmware
 //!   and run it on QEMU, printing a PASS/FAIL line per board.
+//! * `cargo xtask linux-arm64`: hwbp-linux's test binaries, built for
+//!   `aarch64-unknown-linux-musl`, run on Debian's arm64 Linux kernel under
+//!   `qemu-system-aarch64 -M virt -cpu cortex-a53` (TCG), from an initramfs
+//!   whose `/init` is `examples/linux-arm64-init`.
 //!
-//! Missing rustup targets are added; a missing QEMU is installed with apt-get
-//! when running as root, otherwise the command to run is printed.
+//! Missing rustup targets are added; a missing QEMU, and the kernel package
+//! (downloaded, not installed), are fetched with apt-get when running as root,
+//! otherwise the command to run is printed.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,6 +21,8 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use std::{env, thread};
+
+mod linux_arm64;
 
 /// Bare-metal targets every library crate must build for.
 const TARGETS: [&str; 3] = [
@@ -31,6 +39,23 @@ const X86_32: &str = "i686-unknown-linux-gnu";
 /// hwbp-linux's other architecture: type-checked (clippy, all targets) for
 /// it on every run, since the hosts here are x86_64.
 const LINUX_ARM64: &str = "aarch64-unknown-linux-gnu";
+
+/// hwbp-linux's test binaries for the arm64 kernel: static, linked by
+/// rust-lld with the musl objects the rustup target ships (no C toolchain).
+const LINUX_ARM64_MUSL: &str = "aarch64-unknown-linux-musl";
+
+/// `/init` of the arm64 initramfs: its own workspace, built for
+/// [`LINUX_ARM64_MUSL`] by its `.cargo/config.toml`.
+const LINUX_ARM64_INIT: &str = "examples/linux-arm64-init";
+
+/// Debian's arm64 cloud kernel (meta package; its one dependency is the
+/// versioned image). An uncompressed `Image` with the PL011 console, PSCI,
+/// initramfs and perf hardware breakpoints built in, so no modules are needed.
+const LINUX_ARM64_KERNEL: &str = "linux-image-cloud-arm64";
+
+/// How long the arm64 Linux guest may run (the build and download are not
+/// counted).
+const LINUX_ARM64_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// `no_std` library crates.
 const LIBS: [&str; 4] = ["hwbp-core", "hwbp-x86", "hwbp-arm64", "hwbp-sh"];
@@ -75,9 +100,19 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(args.iter().skip(1).any(|a| a == "--long")),
         Some("qemu") => qemu(args.get(1).map_or("all", String::as_str)),
+        Some("linux-arm64") => {
+            let rest: Vec<String> = args
+                .iter()
+                .skip(1)
+                .skip_while(|a| *a == "--")
+                .cloned()
+                .collect();
+            linux_arm64(&rest)
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--long] | cargo xtask qemu [x86_64|aarch64|armv7|all]"
+                "usage: cargo xtask test [--long] | cargo xtask qemu [x86_64|aarch64|armv7|all] \
+                 | cargo xtask linux-arm64 [-- TEST-ARGS]"
             );
             return ExitCode::from(2);
         }
@@ -122,7 +157,7 @@ fn step(what: &str, args: &[&str]) -> Result {
 
 fn test(long: bool) -> Result {
     let started = Instant::now();
-    ensure_targets()?;
+    ensure_targets(&all_targets())?;
     step("rustfmt (workspace)", &["fmt", "--all", "--", "--check"])?;
     for b in &BOARDS {
         let manifest = format!("{}/Cargo.toml", b.dir);
@@ -131,6 +166,16 @@ fn test(long: bool) -> Result {
             &["fmt", "--manifest-path", &manifest, "--", "--check"],
         )?;
     }
+    step(
+        &format!("rustfmt ({LINUX_ARM64_INIT})"),
+        &[
+            "fmt",
+            "--manifest-path",
+            &format!("{LINUX_ARM64_INIT}/Cargo.toml"),
+            "--",
+            "--check",
+        ],
+    )?;
     step(
         "clippy (workspace, all targets, -D warnings)",
         &[
@@ -199,7 +244,18 @@ fn test(long: bool) -> Result {
                 .args(["clippy", "--release", "--", "-D", "warnings"]),
         )?;
     }
+    run(
+        &format!("clippy ({LINUX_ARM64_INIT}, -D warnings)"),
+        cargo().current_dir(root().join(LINUX_ARM64_INIT)).args([
+            "clippy",
+            "--release",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
     qemu("all")?;
+    linux_arm64(&[])?;
     eprintln!("xtask: all checks passed in {:.0?}", started.elapsed());
     Ok(())
 }
@@ -225,16 +281,24 @@ fn loom() -> Result {
     )
 }
 
-fn ensure_targets() -> Result {
+/// Every rustup target `cargo xtask test` uses.
+fn all_targets() -> Vec<&'static str> {
+    TARGETS
+        .iter()
+        .copied()
+        .chain([X86_32, LINUX_ARM64, LINUX_ARM64_MUSL])
+        .collect()
+}
+
+fn ensure_targets(wanted: &[&str]) -> Result {
     let out = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .map_err(|e| format!("rustup is needed to add the bare-metal targets: {e}"))?;
+        .map_err(|e| format!("rustup is needed to add the cross targets: {e}"))?;
     let installed = String::from_utf8_lossy(&out.stdout);
-    let missing: Vec<&str> = TARGETS
+    let missing: Vec<&str> = wanted
         .iter()
         .copied()
-        .chain([X86_32, LINUX_ARM64])
         .filter(|t| !installed.lines().any(|l| l.trim() == *t))
         .collect();
     if missing.is_empty() {
@@ -297,7 +361,7 @@ fn qemu(which: &str) -> Result {
             "unknown board {which:?}: expected x86_64, aarch64, armv7 or all"
         ));
     }
-    ensure_targets()?;
+    ensure_targets(&all_targets())?;
     ensure_qemu(&boards)?;
     let mut failed = Vec::new();
     for b in &boards {
@@ -316,6 +380,20 @@ fn qemu(which: &str) -> Result {
     }
 }
 
+/// hwbp-linux's tests on arm64 Linux under QEMU, with a PASS/FAIL line.
+fn linux_arm64(test_args: &[String]) -> Result {
+    match linux_arm64::run_all(test_args) {
+        Ok(summary) => {
+            println!("PASS linux-arm64: {summary}");
+            Ok(())
+        }
+        Err(e) => {
+            println!("FAIL linux-arm64: {e}");
+            Err("hwbp-linux's tests on arm64 Linux failed".into())
+        }
+    }
+}
+
 /// Build and boot one board; returns its summary line.
 fn run_board(b: &Board) -> Result<String> {
     let dir = root().join(b.dir);
@@ -325,46 +403,8 @@ fn run_board(b: &Board) -> Result<String> {
     )?;
     eprintln!("xtask: boot {} on {}", b.dir, b.qemu);
     let mut cmd = cargo();
-    cmd.current_dir(&dir)
-        .args(["run", "--quiet", "--release"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
-    // Own process group, so a timeout kills QEMU too, not only cargo.
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start cargo run: {e}"))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let (tx, rx) = mpsc::channel();
-    let name = b.name;
-    let reader = thread::spawn(move || {
-        for line in BufReader::new(stdout)
-            .lines()
-            .map_while(std::result::Result::ok)
-        {
-            println!("  [{name}] {line}");
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + BOARD_TIMEOUT;
-    let status = loop {
-        match child.try_wait().map_err(|e| e.to_string())? {
-            Some(s) => break Some(s),
-            None if Instant::now() > deadline => {
-                #[cfg(unix)]
-                let _ = Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{}", child.id())])
-                    .status();
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            None => thread::sleep(Duration::from_millis(50)),
-        }
-    };
-    let _ = reader.join();
-    let lines: Vec<String> = rx.try_iter().collect();
+    cmd.current_dir(&dir).args(["run", "--quiet", "--release"]);
+    let (status, lines) = stream(cmd, b.name, BOARD_TIMEOUT)?;
     let Some(status) = status else {
         return Err(format!("timed out after {BOARD_TIMEOUT:?}"));
     };
@@ -384,4 +424,51 @@ fn run_board(b: &Board) -> Result<String> {
         ));
     }
     Ok(summary)
+}
+
+/// Run `cmd` in its own process group (so a timeout kills QEMU too, not only
+/// a cargo that started it), print its stdout line by line with a `[name]`
+/// prefix, and collect the lines. The status is `None` on a timeout.
+fn stream(
+    mut cmd: Command,
+    name: &'static str,
+    timeout: Duration,
+) -> Result<(Option<std::process::ExitStatus>, Vec<String>)> {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        for line in BufReader::new(stdout)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            // A Linux serial console ends lines with CR LF.
+            let line = line.trim_end_matches('\r').to_owned();
+            println!("  [{name}] {line}");
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(s) => break Some(s),
+            None if Instant::now() > deadline => {
+                #[cfg(unix)]
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .status();
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let _ = reader.join();
+    Ok((status, rx.try_iter().collect()))
 }
