@@ -68,7 +68,7 @@ cfg_if_linux! {
     pub use signal::{Hit, HitFn};
 }
 
-/// Identifies a breakpoint in [`Hit`](crate::signal::Hit)s: the `sig_data`
+/// Identifies a breakpoint in [`Hit`]s: the `sig_data`
 /// cookie it was opened with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Id(pub u64);

@@ -1,7 +1,7 @@
 //! Synchronous delivery: the process-wide SIGTRAP handler and its event table.
 //!
-//! Everything reachable from [`on_sigtrap`] is async-signal-safe by
-//! construction: it reads the kernel's `siginfo_t` by fixed offsets, looks the
+//! Everything reachable from `on_sigtrap` (the SIGTRAP handler this module
+//! installs) is async-signal-safe by construction: it reads the kernel's `siginfo_t` by fixed offsets, looks the
 //! event up in a fixed-size static array of atomics, bumps a counter, calls
 //! the user's plain `fn` pointer and, for traps that are not ours, calls the
 //! handler that was installed before (or re-raises with the default action).

@@ -194,6 +194,12 @@ fn test(long: bool) -> Result {
             .args(["test", "--workspace"])
             .env("PROPTEST_CASES", cases),
     )?;
+    run(
+        "rustdoc (workspace, -D warnings: broken links, undocumented items)",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
     step(
         "benchmarks, each run once as a test (cargo bench measures)",
         &["test", "-p", "hwbp-core", "--benches"],
