@@ -211,6 +211,14 @@ fn test(long: bool) -> Result {
             args.extend(["-p", l]);
         }
         step(&format!("cross-build no_std libraries for {t}"), &args)?;
+        // The register-access code of each family is only compiled for its
+        // own target: lint it there too.
+        args[0] = "clippy";
+        args.extend(["--", "-D", "warnings"]);
+        step(
+            &format!("clippy no_std libraries for {t} (-D warnings)"),
+            &args,
+        )?;
     }
     step(
         &format!("build hwbp-x86 for {X86_32} (32-bit x86 register access)"),
