@@ -33,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
         far: b.u32(),
         dscr: b.u32(),
         pc: b.u32(),
+        write: [None, Some(false), Some(true)][usize::from(b.u8() % 3)],
     }
     .event();
     if let Ok(c) = IdAa64Dfr0(b.u64()).slot_counts() {
@@ -110,6 +111,7 @@ fuzz_target!(|data: &[u8]| {
                 far: b.u32(),
                 dscr: b.u32(),
                 pc: b.u32(),
+                write: [None, Some(false), Some(true)][usize::from(b.u8() % 3)],
             })
         };
         let d = arm.decode(u16::from(b.u8() % 3), &raw);

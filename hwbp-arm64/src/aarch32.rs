@@ -156,6 +156,13 @@ pub struct Aarch32Exception {
     /// Address of the aborted instruction: `LR_abt - 4` for a prefetch abort,
     /// `LR_abt - 8` for a data abort.
     pub pc: u32,
+    /// Whether the watched access was a store, when the embedder knows it
+    /// (for example by decoding the aborted instruction at `pc`); `None` when
+    /// it does not. `DFSR.WnR` cannot tell: from debug architecture v7.1 on it
+    /// is UNKNOWN for a watchpoint debug event (Linux's `arch/arm` never reads
+    /// it there, and QEMU leaves it clear), so it is not used. With `None` the
+    /// hit is attributed by address alone and its sample's access is empty.
+    pub write: Option<bool>,
 }
 
 impl Aarch32Exception {
@@ -191,7 +198,7 @@ impl Aarch32Exception {
             AbortKind::Data => DebugEvent::Watchpoint {
                 addr: self.far as u64,
                 pc,
-                write: fsr.wnr(),
+                write: self.write,
                 slot: None,
             },
         }
@@ -221,6 +228,7 @@ mod tests {
             far: 0,
             dscr: 0,
             pc: 0x8000,
+            write: None,
         };
         let moe = |m: Moe| Dbgdscr(Dbgdscr::MDBGEN).with_moe(m).0;
         assert_eq!(
@@ -270,30 +278,36 @@ mod tests {
             far: 0x2004,
             dscr: moe(Moe::SyncWatchpoint),
             pc: 0x8010,
+            write: None,
         };
+        // DFSR.WnR is UNKNOWN for watchpoints: set or clear, the direction is
+        // what the embedder says, or unknown.
         assert_eq!(
             data.event(),
             DebugEvent::Watchpoint {
                 addr: 0x2004,
                 pc: 0x8010,
-                write: true,
+                write: None,
                 slot: None
             }
         );
-        assert_eq!(
-            Aarch32Exception {
-                fsr: 0x222,
-                dscr: 0,
-                ..data
-            }
-            .event(),
-            DebugEvent::Watchpoint {
-                addr: 0x2004,
-                pc: 0x8010,
-                write: false,
-                slot: None
-            }
-        );
+        for write in [Some(true), Some(false)] {
+            assert_eq!(
+                Aarch32Exception {
+                    fsr: 0x222,
+                    dscr: 0,
+                    write,
+                    ..data
+                }
+                .event(),
+                DebugEvent::Watchpoint {
+                    addr: 0x2004,
+                    pc: 0x8010,
+                    write,
+                    slot: None
+                }
+            );
+        }
         assert!(Dbgdscr(moe(Moe::SyncWatchpoint)).monitor_mode());
         for v in 0u32..16 {
             assert_eq!(Moe::from_bits(v).bits(), v);

@@ -150,7 +150,7 @@ impl Aarch64Exception {
             ExceptionClass::Watchpoint { .. } => DebugEvent::Watchpoint {
                 addr: self.far,
                 pc: self.elr,
-                write: esr.wnr(),
+                write: Some(esr.wnr()),
                 slot: esr.watchpoint_number(),
             },
             ExceptionClass::SoftwareStep { .. } => DebugEvent::Step { pc: self.elr },
@@ -210,7 +210,7 @@ mod tests {
             DebugEvent::Watchpoint {
                 addr: 0xF00,
                 pc: 0x400,
-                write: true,
+                write: Some(true),
                 slot: None
             }
         );
@@ -219,7 +219,7 @@ mod tests {
             DebugEvent::Watchpoint {
                 addr: 0xF00,
                 pc: 0x400,
-                write: false,
+                write: Some(false),
                 slot: None
             }
         );

@@ -25,8 +25,10 @@ pub enum DebugEvent {
         addr: u64,
         /// Address of the instruction.
         pc: u64,
-        /// `true` for a store (`WnR`), `false` for a load.
-        write: bool,
+        /// `Some(true)` for a store, `Some(false)` for a load (AArch64
+        /// `ESR_ELx.WnR`); `None` when the syndrome does not say (AArch32,
+        /// see [`Aarch32Exception::write`](crate::Aarch32Exception::write)).
+        write: Option<bool>,
         /// The watchpoint number, when the hardware reports it
         /// (FEAT_Debugv8p9 `ESR_ELx.WPTV`/`WPT`); `None` otherwise.
         slot: Option<u8>,

@@ -69,9 +69,11 @@
 //! # Ok(()) }
 //!
 //! // Data abort handler: DFSR, DFAR, DBGDSCRext (MRC p14,0,Rt,c0,c2,2),
-//! // pc = LR_abt - 8. Prefetch abort: IFSR, pc = LR_abt - 4.
+//! // pc = LR_abt - 8. Prefetch abort: IFSR, pc = LR_abt - 4. DFSR.WnR is
+//! // UNKNOWN for watchpoints: `write` is whatever the handler knows (here
+//! // nothing; decoding the instruction at pc would tell).
 //! fn on_data_abort(cpu: u16, dfsr: u32, dfar: u32, dscr: u32, pc: u32) -> bool {
-//!     let raw = Aarch32Exception { kind: AbortKind::Data, fsr: dfsr, far: dfar, dscr, pc };
+//!     let raw = Aarch32Exception { kind: AbortKind::Data, fsr: dfsr, far: dfar, dscr, pc, write: None };
 //!     match HWBP.handle_exception(cpu, &raw) {
 //!         Resume::NotOurs => false,
 //!         // Manual: the slots stay disabled until the instruction has run;

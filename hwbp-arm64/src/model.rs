@@ -319,10 +319,14 @@ impl Model {
             }
             ModelId::Aarch32(_) => ModelException::A32(Aarch32Exception {
                 kind: AbortKind::Data,
-                fsr: Fsr::debug_event(acc.write).0,
+                // DFSR.WnR is UNKNOWN for watchpoint debug events (v7.1 on):
+                // the model reports the wrong direction so that nothing can
+                // come to rely on it.
+                fsr: Fsr::debug_event(!acc.write).0,
                 far: far as u32,
                 dscr: self.dscr(Moe::SyncWatchpoint),
                 pc: pc as u32,
+                write: None,
             }),
         })
     }
@@ -359,6 +363,7 @@ impl Model {
                 far: 0,
                 dscr: self.dscr(Moe::Breakpoint),
                 pc: f.pc as u32,
+                write: None,
             }),
         })
     }

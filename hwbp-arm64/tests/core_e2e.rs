@@ -254,3 +254,32 @@ fn register_refuses_what_the_encoder_refuses() {
         })
     );
 }
+
+#[test]
+fn aarch32_hits_do_not_depend_on_dfsr_wnr() {
+    // DFSR.WnR is UNKNOWN for watchpoint debug events and the model reports
+    // the wrong direction: a store to a write-only watchpoint must still be
+    // its hit (by address), not a load filtered out as stray.
+    let arm = Arm::new(
+        Model::new(ModelId::Aarch32(A15)),
+        Flavour::Aarch32 {
+            kernel_base: AARCH32_KERNEL_BASE,
+            wide_bas: false,
+        },
+        StepMethod::Manual,
+    );
+    let seen = RefCell::new(Vec::new());
+    let r = rig(arm, |s: &Sample| {
+        seen.borrow_mut().push((s.handle, s.access))
+    });
+    let writer = r.add(BreakpointAttr::watch(0x3000, 4, Access::WRITE));
+    for _ in 0..3 {
+        assert_eq!(
+            r.access(store(0x3002, 2), 0x8000, None),
+            Some(Resume::SingleStep)
+        );
+    }
+    assert_eq!(r.hw.hits(writer), Ok(3));
+    assert_eq!(r.hw.stray(0), 0);
+    assert_eq!(*seen.borrow(), vec![(writer, Access::empty()); 3]);
+}

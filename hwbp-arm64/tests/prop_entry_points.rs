@@ -208,8 +208,16 @@ fn any_exception() -> impl Strategy<Value = ModelException> {
         }),
         any::<u32>(),
     ];
-    let a32 = (any::<bool>(), fsr, data_addr(), any::<u32>(), code_addr()).prop_map(
-        |(data, fsr, far, dscr, pc)| {
+    let write = prop_oneof![Just(None), any::<bool>().prop_map(Some)];
+    let a32 = (
+        any::<bool>(),
+        fsr,
+        data_addr(),
+        any::<u32>(),
+        code_addr(),
+        write,
+    )
+        .prop_map(|(data, fsr, far, dscr, pc, write)| {
             ModelException::A32(Aarch32Exception {
                 kind: if data {
                     AbortKind::Data
@@ -220,9 +228,9 @@ fn any_exception() -> impl Strategy<Value = ModelException> {
                 far: far as u32,
                 dscr,
                 pc: pc as u32,
+                write,
             })
-        },
-    );
+        });
     prop_oneof![a64, a32]
 }
 
@@ -395,7 +403,11 @@ fn decode_and_check(
                 },
                 _ => Fired::ByAddress { pool: Pool(1) },
             };
-            let access = if write { Access::WRITE } else { Access::READ };
+            let access = match write {
+                Some(true) => Access::WRITE,
+                Some(false) => Access::READ,
+                None => Access::empty(),
+            };
             Some(ours(fired, addr, pc, access, Resume::SingleStep))
         }
         DebugEvent::Step { pc } if ex.st.pending => {

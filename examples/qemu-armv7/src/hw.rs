@@ -34,6 +34,9 @@ pub fn exception(frame: &Frame, v: Vector) -> Aarch32Exception {
         far,
         dscr: dbgdscr(),
         pc: frame.pc,
+        // DFSR.WnR is UNKNOWN for watchpoint debug events (and QEMU 7.2
+        // leaves it clear): the direction comes from the aborted instruction.
+        write: (v == Vector::DataAbort).then(|| crate::is_store(frame)),
     }
 }
 

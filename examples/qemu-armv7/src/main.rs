@@ -210,13 +210,8 @@ extern "C" fn exception_entry(frame: &mut Frame, vector: u32) {
 
 /// A prefetch or data abort: hand debug events to the core, then step over.
 fn debug_abort(frame: &mut Frame, v: Vector) -> Result<(), &'static str> {
-    let mut raw = hw::exception(frame, v);
-    if v == Vector::DataAbort && raw.fsr & DFSR_WNR == 0 && is_store(frame) {
-        // QEMU 7.2 leaves DFSR.WnR clear for watchpoint debug events (it
-        // records the direction only in the AArch64 syndrome), so a store
-        // would be reported as a read. Real hardware sets WnR for a store;
-        // restore that from the aborted A32 instruction.
-        raw.fsr |= DFSR_WNR;
+    let raw = hw::exception(frame, v);
+    if raw.write == Some(true) && raw.fsr & DFSR_WNR == 0 {
         WNR_SUPPLIED.fetch_add(1, Ordering::Relaxed);
     }
     if !hwbp_arm64::aarch32::Fsr(raw.fsr).is_debug_event() {
@@ -247,7 +242,8 @@ pub fn last_moe() -> hwbp_arm64::aarch32::Moe {
     hwbp_arm64::aarch32::Dbgdscr(LAST_DSCR.load(Ordering::Relaxed)).moe()
 }
 
-/// Store watchpoint hits whose DFSR.WnR the firmware had to supply.
+/// Store watchpoint hits whose DFSR.WnR was clear (the direction came from
+/// the aborted instruction, as it must: WnR is UNKNOWN for watchpoints).
 static WNR_SUPPLIED: AtomicU32 = AtomicU32::new(0);
 
 /// `DFSR.WnR`: the aborted access was a write.
@@ -255,7 +251,7 @@ const DFSR_WNR: u32 = 1 << 11;
 
 /// Whether the A32 instruction at `frame.pc` writes memory: `STR`/`STRB`/
 /// `STRT`, `STM`, `STRH`/`STRD`/`STREX*`.
-fn is_store(frame: &Frame) -> bool {
+pub(crate) fn is_store(frame: &Frame) -> bool {
     if frame.spsr & (1 << 5) != 0 {
         return false;
     }

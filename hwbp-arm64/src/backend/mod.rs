@@ -474,7 +474,11 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
                 write,
                 slot,
             } => {
-                let access = if write { Access::WRITE } else { Access::READ };
+                let access = match write {
+                    Some(true) => Access::WRITE,
+                    Some(false) => Access::READ,
+                    None => Access::empty(),
+                };
                 // FEAT_Debugv8p9 names the watchpoint; otherwise the core
                 // matches the (possibly imprecise) address.
                 let fired = match slot {
