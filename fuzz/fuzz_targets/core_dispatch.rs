@@ -35,13 +35,14 @@ fuzz_target!(|data: &[u8]| {
         hw.sync(c).unwrap();
     }
     while !b.is_empty() {
-        let fired = match b.u8() % 3 {
+        let fired = match b.u8() % 4 {
             0 => Fired::None,
             1 => Fired::Slots {
                 pool: Pool(b.u8()),
                 mask: b.u32() as _,
             },
-            _ => Fired::ByAddress { pool: Pool(b.u8()) },
+            2 => Fired::ByAddress { pool: Pool(b.u8()) },
+            _ => Fired::Unattributed { pool: Pool(b.u8()) },
         };
         let e = MockException {
             fired,

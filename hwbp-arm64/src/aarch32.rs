@@ -196,7 +196,7 @@ impl Aarch32Exception {
                 },
             },
             AbortKind::Data => DebugEvent::Watchpoint {
-                addr: self.far as u64,
+                addr: Some(self.far as u64),
                 pc,
                 write: self.write,
                 slot: None,
@@ -285,7 +285,7 @@ mod tests {
         assert_eq!(
             data.event(),
             DebugEvent::Watchpoint {
-                addr: 0x2004,
+                addr: Some(0x2004),
                 pc: 0x8010,
                 write: None,
                 slot: None
@@ -301,7 +301,7 @@ mod tests {
                 }
                 .event(),
                 DebugEvent::Watchpoint {
-                    addr: 0x2004,
+                    addr: Some(0x2004),
                     pc: 0x8010,
                     write,
                     slot: None

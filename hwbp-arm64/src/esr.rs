@@ -148,7 +148,7 @@ impl Aarch64Exception {
                 unconfirmed: false,
             },
             ExceptionClass::Watchpoint { .. } => DebugEvent::Watchpoint {
-                addr: self.far,
+                addr: if esr.fnv() { None } else { Some(self.far) },
                 pc: self.elr,
                 write: Some(esr.wnr()),
                 slot: esr.watchpoint_number(),
@@ -208,7 +208,7 @@ mod tests {
         assert_eq!(
             ev(0x35, 0x22 | 1 << 6),
             DebugEvent::Watchpoint {
-                addr: 0xF00,
+                addr: Some(0xF00),
                 pc: 0x400,
                 write: Some(true),
                 slot: None
@@ -217,7 +217,17 @@ mod tests {
         assert_eq!(
             ev(0x34, 0x22),
             DebugEvent::Watchpoint {
-                addr: 0xF00,
+                addr: Some(0xF00),
+                pc: 0x400,
+                write: Some(false),
+                slot: None
+            }
+        );
+        // FnV: FAR is not valid.
+        assert_eq!(
+            ev(0x34, 0x22 | 1 << 10),
+            DebugEvent::Watchpoint {
+                addr: None,
                 pc: 0x400,
                 write: Some(false),
                 slot: None

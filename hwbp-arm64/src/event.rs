@@ -21,8 +21,9 @@ pub enum DebugEvent {
         /// The reported data address: any address the instruction accessed
         /// (Arm ARM: imprecise for multi-register and cache
         /// maintenance instructions), not necessarily inside the watched
-        /// region.
-        addr: u64,
+        /// region. `None` when the syndrome says it is not valid
+        /// (`ESR_ELx.FnV`).
+        addr: Option<u64>,
         /// Address of the instruction.
         pc: u64,
         /// `Some(true)` for a store, `Some(false)` for a load (AArch64

@@ -283,3 +283,35 @@ fn aarch32_hits_do_not_depend_on_dfsr_wnr() {
     assert_eq!(r.hw.stray(0), 0);
     assert_eq!(*seen.borrow(), vec![(writer, Access::empty()); 3]);
 }
+
+#[test]
+fn no_valid_far_credits_only_a_sole_candidate() {
+    // ESR_EL1.FnV: FAR is not valid and no watchpoint number is given.
+    let r = rig(a64(), |_: &Sample| {});
+    let raw = |elr| {
+        ModelException::A64(Aarch64Exception {
+            esr: esr_for(
+                ExceptionClass::Watchpoint { same_el: true },
+                0x22 | 1 << 6 | 1 << 10,
+            ),
+            far: 0xdead_beef,
+            elr,
+        })
+    };
+    let a = r.add(BreakpointAttr::watch(0x3000, 4, Access::WRITE));
+    let step = |elr| {
+        assert_eq!(r.hw.handle_exception(0, &raw(elr)), Resume::SingleStep);
+        let done = r.model().retire(elr + 4, El::El1).unwrap();
+        assert_eq!(r.hw.handle_exception(0, &done), Resume::Return);
+    };
+    step(0x40_0000);
+    assert_eq!((r.hw.hits(a), r.hw.stray(0)), (Ok(1), 0));
+    // A second write watchpoint: the hit cannot be attributed, so it is
+    // counted as stray rather than guessed (the step-over still happens).
+    let b = r.add(BreakpointAttr::watch(0x5000, 8, Access::RW));
+    step(0x40_0008);
+    assert_eq!(
+        (r.hw.hits(a), r.hw.hits(b), r.hw.stray(0)),
+        (Ok(1), Ok(0), 1)
+    );
+}

@@ -396,19 +396,28 @@ fn decode_and_check(
             slot,
         } => {
             ex.hit(true, pc);
-            let fired = match slot {
-                Some(n) if n < data => Fired::Slots {
+            // A named slot wins; else the address; without a valid address
+            // the core may only credit a sole candidate.
+            let fired = match (slot, addr) {
+                (Some(n), _) if n < data => Fired::Slots {
                     pool: Pool(1),
                     mask: 1 << n,
                 },
-                _ => Fired::ByAddress { pool: Pool(1) },
+                (_, Some(_)) => Fired::ByAddress { pool: Pool(1) },
+                (_, None) => Fired::Unattributed { pool: Pool(1) },
             };
             let access = match write {
                 Some(true) => Access::WRITE,
                 Some(false) => Access::READ,
                 None => Access::empty(),
             };
-            Some(ours(fired, addr, pc, access, Resume::SingleStep))
+            Some(ours(
+                fired,
+                addr.unwrap_or(0),
+                pc,
+                access,
+                Resume::SingleStep,
+            ))
         }
         DebugEvent::Step { pc } if ex.st.pending => {
             ex.st = StepOver::IDLE;

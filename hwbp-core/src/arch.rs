@@ -179,6 +179,17 @@ pub enum Fired {
         /// The pool to search.
         pool: Pool,
     },
+    /// A slot of the pool fired, but the hardware says neither which one nor
+    /// what address was accessed (Arm with `ESR_ELx.FnV` set and no
+    /// watchpoint number). The core delivers the hit only when exactly one
+    /// breakpoint occupies the pool (of the access kind, when it is known)
+    /// and counts it as stray otherwise: it is never credited to a breakpoint
+    /// that may not have fired. [`Decoded::addr`] is meaningless with it; the
+    /// sample reports the start of the breakpoint's region.
+    Unattributed {
+        /// The pool the slot belongs to.
+        pool: Pool,
+    },
 }
 
 /// What the CPU must do to return from the debug exception without losing the

@@ -921,6 +921,27 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         self.with_parts(|_, table| table.clone().ok_or(Error::NotInitialized))
     }
 
+    /// The occupied slots of `pool` on a CPU whose breakpoint watches the
+    /// reported access kind (any kind when `access` is empty): event index,
+    /// tag, the slot's hardware range and the breakpoint's region.
+    fn candidates<'a>(
+        &'a self,
+        map: &'a SlotMap,
+        pool: Pool,
+        access: Access,
+    ) -> impl Iterator<Item = (u16, u32, (u64, u64), (u64, u64))> + 'a {
+        map.pool(pool.index()).iter().filter_map(move |e| {
+            let (idx, tag, hw_addr, hw_len) = e.load()?;
+            let (ra, rl, racc) = self.cells.get(usize::from(idx)).map(EventCell::region)?;
+            (access.is_empty() || racc.intersects(access)).then_some((
+                idx,
+                tag,
+                (hw_addr, hw_len),
+                (ra, rl),
+            ))
+        })
+    }
+
     /// The debug exception handler's entry point. Takes no lock and allocates
     /// nothing, so it may run in NMI or debug-exception context on `cpu` (the
     /// calling CPU).
@@ -989,18 +1010,8 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 let mut exact: Vec<(u16, u32), MAX_SLOTS> = Vec::new();
                 let mut filtered = false;
                 let mut closest: Option<(u64, u16, u32)> = None;
-                for e in map.pool(pool.index()) {
-                    let Some((idx, tag, hw_addr, hw_len)) = e.load() else {
-                        continue;
-                    };
-                    let Some((ra, rl, racc)) =
-                        self.cells.get(usize::from(idx)).map(EventCell::region)
-                    else {
-                        continue;
-                    };
-                    if !d.access.is_empty() && !racc.intersects(d.access) {
-                        continue;
-                    }
+                for (idx, tag, (hw_addr, hw_len), (ra, rl)) in self.candidates(map, pool, d.access)
+                {
                     if distance(d.addr, ra, rl) == 0 {
                         if !exact.iter().any(|&(i, _)| i == idx) {
                             let _ = exact.push((idx, tag));
@@ -1024,6 +1035,22 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                     deliver(idx, tag, d.addr);
                 } else {
                     map.count_stray();
+                }
+            }
+            Fired::Unattributed { pool } => {
+                // The one breakpoint that can explain the hit, if there is
+                // exactly one (a split breakpoint occupies several slots).
+                let mut only: Option<(u16, u32, u64)> = None;
+                let mut several = false;
+                for (idx, tag, _, (ra, _)) in self.candidates(map, pool, d.access) {
+                    match only {
+                        Some((i, _, _)) if i != idx => several = true,
+                        _ => only = Some((idx, tag, ra)),
+                    }
+                }
+                match only {
+                    Some((idx, tag, addr)) if !several => deliver(idx, tag, addr),
+                    _ => map.count_stray(),
                 }
             }
         }

@@ -105,6 +105,7 @@ fn any_fired() -> impl Strategy<Value = Fired> {
             mask: mask as _
         }),
         any::<u8>().prop_map(|p| Fired::ByAddress { pool: Pool(p) }),
+        any::<u8>().prop_map(|p| Fired::Unattributed { pool: Pool(p) }),
     ]
 }
 

@@ -722,6 +722,61 @@ fn imprecise_reports_are_matched_by_address_and_strays_filtered() {
 }
 
 #[test]
+fn unattributed_hits_go_only_to_the_one_breakpoint_that_can_explain_them() {
+    // Arm with FAR not valid and no watchpoint number: "a watchpoint fired".
+    let hw = hw(
+        MockConfig {
+            max_piece: 8,
+            ..MockConfig::ARM_LIKE
+        },
+        1,
+    );
+    let exc = |access| hwbp_core::mock::MockException {
+        fired: hwbp_core::Fired::Unattributed { pool: Pool(1) },
+        addr: 0xdead_0000,
+        ip: 0x4000,
+        access,
+    };
+    // Nothing installed: stray.
+    hw.handle_exception(0, &exc(Access::WRITE));
+    assert_eq!(hw.stray(0), 1);
+    // One breakpoint, split over two slots: it is the only explanation.
+    let a = reg(&hw, w(0x1004, 8).target(Target::Cpu(0))).unwrap();
+    assert_eq!(hw.slots_on(a, 0).unwrap().count_ones(), 2);
+    hw.handle_exception(0, &exc(Access::WRITE));
+    hw.handle_exception(0, &exc(Access::empty()));
+    assert_eq!(hw.hits(a), Ok(2));
+    let s = hw.handler().take();
+    assert_eq!(
+        s.iter().map(|s| (s.handle, s.addr)).collect::<Vec<_>>(),
+        vec![(a, 0x1004); 2],
+        "reported at the start of the region"
+    );
+    // A second breakpoint: only the access kind can still tell them apart.
+    let b = reg(
+        &hw,
+        BreakpointAttr::watch(0x2000, 4, Access::READ).target(Target::Cpu(0)),
+    )
+    .unwrap();
+    hw.handle_exception(0, &exc(Access::READ));
+    assert_eq!((hw.hits(a), hw.hits(b)), (Ok(2), Ok(1)));
+    let stray = hw.stray(0);
+    hw.handle_exception(0, &exc(Access::empty()));
+    assert_eq!((hw.hits(a), hw.hits(b)), (Ok(2), Ok(1)), "never a guess");
+    assert_eq!(hw.stray(0), stray + 1);
+    // Instruction slots are another pool.
+    let e = reg(&hw, BreakpointAttr::exec(0x4000).target(Target::Cpu(0))).unwrap();
+    hw.handle_exception(
+        0,
+        &hwbp_core::mock::MockException {
+            fired: hwbp_core::Fired::Unattributed { pool: Pool(0) },
+            ..exc(Access::EXEC)
+        },
+    );
+    assert_eq!((hw.hits(a), hw.hits(b), hw.hits(e)), (Ok(2), Ok(1), Ok(1)));
+}
+
+#[test]
 fn hits_outside_the_user_region_are_filtered() {
     use hwbp_core::arch::{AddressSpace, Arch, Decoded, Encoding, Image, Piece};
     use hwbp_core::mock::MockException;

@@ -679,7 +679,7 @@ mod tests {
                     proptest::prop_assert_eq!(d.resume == Resume::SetResumeFlag, exec);
                     proptest::prop_assert!(!(exec && Dr6::from_raw(dr6).contains(Dr6::BS)));
                 }
-                Fired::ByAddress { .. } => proptest::prop_assert!(false, "x86 names its slots"),
+                Fired::ByAddress { .. } | Fired::Unattributed { .. } => proptest::prop_assert!(false, "x86 names its slots"),
             }
             proptest::prop_assert_eq!(regs.read(0, DebugReg::Dr6), Dr6::QUIET);
         }

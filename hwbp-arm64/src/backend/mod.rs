@@ -480,15 +480,18 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
                     None => Access::empty(),
                 };
                 // FEAT_Debugv8p9 names the watchpoint; otherwise the core
-                // matches the (possibly imprecise) address.
-                let fired = match slot {
-                    Some(n) if n < self.counts(Bank::Watchpoint) => Fired::Slots {
+                // matches the (possibly imprecise) address, or, without a
+                // valid FAR, credits the hit only if one watchpoint can
+                // explain it.
+                let fired = match (slot, addr) {
+                    (Some(n), _) if n < self.counts(Bank::Watchpoint) => Fired::Slots {
                         pool: Pool(1),
                         mask: 1 << n,
                     },
-                    _ => Fired::ByAddress { pool: Pool(1) },
+                    (_, Some(_)) => Fired::ByAddress { pool: Pool(1) },
+                    (_, None) => Fired::Unattributed { pool: Pool(1) },
                 };
-                (StepEvent::Watchpoint, fired, addr, pc, access)
+                (StepEvent::Watchpoint, fired, addr.unwrap_or(0), pc, access)
             }
             DebugEvent::Step { pc } => (StepEvent::Step, Fired::None, pc, pc, Access::empty()),
             DebugEvent::SoftwareBreakpoint { .. } | DebugEvent::Other => return NOT_OURS,
