@@ -209,6 +209,12 @@ pub enum Resume {
     /// The exception does not belong to the breakpoint layer (a foreign step or a
     /// software breakpoint): hand it to the next handler.
     NotOurs,
+    /// Our slots fired and were handled, and the same exception also reports
+    /// an event that is not the breakpoint layer's (x86: a single step, `BS`,
+    /// or `BD`/`BT`, trapped together with a data breakpoint): return as for
+    /// [`Resume::Return`], after handing the exception to the next handler
+    /// too (the debugger that set the trap flag).
+    ReturnAndPassOn,
 }
 
 /// A debug exception as decoded by the backend.

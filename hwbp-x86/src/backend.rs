@@ -197,9 +197,10 @@ impl<R: DebugRegs> Arch for X86<R> {
     ///   right away and is reported then, on its own. Linux makes the same
     ///   choice (`hw_breakpoint_handler` in `arch/x86/kernel/hw_breakpoint.c`
     ///   skips execute slots when `DR_STEP` is set and delays them to the next
-    ///   exception). Data slots reported together with BS are delivered; the
-    ///   step itself belongs to whoever set TF, and the caller sees BS in the
-    ///   [`DebugException`] it passed in.
+    ///   exception). Data slots reported together with BS (or BD, BT) are
+    ///   delivered and the resume is [`Resume::ReturnAndPassOn`]: the step
+    ///   belongs to whoever set TF, and the caller hands the
+    ///   [`DebugException`] (whose `dr6` still shows BS) on to it.
     /// - Nothing of ours (BS, BD, BT alone, or only disabled slots' bits):
     ///   [`Fired::None`] and [`Resume::NotOurs`].
     ///
@@ -236,7 +237,12 @@ impl<R: DebugRegs> Arch for X86<R> {
         } else {
             let first = mask.trailing_zeros() as usize;
             let a = DebugReg::addr(first).map_or(0, |r| self.regs.read(cpu, r));
-            (a, Resume::Return)
+            if dr6.intersects(Dr6::BS | Dr6::BD | Dr6::BT) {
+                // Data traps merged with someone else's step or trap.
+                (a, Resume::ReturnAndPassOn)
+            } else {
+                (a, Resume::Return)
+            }
         };
         let mut access = Access::all();
         for n in 0..usize::from(SLOTS) {
@@ -602,7 +608,8 @@ mod tests {
                 mask: 0b10
             }
         );
-        assert_eq!(d.resume, Resume::Return);
+        // The step is someone else's: handled hits, then pass it on.
+        assert_eq!(d.resume, Resume::ReturnAndPassOn);
         assert_eq!(d.access, Access::WRITE);
         // With B0 too (next instruction is the breakpoint): still only B1.
         let ex = DebugException {
@@ -617,7 +624,13 @@ mod tests {
                 mask: 0b10
             }
         );
-        assert_eq!(d.resume, Resume::Return);
+        assert_eq!(d.resume, Resume::ReturnAndPassOn);
+        // Without BS the same data hit is simply returned from.
+        let ex = DebugException {
+            dr6: Dr6::B1.to_raw(),
+            ip: 0x40_2000,
+        };
+        assert_eq!(hw.decode(0, &ex).resume, Resume::Return);
     }
 
     #[test]
@@ -677,6 +690,8 @@ mod tests {
                     proptest::prop_assert!(mask & !u32::from(Dr6::from_raw(dr6).slots()) == 0);
                     let exec = (0..4).any(|n| mask & (1 << n) != 0 && dr7.condition(n) == Condition::Execute);
                     proptest::prop_assert_eq!(d.resume == Resume::SetResumeFlag, exec);
+                    let foreign = Dr6::from_raw(dr6).intersects(Dr6::BS | Dr6::BD | Dr6::BT);
+                    proptest::prop_assert_eq!(d.resume == Resume::ReturnAndPassOn, !exec && foreign);
                     proptest::prop_assert!(!(exec && Dr6::from_raw(dr6).contains(Dr6::BS)));
                 }
                 Fired::ByAddress { .. } | Fired::Unattributed { .. } => proptest::prop_assert!(false, "x86 names its slots"),
