@@ -15,14 +15,13 @@
 //!   set of CPUs to sync).
 //!
 //! Flat times across a group mean the cost does not depend on the number of
-//! tasks. Two costs remain that are not a walk over tasks: the table's task
-//! map is a fixed-capacity hash map whose probes lengthen as it fills, and
-//! `register` finds free breakpoint storage by scanning for the lowest free
-//! index, which grows with the number of registered *breakpoints* (here each
-//! task holds one). Measured on the 2-core development machine (medians,
-//! 0 / 8 / 64 / 256 tasks): `table_task` 86 / 90 / 106 / 127 ns, `table_cpu`
-//! 19 / 20 / 21 / 18 ns, `hwbp_task` 226 / 259 / 296 / 457 ns, `hwbp_cpu`
-//! 213 / 244 / 216 / 351 ns; the machine is shared and noisy (±40% between
+//! tasks. What remains is not a walk over tasks: the table's task map is a
+//! fixed-capacity hash map whose probes lengthen as it fills. (Free storage
+//! for the breakpoint is found from a lowest-free hint, not by scanning every
+//! breakpoint.) Measured on the 2-core development machine (medians, 0 / 8 /
+//! 64 / 256 tasks): `table_task` 86 / 90 / 106 / 127 ns, `table_cpu`
+//! 19 / 20 / 21 / 18 ns, `hwbp_task` 226 / 292 / 251 / 277 ns, `hwbp_cpu`
+//! 164 / 181 / 163 / 197 ns; the machine is shared and noisy (±40% between
 //! runs). Run it with:
 //!
 //! ```text

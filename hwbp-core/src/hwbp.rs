@@ -176,6 +176,12 @@ impl<S> Event<S> {
 
 struct State<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize> {
     events: [Option<Event<S>>; EVENTS],
+    /// Every index below this one is occupied, so the lowest free index is
+    /// found from here (registering N breakpoints in a row costs O(N), not
+    /// O(N²)).
+    free_hint: usize,
+    /// Occupied entries of `events`.
+    used: usize,
     generations: [u32; EVENTS],
     cpus: [CpuState<S>; CPUS],
 }
@@ -226,6 +232,8 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             handler,
             state: Mutex::new(RefCell::new(State {
                 events: [const { None }; EVENTS],
+                free_hint: 0,
+                used: 0,
                 generations: [1; EVENTS],
                 cpus: [const { CpuState::OFFLINE }; CPUS],
             })),
@@ -246,6 +254,8 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             handler,
             state: Mutex::new(RefCell::new(State {
                 events: [const { None }; EVENTS],
+                free_hint: 0,
+                used: 0,
                 generations: [1; EVENTS],
                 cpus: [const { CpuState::OFFLINE }; CPUS],
             })),
@@ -309,7 +319,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         let counts = self.arch.slot_counts();
         let table = ConstraintTable::new(counts, nr_cpus)?;
         self.with_parts(|st, slot| {
-            if st.events.iter().any(Option::is_some) {
+            if st.used != 0 {
                 return Err(Error::Busy);
             }
             for cpu in st.cpus.iter_mut() {
@@ -409,11 +419,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     pub fn register(&self, attr: &BreakpointAttr) -> Result<Registered, Error> {
         self.with_table(|st, table| {
             let (enc, pool) = self.encode(table, attr)?;
-            let index = st
-                .events
-                .iter()
-                .position(Option::is_none)
-                .ok_or(Error::TooManyEvents)?;
+            let index = Self::free_index(st).ok_or(Error::TooManyEvents)?;
             let ev = Event {
                 attr: *attr,
                 enc,
@@ -428,6 +434,16 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 sync: affected(st, attr.target),
             })
         })
+    }
+
+    /// The lowest free storage index.
+    fn free_index(st: &State<A::Slot, CPUS, EVENTS, TASKS>) -> Option<usize> {
+        let from = st.free_hint.min(EVENTS);
+        st.events
+            .get(from..)?
+            .iter()
+            .position(Option::is_none)
+            .map(|i| from + i)
     }
 
     fn install_event(
@@ -447,7 +463,11 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             );
         }
         if let Some(slot) = st.events.get_mut(index) {
+            if slot.is_none() {
+                st.used += 1;
+            }
             *slot = Some(ev);
+            st.free_hint = st.free_hint.max(index + 1);
         }
         Handle {
             index: index as u16,
@@ -493,7 +513,10 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             cell.retire();
         }
         if let Some(e) = st.events.get_mut(index) {
-            *e = None;
+            if e.take().is_some() {
+                st.used -= 1;
+                st.free_hint = st.free_hint.min(index);
+            }
         }
         if let Some(g) = st.generations.get_mut(index) {
             *g = g.wrapping_add(1).max(1);
@@ -565,8 +588,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                     }
                 }
             }
-            let free = st.events.iter().filter(|e| e.is_none()).count();
-            if copies.len() > free {
+            if copies.len() > EVENTS - st.used {
                 return Err(Error::TooManyEvents);
             }
             for (n, e) in copies.iter().enumerate() {
@@ -578,11 +600,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 }
             }
             for e in copies {
-                let index = st
-                    .events
-                    .iter()
-                    .position(Option::is_none)
-                    .ok_or(Error::TooManyEvents)?;
+                let index = Self::free_index(st).ok_or(Error::TooManyEvents)?;
                 self.install_event(st, index, e);
             }
             Ok(affected(
@@ -907,8 +925,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
 
     /// Number of live breakpoints.
     pub fn len(&self) -> usize {
-        self.with(|st| Ok(st.events.iter().flatten().count()))
-            .unwrap_or(0)
+        self.with(|st| Ok(st.used)).unwrap_or(0)
     }
 
     /// Whether no breakpoint is registered.
