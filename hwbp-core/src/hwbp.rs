@@ -349,6 +349,9 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             let c = cpu_index(table, cpu)?;
             self.arch.init_cpu(cpu)?;
             let cs = st.cpus.get_mut(c).ok_or(Error::CpuOutOfRange { cpu })?;
+            // The hardware is blank again: so is what dispatch believes is on
+            // it (this CPU may have been online already).
+            self.clear_map(c);
             *cs = CpuState::OFFLINE;
             cs.installed = Image::empty(table.counts());
             cs.online = true;
@@ -368,13 +371,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             if !cs.online {
                 return Ok(());
             }
-            if let Some(map) = self.maps.get(c) {
-                for p in 0..2 {
-                    for e in map.pool(p) {
-                        e.clear();
-                    }
-                }
-            }
+            self.clear_map(c);
             let empty = Image::empty(counts);
             if cs.installed != empty {
                 self.arch.install(cpu, &cs.installed, &empty);
@@ -383,6 +380,17 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             cs.installed = empty;
             Ok(())
         })
+    }
+
+    /// Forget every slot occupant dispatch knows of on CPU `c`.
+    fn clear_map(&self, c: usize) {
+        if let Some(map) = self.maps.get(c) {
+            for p in 0..2 {
+                for e in map.pool(p) {
+                    e.clear();
+                }
+            }
+        }
     }
 
     fn encode(

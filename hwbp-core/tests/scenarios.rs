@@ -844,3 +844,17 @@ fn hits_outside_the_user_region_are_filtered() {
     assert_eq!(hw.hits(h), Ok(1));
     assert_eq!(hw.handler().take().len(), 1);
 }
+
+#[test]
+fn cpu_online_again_forgets_what_was_on_the_cpu() {
+    // Arm-like dispatch by address: a stale slot entry would be a candidate.
+    let hw = hw(MockConfig::ARM_LIKE, 1);
+    let b = reg(&hw, w(0x1000, 4).target(Target::Cpu(0))).unwrap();
+    let a = reg(&hw, w(0x1000, 4).target(Target::Cpu(0))).unwrap();
+    assert_eq!(hw.slots_on(a, 0).unwrap().count_ones(), 1);
+    hw.disable(a).unwrap();
+    hw.cpu_online(0).unwrap();
+    assert_eq!(hw.slots_on(a, 0), Ok(0));
+    hw.access(0, 0x1000, 4, Access::WRITE, 0x4000);
+    assert_eq!((hw.hits(b), hw.hits(a)), (Ok(1), Ok(0)), "a is disabled");
+}

@@ -2,7 +2,7 @@
 //!
 //! Two bits are active low: `RTM` (bit 16) reads 0 when a #DB happened inside
 //! an RTM transaction, and `BLD` (bit 11) reads 0 when a bus lock was detected.
-//! The reserved bits 4–10, 12 and 17–31 read as 1. [`Dr6`] flips all of these
+//! The reserved bits 4–10 and 17–31 read as 1 (bit 12 reads as 0). [`Dr6`] flips all of these
 //! on the way in ([`Dr6::from_raw`]) so that every flag means "this happened"
 //! and a quiet DR6 is empty — the same normalisation Linux applies with
 //! `DR6_ACTIVE_LOW` in `arch/x86/kernel/traps.c`.
