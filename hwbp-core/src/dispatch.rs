@@ -15,7 +15,9 @@
 //! retired tag and backs out, or the retirer sees it in flight and waits: no
 //! handler runs for an event after its unregister returned, and a slot map
 //! entry that still names the old generation can never be credited to a newer
-//! event in the same cell.
+//! event in the same cell. The manager hides the cell inside its critical
+//! section and waits after leaving it (a handler elsewhere may take critical
+//! sections), and does not reuse the cell until it has been seen idle.
 
 #[cfg(not(loom))]
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -83,15 +85,40 @@ impl EventCell {
     }
 
     /// Hide the event and wait until every delivery that saw it has finished.
+    #[cfg(any(test, loom))]
     pub(crate) fn retire(&self) {
+        self.hide();
+        self.drain();
+    }
+
+    /// Hide the event: no delivery that starts from now on reaches it. The
+    /// manager does this inside its critical section and [`EventCell::drain`]s
+    /// after leaving it, so that a handler on another CPU that enters a
+    /// critical section itself cannot deadlock against the unregister.
+    pub(crate) fn hide(&self) {
         self.tag.store(0, Ordering::SeqCst);
         // The fence (paired with the one in `enter`) is what makes the
         // store-then-load handshake hold; SeqCst accesses alone would too, but
         // loom only models the handshake through SeqCst fences.
         fence(Ordering::SeqCst);
-        while self.inflight.load(Ordering::SeqCst) != 0 {
+    }
+
+    /// Wait until no delivery is in flight (after [`EventCell::hide`]).
+    pub(crate) fn drain(&self) {
+        while !self.idle() {
             spin();
         }
+    }
+
+    /// No delivery is in flight right now. Once a hidden cell was seen idle,
+    /// every delivery that saw its old tag is over: the cell may be reused.
+    pub(crate) fn idle(&self) -> bool {
+        self.inflight.load(Ordering::SeqCst) == 0
+    }
+
+    /// The generation currently published (0 when hidden or free).
+    pub(crate) fn tag(&self) -> u32 {
+        self.tag.load(Ordering::SeqCst)
     }
 
     /// Start a delivery for generation `tag`; `None` if the event is gone. The

@@ -128,8 +128,10 @@ pub struct Sample {
 
 /// Receives samples from the exception path.
 ///
-/// Runs in debug-exception (possibly NMI-like) context: it must not block and
-/// must not unregister the breakpoint that is being delivered.
+/// Runs in debug-exception (possibly NMI-like) context: it must not block for
+/// long and must not unregister the breakpoint that is being delivered. It may
+/// take critical sections (to record the sample, say) and call the manager:
+/// an unregister on another CPU waits for it outside its critical section.
 pub trait Handler {
     /// Called every `sample_period` hits of a breakpoint.
     fn on_sample(&self, sample: &Sample);
@@ -182,6 +184,11 @@ struct State<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize> {
     free_hint: usize,
     /// Occupied entries of `events`.
     used: usize,
+    /// Free entries whose cell was hidden but may still have a delivery in
+    /// flight on another CPU: not reusable until the cell is seen idle.
+    retiring: [bool; EVENTS],
+    /// How many entries of `retiring` are set.
+    retiring_n: usize,
     generations: [u32; EVENTS],
     cpus: [CpuState<S>; CPUS],
 }
@@ -234,6 +241,8 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 events: [const { None }; EVENTS],
                 free_hint: 0,
                 used: 0,
+                retiring: [false; EVENTS],
+                retiring_n: 0,
                 generations: [1; EVENTS],
                 cpus: [const { CpuState::OFFLINE }; CPUS],
             })),
@@ -256,6 +265,8 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 events: [const { None }; EVENTS],
                 free_hint: 0,
                 used: 0,
+                retiring: [false; EVENTS],
+                retiring_n: 0,
                 generations: [1; EVENTS],
                 cpus: [const { CpuState::OFFLINE }; CPUS],
             })),
@@ -427,7 +438,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     pub fn register(&self, attr: &BreakpointAttr) -> Result<Registered, Error> {
         self.with_table(|st, table| {
             let (enc, pool) = self.encode(table, attr)?;
-            let index = Self::free_index(st).ok_or(Error::TooManyEvents)?;
+            let index = self.free_index(st).ok_or(Error::TooManyEvents)?;
             let ev = Event {
                 attr: *attr,
                 enc,
@@ -444,14 +455,47 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         })
     }
 
-    /// The lowest free storage index.
-    fn free_index(st: &State<A::Slot, CPUS, EVENTS, TASKS>) -> Option<usize> {
-        let from = st.free_hint.min(EVENTS);
-        st.events
-            .get(from..)?
-            .iter()
-            .position(Option::is_none)
-            .map(|i| from + i)
+    /// The lowest reusable storage index (free, and not retiring with a
+    /// delivery still in flight). Entries below `free_hint` are occupied.
+    fn free_index(&self, st: &mut State<A::Slot, CPUS, EVENTS, TASKS>) -> Option<usize> {
+        for i in st.free_hint.min(EVENTS)..EVENTS {
+            if st.events.get(i).is_some_and(Option::is_some) {
+                continue;
+            }
+            if self.reclaimable(st, i) {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Whether free entry `i` may be reused now; a retiring entry whose cell
+    /// is idle stops retiring.
+    fn reclaimable(&self, st: &mut State<A::Slot, CPUS, EVENTS, TASKS>, i: usize) -> bool {
+        let Some(r) = st.retiring.get_mut(i) else {
+            return false;
+        };
+        if !*r {
+            return true;
+        }
+        if self.cells.get(i).is_some_and(EventCell::idle) {
+            *r = false;
+            st.retiring_n -= 1;
+            return true;
+        }
+        false
+    }
+
+    /// Stop retiring every entry whose cell is idle.
+    fn reclaim(&self, st: &mut State<A::Slot, CPUS, EVENTS, TASKS>) {
+        if st.retiring_n == 0 {
+            return;
+        }
+        for i in 0..EVENTS {
+            if st.retiring.get(i) == Some(&true) {
+                self.reclaimable(st, i);
+            }
+        }
     }
 
     fn install_event(
@@ -475,7 +519,9 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 st.used += 1;
             }
             *slot = Some(ev);
-            st.free_hint = st.free_hint.max(index + 1);
+        }
+        while st.events.get(st.free_hint).is_some_and(Option::is_some) {
+            st.free_hint += 1;
         }
         Handle {
             index: index as u16,
@@ -502,13 +548,19 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     /// the returned set are synced are counted as stray.
     ///
     /// Must not be called from the breakpoint's own handler (it would wait for
-    /// itself).
+    /// itself). The wait happens after the critical section is left, so a
+    /// handler on another CPU may take critical sections (or call the
+    /// manager) without deadlocking against it.
     pub fn unregister(&self, h: Handle) -> Result<CpuSet, Error> {
-        self.with_table(|st, table| {
+        let set = self.with_table(|st, table| {
             let ev = Self::lookup(st, h)?.clone();
             table.release(&ev.demand());
             Ok(self.free_event(st, usize::from(h.index), ev.attr.target))
-        })
+        })?;
+        if let Some(cell) = self.cells.get(usize::from(h.index)) {
+            cell.drain();
+        }
+        Ok(set)
     }
 
     fn free_event(
@@ -518,12 +570,18 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         target: Target,
     ) -> CpuSet {
         if let Some(cell) = self.cells.get(index) {
-            cell.retire();
+            cell.hide();
         }
         if let Some(e) = st.events.get_mut(index) {
             if e.take().is_some() {
                 st.used -= 1;
                 st.free_hint = st.free_hint.min(index);
+                if let Some(r) = st.retiring.get_mut(index) {
+                    if !*r {
+                        *r = true;
+                        st.retiring_n += 1;
+                    }
+                }
             }
         }
         if let Some(g) = st.generations.get_mut(index) {
@@ -596,7 +654,8 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                     }
                 }
             }
-            if copies.len() > EVENTS - st.used {
+            self.reclaim(st);
+            if copies.len() > EVENTS - st.used - st.retiring_n {
                 return Err(Error::TooManyEvents);
             }
             for (n, e) in copies.iter().enumerate() {
@@ -608,7 +667,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 }
             }
             for e in copies {
-                let index = Self::free_index(st).ok_or(Error::TooManyEvents)?;
+                let index = self.free_index(st).ok_or(Error::TooManyEvents)?;
                 self.install_event(st, index, e);
             }
             Ok(affected(
@@ -621,9 +680,10 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         })
     }
 
-    /// `task` exited: unregister all of its breakpoints.
+    /// `task` exited: unregister all of its breakpoints (waiting, outside the
+    /// critical section, for their handlers as [`Hwbp::unregister`] does).
     pub fn exit(&self, task: TaskId) -> Result<CpuSet, Error> {
-        self.with_table(|st, table| {
+        let set = self.with_table(|st, table| {
             let mut set = CpuSet::EMPTY;
             for i in 0..EVENTS {
                 let Some(ev) = st.events.get(i).and_then(Option::as_ref) else {
@@ -636,7 +696,13 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 }
             }
             Ok(set)
-        })
+        })?;
+        // Every cell hidden above has tag 0; a hidden cell that was reused in
+        // the meantime had no delivery in flight (see `reclaimable`).
+        for cell in self.cells.iter().filter(|c| c.tag() == 0) {
+            cell.drain();
+        }
+        Ok(set)
     }
 
     /// Set aside `count` registers for breakpoints of type `ty` on `cpu` for a
