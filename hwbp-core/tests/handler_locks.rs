@@ -26,15 +26,21 @@ fn handler(_: &Sample) {
 
 type Hw = Hwbp<Mock, fn(&Sample), 2, 4, 2>;
 
-#[test]
-fn unregister_waits_for_a_handler_that_takes_a_critical_section() {
+/// A two-CPU manager for the whole test run, both CPUs online.
+fn manager(handler: fn(&Sample)) -> &'static Hw {
     let hw: &'static Hw = Box::leak(Box::new(Hwbp::new(
         Mock::new(MockConfig::X86_LIKE),
-        handler as fn(&Sample),
+        handler,
     )));
     hw.init(2).unwrap();
     hw.cpu_online(0).unwrap();
     hw.cpu_online(1).unwrap();
+    hw
+}
+
+#[test]
+fn unregister_waits_for_a_handler_that_takes_a_critical_section() {
+    let hw = manager(handler);
     let h = hw
         .register(&BreakpointAttr::watch(0x1000, 4, Access::WRITE).target(Target::Cpu(1)))
         .unwrap()
@@ -73,13 +79,7 @@ fn slow_handler(_: &Sample) {
 
 #[test]
 fn storage_of_an_unregistered_breakpoint_is_not_reused_while_its_handler_runs() {
-    let hw: &'static Hw = Box::leak(Box::new(Hwbp::new(
-        Mock::new(MockConfig::X86_LIKE),
-        slow_handler as fn(&Sample),
-    )));
-    hw.init(2).unwrap();
-    hw.cpu_online(0).unwrap();
-    hw.cpu_online(1).unwrap();
+    let hw = manager(slow_handler);
     let watch = |addr| BreakpointAttr::watch(addr, 4, Access::WRITE).target(Target::Cpu(1));
     let old = hw.register(&watch(0x1000)).unwrap().handle;
     hw.sync(1).unwrap();
