@@ -244,6 +244,8 @@ impl SlotEntry {
 #[derive(Debug)]
 pub(crate) struct SlotMap {
     pools: [[SlotEntry; MAX_SLOTS]; 2],
+    /// Per pool, the slots a debugger reserved (bit n: slot n).
+    reserved: [AtomicU32; 2],
     stray: AtomicU64,
 }
 
@@ -252,6 +254,7 @@ impl SlotMap {
     pub(crate) const fn new() -> Self {
         SlotMap {
             pools: [const { [const { SlotEntry::new() }; MAX_SLOTS] }; 2],
+            reserved: [const { AtomicU32::new(0) }; 2],
             stray: AtomicU64::new(0),
         }
     }
@@ -259,6 +262,7 @@ impl SlotMap {
     pub(crate) fn new() -> Self {
         SlotMap {
             pools: core::array::from_fn(|_| core::array::from_fn(|_| SlotEntry::new())),
+            reserved: core::array::from_fn(|_| AtomicU32::new(0)),
             stray: AtomicU64::new(0),
         }
     }
@@ -269,6 +273,20 @@ impl SlotMap {
 
     pub(crate) fn pool(&self, pool: usize) -> &[SlotEntry] {
         self.pools.get(pool).map_or(&[], |p| &p[..])
+    }
+
+    /// Record which slots of `pool` a debugger holds.
+    pub(crate) fn set_reserved(&self, pool: usize, mask: u32) {
+        if let Some(r) = self.reserved.get(pool) {
+            r.store(mask, Ordering::Relaxed);
+        }
+    }
+
+    /// The slots of `pool` a debugger holds.
+    pub(crate) fn reserved(&self, pool: usize) -> u32 {
+        self.reserved
+            .get(pool)
+            .map_or(0, |r| r.load(Ordering::Relaxed))
     }
 
     pub(crate) fn count_stray(&self) {

@@ -337,6 +337,10 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 *cpu = CpuState::OFFLINE;
                 cpu.installed = Image::empty(counts);
             }
+            for map in &self.maps {
+                map.set_reserved(0, 0);
+                map.set_reserved(1, 0);
+            }
             *slot = Some(table);
             Ok(())
         })
@@ -708,18 +712,27 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     /// Set aside `count` registers for breakpoints of type `ty` on `cpu` for a
     /// debugger (kgdb, a gdb stub), replacing any earlier reservation there. The
     /// reserved slots are the highest-numbered ones; the scheduler never uses
-    /// them, and the debugger programs them through the backend. Refused if it
+    /// them, and the debugger programs them through the backend: installs
+    /// leave registers whose image entry does not change alone. Refused if it
     /// would break a pinned promise. Sync `cpu` afterwards.
+    ///
+    /// When a backend names the slots that fired (x86, SH) and one of them is
+    /// reserved, [`Hwbp::handle_exception`] hands the exception on
+    /// ([`Resume::NotOurs`], or [`Resume::ReturnAndPassOn`] if a breakpoint of
+    /// ours fired too). When it only reports an address (Arm), a hit that no
+    /// breakpoint of ours contains is left to the debugger (neither guessed
+    /// nor counted as stray), which matches the address against its own.
     pub fn reserve(&self, cpu: u16, ty: BpType, count: u8) -> Result<Reservation, Error> {
         self.with_table(|_, table| {
             let counts = table.counts();
             let pool = counts.pool_of(ty);
             table.set_reserved(cpu, pool, count)?;
-            Ok(Reservation {
-                pool,
-                first: counts.slots(pool) - count,
-                count,
-            })
+            let first = counts.slots(pool) - count;
+            let mask = ((1u32 << count) - 1) << first;
+            if let Some(map) = self.maps.get(usize::from(cpu)) {
+                map.set_reserved(pool.index(), mask);
+            }
+            Ok(Reservation { pool, first, count })
         })
     }
 
@@ -733,7 +746,11 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             if table.reserved(cpu, pool) == 0 {
                 return Err(Error::NotReserved);
             }
-            table.set_reserved(cpu, pool, 0)
+            table.set_reserved(cpu, pool, 0)?;
+            if let Some(map) = self.maps.get(usize::from(cpu)) {
+                map.set_reserved(pool.index(), 0);
+            }
+            Ok(())
         })
     }
 
@@ -1080,10 +1097,17 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 map.count_stray();
             }
         };
+        // A slot a debugger reserved fired: its exception too.
+        let mut foreign = false;
         match d.fired {
             Fired::None => {}
             Fired::Slots { pool, mask } => {
+                let reserved = map.reserved(pool.index());
                 for s in (0..MAX_SLOTS).filter(|s| mask & (1 << s) != 0) {
+                    if reserved & (1 << s) != 0 {
+                        foreign = true;
+                        continue;
+                    }
                     match map.entry(pool.index(), s).and_then(|e| e.load()) {
                         Some((idx, tag, hw_addr, _)) => {
                             let region = self.cells.get(usize::from(idx)).map(EventCell::region);
@@ -1122,6 +1146,8 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                     }
                 } else if filtered {
                     map.count_stray();
+                } else if map.reserved(pool.index()) != 0 {
+                    // Maybe the debugger's: no guess, no stray.
                 } else if let Some((_, idx, tag)) = closest {
                     deliver(idx, tag, d.addr);
                 } else {
@@ -1140,12 +1166,18 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                     }
                 }
                 match only {
+                    _ if map.reserved(pool.index()) != 0 => {}
                     Some((idx, tag, addr)) if !several => deliver(idx, tag, addr),
                     _ => map.count_stray(),
                 }
             }
         }
-        d.resume
+        match (foreign, d.resume) {
+            (false, r) => r,
+            (true, _) if done.is_empty() => Resume::NotOurs,
+            (true, Resume::Return) => Resume::ReturnAndPassOn,
+            (true, r) => r,
+        }
     }
 }
 

@@ -329,10 +329,11 @@ impl Arch for Mock {
                     let Some(reg) = regs.get_mut(p).and_then(|r| r.get_mut(s)) else {
                         continue;
                     };
-                    if *reg != *old {
-                        out_of_sync = true;
-                    }
-                    if old != new || *reg != *new {
+                    // Slots whose image entry does not change are left alone
+                    // (a debugger may own them); a slot about to be written
+                    // must hold what the core believed.
+                    if old != new {
+                        out_of_sync |= *reg != *old;
                         *reg = *new;
                         writes += 1;
                         let _ = log.push(MockWrite {

@@ -507,7 +507,19 @@ fn debugger_reservation_is_never_touched() {
     let r = hw.reserve(0, BpType::Data, 2).unwrap();
     assert_eq!((r.pool, r.first, r.count), (Pool(0), 2, 2));
     hw.sync(0).unwrap();
+    // The debugger programs its two registers through the backend.
+    let core_image = hw.image(0).unwrap();
+    let mut debugger = core_image.clone();
+    for (s, addr) in [(2usize, 0x7000u64), (3, 0x7100)] {
+        debugger.pools[0][s] = hwbp_core::mock::MockSlot {
+            addr,
+            len: 4,
+            access: Access::WRITE,
+        };
+    }
+    hwbp_core::Arch::install(hw.arch(), 0, &core_image, &debugger);
     let before: Vec<_> = (2..4).map(|s| hw.arch().register(0, Pool(0), s)).collect();
+    assert!(before.iter().all(|r| r.is_some_and(|r| r.len == 4)));
     for _ in 0..10 {
         hw.rotate(0).unwrap();
         assert_eq!(hw.slots_on(h, 0).unwrap() & 0b1100, 0);
@@ -515,12 +527,36 @@ fn debugger_reservation_is_never_touched() {
             assert_eq!(hw.slots_on(*e, 0).unwrap() & 0b1100, 0);
         }
     }
+    // Registering and syncing more leaves them alone too.
+    let more = reg(&hw, w(0x1100, 1).target(Target::Cpu(0)).flexible()).unwrap();
+    hw.sync(0).unwrap();
     assert_eq!(
         (2..4)
             .map(|s| hw.arch().register(0, Pool(0), s))
             .collect::<Vec<_>>(),
         before
     );
+    // A hit on a reserved register is the debugger's: handed on, not stray.
+    let stray = hw.stray(0);
+    assert_eq!(
+        hw.access(0, 0x7100, 4, Access::WRITE, 0x4000),
+        Some(Resume::NotOurs)
+    );
+    assert_eq!(hw.stray(0), stray);
+    // Together with a hit of ours: ours is delivered, the exception passed on.
+    let both = hwbp_core::mock::MockException {
+        fired: hwbp_core::Fired::Slots {
+            pool: Pool(0),
+            mask: 0b1000 | hw.slots_on(h, 0).unwrap(),
+        },
+        addr: 0x1000,
+        ip: 0x4000,
+        access: Access::WRITE,
+    };
+    let hits = hw.hits(h).unwrap();
+    assert_eq!(hw.handle_exception(0, &both), Resume::ReturnAndPassOn);
+    assert_eq!(hw.hits(h), Ok(hits + 1));
+    hw.unregister(more).unwrap();
     // While reserved, a second pinned request does not fit.
     assert_eq!(
         hw.register(&w(0x3000, 8).target(Target::Cpu(0)))

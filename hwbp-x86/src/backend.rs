@@ -140,7 +140,9 @@ impl<R: DebugRegs> Arch for X86<R> {
 
     /// Writes only what changed, in three steps: clear the enables of slots
     /// whose address is about to change, write those addresses, then write the
-    /// final DR7 (enables, conditions, lengths, LE/GE) once. A slot is thus
+    /// final DR7 (enables, conditions, lengths, LE/GE) once. The DR7 fields of
+    /// slots whose image entry is the same in `current` and `desired` are kept
+    /// as the register holds them. A slot is thus
     /// never enabled with a half-updated address. A slot being disabled keeps
     /// its stale address (DR7 alone disables it); a slot being enabled from the
     /// disabled state always gets its address written, because the image does
@@ -174,7 +176,11 @@ impl<R: DebugRegs> Arch for X86<R> {
             }
         }
         for n in 0..n_slots {
-            slot_of(desired, n).apply(&mut dr7, n);
+            // Slots whose image entry does not change keep what DR7 holds for
+            // them (a debugger's reserved slot, say).
+            if slot_of(current, n) != slot_of(desired, n) {
+                slot_of(desired, n).apply(&mut dr7, n);
+            }
         }
         dr7.update_exact();
         if dr7 != written {

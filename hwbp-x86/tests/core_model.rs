@@ -255,3 +255,40 @@ fn imported_image_registers_and_exports_back() {
         Some(Resume::SetResumeFlag)
     );
 }
+
+#[test]
+fn a_debuggers_reserved_register_is_left_alone_and_its_hits_handed_on() {
+    use hwbp_core::BpType;
+    use hwbp_x86::{Condition, DebugRegs, Size, SlotEnable};
+    let regs = Regs::new(Model::new(Mode::Bits64));
+    let rig = Rig::new(&regs, |_: &Sample| {});
+    let r = rig.hw.reserve(0, BpType::Data, 1).unwrap();
+    assert_eq!((r.first, r.count), (3, 1));
+    rig.hw.sync(0).unwrap();
+    // The debugger programs DR3 itself: a 4-byte write watchpoint.
+    let mut dr7 = Dr7::from_raw(regs.read(0, DebugReg::Dr7));
+    regs.write(0, DebugReg::Dr3, 0x9000);
+    dr7.set_condition(3, Condition::Write);
+    dr7.set_size(3, Size::Four);
+    dr7.set_enable(3, SlotEnable::GLOBAL);
+    regs.write(0, DebugReg::Dr7, dr7.raw());
+    // The manager installs its own breakpoints around it.
+    let cpu0 = |a: BreakpointAttr| a.target(Target::Cpu(0));
+    let ours = rig
+        .register(&cpu0(BreakpointAttr::watch(0x2000, 8, Access::WRITE)))
+        .unwrap();
+    let after = Dr7::from_raw(regs.read(0, DebugReg::Dr7));
+    assert!(after.enabled(3), "DR7 fields of the reserved slot kept");
+    assert_eq!(after.condition(3), Condition::Write);
+    assert_eq!(regs.read(0, DebugReg::Dr3), 0x9000);
+    // Its hit is the debugger's; ours still is ours.
+    assert_eq!(
+        rig.access(0, CpuAccess::write(0x9002, 1)),
+        Some(Resume::NotOurs)
+    );
+    assert_eq!(
+        rig.access(0, CpuAccess::write(0x2000, 8)),
+        Some(Resume::Return)
+    );
+    assert_eq!((rig.hw.hits(ours), rig.hw.stray(0)), (Ok(1), 0));
+}
