@@ -19,14 +19,45 @@ use hwbp_core::{
 /// everything after construction is safe because only the owner writes the
 /// registers. `CPUS` is the number of CPUs whose step-over state the backend
 /// keeps (the SuperH parts described here are single-core; the default is 1).
+/// The backend serves CPUs `0..CPUS` only: [`Arch::init_cpu`] refuses any
+/// other with [`Error::CpuOutOfRange`], [`Arch::install`] ignores it, and
+/// [`Arch::decode`] answers [`Resume::NotOurs`] without touching the UBC
+/// (without step-over state a before-execution break there would repeat
+/// forever).
+///
+/// # Module clock
+///
+/// A module-stopped UBC ignores every write, so no breakpoint would ever
+/// fire. The embedder must clear the UBC's module-stop bit (the `ubc0`
+/// clock Linux enables; an MSTP bit of the part's standby control register)
+/// before [`UbcBackend::discover`] or [`Arch::init_cpu`]; both check that a
+/// pattern written to CAR0 (SH-4A) / BARA (SH-4) reads back and return
+/// [`Error::NoDebugHardware`] if not ([`variant::check_writable`]).
 ///
 /// # Instruction breaks before execution
 ///
 /// A before-execution break returns to the instruction itself, which would
 /// break again at once. The backend steps over it with the UBC itself: the
-/// fired channel is switched to break *after* execution, the instruction
-/// runs, the resulting break is recognised as the end of the step (reported
-/// as [`Fired::None`], [`Resume::Return`]) and the channel is switched back.
+/// fired channel is switched to break *after* execution and the PC of the
+/// break (SPC, the instruction) is recorded for the CPU; the instruction
+/// runs, and the channel is switched back to before-execution at its next
+/// break.
+///
+/// That next break is the end of the step (reported as [`Fired::None`],
+/// [`Resume::Return`]) only if its SPC is the recorded PC + 2, i.e. the
+/// stepped instruction ran and fell through to the next one. With any other
+/// SPC it is reported as a real hit of the channel (after execution, so no
+/// new step is needed): either the step was abandoned (the handler changed
+/// the PC, the task was killed) and another instruction the channel matches
+/// ran, or the stepped instruction branched (a branch, or a delayed branch
+/// whose after-execution break is taken at the destination). The rule never
+/// loses a hit that the PC can show, at the price of counting a breakpoint
+/// on a taken branch twice. It cannot tell an abandoned step from a
+/// completed one when the next execution that the channel matches is the
+/// stepped instruction itself (SPC is then the recorded PC + 2 either way):
+/// that one hit is taken as the end of the step. A new before-execution
+/// break at a different PC abandons any step still pending on the CPU (its
+/// channels go back to before-execution).
 ///
 /// # Exception sequence
 ///
@@ -40,6 +71,9 @@ pub struct UbcBackend<B: UbcBus, const CPUS: usize = 1> {
     encoder: Encoder,
     /// Per CPU: channels currently switched to after-execution for a step-over.
     stepping: [AtomicU32; CPUS],
+    /// Per CPU: the PC of the instruction being stepped over (meaningful
+    /// while the CPU's `stepping` mask is not 0).
+    step_pc: [AtomicU32; CPUS],
     /// Report operand breaks with a known data address as
     /// `Fired::ByAddress`, so the core filters hits outside the region.
     by_address: bool,
@@ -57,6 +91,7 @@ impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
             bus,
             encoder: Encoder::new(variant),
             stepping: [const { AtomicU32::new(0) }; CPUS],
+            step_pc: [const { AtomicU32::new(0) }; CPUS],
             by_address: false,
         }
     }
@@ -123,9 +158,19 @@ impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
 
     /// Put the UBC in its known idle state: every channel disabled, match
     /// flags clear, breaks vectored through VBR (UBDE = 0), no sequential
-    /// conditions. Call once per CPU at boot, before the core installs
-    /// anything (the core's `cpu_online` then writes every slot).
+    /// conditions, and forget every CPU's step-over state. Call once per CPU
+    /// at boot, before the core installs anything (the core's `cpu_online`
+    /// then writes every slot). [`Arch::init_cpu`] does the same for one CPU.
     pub fn reset(&self) {
+        self.clear_hardware();
+        for (s, pc) in self.stepping.iter().zip(&self.step_pc) {
+            s.store(0, Ordering::Relaxed);
+            pc.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The register part of [`UbcBackend::reset`].
+    fn clear_hardware(&self) {
         match self.variant().layout {
             Layout::Sh4a => {
                 // SAFETY: SH-4A UBC registers, 32-bit, owned (constructor contract).
@@ -154,9 +199,6 @@ impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
                     let _ = self.bus.read16(sh4::BRCR);
                 }
             }
-        }
-        for s in &self.stepping {
-            s.store(0, Ordering::Relaxed);
         }
     }
 
@@ -366,8 +408,11 @@ impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
         }
     }
 
-    fn step_state(&self, cpu: u16) -> Option<&AtomicU32> {
-        self.stepping.get(usize::from(cpu))
+    /// The step-over state of `cpu`: channels stepping and the stepped PC.
+    /// `None` for a CPU the backend has no state for (`cpu >= CPUS`).
+    fn step_state(&self, cpu: u16) -> Option<(&AtomicU32, &AtomicU32)> {
+        let c = usize::from(cpu);
+        Some((self.stepping.get(c)?, self.step_pc.get(c)?))
     }
 }
 
@@ -383,11 +428,19 @@ impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
         self.encoder.encode(attr)
     }
 
-    /// Clears every channel and flag ([`UbcBackend::reset`]), so the hardware
+    /// Checks that the UBC takes writes ([`variant::check_writable`]:
+    /// [`Error::NoDebugHardware`] for a module-stopped UBC), then clears
+    /// every channel and flag and the CPU's step-over state, so the hardware
     /// matches the empty image the core starts from.
+    /// [`Error::CpuOutOfRange`] for `cpu >= CPUS`, before touching anything.
     fn init_cpu(&self, cpu: u16) -> Result<(), Error> {
-        let _ = cpu;
-        self.reset();
+        let (stepping, pc) = self.step_state(cpu).ok_or(Error::CpuOutOfRange { cpu })?;
+        // SAFETY: the constructor's contract: the bus reaches the UBC of a
+        // part with this variant, privileged, and the backend owns it.
+        unsafe { variant::check_writable(&self.bus, self.variant())? };
+        self.clear_hardware();
+        stepping.store(0, Ordering::Relaxed);
+        pc.store(0, Ordering::Relaxed);
         Ok(())
     }
 
@@ -395,7 +448,11 @@ impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
         self.encoder.address_space(addr, len)
     }
 
+    /// Does nothing for `cpu >= CPUS` (which [`Arch::init_cpu`] refuses).
     fn install(&self, cpu: u16, current: &Image<UbcSlot>, desired: &Image<UbcSlot>) {
+        let Some((stepping, _)) = self.step_state(cpu) else {
+            return;
+        };
         let cur = current.pools.first();
         let want = desired.pools.first();
         for n in 0..self.channels() {
@@ -405,9 +462,10 @@ impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
             if c == d {
                 continue;
             }
-            if let Some(st) = self.step_state(cpu) {
-                st.store(st.load(Ordering::Relaxed) & !(1 << n), Ordering::Relaxed);
-            }
+            stepping.store(
+                stepping.load(Ordering::Relaxed) & !(1 << n),
+                Ordering::Relaxed,
+            );
             self.write_channel(n, &d);
         }
     }
@@ -423,6 +481,11 @@ impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
         if raw.expevt != self.variant().trap {
             return not_ours;
         }
+        // A CPU without step-over state is not served (`init_cpu` refused
+        // it): a before-execution break there could not be stepped over.
+        let Some((stepping, step_pc)) = self.step_state(cpu) else {
+            return not_ours;
+        };
         // The channels' settings, read while they are still enabled.
         let mut slots = [UbcSlot::DISABLED; MAX_SLOTS];
         for (n, s) in (0..self.channels()).zip(slots.iter_mut()) {
@@ -433,29 +496,55 @@ impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
         // 2. Read and clear the flags; keep those of channels that were on.
         let flags = self.take_flags();
         let mut mask = decode::fired_mask(flags, enabled, self.variant().channel_mask());
-        // 3. Step-over bookkeeping for before-execution instruction breaks.
-        if let Some(st) = self.step_state(cpu) {
-            let stepping = st.load(Ordering::Relaxed);
-            let done = stepping & mask;
-            let mut next = stepping & !done;
+        // 3. Step-over bookkeeping for before-execution instruction breaks
+        //    (the rule is in the type's documentation).
+        let was = stepping.load(Ordering::Relaxed);
+        let pc = step_pc.load(Ordering::Relaxed);
+        // Stepping channels that broke (after execution) go back to
+        // before-execution; only at the stepped PC + 2 is that the end of
+        // the step, otherwise it is a real hit.
+        let ended = was & mask;
+        let done = if raw.spc == pc.wrapping_add(2) {
+            ended
+        } else {
+            0
+        };
+        let mut next = was & !ended;
+        let mut started = 0u32;
+        for n in 0..self.channels() {
+            let bit = 1u32 << n;
+            if ended & bit != 0 {
+                self.set_timing(n, BreakTiming::Before);
+            } else if mask & bit != 0
+                && slots
+                    .get(usize::from(n))
+                    .is_some_and(|s| s.breaks_before_fetch())
+            {
+                started |= bit;
+            }
+        }
+        if started != 0 {
+            if next != 0 && pc != raw.spc {
+                // The CPU is at another instruction than the one stepped:
+                // that step was abandoned.
+                for n in 0..self.channels() {
+                    if next & (1 << n) != 0 {
+                        self.set_timing(n, BreakTiming::Before);
+                    }
+                }
+                next = 0;
+            }
+            // Let the instruction run once: break after it instead.
             for n in 0..self.channels() {
-                let bit = 1u32 << n;
-                if done & bit != 0 {
-                    // The stepped instruction ran: back to before-execution.
-                    self.set_timing(n, BreakTiming::Before);
-                } else if mask & bit != 0
-                    && slots
-                        .get(usize::from(n))
-                        .is_some_and(|s| s.breaks_before_fetch())
-                {
-                    // Let the instruction run once: break after it instead.
+                if started & (1 << n) != 0 {
                     self.set_timing(n, BreakTiming::After);
-                    next |= bit;
                 }
             }
-            st.store(next, Ordering::Relaxed);
-            mask &= !done;
+            next |= started;
+            step_pc.store(raw.spc, Ordering::Relaxed);
         }
+        stepping.store(next, Ordering::Relaxed);
+        mask &= !done;
         // 4. Re-enable what was enabled.
         self.enable(&saved, enabled);
 

@@ -15,6 +15,10 @@
 //! (SPC = next instruction) execution, operand breaks after the access (SPC
 //! = next instruction). Not modelled: data-value conditions (BDRB, CDR1),
 //! sequential conditions (SEQ, MFE), execution-count breaks, SR.BL masking.
+//!
+//! [`RegisterFile::set_module_stopped`] models a UBC whose module clock is
+//! stopped (its MSTP bit set): its registers read 0, ignore writes and match
+//! nothing; PVR and PRR are unaffected.
 
 use core::cell::{Cell, RefCell};
 
@@ -56,6 +60,7 @@ pub struct RegisterFile {
     width_errors: Cell<u32>,
     writes: Cell<u32>,
     log: RefCell<Vec<(u32, u32), LOG_LEN>>,
+    stopped: Cell<bool>,
 }
 
 /// Register writes kept in the write log (older writes are dropped).
@@ -112,6 +117,7 @@ impl RegisterFile {
             width_errors: Cell::new(0),
             writes: Cell::new(0),
             log: RefCell::new(Vec::new()),
+            stopped: Cell::new(false),
         };
         f.add(PVR, 4, 0, Kind::ReadOnly, pvr);
         f.add(PRR, 4, 0, Kind::ReadOnly, prr);
@@ -184,6 +190,25 @@ impl RegisterFile {
         self.regs.iter().find(|r| r.addr == addr)
     }
 
+    /// Stop (`true`) or start the UBC's module clock. While stopped, UBC
+    /// registers read 0 through the bus and ignore writes (which are neither
+    /// counted nor logged), and [`RegisterFile::cycle`] matches nothing; the
+    /// register contents are kept for when the clock runs again. PVR and PRR
+    /// (CCN registers) are unaffected.
+    pub fn set_module_stopped(&self, stopped: bool) {
+        self.stopped.set(stopped);
+    }
+
+    /// Whether the UBC's module clock is stopped.
+    pub fn module_stopped(&self) -> bool {
+        self.stopped.get()
+    }
+
+    /// Whether bus accesses to `addr` are cut off by the module stop.
+    fn cut_off(&self, addr: u32) -> bool {
+        self.stopped.get() && addr != PVR && addr != PRR
+    }
+
     /// The variant laid out.
     pub fn variant(&self) -> Variant {
         self.variant
@@ -225,6 +250,9 @@ impl RegisterFile {
     }
 
     fn read(&self, addr: u32, width: u8) -> u32 {
+        if self.cut_off(addr) {
+            return 0;
+        }
         match self.reg(addr) {
             Some(r) => {
                 if r.width != width {
@@ -238,6 +266,9 @@ impl RegisterFile {
     }
 
     fn write(&self, addr: u32, width: u8, v: u32) {
+        if self.cut_off(addr) {
+            return;
+        }
         let Some(r) = self.reg(addr) else { return };
         if r.width != width {
             self.width_errors
@@ -266,6 +297,9 @@ impl RegisterFile {
     /// the match flags of those that match and say whether a break follows.
     pub fn cycle(&self, cycle: BusCycle, asid: u8) -> Outcome {
         let mut out = Outcome::default();
+        if self.stopped.get() {
+            return out;
+        }
         let mut before = false;
         for n in 0..self.variant.channels.min(16) {
             let Some(ch) = self.channel(n) else { continue };

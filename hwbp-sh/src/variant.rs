@@ -11,6 +11,9 @@
 //!    [`Error::UnknownPart`]: the crate does not guess.
 //! 2. When the PVR is not implemented (reads as all zeros or all ones), from
 //!    a probe of the channel registers ([`probe`]).
+//!
+//! Either way [`discover`] then checks that the UBC takes writes
+//! ([`check_writable`]): a module-stopped UBC ignores them.
 
 use crate::bus::UbcBus;
 use crate::{sh4, sh4a};
@@ -56,7 +59,7 @@ pub enum Part {
     Sh7763,
     /// SH7785 (PVR 0x3004/0x3007).
     Sh7785,
-    /// SH7724 (PVR 0x300B).
+    /// SH7724 (PVR 0x300B, PRR 0x20).
     Sh7724,
     /// Not identified by PVR; the layout and channel count come from a probe
     /// or from the embedder.
@@ -150,7 +153,13 @@ pub fn identify(pvr_raw: u32, prr_raw: u32) -> Result<Variant, Error> {
             _ => sh4a2(Part::Sh7780),
         },
         0x3004 | 0x3007 => sh4a2(Part::Sh7785),
-        0x300B => sh4a2(Part::Sh7724),
+        // Linux tells SH7724 (PRR 0x20) from SH7757 (0x10/0x11), SH7372
+        // (0xD0/0x40) and SH7733/SH7734 (0xE0) by PRR; the UBCs of the
+        // others are not described here.
+        0x300B => match prr {
+            0x20 => sh4a2(Part::Sh7724),
+            _ => unknown,
+        },
         _ => unknown,
     }
 }
@@ -168,7 +177,9 @@ const CAR_PROBE: u32 = 0xA5C3_5A3C;
 ///   `0x0F08` (CE stays 0) tells them apart.
 /// * On SH-4A, channel `n` exists if CAR`n` holds a written pattern.
 ///
-/// Every register touched is restored.
+/// Every register touched is restored. A UBC that ignores writes (module
+/// clock stopped, see [`check_writable`]) has no channel whose CAR reads
+/// back, so the probe returns [`Error::NoDebugHardware`] for it.
 ///
 /// # Safety
 /// The caller owns the UBC and runs privileged on a SuperH part whose UBC is
@@ -208,18 +219,71 @@ pub unsafe fn probe<B: UbcBus>(bus: &B) -> Result<Variant, Error> {
 }
 
 /// Identify the UBC: from PVR/PRR when the PVR is implemented, else by
-/// [`probe`].
+/// [`probe`]; then check that the UBC accepts writes ([`check_writable`]).
+///
+/// # Errors
+/// [`Error::UnknownPart`] for a PVR/PRR not in the table;
+/// [`Error::NoDebugHardware`] when the probe finds no UBC or the UBC ignores
+/// writes (module-stopped: clear its module-stop bit first).
 ///
 /// # Safety
 /// As [`probe`]: privileged code on an SH-4/SH-4A part that owns the UBC.
 pub unsafe fn discover<B: UbcBus>(bus: &B) -> Result<Variant, Error> {
     // SAFETY: PVR and PRR are 32-bit read-only CCN registers on SH-4/SH-4A.
     let (pvr, prr) = unsafe { (bus.read32(PVR), bus.read32(PRR)) };
-    if pvr == 0 || pvr == u32::MAX {
+    let v = if pvr == 0 || pvr == u32::MAX {
         // SAFETY: forwarded from the caller.
-        unsafe { probe(bus) }
+        unsafe { probe(bus)? }
     } else {
-        identify(pvr, prr)
+        identify(pvr, prr)?
+    };
+    // SAFETY: forwarded from the caller; `v` describes the part.
+    unsafe { check_writable(bus, v)? };
+    Ok(v)
+}
+
+/// Patterns [`check_writable`] writes (every bit of CAR0/BARA is writable).
+const WRITABLE_PROBE: [u32; 2] = [0xA5C3_5A3C, 0x5A3C_A5C3];
+
+/// Check that the UBC accepts writes: write patterns to channel 0's address
+/// register (CAR0 on SH-4A, BARA on SH-4; both 32-bit with every bit
+/// writable, and neither enables anything), read each back, and restore the
+/// old value.
+///
+/// A UBC whose module clock is stopped (the MSTP bit of the part's standby
+/// control register; Linux enables the `ubc0` clock before touching it)
+/// ignores writes, so every breakpoint would silently never fire. The
+/// embedder must clear that bit before using the backend; this check turns
+/// forgetting it into an error.
+///
+/// # Errors
+/// [`Error::NoDebugHardware`] if a pattern does not read back.
+///
+/// # Safety
+/// The caller owns the UBC and runs privileged on a part with `variant`'s
+/// layout.
+pub unsafe fn check_writable<B: UbcBus>(bus: &B, variant: Variant) -> Result<(), Error> {
+    let addr = match variant.layout {
+        Layout::Sh4a => sh4a::car(0),
+        Layout::Sh4 => sh4::BARA,
+    };
+    // SAFETY: CAR0 (SH-4A) and BARA (SH-4) are 32-bit address registers of
+    // channel 0, which every variant has; an address alone enables nothing;
+    // the caller owns the UBC. The old value is written back.
+    let ok = unsafe {
+        let old = bus.read32(addr);
+        let mut ok = true;
+        for p in WRITABLE_PROBE {
+            bus.write32(addr, p);
+            ok &= bus.read32(addr) == p;
+        }
+        bus.write32(addr, old);
+        ok
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::NoDebugHardware)
     }
 }
 
@@ -242,7 +306,7 @@ mod tests {
         assert_eq!(identify(0x1020_0A00, 0x610).unwrap().part, Part::Sh7781);
         assert_eq!(identify(0x1020_0600, 0xA10).unwrap().part, Part::Sh7763);
         assert_eq!(identify(0x1030_0400, 0).unwrap().part, Part::Sh7785);
-        assert_eq!(identify(0x1030_0B00, 0).unwrap().part, Part::Sh7724);
+        assert_eq!(identify(0x1030_0B00, 0x200).unwrap().part, Part::Sh7724);
         let sh4 = identify(0x0002_0500, 0).unwrap();
         assert_eq!(
             (sh4.layout, sh4.channels, sh4.trap),
@@ -262,6 +326,16 @@ mod tests {
             identify(0x0005_0000, 0x500),
             Err(Error::UnknownPart { id: 0x0005_0000 })
         );
+        // PVR 0x300B is SH7724 only with PRR 0x20: SH7757 (0x10/0x11),
+        // SH7372 (0xD0/0x40), SH7733/SH7734 (0xE0) and unlisted values are
+        // not guessed to share its UBC.
+        for prr in [0x000, 0x100, 0x110, 0xD00, 0x400, 0xE00, 0x210, 0x4E0] {
+            assert_eq!(
+                identify(0x1030_0B00, prr),
+                Err(Error::UnknownPart { id: 0x1030_0B00 }),
+                "PRR {prr:#x}"
+            );
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ fn known_parts_from_pvr() {
         (0x0005_0000, 0x110, Part::Sh7751R, Layout::Sh4, 2),
         (0x1020_0600, 0, Part::Sh7780, Layout::Sh4a, 2),
         (0x1030_0700, 0, Part::Sh7785, Layout::Sh4a, 2),
-        (0x1030_0B00, 0, Part::Sh7724, Layout::Sh4a, 2),
+        (0x1030_0B00, 0x200, Part::Sh7724, Layout::Sh4a, 2),
     ] {
         let layout_variant = if layout == Layout::Sh4 {
             sh7750()
@@ -29,6 +29,12 @@ fn known_parts_from_pvr() {
             sh4a(n)
         };
         let r = RegisterFile::new(layout_variant, pvr, prr);
+        let addr_reg = if layout == Layout::Sh4 {
+            sh4::BARA
+        } else {
+            sh4a::car(0)
+        };
+        r.poke(addr_reg, 0x1234_5678);
         let v = discover(&r).unwrap();
         assert_eq!(
             (v.part, v.layout, v.channels, v.trap),
@@ -37,8 +43,10 @@ fn known_parts_from_pvr() {
         // SAFETY: in-memory register file.
         let b = unsafe { UbcBackend::<_>::discover(&r) }.unwrap();
         assert_eq!(b.slot_counts(), SlotCounts::Shared(n));
-        // PVR identification never writes a register.
-        assert_eq!(r.writes(), 0);
+        // PVR identification writes only the writability check's patterns
+        // to CAR0/BARA, and restores the register.
+        assert!(r.write_log().iter().all(|&(a, _)| a == addr_reg));
+        assert_eq!(r.peek(addr_reg), 0x1234_5678);
     }
 }
 
@@ -223,4 +231,95 @@ fn install_writes_only_changed_channels() {
     r.clear_log();
     b.install(0, &want, &want);
     assert!(r.write_log().is_empty());
+}
+
+#[test]
+fn module_stopped_ubc_is_refused() {
+    // Known parts (PVR identification) and probed ones alike.
+    for (v, pvr, prr) in [
+        (sh7750(), 0x0002_0500u32, 0u32),
+        (sh4a(2), 0x1030_0700, 0),
+        (sh4a(2), 0x1030_0B00, 0x200),
+        (sh7750(), 0, 0),
+        (sh4a(2), u32::MAX, 0),
+    ] {
+        let r = RegisterFile::new(v, pvr, prr);
+        let addr_reg = match v.layout {
+            Layout::Sh4 => sh4::BARA,
+            Layout::Sh4a => sh4a::car(0),
+        };
+        r.poke(addr_reg, 0x0bad_cafe);
+        r.set_module_stopped(true);
+        assert_eq!(discover(&r), Err(Error::NoDebugHardware), "{v:?} {pvr:#x}");
+        // SAFETY: in-memory register file.
+        let b = unsafe { UbcBackend::<_>::discover(&r) };
+        assert!(matches!(b, Err(Error::NoDebugHardware)));
+        // Clock running again: discovery works and left the register as it was.
+        r.set_module_stopped(false);
+        assert_eq!(r.peek(addr_reg), 0x0bad_cafe);
+        assert_eq!(discover(&r).map(|d| d.layout), Ok(v.layout));
+        assert_eq!(r.peek(addr_reg), 0x0bad_cafe, "check restores the register");
+        assert_eq!(r.width_errors(), 0);
+    }
+}
+
+#[test]
+fn init_cpu_refuses_a_module_stopped_ubc() {
+    for v in [sh7750(), sh4a(2)] {
+        let r = regs(v);
+        // SAFETY: in-memory register file.
+        let b = unsafe { UbcBackend::<_>::new(&r, v) };
+        r.set_module_stopped(true);
+        assert_eq!(b.init_cpu(0), Err(Error::NoDebugHardware));
+        r.set_module_stopped(false);
+        assert_eq!(b.init_cpu(0), Ok(()));
+        // The check's patterns do not stay behind: init_cpu cleared CAR0/BARA.
+        let addr_reg = match v.layout {
+            Layout::Sh4 => sh4::BARA,
+            Layout::Sh4a => sh4a::car(0),
+        };
+        assert_eq!(r.peek(addr_reg), 0);
+        assert_eq!(r.width_errors(), 0);
+    }
+}
+
+#[test]
+fn cpus_without_step_state_are_refused() {
+    for v in [sh7750(), sh4a(2)] {
+        let r = regs(v);
+        // SAFETY: in-memory register file.
+        let b = unsafe { UbcBackend::<_, 2>::new(&r, v) };
+        assert_eq!(b.init_cpu(1), Ok(()));
+        r.clear_log();
+        assert_eq!(b.init_cpu(2), Err(Error::CpuOutOfRange { cpu: 2 }));
+        assert_eq!(
+            b.init_cpu(u16::MAX),
+            Err(Error::CpuOutOfRange { cpu: u16::MAX })
+        );
+        assert!(r.write_log().is_empty(), "refused before touching the UBC");
+
+        // A before-execution instruction break armed on CPU 0.
+        let enc = b.encode(&BreakpointAttr::exec(0x8c01_0000)).unwrap();
+        let mut img = hwbp_core::Image::empty(b.slot_counts());
+        img.pools[0][0] = enc.pieces[0].slot;
+        // install for a CPU the backend does not serve writes nothing.
+        b.install(2, &hwbp_core::Image::empty(b.slot_counts()), &img);
+        assert!(r.write_log().is_empty());
+        b.install(0, &hwbp_core::Image::empty(b.slot_counts()), &img);
+        // Decoded on a CPU without step state, the break is not ours and the
+        // UBC is left alone (no switch to a step that could never end).
+        let out = r.cycle(hwbp_sh::model::BusCycle::Fetch { pc: 0x8c01_0000 }, 0);
+        assert!(out.brk);
+        r.clear_log();
+        let d = b.decode(2, &UbcException::user_break(out.spc));
+        assert_eq!((d.fired, d.resume), (Fired::None, Resume::NotOurs));
+        assert!(r.write_log().is_empty());
+        // The same break on CPU 0 is a hit and starts the step-over.
+        let d = b.decode(0, &UbcException::user_break(out.spc));
+        assert_eq!(fired_mask(&d), 1);
+        assert_eq!(
+            b.read_channel(0).map(|s| s.timing),
+            Some(hwbp_sh::BreakTiming::After)
+        );
+    }
 }

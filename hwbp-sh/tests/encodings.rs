@@ -421,3 +421,75 @@ fn runtime_channel_counts() {
         assert!(run(&r, &b, write(0x2000 + u32::from(n) * 8, 1)).is_none());
     }
 }
+
+/// Fetch `pc` and check that it breaks before execution on channels `mask`.
+fn breaks_before(r: &hwbp_sh::model::RegisterFile, b: &Backend<'_>, pc: u32, mask: u32) {
+    let d = run(r, b, fetch(pc)).expect("break");
+    assert_eq!((fired_mask(&d), d.ip), (mask, u64::from(pc)));
+}
+
+#[test]
+fn abandoned_step_over_does_not_swallow_the_next_hit() {
+    for v in variants() {
+        let r = regs(v);
+        let b = backend(&r);
+        // A before-execution instruction range (1 KiB: SH-4 BAMR can mask it).
+        let enc = arm(&b, &BreakpointAttr::watch(0x8c01_0000, 0x400, Access::EXEC)).unwrap();
+        assert_eq!(enc.weight(), 1, "{v:?}");
+        breaks_before(&r, &b, 0x8c01_0000, 1);
+        // The handler does not resume at 0x8c01_0000 (PC changed, task
+        // killed). Later another instruction of the range runs: the channel
+        // is still in after-execution mode, and its break is a real hit.
+        let d = run(&r, &b, fetch(0x8c01_0004)).expect("break");
+        assert_eq!(fired_mask(&d), 1, "{v:?}: hit not lost");
+        assert_eq!((d.ip, d.resume), (0x8c01_0006, Resume::Return));
+        // Back to before-execution: the next pass breaks before again.
+        assert_eq!(b.read_channel(0).unwrap().timing, BreakTiming::Before);
+        breaks_before(&r, &b, 0x8c01_0008, 1);
+        // Resuming there completes that step normally.
+        let d = run(&r, &b, fetch(0x8c01_0008)).expect("step end");
+        assert_eq!(d.fired, hwbp_core::Fired::None);
+        assert_eq!(b.read_channel(0).unwrap().timing, BreakTiming::Before);
+        assert_eq!(r.width_errors(), 0);
+    }
+}
+
+#[test]
+fn stepped_branch_is_reported_not_swallowed() {
+    for v in variants() {
+        let r = regs(v);
+        let b = backend(&r);
+        arm(&b, &BreakpointAttr::exec(0x8c01_0000)).unwrap();
+        breaks_before(&r, &b, 0x8c01_0000, 1);
+        // The stepped instruction is a taken branch: its after-execution
+        // break saves the destination, not 0x8c01_0002. The backend cannot
+        // tell that from an abandoned step, so it reports a hit (never a
+        // lost one) and restores before-execution timing.
+        r.raise_flags(1);
+        let d = b.decode(0, &hwbp_sh::UbcException::user_break(0x8c02_0000));
+        assert_eq!(fired_mask(&d), 1, "{v:?}");
+        assert_eq!(b.read_channel(0).unwrap().timing, BreakTiming::Before);
+        breaks_before(&r, &b, 0x8c01_0000, 1);
+    }
+}
+
+#[test]
+fn new_step_elsewhere_abandons_the_pending_one() {
+    for v in variants() {
+        let r = regs(v);
+        let b = backend(&r);
+        let e0 = b.encode(&BreakpointAttr::exec(0x8c01_0000)).unwrap();
+        let e1 = b.encode(&BreakpointAttr::exec(0x8c03_0000)).unwrap();
+        let mut img = hwbp_core::Image::empty(b.slot_counts());
+        img.pools[0][0] = e0.pieces[0].slot;
+        img.pools[0][1] = e1.pieces[0].slot;
+        b.install(0, &image_of(&b), &img);
+        breaks_before(&r, &b, 0x8c01_0000, 1);
+        // Not resumed there; the other breakpoint is reached first.
+        breaks_before(&r, &b, 0x8c03_0000, 2);
+        assert_eq!(b.read_channel(0).unwrap().timing, BreakTiming::Before);
+        assert_eq!(b.read_channel(1).unwrap().timing, BreakTiming::After);
+        // Channel 0 breaks before execution again next time.
+        breaks_before(&r, &b, 0x8c01_0000, 1);
+    }
+}

@@ -390,7 +390,9 @@ proptest! {
         events in proptest::collection::vec(
             (
                 prop_oneof![4 => Just(USER_BREAK_EXPEVT), 1 => any::<u32>()],
-                any::<u32>(),
+                // Mostly a few neighbouring instructions, so a step-over's
+                // end (stepped PC + 2) comes up as often as other PCs.
+                prop_oneof![1 => any::<u32>(), 3 => (0u32..3).prop_map(|k| 0x8c00_0100 + 2 * k)],
                 proptest::option::of(any::<u32>()),
                 prop_oneof![4 => Just(0u16), 1 => any::<u16>()],
                 any::<u32>(),
@@ -409,36 +411,53 @@ proptest! {
         if junk.len() % 4 == 0 {
             scramble(&r, &junk, 0);
         }
-        // Channels switched to break after execution for a step-over on CPU 0.
+        // Channels switched to break after execution for a step-over on CPU 0,
+        // and the PC stepped.
         let mut stepping = 0u32;
+        let mut step_pc = 0u32;
         for (expevt, spc, data_addr, cpu, raised) in events {
             r.raise_flags(raised);
             let on = enabled(&r);
             let flagged = flags(&r);
             let chans: Vec<UbcSlot> = (0..v.channels).map(|n| b.read_channel(n).unwrap_or_default()).collect();
+            r.clear_log();
             let d = b.decode(cpu, &UbcException { expevt, spc, data_addr });
-            if expevt != USER_BREAK_EXPEVT {
+            // Not a user break, or a CPU the backend keeps no state for (the
+            // default CPUS = 1): not ours, and the UBC is not touched.
+            if expevt != USER_BREAK_EXPEVT || cpu != 0 {
                 prop_assert_eq!((d.fired, d.resume), (Fired::None, Resume::NotOurs));
+                prop_assert!(r.write_log().is_empty());
+                prop_assert_eq!(flags(&r), flagged);
+                // The flags stay set; the next decode on CPU 0 sees them.
                 continue;
             }
-            // Only flags of channels that were enabled count; a flag of the
-            // channel being stepped over is the end of that step.
+            // Only flags of channels that were enabled count. A flag of a
+            // channel being stepped over ends that step; it is the end of the
+            // step (not reported) only at the stepped PC + 2, else a hit.
             let hit = flagged & on & v.channel_mask();
-            let mut fired = hit;
-            if cpu == 0 {
-                let done = stepping & hit;
-                fired &= !done;
-                let started = (0..v.channels)
-                    .filter(|&n| fired & 1 << n != 0 && chans[usize::from(n)].breaks_before_fetch())
-                    .fold(0, |m, n| m | 1 << n);
-                stepping = stepping & !done | started;
-                for n in 0..v.channels {
-                    if done & 1 << n != 0 {
-                        prop_assert_eq!(timing(&r, n), BreakTiming::Before, "channel {} stepped", n);
-                    }
-                    if started & 1 << n != 0 {
-                        prop_assert_eq!(timing(&r, n), BreakTiming::After, "channel {} stepping", n);
-                    }
+            let ended = stepping & hit;
+            let done = if spc == step_pc.wrapping_add(2) { ended } else { 0 };
+            let fired = hit & !done;
+            let started = (0..v.channels)
+                .filter(|&n| hit & !ended & 1 << n != 0 && chans[usize::from(n)].breaks_before_fetch())
+                .fold(0, |m, n| m | 1 << n);
+            let mut next = stepping & !ended;
+            let mut abandoned = 0;
+            if started != 0 {
+                if next != 0 && step_pc != spc {
+                    abandoned = next;
+                    next = 0;
+                }
+                next |= started;
+                step_pc = spc;
+            }
+            stepping = next;
+            for n in 0..v.channels {
+                if (ended | abandoned) & 1 << n != 0 {
+                    prop_assert_eq!(timing(&r, n), BreakTiming::Before, "channel {} stepped", n);
+                }
+                if started & 1 << n != 0 {
+                    prop_assert_eq!(timing(&r, n), BreakTiming::After, "channel {} stepping", n);
                 }
             }
             let fired_slots: Vec<UbcSlot> = (0..v.channels)
