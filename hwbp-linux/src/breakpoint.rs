@@ -42,12 +42,22 @@ pub fn current_thread() -> Target {
 }
 
 /// The [`Target`] for thread `tid` (a kernel thread id, as from `gettid`).
+///
+/// A negative `tid` names no thread: opening it fails with
+/// [`Error::NoSuchTask`] (it is not taken as 0, the calling thread).
 pub fn thread(tid: i32) -> Target {
-    Target::Task { task: TaskId(u64::try_from(tid).unwrap_or(0)), cpu: None }
+    // Sign-extended, a negative id is above `i32::MAX`, which `places` refuses.
+    Target::Task { task: TaskId(i64::from(tid) as u64), cpu: None }
 }
 
-fn map_errno(errno: i32, per_cpu: bool, sigtrap: bool, tid: u64) -> Error {
+/// The error for `perf_event_open(.., pid, cpu, ..)` failing with `errno`.
+fn map_errno(errno: i32, pid: i32, cpu: i32, sigtrap: bool) -> Error {
+    let per_cpu = pid == -1;
     match errno {
+        // Per-CPU events on an offline CPU (kernel/events/core.c:
+        // `if (!cpuctx->online) err = -ENODEV`); CPU numbers the kernel does not
+        // have at all are refused before the call.
+        libc::ENODEV if per_cpu => Error::CpuOffline { cpu: u32::try_from(cpu).unwrap_or(u32::MAX) },
         libc::ENOSPC => Error::NoSlot,
         libc::EACCES | libc::EPERM => {
             Error::Permission { errno, paranoid: sys::perf_event_paranoid(), per_cpu }
@@ -62,16 +72,12 @@ fn map_errno(errno: i32, per_cpu: bool, sigtrap: bool, tid: u64) -> Error {
                 Error::KernelTooOld { major, minor }
             }
             _ => Error::Rejected {
-                reason: if per_cpu {
-                    "the CPU does not exist or is offline, or the kernel's breakpoint rules \
-                     (address, length, type) differ from hwbp's for this CPU"
-                } else {
-                    "the kernel's breakpoint rules (address, length, type) differ from hwbp's \
-                     for this CPU; hwbp-linux already refused what it knows to be invalid"
-                },
+                reason: "the kernel's breakpoint rules (address, length, type) differ from \
+                         hwbp's for this CPU; hwbp-linux already refused what it knows to be \
+                         invalid",
             },
         },
-        libc::ESRCH => Error::NoSuchTask { tid },
+        libc::ESRCH => Error::NoSuchTask { tid: i64::from(pid) as u64 },
         libc::EMFILE | libc::ENFILE => Error::TooManyFiles,
         _ => Error::Os { call: "perf_event_open", errno },
     }
@@ -199,7 +205,7 @@ impl Breakpoint {
                 Ok(fd) => fds.push(fd),
                 // A thread that exited while /proc/self/task was listed.
                 Err(libc::ESRCH) if many && pid > 0 => {}
-                Err(e) => return Err(map_errno(e, pid == -1, sigtrap, u64::try_from(pid).unwrap_or(0))),
+                Err(e) => return Err(map_errno(e, pid, cpu, sigtrap)),
             }
         }
         Ok(Breakpoint { fds, slot, attr, perf })
@@ -304,5 +310,50 @@ impl Breakpoint {
     /// Replace the handler (takes effect for the next signal).
     pub fn set_handler(&self, handler: Option<HitFn>) {
         self.slot.set_handler(handler);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_negative_tid_names_no_thread() {
+        let got = places(thread(-42), false);
+        assert!(matches!(got, Err(Error::NoSuchTask { .. })), "{got:?}");
+        assert!(got.unwrap_err().to_string().contains("-42"));
+        let got = Breakpoint::open(
+            &BreakpointAttr::watch(0x1000, 4, hwbp_core::Access::WRITE).target(thread(-1)),
+            Delivery::CountOnly,
+        );
+        assert!(matches!(got, Err(Error::NoSuchTask { .. })), "{got:?}");
+        assert_eq!(places(thread(0), false).expect("calling thread"), vec![(0, -1)]);
+        assert_eq!(places(thread(1234), false).expect("a thread id"), vec![(1234, -1)]);
+    }
+
+    #[test]
+    fn errno_mapping() {
+        // ENODEV on a per-CPU event: that CPU is offline.
+        assert_eq!(map_errno(libc::ENODEV, -1, 3, false), Error::CpuOffline { cpu: 3 });
+        // On a thread it still means no breakpoint support.
+        assert_eq!(map_errno(libc::ENODEV, 0, -1, false), Error::NoHardware { errno: libc::ENODEV });
+        assert_eq!(map_errno(libc::ENOENT, -1, 0, false), Error::NoHardware { errno: libc::ENOENT });
+        for (pid, cpu) in [(-1, 2), (0, -1)] {
+            match map_errno(libc::EINVAL, pid, cpu, false) {
+                Error::Rejected { reason } => assert!(!reason.contains("offline"), "{reason}"),
+                other => panic!("EINVAL: {other:?}"),
+            }
+        }
+        assert_eq!(map_errno(libc::ESRCH, 77, -1, false), Error::NoSuchTask { tid: 77 });
+        assert_eq!(map_errno(libc::ENOSPC, 0, -1, true), Error::NoSlot);
+        assert_eq!(map_errno(libc::EMFILE, 0, -1, true), Error::TooManyFiles);
+        assert!(matches!(
+            map_errno(libc::EPERM, -1, 0, false),
+            Error::Permission { errno: libc::EPERM, per_cpu: true, .. }
+        ));
+        assert_eq!(
+            map_errno(libc::EBUSY, 0, -1, false),
+            Error::Os { call: "perf_event_open", errno: libc::EBUSY }
+        );
     }
 }
