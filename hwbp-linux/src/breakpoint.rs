@@ -31,7 +31,9 @@ pub struct Breakpoint {
     // Drop order matters: the events are closed before the table entry is freed,
     // so no new signal can name a freed entry.
     fds: Vec<OwnedFd>,
-    slot: Slot,
+    /// The signal-table entry, for [`Delivery::Signal`] only.
+    slot: Option<Slot>,
+    id: Id,
     attr: BreakpointAttr,
     perf: PerfEventAttr,
 }
@@ -196,8 +198,15 @@ impl Breakpoint {
         if sigtrap {
             signal::install().map_err(|errno| Error::Os { call: "sigaction(SIGTRAP)", errno })?;
         }
-        let slot = Slot::claim(handler).ok_or(Error::Invalid(hwbp_core::Error::TooManyEvents))?;
-        let perf = PerfEventAttr::breakpoint(&attr, rules.bp_len(&attr), sigtrap.then(|| slot.cookie()));
+        // Only signal delivery takes one of the table's `signal::TABLE_SIZE`
+        // entries; a count-only breakpoint just needs a distinct id.
+        let slot = if sigtrap {
+            Some(Slot::claim(handler).ok_or(Error::Invalid(hwbp_core::Error::TooManyEvents))?)
+        } else {
+            None
+        };
+        let id = Id(slot.as_ref().map_or_else(signal::count_only_id, Slot::cookie));
+        let perf = PerfEventAttr::breakpoint(&attr, rules.bp_len(&attr), slot.as_ref().map(Slot::cookie));
         let mut fds = Vec::with_capacity(places.len());
         let many = places.len() > 1;
         for &(pid, cpu) in places {
@@ -208,12 +217,12 @@ impl Breakpoint {
                 Err(e) => return Err(map_errno(e, pid, cpu, sigtrap)),
             }
         }
-        Ok(Breakpoint { fds, slot, attr, perf })
+        Ok(Breakpoint { fds, slot, id, attr, perf })
     }
 
     /// The identifier handlers see in [`crate::Hit::id`].
     pub fn id(&self) -> Id {
-        Id(self.slot.cookie())
+        self.id
     }
 
     /// The request as opened (with `exclude_kernel` set).
@@ -301,15 +310,19 @@ impl Breakpoint {
         Ok(total)
     }
 
-    /// Number of SIGTRAPs (samples) this process has taken for the breakpoint.
-    /// Forked children count in their own copy of the table.
+    /// Number of SIGTRAPs (samples) this process has taken for the breakpoint
+    /// (always 0 with [`Delivery::CountOnly`]). Forked children count in their
+    /// own copy of the table.
     pub fn samples(&self) -> u64 {
-        self.slot.samples()
+        self.slot.as_ref().map_or(0, Slot::samples)
     }
 
-    /// Replace the handler (takes effect for the next signal).
+    /// Replace the handler (takes effect for the next signal). Does nothing for
+    /// a [`Delivery::CountOnly`] breakpoint, which raises no signal.
     pub fn set_handler(&self, handler: Option<HitFn>) {
-        self.slot.set_handler(handler);
+        if let Some(slot) = &self.slot {
+            slot.set_handler(handler);
+        }
     }
 }
 
@@ -355,5 +368,47 @@ mod tests {
             map_errno(libc::EBUSY, 0, -1, false),
             Error::Os { call: "perf_event_open", errno: libc::EBUSY }
         );
+    }
+
+    /// Count-only breakpoints take no signal-table entry, so more than
+    /// `TABLE_SIZE` of them can be open (on enough threads for the debug
+    /// registers), each with its own id.
+    #[test]
+    fn count_only_breakpoints_take_no_signal_table_entry() {
+        use std::sync::{mpsc, Arc, Barrier};
+        static WATCHED: u64 = 0;
+        let threads = signal::TABLE_SIZE / 4 + 1;
+        let release = Arc::new(Barrier::new(threads + 1));
+        let (tx, rx) = mpsc::channel();
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (tx, release) = (tx.clone(), Arc::clone(&release));
+                std::thread::spawn(move || {
+                    tx.send(sys::gettid()).expect("test thread listens");
+                    release.wait();
+                })
+            })
+            .collect();
+        let mut bps = Vec::new();
+        for _ in 0..threads {
+            let tid = rx.recv().expect("a thread id");
+            for len in [1, 2, 4, 8] {
+                let attr = BreakpointAttr::watch(&raw const WATCHED as u64, len, hwbp_core::Access::WRITE)
+                    .target(thread(tid));
+                match Breakpoint::open(&attr, Delivery::CountOnly) {
+                    Ok(bp) => bps.push(bp),
+                    Err(e) => panic!("count-only breakpoint {} failed: {e}", bps.len() + 1),
+                }
+            }
+        }
+        assert!(bps.len() > signal::TABLE_SIZE);
+        let ids: std::collections::HashSet<Id> = bps.iter().map(Breakpoint::id).collect();
+        assert_eq!(ids.len(), bps.len(), "ids are unique");
+        assert!(bps.iter().all(|bp| bp.samples() == 0));
+        drop(bps);
+        release.wait();
+        for h in handles {
+            h.join().expect("no panic");
+        }
     }
 }

@@ -46,7 +46,8 @@ pub struct Hit {
 /// of the breakpoint running on other threads have returned).
 pub type HitFn = fn(&Hit);
 
-/// Number of breakpoints that can be open at once in one process.
+/// Number of breakpoints with [`crate::Delivery::Signal`] that can be open at
+/// once in one process ([`crate::Delivery::CountOnly`] ones take no entry).
 pub const TABLE_SIZE: usize = 256;
 
 /// Cookie tag in the top 16 bits of `sig_data` ("HW"), so a TRAP_PERF signal of
@@ -195,6 +196,14 @@ impl Drop for Slot {
             e.release();
         }
     }
+}
+
+/// An [`crate::Id`] for a breakpoint without signal delivery, which takes no
+/// table entry: the same form as the cookies, with an entry number outside the
+/// table, so it never equals another breakpoint's id.
+pub fn count_only_id() -> u64 {
+    let gen = GENERATION.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
+    (TAG << 48) | (gen << 16) | 0xffff
 }
 
 /// `pthread_atfork` child handler: the forking thread is the child's only
@@ -432,5 +441,14 @@ mod tests {
         drop(active);
         assert_eq!(E.active.load(Ordering::SeqCst), 0);
         E.release();
+    }
+
+    #[test]
+    fn count_only_ids_are_distinct_and_outside_the_table() {
+        let a = count_only_id();
+        let b = count_only_id();
+        assert_ne!(a, b);
+        assert_eq!(a >> 48, TAG);
+        assert!((a & 0xffff) as usize >= TABLE_SIZE);
     }
 }
