@@ -1,6 +1,7 @@
 //! [`Breakpoint`]: one hardware breakpoint opened through `perf_event_open`.
 
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hwbp_core::{BreakpointAttr, Target, TaskId};
 
@@ -36,6 +37,25 @@ pub struct Breakpoint {
     id: Id,
     attr: BreakpointAttr,
     perf: PerfEventAttr,
+    /// Whether the events were last asked to be enabled (by open, `enable`,
+    /// `disable` or `modify`): the state a failed call rolls back to.
+    enabled: AtomicBool,
+}
+
+/// Apply `op` to each item in order. If it fails on item `k`, apply `undo` to
+/// items `0..k` (those `op` changed), then return `k` and the error.
+fn apply_all<T, E>(
+    items: &[T],
+    mut op: impl FnMut(&T) -> Result<(), E>,
+    mut undo: impl FnMut(&T),
+) -> Result<(), (usize, E)> {
+    for (k, item) in items.iter().enumerate() {
+        if let Err(e) = op(item) {
+            items[..k].iter().rev().for_each(&mut undo);
+            return Err((k, e));
+        }
+    }
+    Ok(())
 }
 
 /// The [`Target`] for the calling thread.
@@ -217,7 +237,8 @@ impl Breakpoint {
                 Err(e) => return Err(map_errno(e, pid, cpu, sigtrap)),
             }
         }
-        Ok(Breakpoint { fds, slot, id, attr, perf })
+        let enabled = AtomicBool::new(!attr.disabled);
+        Ok(Breakpoint { fds, slot, id, attr, perf, enabled })
     }
 
     /// The identifier handlers see in [`crate::Hit::id`].
@@ -230,27 +251,56 @@ impl Breakpoint {
         &self.attr
     }
 
-    fn each(&self, request: u64, arg: libc::c_ulong, call: &'static str) -> Result<(), Error> {
-        for fd in &self.fds {
-            sys::ioctl(fd, request, arg).map_err(|errno| Error::Os { call, errno })?;
+    /// The ioctl that enables (`true`) or disables the events.
+    fn switch(on: bool) -> u64 {
+        if on {
+            abi::PERF_EVENT_IOC_ENABLE
+        } else {
+            abi::PERF_EVENT_IOC_DISABLE
         }
+    }
+
+    fn set_enabled(&self, on: bool, call: &'static str) -> Result<(), Error> {
+        let was = self.enabled.load(Ordering::Acquire);
+        apply_all(
+            &self.fds,
+            |fd| sys::ioctl(fd, Self::switch(on), 0),
+            // Best effort: if the kernel refuses this too, the events stay mixed.
+            |fd| {
+                if was != on {
+                    let _ = sys::ioctl(fd, Self::switch(was), 0);
+                }
+            },
+        )
+        .map_err(|(_, errno)| Error::Os { call, errno })?;
+        self.enabled.store(on, Ordering::Release);
         Ok(())
     }
 
-    /// Arm the breakpoint (in inherited copies too).
+    /// Arm the breakpoint (in inherited copies too). If the kernel refuses it
+    /// for one of the breakpoint's events (threads, CPUs), those already armed
+    /// are disarmed again before the error is returned; that rollback is best
+    /// effort (a refusal of it is ignored).
     pub fn enable(&self) -> Result<(), Error> {
-        self.each(abi::PERF_EVENT_IOC_ENABLE, 0, "ioctl(PERF_EVENT_IOC_ENABLE)")
+        self.set_enabled(true, "ioctl(PERF_EVENT_IOC_ENABLE)")
     }
 
-    /// Disarm it (in inherited copies too); it keeps its count and slot.
+    /// Disarm it (in inherited copies too); it keeps its count and slot. On an
+    /// error, rolled back like [`Breakpoint::enable`].
     pub fn disable(&self) -> Result<(), Error> {
-        self.each(abi::PERF_EVENT_IOC_DISABLE, 0, "ioctl(PERF_EVENT_IOC_DISABLE)")
+        self.set_enabled(false, "ioctl(PERF_EVENT_IOC_DISABLE)")
     }
 
     /// Move or retype the breakpoint in place (`PERF_EVENT_IOC_MODIFY_ATTRIBUTES`,
     /// which also updates inherited copies). Only `addr`, `len`, `access` and
     /// `disabled` may differ from the attr it was opened with; Linux refuses
     /// anything else, and so does this call, with [`Error::Unsupported`].
+    ///
+    /// If the kernel refuses the change for one of the breakpoint's events
+    /// (threads, CPUs), the events already changed get the old attributes and
+    /// enabled state back before the error is returned, so the breakpoint still
+    /// matches [`Breakpoint::attr`]; that rollback is best effort (a refusal of
+    /// it is ignored).
     pub fn modify(&mut self, new: &BreakpointAttr) -> Result<(), Error> {
         let new = new.user_only();
         let old = self.attr;
@@ -282,19 +332,32 @@ impl Breakpoint {
             rules.bp_len(&new),
             (self.perf.sig_data != 0).then_some(self.perf.sig_data),
         );
-        for fd in &self.fds {
-            let ptr = &fresh as *const PerfEventAttr as libc::c_ulong;
-            sys::ioctl(fd, abi::PERF_EVENT_IOC_MODIFY_ATTRIBUTES, ptr).map_err(|errno| match errno {
+        let modify = |fd: &OwnedFd, attr: &PerfEventAttr| {
+            let ptr = attr as *const PerfEventAttr as libc::c_ulong;
+            sys::ioctl(fd, abi::PERF_EVENT_IOC_MODIFY_ATTRIBUTES, ptr)
+        };
+        // The kernel disables an event while it modifies it, then enables it
+        // again unless its attr says `disabled` (also when the change fails), so
+        // the enabled state is restored after the old attributes.
+        let enabled = self.enabled.load(Ordering::Acquire);
+        let restore = |fd: &OwnedFd| {
+            let _ = modify(fd, &self.perf);
+            let _ = sys::ioctl(fd, Self::switch(enabled), 0);
+        };
+        if let Err((k, errno)) = apply_all(&self.fds, |fd| modify(fd, &fresh), restore) {
+            restore(&self.fds[k]);
+            return Err(match errno {
                 libc::EINVAL => Error::Rejected {
                     reason: "PERF_EVENT_IOC_MODIFY_ATTRIBUTES refused the new address, length or \
                              type (needs Linux 4.17 or later)",
                 },
                 libc::ENOSPC => Error::NoSlot,
                 _ => Error::Os { call: "ioctl(PERF_EVENT_IOC_MODIFY_ATTRIBUTES)", errno },
-            })?;
+            });
         }
         self.attr = new;
         self.perf = fresh;
+        self.enabled.store(!new.disabled, Ordering::Release);
         Ok(())
     }
 
@@ -410,5 +473,66 @@ mod tests {
         for h in handles {
             h.join().expect("no panic");
         }
+    }
+
+    #[test]
+    fn a_failure_rolls_back_the_items_already_changed() {
+        let mut log = Vec::new();
+        let log = std::cell::RefCell::new(&mut log);
+        let got = apply_all(
+            &[1, 2, 3, 4],
+            |&i| {
+                log.borrow_mut().push(i);
+                if i == 3 {
+                    Err("no")
+                } else {
+                    Ok(())
+                }
+            },
+            |&i| log.borrow_mut().push(-i),
+        );
+        assert_eq!(got, Err((2, "no")));
+        assert_eq!(**log.borrow(), [1, 2, 3, -2, -1]);
+        assert_eq!(apply_all(&[1, 2], |_| Ok::<(), ()>(()), |_| panic!("no undo")), Ok(()));
+    }
+
+    /// A breakpoint whose second event is not a perf event (so every ioctl on
+    /// it fails): a call that fails there must undo what it did to the first.
+    #[test]
+    fn enable_disable_and_modify_roll_back_on_a_failing_event() {
+        use std::sync::atomic::AtomicU64;
+        static A: AtomicU64 = AtomicU64::new(0);
+        static B: AtomicU64 = AtomicU64::new(0);
+        let watch = |v: &AtomicU64| {
+            BreakpointAttr::watch(v.as_ptr() as u64, 8, hwbp_core::Access::WRITE).target(current_thread())
+        };
+        let mut bp = Breakpoint::open(&watch(&A).disabled(true), Delivery::CountOnly).expect("open");
+        let count = |bp: &Breakpoint| sys::read_count(&bp.fds[0]).expect("read");
+        let not_perf = OwnedFd::from(std::fs::File::open("/dev/null").expect("/dev/null"));
+        bp.fds.push(not_perf);
+
+        // enable fails on the second event: the first is disabled again.
+        assert!(matches!(bp.enable(), Err(Error::Os { .. })));
+        A.store(1, Ordering::SeqCst);
+        assert_eq!(count(&bp), 0, "the first event was left enabled");
+
+        let not_perf = bp.fds.pop().expect("pushed");
+        bp.enable().expect("enable");
+        bp.fds.push(not_perf);
+        A.store(2, Ordering::SeqCst);
+        assert_eq!(count(&bp), 1);
+
+        // disable fails: the first event is enabled again.
+        assert!(matches!(bp.disable(), Err(Error::Os { .. })));
+        A.store(3, Ordering::SeqCst);
+        assert_eq!(count(&bp), 2, "the first event was left disabled");
+
+        // modify fails: the first event watches A again, still enabled.
+        assert!(bp.modify(&watch(&B)).is_err());
+        assert_eq!(bp.attr().addr, A.as_ptr() as u64);
+        B.store(1, Ordering::SeqCst);
+        assert_eq!(count(&bp), 2, "the first event was left watching B");
+        A.store(4, Ordering::SeqCst);
+        assert_eq!(count(&bp), 3, "the first event no longer watches A");
     }
 }
