@@ -189,6 +189,13 @@ impl Breakpoint {
     /// this process now (from `/proc/self/task`), so that the whole process and
     /// everything it spawns later is covered. The target of `attr` is ignored.
     /// Each copy takes one debug register of its thread.
+    ///
+    /// Limit: a thread spawned while this call runs, by a thread that has no
+    /// copy yet, is not covered (it is not in the listing read at the start,
+    /// and there is nothing for it to inherit). Re-reading the listing would
+    /// not help: it cannot tell such a thread from one that inherited a copy,
+    /// which would then count twice. Call it while no thread is being spawned,
+    /// or open an inheriting breakpoint before spawning threads.
     pub fn open_process(attr: &BreakpointAttr, delivery: Delivery) -> Result<Self, Error> {
         let attr = attr.user_only().inherit(true).target(current_thread());
         let dir = std::fs::read_dir("/proc/self/task")
