@@ -1,6 +1,7 @@
 //! [`Breakpoint`]: one hardware breakpoint opened through `perf_event_open`.
 
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hwbp_core::{BreakpointAttr, Target, TaskId};
 
@@ -31,9 +32,30 @@ pub struct Breakpoint {
     // Drop order matters: the events are closed before the table entry is freed,
     // so no new signal can name a freed entry.
     fds: Vec<OwnedFd>,
-    slot: Slot,
+    /// The signal-table entry, for [`Delivery::Signal`] only.
+    slot: Option<Slot>,
+    id: Id,
     attr: BreakpointAttr,
     perf: PerfEventAttr,
+    /// Whether the events were last asked to be enabled (by open, `enable`,
+    /// `disable` or `modify`): the state a failed call rolls back to.
+    enabled: AtomicBool,
+}
+
+/// Apply `op` to each item in order. If it fails on item `k`, apply `undo` to
+/// items `0..k` (those `op` changed), then return `k` and the error.
+fn apply_all<T, E>(
+    items: &[T],
+    mut op: impl FnMut(&T) -> Result<(), E>,
+    mut undo: impl FnMut(&T),
+) -> Result<(), (usize, E)> {
+    for (k, item) in items.iter().enumerate() {
+        if let Err(e) = op(item) {
+            items[..k].iter().rev().for_each(&mut undo);
+            return Err((k, e));
+        }
+    }
+    Ok(())
 }
 
 /// The [`Target`] for the calling thread.
@@ -42,12 +64,22 @@ pub fn current_thread() -> Target {
 }
 
 /// The [`Target`] for thread `tid` (a kernel thread id, as from `gettid`).
+///
+/// A negative `tid` names no thread: opening it fails with
+/// [`Error::NoSuchTask`] (it is not taken as 0, the calling thread).
 pub fn thread(tid: i32) -> Target {
-    Target::Task { task: TaskId(u64::try_from(tid).unwrap_or(0)), cpu: None }
+    // Sign-extended, a negative id is above `i32::MAX`, which `places` refuses.
+    Target::Task { task: TaskId(i64::from(tid) as u64), cpu: None }
 }
 
-fn map_errno(errno: i32, per_cpu: bool, sigtrap: bool, tid: u64) -> Error {
+/// The error for `perf_event_open(.., pid, cpu, ..)` failing with `errno`.
+fn map_errno(errno: i32, pid: i32, cpu: i32, sigtrap: bool) -> Error {
+    let per_cpu = pid == -1;
     match errno {
+        // Per-CPU events on an offline CPU (kernel/events/core.c:
+        // `if (!cpuctx->online) err = -ENODEV`); CPU numbers the kernel does not
+        // have at all are refused before the call.
+        libc::ENODEV if per_cpu => Error::CpuOffline { cpu: u32::try_from(cpu).unwrap_or(u32::MAX) },
         libc::ENOSPC => Error::NoSlot,
         libc::EACCES | libc::EPERM => {
             Error::Permission { errno, paranoid: sys::perf_event_paranoid(), per_cpu }
@@ -62,16 +94,12 @@ fn map_errno(errno: i32, per_cpu: bool, sigtrap: bool, tid: u64) -> Error {
                 Error::KernelTooOld { major, minor }
             }
             _ => Error::Rejected {
-                reason: if per_cpu {
-                    "the CPU does not exist or is offline, or the kernel's breakpoint rules \
-                     (address, length, type) differ from hwbp's for this CPU"
-                } else {
-                    "the kernel's breakpoint rules (address, length, type) differ from hwbp's \
-                     for this CPU; hwbp-linux already refused what it knows to be invalid"
-                },
+                reason: "the kernel's breakpoint rules (address, length, type) differ from \
+                         hwbp's for this CPU; hwbp-linux already refused what it knows to be \
+                         invalid",
             },
         },
-        libc::ESRCH => Error::NoSuchTask { tid },
+        libc::ESRCH => Error::NoSuchTask { tid: i64::from(pid) as u64 },
         libc::EMFILE | libc::ENFILE => Error::TooManyFiles,
         _ => Error::Os { call: "perf_event_open", errno },
     }
@@ -161,6 +189,13 @@ impl Breakpoint {
     /// this process now (from `/proc/self/task`), so that the whole process and
     /// everything it spawns later is covered. The target of `attr` is ignored.
     /// Each copy takes one debug register of its thread.
+    ///
+    /// Limit: a thread spawned while this call runs, by a thread that has no
+    /// copy yet, is not covered (it is not in the listing read at the start,
+    /// and there is nothing for it to inherit). Re-reading the listing would
+    /// not help: it cannot tell such a thread from one that inherited a copy,
+    /// which would then count twice. Call it while no thread is being spawned,
+    /// or open an inheriting breakpoint before spawning threads.
     pub fn open_process(attr: &BreakpointAttr, delivery: Delivery) -> Result<Self, Error> {
         let attr = attr.user_only().inherit(true).target(current_thread());
         let dir = std::fs::read_dir("/proc/self/task")
@@ -190,8 +225,15 @@ impl Breakpoint {
         if sigtrap {
             signal::install().map_err(|errno| Error::Os { call: "sigaction(SIGTRAP)", errno })?;
         }
-        let slot = Slot::claim(handler).ok_or(Error::Invalid(hwbp_core::Error::TooManyEvents))?;
-        let perf = PerfEventAttr::breakpoint(&attr, rules.bp_len(&attr), sigtrap.then(|| slot.cookie()));
+        // Only signal delivery takes one of the table's `signal::TABLE_SIZE`
+        // entries; a count-only breakpoint just needs a distinct id.
+        let slot = if sigtrap {
+            Some(Slot::claim(handler).ok_or(Error::Invalid(hwbp_core::Error::TooManyEvents))?)
+        } else {
+            None
+        };
+        let id = Id(slot.as_ref().map_or_else(signal::count_only_id, Slot::cookie));
+        let perf = PerfEventAttr::breakpoint(&attr, rules.bp_len(&attr), slot.as_ref().map(Slot::cookie));
         let mut fds = Vec::with_capacity(places.len());
         let many = places.len() > 1;
         for &(pid, cpu) in places {
@@ -199,15 +241,16 @@ impl Breakpoint {
                 Ok(fd) => fds.push(fd),
                 // A thread that exited while /proc/self/task was listed.
                 Err(libc::ESRCH) if many && pid > 0 => {}
-                Err(e) => return Err(map_errno(e, pid == -1, sigtrap, u64::try_from(pid).unwrap_or(0))),
+                Err(e) => return Err(map_errno(e, pid, cpu, sigtrap)),
             }
         }
-        Ok(Breakpoint { fds, slot, attr, perf })
+        let enabled = AtomicBool::new(!attr.disabled);
+        Ok(Breakpoint { fds, slot, id, attr, perf, enabled })
     }
 
     /// The identifier handlers see in [`crate::Hit::id`].
     pub fn id(&self) -> Id {
-        Id(self.slot.cookie())
+        self.id
     }
 
     /// The request as opened (with `exclude_kernel` set).
@@ -215,27 +258,56 @@ impl Breakpoint {
         &self.attr
     }
 
-    fn each(&self, request: u64, arg: libc::c_ulong, call: &'static str) -> Result<(), Error> {
-        for fd in &self.fds {
-            sys::ioctl(fd, request, arg).map_err(|errno| Error::Os { call, errno })?;
+    /// The ioctl that enables (`true`) or disables the events.
+    fn switch(on: bool) -> u64 {
+        if on {
+            abi::PERF_EVENT_IOC_ENABLE
+        } else {
+            abi::PERF_EVENT_IOC_DISABLE
         }
+    }
+
+    fn set_enabled(&self, on: bool, call: &'static str) -> Result<(), Error> {
+        let was = self.enabled.load(Ordering::Acquire);
+        apply_all(
+            &self.fds,
+            |fd| sys::ioctl(fd, Self::switch(on), 0),
+            // Best effort: if the kernel refuses this too, the events stay mixed.
+            |fd| {
+                if was != on {
+                    let _ = sys::ioctl(fd, Self::switch(was), 0);
+                }
+            },
+        )
+        .map_err(|(_, errno)| Error::Os { call, errno })?;
+        self.enabled.store(on, Ordering::Release);
         Ok(())
     }
 
-    /// Arm the breakpoint (in inherited copies too).
+    /// Arm the breakpoint (in inherited copies too). If the kernel refuses it
+    /// for one of the breakpoint's events (threads, CPUs), those already armed
+    /// are disarmed again before the error is returned; that rollback is best
+    /// effort (a refusal of it is ignored).
     pub fn enable(&self) -> Result<(), Error> {
-        self.each(abi::PERF_EVENT_IOC_ENABLE, 0, "ioctl(PERF_EVENT_IOC_ENABLE)")
+        self.set_enabled(true, "ioctl(PERF_EVENT_IOC_ENABLE)")
     }
 
-    /// Disarm it (in inherited copies too); it keeps its count and slot.
+    /// Disarm it (in inherited copies too); it keeps its count and slot. On an
+    /// error, rolled back like [`Breakpoint::enable`].
     pub fn disable(&self) -> Result<(), Error> {
-        self.each(abi::PERF_EVENT_IOC_DISABLE, 0, "ioctl(PERF_EVENT_IOC_DISABLE)")
+        self.set_enabled(false, "ioctl(PERF_EVENT_IOC_DISABLE)")
     }
 
     /// Move or retype the breakpoint in place (`PERF_EVENT_IOC_MODIFY_ATTRIBUTES`,
     /// which also updates inherited copies). Only `addr`, `len`, `access` and
     /// `disabled` may differ from the attr it was opened with; Linux refuses
     /// anything else, and so does this call, with [`Error::Unsupported`].
+    ///
+    /// If the kernel refuses the change for one of the breakpoint's events
+    /// (threads, CPUs), the events already changed get the old attributes and
+    /// enabled state back before the error is returned, so the breakpoint still
+    /// matches [`Breakpoint::attr`]; that rollback is best effort (a refusal of
+    /// it is ignored).
     pub fn modify(&mut self, new: &BreakpointAttr) -> Result<(), Error> {
         let new = new.user_only();
         let old = self.attr;
@@ -267,19 +339,32 @@ impl Breakpoint {
             rules.bp_len(&new),
             (self.perf.sig_data != 0).then_some(self.perf.sig_data),
         );
-        for fd in &self.fds {
-            let ptr = &fresh as *const PerfEventAttr as libc::c_ulong;
-            sys::ioctl(fd, abi::PERF_EVENT_IOC_MODIFY_ATTRIBUTES, ptr).map_err(|errno| match errno {
+        let modify = |fd: &OwnedFd, attr: &PerfEventAttr| {
+            let ptr = attr as *const PerfEventAttr as libc::c_ulong;
+            sys::ioctl(fd, abi::PERF_EVENT_IOC_MODIFY_ATTRIBUTES, ptr)
+        };
+        // The kernel disables an event while it modifies it, then enables it
+        // again unless its attr says `disabled` (also when the change fails), so
+        // the enabled state is restored after the old attributes.
+        let enabled = self.enabled.load(Ordering::Acquire);
+        let restore = |fd: &OwnedFd| {
+            let _ = modify(fd, &self.perf);
+            let _ = sys::ioctl(fd, Self::switch(enabled), 0);
+        };
+        if let Err((k, errno)) = apply_all(&self.fds, |fd| modify(fd, &fresh), restore) {
+            restore(&self.fds[k]);
+            return Err(match errno {
                 libc::EINVAL => Error::Rejected {
                     reason: "PERF_EVENT_IOC_MODIFY_ATTRIBUTES refused the new address, length or \
                              type (needs Linux 4.17 or later)",
                 },
                 libc::ENOSPC => Error::NoSlot,
                 _ => Error::Os { call: "ioctl(PERF_EVENT_IOC_MODIFY_ATTRIBUTES)", errno },
-            })?;
+            });
         }
         self.attr = new;
         self.perf = fresh;
+        self.enabled.store(!new.disabled, Ordering::Release);
         Ok(())
     }
 
@@ -295,14 +380,166 @@ impl Breakpoint {
         Ok(total)
     }
 
-    /// Number of SIGTRAPs (samples) this process has taken for the breakpoint.
-    /// Forked children count in their own copy of the table.
+    /// Number of SIGTRAPs (samples) this process has taken for the breakpoint
+    /// (always 0 with [`Delivery::CountOnly`]). Forked children count in their
+    /// own copy of the table.
     pub fn samples(&self) -> u64 {
-        self.slot.samples()
+        self.slot.as_ref().map_or(0, Slot::samples)
     }
 
-    /// Replace the handler (takes effect for the next signal).
+    /// Replace the handler (takes effect for the next signal). Does nothing for
+    /// a [`Delivery::CountOnly`] breakpoint, which raises no signal.
     pub fn set_handler(&self, handler: Option<HitFn>) {
-        self.slot.set_handler(handler);
+        if let Some(slot) = &self.slot {
+            slot.set_handler(handler);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_negative_tid_names_no_thread() {
+        let got = places(thread(-42), false);
+        assert!(matches!(got, Err(Error::NoSuchTask { .. })), "{got:?}");
+        assert!(got.unwrap_err().to_string().contains("-42"));
+        let got = Breakpoint::open(
+            &BreakpointAttr::watch(0x1000, 4, hwbp_core::Access::WRITE).target(thread(-1)),
+            Delivery::CountOnly,
+        );
+        assert!(matches!(got, Err(Error::NoSuchTask { .. })), "{got:?}");
+        assert_eq!(places(thread(0), false).expect("calling thread"), vec![(0, -1)]);
+        assert_eq!(places(thread(1234), false).expect("a thread id"), vec![(1234, -1)]);
+    }
+
+    #[test]
+    fn errno_mapping() {
+        // ENODEV on a per-CPU event: that CPU is offline.
+        assert_eq!(map_errno(libc::ENODEV, -1, 3, false), Error::CpuOffline { cpu: 3 });
+        // On a thread it still means no breakpoint support.
+        assert_eq!(map_errno(libc::ENODEV, 0, -1, false), Error::NoHardware { errno: libc::ENODEV });
+        assert_eq!(map_errno(libc::ENOENT, -1, 0, false), Error::NoHardware { errno: libc::ENOENT });
+        for (pid, cpu) in [(-1, 2), (0, -1)] {
+            match map_errno(libc::EINVAL, pid, cpu, false) {
+                Error::Rejected { reason } => assert!(!reason.contains("offline"), "{reason}"),
+                other => panic!("EINVAL: {other:?}"),
+            }
+        }
+        assert_eq!(map_errno(libc::ESRCH, 77, -1, false), Error::NoSuchTask { tid: 77 });
+        assert_eq!(map_errno(libc::ENOSPC, 0, -1, true), Error::NoSlot);
+        assert_eq!(map_errno(libc::EMFILE, 0, -1, true), Error::TooManyFiles);
+        assert!(matches!(
+            map_errno(libc::EPERM, -1, 0, false),
+            Error::Permission { errno: libc::EPERM, per_cpu: true, .. }
+        ));
+        assert_eq!(
+            map_errno(libc::EBUSY, 0, -1, false),
+            Error::Os { call: "perf_event_open", errno: libc::EBUSY }
+        );
+    }
+
+    /// Count-only breakpoints take no signal-table entry, so more than
+    /// `TABLE_SIZE` of them can be open (on enough threads for the debug
+    /// registers), each with its own id.
+    #[test]
+    fn count_only_breakpoints_take_no_signal_table_entry() {
+        use std::sync::{mpsc, Arc, Barrier};
+        static WATCHED: u64 = 0;
+        let threads = signal::TABLE_SIZE / 4 + 1;
+        let release = Arc::new(Barrier::new(threads + 1));
+        let (tx, rx) = mpsc::channel();
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (tx, release) = (tx.clone(), Arc::clone(&release));
+                std::thread::spawn(move || {
+                    tx.send(sys::gettid()).expect("test thread listens");
+                    release.wait();
+                })
+            })
+            .collect();
+        let mut bps = Vec::new();
+        for _ in 0..threads {
+            let tid = rx.recv().expect("a thread id");
+            for len in [1, 2, 4, 8] {
+                let attr = BreakpointAttr::watch(&raw const WATCHED as u64, len, hwbp_core::Access::WRITE)
+                    .target(thread(tid));
+                match Breakpoint::open(&attr, Delivery::CountOnly) {
+                    Ok(bp) => bps.push(bp),
+                    Err(e) => panic!("count-only breakpoint {} failed: {e}", bps.len() + 1),
+                }
+            }
+        }
+        assert!(bps.len() > signal::TABLE_SIZE);
+        let ids: std::collections::HashSet<Id> = bps.iter().map(Breakpoint::id).collect();
+        assert_eq!(ids.len(), bps.len(), "ids are unique");
+        assert!(bps.iter().all(|bp| bp.samples() == 0));
+        drop(bps);
+        release.wait();
+        for h in handles {
+            h.join().expect("no panic");
+        }
+    }
+
+    #[test]
+    fn a_failure_rolls_back_the_items_already_changed() {
+        let mut log = Vec::new();
+        let log = std::cell::RefCell::new(&mut log);
+        let got = apply_all(
+            &[1, 2, 3, 4],
+            |&i| {
+                log.borrow_mut().push(i);
+                if i == 3 {
+                    Err("no")
+                } else {
+                    Ok(())
+                }
+            },
+            |&i| log.borrow_mut().push(-i),
+        );
+        assert_eq!(got, Err((2, "no")));
+        assert_eq!(**log.borrow(), [1, 2, 3, -2, -1]);
+        assert_eq!(apply_all(&[1, 2], |_| Ok::<(), ()>(()), |_| panic!("no undo")), Ok(()));
+    }
+
+    /// A breakpoint whose second event is not a perf event (so every ioctl on
+    /// it fails): a call that fails there must undo what it did to the first.
+    #[test]
+    fn enable_disable_and_modify_roll_back_on_a_failing_event() {
+        use std::sync::atomic::AtomicU64;
+        static A: AtomicU64 = AtomicU64::new(0);
+        static B: AtomicU64 = AtomicU64::new(0);
+        let watch = |v: &AtomicU64| {
+            BreakpointAttr::watch(v.as_ptr() as u64, 8, hwbp_core::Access::WRITE).target(current_thread())
+        };
+        let mut bp = Breakpoint::open(&watch(&A).disabled(true), Delivery::CountOnly).expect("open");
+        let count = |bp: &Breakpoint| sys::read_count(&bp.fds[0]).expect("read");
+        let not_perf = OwnedFd::from(std::fs::File::open("/dev/null").expect("/dev/null"));
+        bp.fds.push(not_perf);
+
+        // enable fails on the second event: the first is disabled again.
+        assert!(matches!(bp.enable(), Err(Error::Os { .. })));
+        A.store(1, Ordering::SeqCst);
+        assert_eq!(count(&bp), 0, "the first event was left enabled");
+
+        let not_perf = bp.fds.pop().expect("pushed");
+        bp.enable().expect("enable");
+        bp.fds.push(not_perf);
+        A.store(2, Ordering::SeqCst);
+        assert_eq!(count(&bp), 1);
+
+        // disable fails: the first event is enabled again.
+        assert!(matches!(bp.disable(), Err(Error::Os { .. })));
+        A.store(3, Ordering::SeqCst);
+        assert_eq!(count(&bp), 2, "the first event was left disabled");
+
+        // modify fails: the first event watches A again, still enabled.
+        assert!(bp.modify(&watch(&B)).is_err());
+        assert_eq!(bp.attr().addr, A.as_ptr() as u64);
+        B.store(1, Ordering::SeqCst);
+        assert_eq!(count(&bp), 2, "the first event was left watching B");
+        A.store(4, Ordering::SeqCst);
+        assert_eq!(count(&bp), 3, "the first event no longer watches A");
     }
 }

@@ -28,11 +28,17 @@ pub enum Error {
         /// The request was per-CPU (these need a paranoid level of 0 or less).
         per_cpu: bool,
     },
-    /// `ENODEV`/`ENOENT`/`EOPNOTSUPP`: this kernel or CPU offers no hardware
+    /// `ENODEV`/`ENOENT`/`EOPNOTSUPP` (`ENODEV` on a per-CPU request is
+    /// [`Error::CpuOffline`]): this kernel or CPU offers no hardware
     /// breakpoints through perf (for example inside some virtual machines).
     NoHardware {
         /// The errno the kernel returned.
         errno: i32,
+    },
+    /// `ENODEV` on a per-CPU breakpoint: the CPU exists but is offline.
+    CpuOffline {
+        /// The CPU that was named.
+        cpu: u32,
     },
     /// The kernel predates a feature hwbp-linux needs (`sigtrap` and
     /// `remove_on_exec`, Linux 5.13).
@@ -134,6 +140,12 @@ impl fmt::Display for Error {
                  CONFIG_HAVE_HW_BREAKPOINT/CONFIG_PERF_EVENTS or the (virtual) CPU exposes no \
                  debug registers; run on bare metal or a hypervisor that passes them through"
             ),
+            Error::CpuOffline { cpu } => write!(
+                f,
+                "CPU {cpu} is offline (ENODEV): per-CPU breakpoints open only on online CPUs; \
+                 bring it online (/sys/devices/system/cpu/cpu{cpu}/online) or use \
+                 Target::AllCpus, which opens on the CPUs online at the time"
+            ),
             Error::KernelTooOld { major, minor } => write!(
                 f,
                 "Linux {major}.{minor} lacks perf `sigtrap`/`remove_on_exec` (added in 5.13), \
@@ -143,7 +155,8 @@ impl fmt::Display for Error {
             Error::Rejected { reason } => {
                 write!(f, "the kernel refused the breakpoint (EINVAL): {reason}")
             }
-            Error::NoSuchTask { tid } => write!(f, "no thread with id {tid} (ESRCH)"),
+            // Negative thread ids (from `thread`) are stored sign-extended.
+            Error::NoSuchTask { tid } => write!(f, "no thread with id {} (ESRCH)", tid as i64),
             Error::TooManyFiles => f.write_str(
                 "out of file descriptors (EMFILE/ENFILE): each breakpoint holds one per thread or \
                  CPU; close some or raise `ulimit -n`",
@@ -207,6 +220,17 @@ mod tests {
         .to_string();
         assert!(old.contains("Linux 5.10") && old.contains("5.13"), "{old}");
         assert!(Error::NoSlot.to_string().contains("ENOSPC"));
+        let off = Error::CpuOffline { cpu: 5 }.to_string();
+        assert!(
+            off.contains("CPU 5 is offline") && off.contains("cpu5/online"),
+            "{off}"
+        );
+        assert!(Error::NoSuchTask {
+            tid: (-42i64) as u64
+        }
+        .to_string()
+        .contains("id -42 "));
+        assert!(Error::NoSuchTask { tid: 42 }.to_string().contains("id 42 "));
         let inv = Error::from(hwbp_core::Error::UnsupportedAccess).to_string();
         assert!(inv.starts_with("invalid breakpoint: "), "{inv}");
     }

@@ -40,10 +40,14 @@ pub struct Hit {
 
 /// A user handler: runs in signal context on the thread that hit, so it must be
 /// async-signal-safe itself (no allocation, no locks, no `println!`; atomics,
-/// `write(2)` and the like are fine).
+/// `write(2)` and the like are fine). In particular it must not drop a
+/// [`crate::Breakpoint`]: that frees memory, and dropping the breakpoint it is
+/// running for would wait for itself for ever (a drop waits until the handlers
+/// of the breakpoint running on other threads have returned).
 pub type HitFn = fn(&Hit);
 
-/// Number of breakpoints that can be open at once in one process.
+/// Number of breakpoints with [`crate::Delivery::Signal`] that can be open at
+/// once in one process ([`crate::Delivery::CountOnly`] ones take no entry).
 pub const TABLE_SIZE: usize = 256;
 
 /// Cookie tag in the top 16 bits of `sig_data` ("HW"), so a TRAP_PERF signal of
@@ -58,6 +62,32 @@ struct Entry {
     /// `HitFn` as an address, 0 for none.
     handler: AtomicUsize,
     samples: AtomicU64,
+    /// Signal handlers between their cookie check and the end of the user's
+    /// handler ([`Entry::enter`]). The entry is not freed (so not reclaimed by
+    /// a new breakpoint) until this is 0, so a hit that passed the check always
+    /// counts and runs against the owner it was checked for.
+    active: AtomicUsize,
+}
+
+/// A signal handler inside an entry ([`Entry::enter`]); leaving it on drop.
+struct Active<'a> {
+    entry: &'a Entry,
+}
+
+impl Active<'_> {
+    /// Count the sample; returns the new sample number and the handler.
+    fn sample(&self) -> (u64, usize) {
+        let sample = self.entry.samples.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        (sample, self.entry.handler.load(Ordering::Acquire))
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        // Saturating: after a fork the child's counters are reset to 0
+        // (`reset_after_fork`) while its forking thread may still be inside.
+        let _ = self.entry.active.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    }
 }
 
 impl Entry {
@@ -67,7 +97,50 @@ impl Entry {
             cookie: AtomicU64::new(0),
             handler: AtomicUsize::new(0),
             samples: AtomicU64::new(0),
+            active: AtomicUsize::new(0),
         }
+    }
+
+    /// Claim the entry (number `index`) if it is free; returns its cookie.
+    fn claim(&self, index: usize, handler: Option<HitFn>) -> Option<u64> {
+        if self.claimed.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            return None;
+        }
+        let gen = GENERATION.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
+        let cookie = (TAG << 48) | (gen << 16) | index as u64;
+        self.samples.store(0, Ordering::Relaxed);
+        self.handler.store(handler.map_or(0, |f| f as usize), Ordering::Relaxed);
+        // Publish: a signal that sees the cookie sees the fields above.
+        self.cookie.store(cookie, Ordering::Release);
+        Some(cookie)
+    }
+
+    /// Enter the entry for a hit with `cookie`: `None` when the entry is not
+    /// (or no longer) owned by that breakpoint. Async-signal-safe (atomics
+    /// only). While the returned guard lives, [`Entry::release`] waits, so the
+    /// sample count and handler read through it are those of the owner the
+    /// cookie was checked against, never of a later one.
+    fn enter(&self, cookie: u64) -> Option<Active<'_>> {
+        // SeqCst pairs with `release`: either this increment is seen by its
+        // wait, or the cleared cookie is seen here.
+        self.active.fetch_add(1, Ordering::SeqCst);
+        let guard = Active { entry: self };
+        (self.cookie.load(Ordering::SeqCst) == cookie).then_some(guard)
+    }
+
+    /// Free the entry: no hit enters it from now on, and it is made claimable
+    /// only once every hit that entered before has left (its user handler
+    /// returned). Waits for handlers running on other threads, so it must not
+    /// be called from a handler of this entry, which would wait for itself.
+    fn release(&self) {
+        // A signal still in flight for this event now finds no owner and is
+        // dropped (its tag says it is ours, so it is not chained).
+        self.cookie.store(0, Ordering::SeqCst);
+        while self.active.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+        self.handler.store(0, Ordering::Release);
+        self.claimed.store(false, Ordering::Release);
     }
 }
 
@@ -91,20 +164,10 @@ impl Slot {
     /// Claim a free entry for a breakpoint with `handler`. `None` when the table
     /// is full.
     pub fn claim(handler: Option<HitFn>) -> Option<Slot> {
-        for (index, e) in TABLE.iter().enumerate() {
-            if e.claimed.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_err()
-            {
-                continue;
-            }
-            let gen = GENERATION.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
-            let cookie = (TAG << 48) | (gen << 16) | index as u64;
-            e.samples.store(0, Ordering::Relaxed);
-            e.handler.store(handler.map_or(0, |f| f as usize), Ordering::Relaxed);
-            // Publish: a signal that sees the cookie sees the fields above.
-            e.cookie.store(cookie, Ordering::Release);
-            return Some(Slot { index, cookie });
-        }
-        None
+        TABLE
+            .iter()
+            .enumerate()
+            .find_map(|(index, e)| e.claim(index, handler).map(|cookie| Slot { index, cookie }))
     }
 
     /// The `sig_data` cookie.
@@ -126,14 +189,28 @@ impl Slot {
 }
 
 impl Drop for Slot {
+    /// Waits for user handlers of this breakpoint still running on other
+    /// threads (see [`HitFn`]: a handler must not drop a breakpoint).
     fn drop(&mut self) {
         if let Some(e) = TABLE.get(self.index) {
-            // A signal still in flight for this event now finds no owner and is
-            // dropped (its tag says it is ours, so it is not chained).
-            e.cookie.store(0, Ordering::Release);
-            e.handler.store(0, Ordering::Release);
-            e.claimed.store(false, Ordering::Release);
+            e.release();
         }
+    }
+}
+
+/// An [`crate::Id`] for a breakpoint without signal delivery, which takes no
+/// table entry: the same form as the cookies, with an entry number outside the
+/// table, so it never equals another breakpoint's id.
+pub fn count_only_id() -> u64 {
+    let gen = GENERATION.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
+    (TAG << 48) | (gen << 16) | 0xffff
+}
+
+/// `pthread_atfork` child handler: the forking thread is the child's only
+/// thread, so no other thread is inside a table entry there.
+extern "C" fn reset_after_fork() {
+    for e in &TABLE {
+        e.active.store(0, Ordering::SeqCst);
     }
 }
 
@@ -141,6 +218,12 @@ impl Drop for Slot {
 /// `sigaction`.
 pub fn install() -> Result<(), i32> {
     INSTALL.call_once(|| {
+        // SAFETY: registers a child handler that only stores to atomics.
+        let err = unsafe { libc::pthread_atfork(None, None, Some(reset_after_fork as unsafe extern "C" fn())) };
+        if err != 0 {
+            INSTALL_ERRNO.store(err, Ordering::Relaxed);
+            return;
+        }
         // SAFETY: `old` is plain old data filled by sigaction.
         let mut old: libc::sigaction = unsafe { core::mem::zeroed() };
         // SAFETY: querying the current disposition; `old` is writable.
@@ -229,12 +312,11 @@ fn dispatch(info: *mut libc::siginfo_t, ctx: *mut c_void) -> bool {
     let Some(entry) = TABLE.get((cookie & 0xffff) as usize) else {
         return true;
     };
-    if entry.cookie.load(Ordering::Acquire) != cookie {
+    let Some(active) = entry.enter(cookie) else {
         // A late signal of a closed breakpoint.
         return true;
-    }
-    let sample = entry.samples.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
-    let handler = entry.handler.load(Ordering::Acquire);
+    };
+    let (sample, handler) = active.sample();
     if handler != 0 {
         let hit = Hit {
             id: crate::Id(cookie),
@@ -252,6 +334,7 @@ fn dispatch(info: *mut libc::siginfo_t, ctx: *mut c_void) -> bool {
         let f: HitFn = unsafe { core::mem::transmute::<usize, HitFn>(handler) };
         f(&hit);
     }
+    drop(active);
     true
 }
 
@@ -287,5 +370,85 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
         // SAFETY: a handler installed without SA_SIGINFO takes only the number.
         let f = unsafe { core::mem::transmute::<usize, extern "C" fn(libc::c_int)>(prev) };
         f(sig);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn old_handler(_: &Hit) {}
+    fn new_handler(_: &Hit) {}
+
+    /// The race the entry protocol closes: a hit passes the cookie check, then
+    /// another thread drops the breakpoint and a new one claims the same entry
+    /// before the hit reads the handler and the sample count. The drop must
+    /// wait for the hit, so the hit sees only the old owner.
+    #[test]
+    fn a_hit_in_flight_keeps_the_entry_from_its_next_owner() {
+        static E: Entry = Entry::new();
+        let old = E.claim(7, Some(old_handler)).expect("free entry");
+        let active = E.enter(old).expect("owned by the old breakpoint");
+
+        let (done, finished) = mpsc::channel();
+        let other = std::thread::spawn(move || {
+            E.release();
+            let new = E.claim(7, Some(new_handler)).expect("free after release");
+            done.send(new).expect("test thread waits");
+        });
+        // The drop is blocked while the hit is inside.
+        assert!(
+            finished.recv_timeout(Duration::from_millis(200)).is_err(),
+            "the entry was freed and reclaimed under a running hit"
+        );
+        let (sample, handler) = active.sample();
+        assert_eq!(sample, 1);
+        assert_eq!(handler, old_handler as HitFn as usize);
+        drop(active);
+
+        let new = finished.recv_timeout(Duration::from_secs(10)).expect("release finishes");
+        other.join().expect("no panic");
+        assert_ne!(new, old);
+        // The old breakpoint's hits no longer enter; the new owner starts clean.
+        assert!(E.enter(old).is_none());
+        assert_eq!(E.active.load(Ordering::SeqCst), 0);
+        let active = E.enter(new).expect("owned by the new breakpoint");
+        assert_eq!(active.sample(), (1, new_handler as HitFn as usize));
+        drop(active);
+        E.release();
+    }
+
+    #[test]
+    fn a_refused_hit_leaves_no_trace() {
+        static E: Entry = Entry::new();
+        let cookie = E.claim(3, None).expect("free entry");
+        assert!(E.enter(cookie ^ (1 << 16)).is_none());
+        assert_eq!(E.active.load(Ordering::SeqCst), 0);
+        assert_eq!(E.samples.load(Ordering::SeqCst), 0);
+        // A release with nothing inside does not wait.
+        E.release();
+        assert!(E.enter(cookie).is_none());
+    }
+
+    #[test]
+    fn leaving_after_a_fork_reset_does_not_underflow() {
+        static E: Entry = Entry::new();
+        let cookie = E.claim(5, None).expect("free entry");
+        let active = E.enter(cookie).expect("owned");
+        E.active.store(0, Ordering::SeqCst); // as `reset_after_fork` does
+        drop(active);
+        assert_eq!(E.active.load(Ordering::SeqCst), 0);
+        E.release();
+    }
+
+    #[test]
+    fn count_only_ids_are_distinct_and_outside_the_table() {
+        let a = count_only_id();
+        let b = count_only_id();
+        assert_ne!(a, b);
+        assert_eq!(a >> 48, TAG);
+        assert!((a & 0xffff) as usize >= TABLE_SIZE);
     }
 }
