@@ -27,6 +27,14 @@ use loom::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use crate::arch::MAX_SLOTS;
 use crate::Access;
 
+/// How often [`EventCell::region`] re-reads a region that is being modified.
+#[cfg(not(loom))]
+const REGION_RETRIES: u32 = 1 << 12;
+/// Under loom the writer always gets to finish (the reader yields), so the
+/// protocol itself is checked without the bound.
+#[cfg(loom)]
+const REGION_RETRIES: u32 = u32::MAX;
+
 /// The dispatch-visible state of one event cell.
 #[derive(Debug)]
 pub(crate) struct EventCell {
@@ -36,6 +44,9 @@ pub(crate) struct EventCell {
     inflight: AtomicU32,
     hits: AtomicU64,
     period: AtomicU64,
+    /// Sequence count of the region (odd while `update` writes it), so that a
+    /// dispatcher never pairs a new address with an old length.
+    seq: AtomicU32,
     addr: AtomicU64,
     len: AtomicU64,
     access: AtomicU8,
@@ -49,6 +60,7 @@ impl EventCell {
             inflight: AtomicU32::new(0),
             hits: AtomicU64::new(0),
             period: AtomicU64::new(1),
+            seq: AtomicU32::new(0),
             addr: AtomicU64::new(0),
             len: AtomicU64::new(0),
             access: AtomicU8::new(0),
@@ -62,6 +74,7 @@ impl EventCell {
             inflight: AtomicU32::new(0),
             hits: AtomicU64::new(0),
             period: AtomicU64::new(1),
+            seq: AtomicU32::new(0),
             addr: AtomicU64::new(0),
             len: AtomicU64::new(0),
             access: AtomicU8::new(0),
@@ -76,12 +89,17 @@ impl EventCell {
         self.tag.store(tag, Ordering::SeqCst);
     }
 
-    /// Change the region and period of a live event (modify).
+    /// Change the region and period of a live event (modify). Writers are
+    /// serialized by the manager's critical section.
     pub(crate) fn update(&self, addr: u64, len: u64, access: Access, period: u64) {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
         self.addr.store(addr, Ordering::Relaxed);
         self.len.store(len, Ordering::Relaxed);
         self.access.store(access.bits(), Ordering::Relaxed);
         self.period.store(period.max(1), Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 
     /// Hide the event and wait until every delivery that saw it has finished.
@@ -138,13 +156,27 @@ impl EventCell {
         self.hits.load(Ordering::Relaxed)
     }
 
-    /// The region and access the event watches, as the dispatcher sees it.
+    /// The region and access the event watches, as the dispatcher sees it: a
+    /// consistent snapshot, unless a `modify` on another CPU keeps the region
+    /// changing through every retry (then the last reading, which may mix the
+    /// old and the new region). The retries are bounded because the writer
+    /// may be the interrupted code on this very CPU.
     pub(crate) fn region(&self) -> (u64, u64, Access) {
-        (
-            self.addr.load(Ordering::Relaxed),
-            self.len.load(Ordering::Relaxed),
-            Access::from_bits_truncate(self.access.load(Ordering::Relaxed)),
-        )
+        let mut last = (0, 0, Access::empty());
+        for _ in 0..REGION_RETRIES {
+            let before = self.seq.load(Ordering::Acquire);
+            last = (
+                self.addr.load(Ordering::Relaxed),
+                self.len.load(Ordering::Relaxed),
+                Access::from_bits_truncate(self.access.load(Ordering::Relaxed)),
+            );
+            fence(Ordering::Acquire);
+            if before & 1 == 0 && self.seq.load(Ordering::Relaxed) == before {
+                break;
+            }
+            spin();
+        }
+        last
     }
 }
 
@@ -369,6 +401,24 @@ mod loom_tests {
     use loom::sync::atomic::AtomicBool;
     use loom::sync::Arc;
     use loom::thread;
+
+    /// A dispatcher reading the region while `modify` rewrites it sees the
+    /// old region or the new one, never a mix.
+    #[test]
+    fn loom_region_is_read_whole() {
+        loom::model(|| {
+            let cell = Arc::new(EventCell::new());
+            cell.publish(1, 0x1000, 4, Access::WRITE, 1);
+            let c = cell.clone();
+            let reader = thread::spawn(move || c.region());
+            cell.update(0x2000, 8, Access::READ, 1);
+            let r = reader.join().unwrap();
+            assert!(
+                r == (0x1000, 4, Access::WRITE) || r == (0x2000, 8, Access::READ),
+                "torn region {r:?}"
+            );
+        });
+    }
 
     /// No handler runs for an event once `retire` (inside `unregister`) has
     /// returned: a delivery that got in holds `retire` back until it ends.
