@@ -144,6 +144,30 @@ proptest! {
         prop_assert_eq!(fired, want);
     }
 
+    /// `Chunk::hw_range` is total on arbitrary chunks (it panicked on
+    /// `bas` = 0 and on `bits` >= 64): a `Bas` range lies in the 8 bytes
+    /// from `base` (wrapping) and spans the selected bytes; a `Mask` range
+    /// is the block at `base`, saturated at `u64::MAX`.
+    #[test]
+    fn chunk_hw_range_is_total(base in any::<u64>(), bas in any::<u8>(), bits in any::<u8>()) {
+        let (a, l) = region::Chunk::Bas { base, bas }.hw_range();
+        if bas == 0 {
+            prop_assert_eq!((a, l), (base, 0));
+        } else {
+            let lo = bas.trailing_zeros();
+            let hi = 7 - bas.leading_zeros();
+            prop_assert_eq!(a, base.wrapping_add(u64::from(lo)));
+            prop_assert_eq!(l, u64::from(hi - lo + 1));
+        }
+        let (a, l) = region::Chunk::Mask { base, bits }.hw_range();
+        prop_assert_eq!(a, base);
+        if bits < 64 {
+            prop_assert_eq!(l, 1u64 << bits);
+        } else {
+            prop_assert_eq!(l, u64::MAX);
+        }
+    }
+
     /// The planner is total; an accepted plan tiles the region exactly, in
     /// order, and a refusal reports more registers than were offered.
     #[test]
