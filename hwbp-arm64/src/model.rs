@@ -203,6 +203,11 @@ pub struct Model {
     writes: Cell<u32>,
     syncs: Cell<u32>,
     undefined: Cell<u32>,
+    /// Register pairs (bit n = breakpoint n, 16 + n = watchpoint n) with a
+    /// value / control write not yet synchronised by an `ISB`.
+    pending_value: Cell<u32>,
+    pending_ctrl: Cell<u32>,
+    hazards: Cell<u32>,
 }
 
 impl Model {
@@ -222,6 +227,9 @@ impl Model {
             writes: Cell::new(0),
             syncs: Cell::new(0),
             undefined: Cell::new(0),
+            pending_value: Cell::new(0),
+            pending_ctrl: Cell::new(0),
+            hazards: Cell::new(0),
         };
         for n in 0..MAX_SLOTS {
             // Enabled, matching everything it can, at a plausible address.
@@ -400,6 +408,29 @@ impl Model {
         self.syncs.get()
     }
 
+    /// Writes to one register pair's value and control registers with no
+    /// `ISB` between them (must stay zero). A direct write to a system
+    /// register is only guaranteed to affect breakpoint and watchpoint
+    /// matching after a context synchronisation event, so without one the
+    /// two writes may take effect in either order: the pair could briefly
+    /// be enabled on the old value with the new control, or the reverse.
+    pub fn hazards(&self) -> u32 {
+        self.hazards.get()
+    }
+
+    fn note_write(&self, bank: Bank, i: usize, ctrl: bool) {
+        let bit = 1u32 << (i + if bank == Bank::Watchpoint { 16 } else { 0 });
+        let (mine, other) = if ctrl {
+            (&self.pending_ctrl, &self.pending_value)
+        } else {
+            (&self.pending_value, &self.pending_ctrl)
+        };
+        if other.get() & bit != 0 {
+            self.hazards.set(self.hazards.get() + 1);
+        }
+        mine.set(mine.get() | bit);
+    }
+
     /// Accesses to registers at or above the discovered count (UNDEFINED on
     /// hardware): must stay zero.
     pub fn undefined_accesses(&self) -> u32 {
@@ -459,6 +490,7 @@ impl DebugRegs for Model {
     fn write_value(&self, bank: Bank, n: u8, value: u64) {
         let Some(i) = self.reg(bank, n) else { return };
         self.writes.set(self.writes.get() + 1);
+        self.note_write(bank, i, false);
         match bank {
             Bank::Breakpoint => self.bvr[i].set(value),
             Bank::Watchpoint => self.wvr[i].set(value),
@@ -468,6 +500,7 @@ impl DebugRegs for Model {
     fn write_ctrl(&self, bank: Bank, n: u8, ctrl: u32) {
         let Some(i) = self.reg(bank, n) else { return };
         self.writes.set(self.writes.get() + 1);
+        self.note_write(bank, i, true);
         match bank {
             Bank::Breakpoint => self.bcr[i].set(ctrl),
             Bank::Watchpoint => self.wcr[i].set(ctrl),
@@ -476,6 +509,8 @@ impl DebugRegs for Model {
 
     fn sync(&self) {
         self.syncs.set(self.syncs.get() + 1);
+        self.pending_value.set(0);
+        self.pending_ctrl.set(0);
     }
 
     fn set_step(&self, on: bool) {
@@ -484,5 +519,27 @@ impl DebugRegs for Model {
 
     fn event(&self, raw: &ModelException) -> DebugEvent {
         raw.event()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsynchronised_pair_writes_are_hazards() {
+        let m = Model::new(ModelId::Aarch64(0x1030_5106));
+        m.write_ctrl(Bank::Breakpoint, 0, 0);
+        m.write_ctrl(Bank::Breakpoint, 1, 0);
+        m.write_value(Bank::Watchpoint, 0, 0);
+        assert_eq!(m.hazards(), 0, "different pairs");
+        m.write_value(Bank::Breakpoint, 0, 0x1000);
+        assert_eq!(m.hazards(), 1, "disable then value, no ISB");
+        m.sync();
+        m.write_value(Bank::Breakpoint, 1, 0x1000);
+        m.sync();
+        m.write_ctrl(Bank::Breakpoint, 1, 1);
+        m.write_ctrl(Bank::Breakpoint, 1, 0);
+        assert_eq!(m.hazards(), 1, "ISB between, and control twice");
     }
 }

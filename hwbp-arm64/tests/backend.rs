@@ -88,6 +88,7 @@ fn discovery_and_odd_counts() {
         }
         arm.install(0, &Image::empty(arm.slot_counts()), &img);
         assert_eq!(arm.regs().undefined_accesses(), 0);
+        assert_eq!(arm.regs().hazards(), 0);
     }
     assert_eq!(
         a64(0x5005).probe(),
@@ -162,8 +163,18 @@ fn install_writes_only_what_changed() {
         BreakpointAttr::watch(0x2000, 8, Access::WRITE),
     );
     let w0 = arm.regs().writes();
+    let s0 = arm.regs().syncs();
     arm.install(0, &empty, &one);
     assert_eq!(arm.regs().writes() - w0, 3, "disable, value, control");
+    // An ISB after the disable, after the value and after the control: the
+    // model counts a value and a control write to one pair with no ISB
+    // between them as a hazard.
+    assert_eq!(
+        arm.regs().syncs() - s0,
+        3,
+        "disable, ISB, value, ISB, control, ISB"
+    );
+    assert_eq!(arm.regs().hazards(), 0);
     let w1 = arm.regs().writes();
     arm.install(0, &one, &one);
     assert_eq!(arm.regs().writes(), w1, "nothing changed, nothing written");
@@ -438,6 +449,9 @@ fn aarch32_mismatch_step() {
     assert!(!m.breakpoint(5).unwrap().1.enabled());
     assert!(m.fetch(&fetch(0x8004)).is_none());
     assert!(m.fetch(&fetch(0x8000)).is_some());
+    // Init, install and arming the mismatch synchronised between the value
+    // and control writes of each pair.
+    assert_eq!(m.hazards(), 0);
 }
 
 #[test]

@@ -312,8 +312,12 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
                         let bas = if pc & 2 == 0 { 0b1111 } else { 0b1100 };
                         let ctrl = Bcr::address_match(bas, Privilege::Both)
                             .with_bt(BreakpointType::AddressMismatch);
+                        // As write_slot: each write synchronised before the
+                        // next, so the pair is never enabled half-written.
                         self.regs.write_ctrl(Bank::Breakpoint, r, 0);
+                        self.regs.sync();
                         self.regs.write_value(Bank::Breakpoint, r, pc & !3);
+                        self.regs.sync();
                         self.regs.write_ctrl(Bank::Breakpoint, r, ctrl.0);
                     }
                 }
@@ -345,9 +349,16 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
     }
 
     fn write_slot(&self, state: &PerCpu, masked: bool, bank: Bank, n: u8, slot: ArmSlot) {
-        // Disable first so no half-written slot is ever enabled.
+        // Disable first so no half-written slot is ever enabled. A system
+        // register write only reaches breakpoint/watchpoint matching at a
+        // context synchronisation event, and writes to two registers may
+        // take effect in either order without one: an ISB after the disable
+        // and after the value (as Linux arm64's write_wb_reg, which issues
+        // one after every write). The caller synchronises the last write.
         self.regs.write_ctrl(bank, n, 0);
+        self.regs.sync();
         self.regs.write_value(bank, n, slot.value);
+        self.regs.sync();
         let ctrl = if masked { slot.ctrl & !1 } else { slot.ctrl };
         self.regs.write_ctrl(bank, n, ctrl);
         if masked && slot.enabled() {
@@ -399,12 +410,19 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
             hw_inst = hw_inst.max(inst.min(MAX_SLOTS as u8));
             hw_data = hw_data.max(data.min(MAX_SLOTS as u8));
         }
+        // Disable every pair, synchronise, then clear the values (so no pair
+        // is ever enabled on a value being cleared).
         for n in 0..hw_inst {
             self.regs.write_ctrl(Bank::Breakpoint, n, 0);
-            self.regs.write_value(Bank::Breakpoint, n, 0);
         }
         for n in 0..hw_data {
             self.regs.write_ctrl(Bank::Watchpoint, n, 0);
+        }
+        self.regs.sync();
+        for n in 0..hw_inst {
+            self.regs.write_value(Bank::Breakpoint, n, 0);
+        }
+        for n in 0..hw_data {
             self.regs.write_value(Bank::Watchpoint, n, 0);
         }
         self.regs.set_step(false);
