@@ -3,7 +3,7 @@
 //! acting on the registers.
 
 use hwbp_arm64::aarch32::{Aarch32Exception, AbortKind, Dbgdscr, Fsr, Moe};
-use hwbp_arm64::bcr::El;
+use hwbp_arm64::bcr::{El, Privilege};
 use hwbp_arm64::esr::{esr_for, ExceptionClass};
 use hwbp_arm64::model::{DataAccess, Fetch, Model, ModelException, ModelId};
 use hwbp_arm64::{Aarch64Exception, Arm, ArmSlot, Flavour, StepMethod, AARCH32_KERNEL_BASE};
@@ -418,9 +418,10 @@ fn aarch32_mismatch_step() {
     let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Mismatch);
     let empty = up(&arm);
     let mut img = empty.clone();
-    place(&arm, &mut img, 0, BreakpointAttr::exec(0x8000));
+    place(&arm, &mut img, 0, BreakpointAttr::exec(0x8000).user_only());
     arm.install(0, &empty, &img);
     let m = arm.regs();
+    let fetch = |pc| Fetch { pc, el: El::El0 };
     let raw = m.fetch(&fetch(0x8000)).unwrap();
     assert!(matches!(
         raw,
@@ -441,6 +442,14 @@ fn aarch32_mismatch_step() {
     // Re-executing 0x8000: the breakpoint is masked and the mismatch breakpoint
     // (register 5, reserved) matches it, so nothing fires.
     assert!(m.fetch(&fetch(0x8000)).is_none());
+    // The abort handler runs at PL1: its fetches are mismatches but must not
+    // fire (PMC = PL0 only).
+    let (_, mismatch) = m.breakpoint(5).unwrap();
+    assert!(mismatch.enabled());
+    assert_eq!(mismatch.pmc(), Privilege::User);
+    for pc in [0x8004, 0xC000_1000, 0xFFFF_0010] {
+        assert!(m.fetch(&Fetch { pc, el: El::El1 }).is_none());
+    }
     // The next instruction trips the mismatch: that is the step.
     let step = m.fetch(&fetch(0x8004)).expect("mismatch fires");
     assert_eq!(m.break_hits(&fetch(0x8004)), 1 << 5);
@@ -452,6 +461,33 @@ fn aarch32_mismatch_step() {
     // Init, install and arming the mismatch synchronised between the value
     // and control writes of each pair.
     assert_eq!(m.hazards(), 0);
+}
+
+#[test]
+fn aarch32_mismatch_refuses_what_can_hit_at_pl1() {
+    let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Mismatch);
+    up(&arm);
+    let user_watch = BreakpointAttr::watch(0x2000, 4, Access::WRITE);
+    for attr in [
+        BreakpointAttr::exec(0x8000),
+        BreakpointAttr::exec(0xC000_8000),
+        BreakpointAttr::exec(0x8000).exclude_user(true),
+        user_watch,
+    ] {
+        assert_eq!(arm.encode(&attr), Err(Error::UnsupportedAccess), "{attr:?}");
+    }
+    assert!(arm
+        .encode(&BreakpointAttr::exec(0x8000).user_only())
+        .is_ok());
+    assert!(arm.encode(&user_watch.user_only()).is_ok());
+    // Generic errors come first; Manual stepping takes kernel requests.
+    assert_eq!(
+        arm.encode(&BreakpointAttr::watch(0x2000, 0, Access::WRITE)),
+        Err(Error::ZeroLength)
+    );
+    let manual = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Manual);
+    up(&manual);
+    assert!(manual.encode(&BreakpointAttr::exec(0xC000_8000)).is_ok());
 }
 
 #[test]

@@ -81,6 +81,16 @@ pub enum StepMethod {
     /// register, which is then reserved (the pool reports one fewer). Linux
     /// does the same on Armv7. QEMU 7.2 does not implement mismatch
     /// breakpoints: use [`StepMethod::Manual`] there.
+    ///
+    /// The mismatch breakpoint matches at PL0 only (`PMC` = user): at PL1
+    /// every instruction of the abort handler is a mismatch, and a mismatch
+    /// breakpoint taken to Abort mode is CONSTRAINED UNPREDICTABLE (Cortex-A53
+    /// TRM, "Address mismatch breakpoints taken to Abort mode"). A hit taken
+    /// at PL1 therefore cannot be stepped this way, so [`Arch::encode`]
+    /// refuses every request that is not user-only (`exclude_kernel`) with
+    /// [`Error::UnsupportedAccess`], as Linux's `arch/arm` refuses kernel
+    /// breakpoints that need mismatch stepping. Use [`StepMethod::Manual`]
+    /// for kernel breakpoints and watchpoints.
     Mismatch,
     /// The embedder steps the instruction by its own means and then calls
     /// [`Arm::complete_step`]. The slots stay disabled until it does.
@@ -310,7 +320,8 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
                 StepMethod::Mismatch => {
                     if let Some(r) = self.reserved_slot() {
                         let bas = if pc & 2 == 0 { 0b1111 } else { 0b1100 };
-                        let ctrl = Bcr::address_match(bas, Privilege::Both)
+                        // PL0 only: see StepMethod::Mismatch.
+                        let ctrl = Bcr::address_match(bas, Privilege::User)
                             .with_bt(BreakpointType::AddressMismatch);
                         // As write_slot: each write synchronised before the
                         // next, so the pair is never enabled half-written.
@@ -388,8 +399,15 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
         }
     }
 
+    /// [`Encoder::encode`]; with [`StepMethod::Mismatch`], a request that
+    /// is not user-only (`exclude_kernel`) is refused with
+    /// [`Error::UnsupportedAccess`]: a hit at PL1 cannot be mismatch-stepped.
     fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<ArmSlot>, Error> {
-        self.encoder().encode(attr)
+        let e = self.encoder().encode(attr)?;
+        if self.method == StepMethod::Mismatch && !attr.exclude_kernel {
+            return Err(Error::UnsupportedAccess);
+        }
+        Ok(e)
     }
 
     /// On the calling CPU `cpu`: [`Arm::probe`] (the counts must agree with
