@@ -199,6 +199,7 @@ pub struct Model {
     wvr: [Cell<u64>; MAX_SLOTS],
     wcr: [Cell<u32>; MAX_SLOTS],
     step: Cell<bool>,
+    thumb: Cell<bool>,
     enabled: Cell<bool>,
     writes: Cell<u32>,
     syncs: Cell<u32>,
@@ -223,6 +224,7 @@ impl Model {
             wvr: core::array::from_fn(|_| Cell::new(0)),
             wcr: core::array::from_fn(|_| Cell::new(0)),
             step: Cell::new(false),
+            thumb: Cell::new(false),
             enabled: Cell::new(false),
             writes: Cell::new(0),
             syncs: Cell::new(0),
@@ -335,6 +337,7 @@ impl Model {
                 dscr: self.dscr(Moe::SyncWatchpoint),
                 pc: pc as u32,
                 write: None,
+                thumb: self.thumb.get(),
             }),
         })
     }
@@ -372,6 +375,7 @@ impl Model {
                 dscr: self.dscr(Moe::Breakpoint),
                 pc: f.pc as u32,
                 write: None,
+                thumb: self.thumb.get(),
             }),
         })
     }
@@ -391,6 +395,12 @@ impl Model {
             far: 0,
             elr: next_pc,
         }))
+    }
+
+    /// Run T32 (`true`) or A32 code from now on (AArch32): the model reports
+    /// it in [`Aarch32Exception::thumb`] (`SPSR_abt.T`).
+    pub fn set_thumb(&self, thumb: bool) {
+        self.thumb.set(thumb);
     }
 
     /// Whether software step (`MDSCR_EL1.SS`) is armed.
@@ -519,6 +529,10 @@ impl DebugRegs for Model {
 
     fn event(&self, raw: &ModelException) -> DebugEvent {
         raw.event()
+    }
+
+    fn thumb(&self, raw: &ModelException) -> bool {
+        matches!(raw, ModelException::A32(e) if e.thumb)
     }
 }
 

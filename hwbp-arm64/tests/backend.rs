@@ -413,13 +413,19 @@ fn foreign_exceptions_are_not_ours() {
     assert_eq!(arm.decode(7, &brk).resume, Resume::NotOurs);
 }
 
-#[test]
-fn aarch32_mismatch_step() {
+/// A cortex-a15 model stepping by mismatch, with `attr` installed.
+fn mismatch_with(attr: BreakpointAttr) -> Arm<Model, 2> {
     let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Mismatch);
     let empty = up(&arm);
     let mut img = empty.clone();
-    place(&arm, &mut img, 0, BreakpointAttr::exec(0x8000).user_only());
+    place(&arm, &mut img, 0, attr);
     arm.install(0, &empty, &img);
+    arm
+}
+
+#[test]
+fn aarch32_mismatch_step() {
+    let arm = mismatch_with(BreakpointAttr::exec(0x8000).user_only());
     let m = arm.regs();
     let fetch = |pc| Fetch { pc, el: El::El0 };
     let raw = m.fetch(&fetch(0x8000)).unwrap();
@@ -461,6 +467,38 @@ fn aarch32_mismatch_step() {
     // Init, install and arming the mismatch synchronised between the value
     // and control writes of each pair.
     assert_eq!(m.hazards(), 0);
+}
+
+#[test]
+fn aarch32_mismatch_step_t32() {
+    // T32 code: the mismatch must exclude only the halfword the stepped
+    // instruction starts in, so a 16-bit instruction next to it in the same
+    // word is stepped to (BAS 0b1111 let it run unstepped).
+    let user = |pc| Fetch { pc, el: El::El0 };
+    for (pc, next, bas) in [(0x8000u64, 0x8002u64, 0b0011u8), (0x8002, 0x8004, 0b1100)] {
+        let bp = BreakpointAttr::exec(pc).user_only();
+        let arm = mismatch_with(BreakpointAttr { len: 2, ..bp });
+        let m = arm.regs();
+        m.set_thumb(true);
+        let raw = m.fetch(&user(pc)).unwrap();
+        assert!(matches!(raw, ModelException::A32(e) if e.thumb));
+        assert_eq!(arm.decode(0, &raw).resume, Resume::SingleStep);
+        let (bvr, bcr) = m.breakpoint(5).unwrap();
+        assert_eq!((bvr, bcr.bas()), (pc & !3, bas), "{pc:#x}");
+        assert!(m.fetch(&user(pc)).is_none(), "the stepped instruction");
+        let step = m
+            .fetch(&user(next))
+            .expect("the next T32 instruction trips the mismatch");
+        let d = arm.decode(0, &step);
+        assert_eq!((d.fired, d.resume), (Fired::None, Resume::Return));
+        assert_eq!(m.hazards(), 0);
+    }
+    // A32 keeps the whole word.
+    let arm = mismatch_with(BreakpointAttr::exec(0x8000).user_only());
+    let m = arm.regs();
+    let raw = m.fetch(&user(0x8000)).unwrap();
+    assert_eq!(arm.decode(0, &raw).resume, Resume::SingleStep);
+    assert_eq!(m.breakpoint(5).unwrap().1.bas(), 0b1111);
 }
 
 #[test]
@@ -555,6 +593,7 @@ fn aarch32_without_moe_confirms_against_registers() {
         dscr: Dbgdscr::MDBGEN,
         pc: 0x9000,
         write: None,
+        thumb: false,
     });
     assert_eq!(arm.decode(0, &bkpt).resume, Resume::NotOurs);
     let hit = arm.regs().fetch(&fetch(0x8000)).unwrap();

@@ -105,7 +105,7 @@ proptest! {
         let e = Esr(esr);
         let _ = (e.class(), e.iss(), e.wnr(), e.cm(), e.fnv(), e.fsc(), e.watchpoint_number(), e.comment());
         let kind = if data { AbortKind::Data } else { AbortKind::Prefetch };
-        let _ = Aarch32Exception { kind, fsr, far: far as u32, dscr, pc, write: Some(data) }.event();
+        let _ = Aarch32Exception { kind, fsr, far: far as u32, dscr, pc, write: Some(data), thumb: data }.event();
         let _ = (Fsr(fsr).status(), Fsr(fsr).is_debug_event(), Dbgdscr(dscr).moe());
     }
 

@@ -230,4 +230,8 @@ impl DebugRegs for Aarch32Regs {
     fn event(&self, raw: &Aarch32Exception) -> DebugEvent {
         raw.event()
     }
+
+    fn thumb(&self, raw: &Aarch32Exception) -> bool {
+        raw.thumb
+    }
 }

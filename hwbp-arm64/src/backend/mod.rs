@@ -67,6 +67,12 @@ pub trait DebugRegs {
     fn set_step(&self, on: bool);
     /// Classify a raw exception.
     fn event(&self, raw: &Self::Exception) -> DebugEvent;
+    /// Whether the instruction of a raw exception is T32 (Thumb), which the
+    /// AArch32 mismatch step needs. Defaults to `false` (A64, A32).
+    fn thumb(&self, raw: &Self::Exception) -> bool {
+        let _ = raw;
+        false
+    }
 }
 
 /// How [`Arm`] single-steps over the instruction that hit.
@@ -259,7 +265,7 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         };
         let mut st = StepOver::from_bits(state.step.load(Relaxed));
         let action = st.on_event(StepEvent::Step);
-        self.apply(state, action, 0);
+        self.apply(state, action, 0, false);
         state.step.store(st.to_bits(), Relaxed);
         action.ours
     }
@@ -284,7 +290,7 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         wrote
     }
 
-    fn apply(&self, state: &PerCpu, a: Action, pc: u64) {
+    fn apply(&self, state: &PerCpu, a: Action, pc: u64, thumb: bool) {
         let mut wrote = false;
         if a.mask_inst {
             wrote |= self.mask_bank(state, Bank::Breakpoint);
@@ -319,7 +325,14 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
                 StepMethod::SoftwareStep => self.regs.set_step(true),
                 StepMethod::Mismatch => {
                     if let Some(r) = self.reserved_slot() {
-                        let bas = if pc & 2 == 0 { 0b1111 } else { 0b1100 };
+                        // Exclude only the instruction's own halfword for
+                        // T32 (a 16-bit instruction at pc + 2 must be
+                        // stepped to); the whole word for A32.
+                        let bas = match (thumb, pc & 2 == 0) {
+                            (false, _) => 0b1111,
+                            (true, true) => 0b0011,
+                            (true, false) => 0b1100,
+                        };
                         // PL0 only: see StepMethod::Mismatch.
                         let ctrl = Bcr::address_match(bas, Privilege::User)
                             .with_bt(BreakpointType::AddressMismatch);
@@ -533,7 +546,7 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
             DebugEvent::SoftwareBreakpoint { .. } | DebugEvent::Other => return NOT_OURS,
         };
         let action = st.on_event(step_ev);
-        self.apply(state, action, ip);
+        self.apply(state, action, ip, self.regs.thumb(raw));
         state.step.store(st.to_bits(), Relaxed);
         if !action.ours {
             return Decoded {
