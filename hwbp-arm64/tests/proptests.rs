@@ -91,8 +91,14 @@ proptest! {
                     err,
                     Error::ZeroLength | Error::AddressOverflow | Error::NoAccess | Error::ExecWithData
                         | Error::ExcludesEverything | Error::ZeroSamplePeriod | Error::Misaligned { .. }
+                        | Error::UnsupportedLength { .. }
                         | Error::UnsupportedAccess | Error::KernelAddress | Error::RangeTooLarge { .. }
                 ), "{:?}", err);
+                if let Error::UnsupportedLength { len } = err {
+                    // Only a halfword breakpoint that can hit at EL1 on AArch64.
+                    prop_assert!(len == 2 && attr.len == 2 && !attr.exclude_kernel);
+                    prop_assert_eq!(enc.flavour(), Flavour::Aarch64);
+                }
             }
         }
         let _ = enc.address_space(attr.addr, attr.len);
