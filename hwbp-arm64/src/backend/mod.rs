@@ -11,7 +11,10 @@ use crate::encode::{ArmSlot, Encoder, Flavour};
 use crate::event::DebugEvent;
 use crate::model;
 use crate::step::{Action, StepEvent, StepOver};
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64, AtomicU8,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use hwbp_core::{
     Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, Image, Pool,
     Resume, SlotCounts, MAX_SLOTS,
@@ -218,7 +221,9 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         let SlotCounts::Separate { inst, data } = counts else {
             return Err(Error::NoDebugHardware);
         };
-        if self.ready.load(Relaxed) {
+        // Acquire pairs with the Release below: the counts are visible once
+        // `ready` is.
+        if self.ready.load(Acquire) {
             let have = self.slot_counts();
             let SlotCounts::Separate {
                 inst: have_inst,
@@ -234,7 +239,8 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         } else {
             self.inst.store(inst, Relaxed);
             self.data.store(data, Relaxed);
-            self.ready.store(true, Relaxed);
+            // Release: publishes the counts stored above before `ready`.
+            self.ready.store(true, Release);
             Ok(counts)
         }
     }
@@ -359,7 +365,7 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
     /// The register just above the usable ones: it exists on every CPU that
     /// passed [`Arm::probe`].
     fn reserved_slot(&self) -> Option<u8> {
-        (self.method == StepMethod::Mismatch && self.ready.load(Relaxed))
+        (self.method == StepMethod::Mismatch && self.ready.load(Acquire))
             .then(|| self.inst.load(Relaxed))
     }
 
