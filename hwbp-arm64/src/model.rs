@@ -329,7 +329,8 @@ impl Model {
             }
             ModelId::Aarch32(_) => ModelException::A32(Aarch32Exception {
                 kind: AbortKind::Data,
-                // DFSR.WnR is UNKNOWN for watchpoint debug events (v7.1 on):
+                // DFSR.WnR is UNKNOWN for watchpoint debug events on v7.1
+                // and QEMU leaves it clear, so the backend never reads it:
                 // the model reports the wrong direction so that nothing can
                 // come to rely on it.
                 fsr: Fsr::debug_event(!acc.write).0,
