@@ -6,7 +6,10 @@ use hwbp_arm64::aarch32::{Aarch32Exception, AbortKind, Dbgdscr, Fsr, Moe};
 use hwbp_arm64::bcr::{El, Privilege};
 use hwbp_arm64::esr::{esr_for, ExceptionClass};
 use hwbp_arm64::model::{DataAccess, Fetch, Model, ModelException, ModelId};
-use hwbp_arm64::{Aarch64Exception, Arm, ArmSlot, Flavour, StepMethod, AARCH32_KERNEL_BASE};
+use hwbp_arm64::{
+    Aarch64Exception, Arm, ArmSlot, Bank, Dbgdidr, Flavour, IdAa64Dfr0, StepMethod,
+    AARCH32_KERNEL_BASE,
+};
 use hwbp_core::{Access, Arch, BreakpointAttr, Error, Fired, Image, Pool, Resume, SlotCounts};
 
 /// QEMU cortex-a53: 6 breakpoints, 4 watchpoints, Armv8 debug.
@@ -111,6 +114,21 @@ fn discovery_and_odd_counts() {
         StepMethod::Mismatch,
     );
     assert_eq!(one.probe(), Err(Error::NoDebugHardware));
+}
+
+#[test]
+fn register_numbers_are_bounded_by_the_id_register() {
+    // Aarch64Regs / Aarch32Regs check n with Bank::has against the ID
+    // register of the calling CPU before issuing MRS/MSR or MRC/MCR (the
+    // instructions exist only on target; this pins the predicate).
+    let a64 = IdAa64Dfr0(A53);
+    let a32 = Dbgdidr(A15);
+    for (b, w) in [(a64.brps(), a64.wrps()), (a32.brps(), a32.wrps())] {
+        assert_eq!((b, w), (6, 4));
+        assert!(Bank::Breakpoint.has(b, w, 5) && !Bank::Breakpoint.has(b, w, 6));
+        assert!(Bank::Watchpoint.has(b, w, 3) && !Bank::Watchpoint.has(b, w, 4));
+        assert!(!Bank::Watchpoint.has(b, w, u8::MAX));
+    }
 }
 
 #[test]

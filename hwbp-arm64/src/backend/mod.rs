@@ -33,11 +33,23 @@ pub enum Bank {
     Watchpoint,
 }
 
+impl Bank {
+    /// Whether register `n` of this bank exists on a CPU with `brps`
+    /// breakpoint and `wrps` watchpoint registers.
+    pub const fn has(self, brps: u8, wrps: u8, n: u8) -> bool {
+        n < match self {
+            Bank::Breakpoint => brps,
+            Bank::Watchpoint => wrps,
+        }
+    }
+}
+
 /// Access to one CPU's debug registers: the only place hardware is touched.
 ///
-/// Implementations ignore `n` at or above [`MAX_SLOTS`] (reads return 0); the
-/// caller ([`Arm`]) never passes `n` at or above the discovered count, because
-/// on hardware those encodings are UNDEFINED.
+/// Implementations ignore `n` at or above the number of registers the
+/// calling CPU has (reads return 0, writes do nothing): on hardware those
+/// encodings are UNDEFINED, and these methods are safe and public (through
+/// [`Arm::regs`]). [`Arm`] itself never passes such an `n`.
 pub trait DebugRegs {
     /// The raw exception state the embedder hands to [`Arch::decode`].
     type Exception;
