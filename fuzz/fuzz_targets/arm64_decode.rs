@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         dscr: b.u32(),
         pc: b.u32(),
         write: [None, Some(false), Some(true)][usize::from(b.u8() % 3)],
+        thumb: b.bool(),
     }
     .event();
     if let Ok(c) = IdAa64Dfr0(b.u64()).slot_counts() {
@@ -112,6 +113,7 @@ fuzz_target!(|data: &[u8]| {
                 dscr: b.u32(),
                 pc: b.u32(),
                 write: [None, Some(false), Some(true)][usize::from(b.u8() % 3)],
+                thumb: b.bool(),
             })
         };
         let d = arm.decode(u16::from(b.u8() % 3), &raw);

@@ -158,11 +158,18 @@ pub struct Aarch32Exception {
     pub pc: u32,
     /// Whether the watched access was a store, when the embedder knows it
     /// (for example by decoding the aborted instruction at `pc`); `None` when
-    /// it does not. `DFSR.WnR` cannot tell: from debug architecture v7.1 on it
-    /// is UNKNOWN for a watchpoint debug event (Linux's `arch/arm` never reads
-    /// it there, and QEMU leaves it clear), so it is not used. With `None` the
-    /// hit is attributed by address alone and its sample's access is empty.
+    /// it does not. This crate never reads `DFSR.WnR`: on v7.1 it is UNKNOWN
+    /// for a watchpoint debug event, and QEMU leaves it clear. (Linux's
+    /// `arch/arm` trusts it only when the debug architecture is v8 or later,
+    /// `debug_exception_updates_fsr`, and otherwise matches by address
+    /// alone.) With `None` the hit is attributed by address alone and its
+    /// sample's access is empty.
     pub write: Option<bool>,
+    /// The aborted instruction is T32 (Thumb): `SPSR_abt.T`, bit 5. The
+    /// mismatch step ([`StepMethod::Mismatch`](crate::StepMethod::Mismatch))
+    /// must exclude only the halfword the instruction starts in, or a 16-bit
+    /// instruction that follows in the same word would run unstepped.
+    pub thumb: bool,
 }
 
 impl Aarch32Exception {
@@ -229,6 +236,7 @@ mod tests {
             dscr: 0,
             pc: 0x8000,
             write: None,
+            thumb: false,
         };
         let moe = |m: Moe| Dbgdscr(Dbgdscr::MDBGEN).with_moe(m).0;
         assert_eq!(
@@ -279,6 +287,7 @@ mod tests {
             dscr: moe(Moe::SyncWatchpoint),
             pc: 0x8010,
             write: None,
+            thumb: false,
         };
         // DFSR.WnR is UNKNOWN for watchpoints: set or clear, the direction is
         // what the embedder says, or unknown.

@@ -62,8 +62,11 @@ pub const AARCH32_KERNEL_BASE: u32 = 0xC000_0000;
 /// * **Instruction breakpoints** (`Access::EXEC`): the address must be 4-byte
 ///   aligned on AArch64 ([`Error::Misaligned`] `align: 4`) and 2-byte aligned
 ///   on AArch32 (`align: 2`). A length of 2 means one T32 (Thumb) halfword
-///   (`BAS` = `0b0011` or `0b1100`, 2-byte aligned; on AArch64 this is for
-///   the EL0 code of AArch32 tasks, as Linux's compat breakpoints); any other length covers
+///   (`BAS` = `0b0011` or `0b1100`, 2-byte aligned; on AArch64 this is only
+///   for the EL0 code of AArch32 tasks, as Linux's compat breakpoints, so it
+///   must be user-only (`exclude_kernel`), else [`Error::UnsupportedLength`]:
+///   EL1 code is always A64, for which any `BAS` other than `0b1111` is
+///   CONSTRAINED UNPREDICTABLE); any other length covers
 ///   the whole word from the address (`BAS` = `0b1111`, which matches an A32
 ///   instruction and either T32 halfword; the hardware range in the
 ///   [`Piece`] says so, and the core filters a hit on the other halfword).
@@ -209,6 +212,11 @@ impl Encoder {
         // for the EL0 code of AArch32 (compat) tasks, whose breakpoints use
         // BAS 0b0011/0b1100 too.
         let thumb_halfword = attr.len == 2;
+        if thumb_halfword && self.flavour == Flavour::Aarch64 && !attr.exclude_kernel {
+            // EL1 is always A64: a halfword BAS there is CONSTRAINED
+            // UNPREDICTABLE (Linux arm64 forces length 4 outside compat).
+            return Err(Error::UnsupportedLength { len: 2 });
+        }
         let align = match self.flavour {
             Flavour::Aarch64 if !thumb_halfword => 4,
             _ => 2,

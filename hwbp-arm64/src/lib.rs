@@ -71,9 +71,10 @@
 //! // Data abort handler: DFSR, DFAR, DBGDSCRext (MRC p14,0,Rt,c0,c2,2),
 //! // pc = LR_abt - 8. Prefetch abort: IFSR, pc = LR_abt - 4. DFSR.WnR is
 //! // UNKNOWN for watchpoints: `write` is whatever the handler knows (here
-//! // nothing; decoding the instruction at pc would tell).
-//! fn on_data_abort(cpu: u16, dfsr: u32, dfar: u32, dscr: u32, pc: u32) -> bool {
-//!     let raw = Aarch32Exception { kind: AbortKind::Data, fsr: dfsr, far: dfar, dscr, pc, write: None };
+//! // nothing; decoding the instruction at pc would tell). thumb = SPSR_abt.T.
+//! fn on_data_abort(cpu: u16, dfsr: u32, dfar: u32, dscr: u32, pc: u32, spsr: u32) -> bool {
+//!     let thumb = spsr & (1 << 5) != 0;
+//!     let raw = Aarch32Exception { kind: AbortKind::Data, fsr: dfsr, far: dfar, dscr, pc, write: None, thumb };
 //!     match HWBP.handle_exception(cpu, &raw) {
 //!         Resume::NotOurs => false,
 //!         // Manual: the slots stay disabled until the instruction has run;
@@ -86,7 +87,7 @@
 //! fn after_the_instruction(cpu: u16) {
 //!     HWBP.arch().complete_step(cpu);
 //! }
-//! # boot().unwrap(); on_data_abort(0, 0, 0, 0, 0); after_the_instruction(0);
+//! # boot().unwrap(); on_data_abort(0, 0, 0, 0, 0, 0); after_the_instruction(0);
 //! ```
 //!
 //! The step-over state lives in the backend, per CPU (index = CPU number,

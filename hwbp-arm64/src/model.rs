@@ -199,10 +199,16 @@ pub struct Model {
     wvr: [Cell<u64>; MAX_SLOTS],
     wcr: [Cell<u32>; MAX_SLOTS],
     step: Cell<bool>,
+    thumb: Cell<bool>,
     enabled: Cell<bool>,
     writes: Cell<u32>,
     syncs: Cell<u32>,
     undefined: Cell<u32>,
+    /// Register pairs (bit n = breakpoint n, 16 + n = watchpoint n) with a
+    /// value / control write not yet synchronised by an `ISB`.
+    pending_value: Cell<u32>,
+    pending_ctrl: Cell<u32>,
+    hazards: Cell<u32>,
 }
 
 impl Model {
@@ -218,10 +224,14 @@ impl Model {
             wvr: core::array::from_fn(|_| Cell::new(0)),
             wcr: core::array::from_fn(|_| Cell::new(0)),
             step: Cell::new(false),
+            thumb: Cell::new(false),
             enabled: Cell::new(false),
             writes: Cell::new(0),
             syncs: Cell::new(0),
             undefined: Cell::new(0),
+            pending_value: Cell::new(0),
+            pending_ctrl: Cell::new(0),
+            hazards: Cell::new(0),
         };
         for n in 0..MAX_SLOTS {
             // Enabled, matching everything it can, at a plausible address.
@@ -319,7 +329,8 @@ impl Model {
             }
             ModelId::Aarch32(_) => ModelException::A32(Aarch32Exception {
                 kind: AbortKind::Data,
-                // DFSR.WnR is UNKNOWN for watchpoint debug events (v7.1 on):
+                // DFSR.WnR is UNKNOWN for watchpoint debug events on v7.1
+                // and QEMU leaves it clear, so the backend never reads it:
                 // the model reports the wrong direction so that nothing can
                 // come to rely on it.
                 fsr: Fsr::debug_event(!acc.write).0,
@@ -327,6 +338,7 @@ impl Model {
                 dscr: self.dscr(Moe::SyncWatchpoint),
                 pc: pc as u32,
                 write: None,
+                thumb: self.thumb.get(),
             }),
         })
     }
@@ -364,6 +376,7 @@ impl Model {
                 dscr: self.dscr(Moe::Breakpoint),
                 pc: f.pc as u32,
                 write: None,
+                thumb: self.thumb.get(),
             }),
         })
     }
@@ -385,6 +398,12 @@ impl Model {
         }))
     }
 
+    /// Run T32 (`true`) or A32 code from now on (AArch32): the model reports
+    /// it in [`Aarch32Exception::thumb`] (`SPSR_abt.T`).
+    pub fn set_thumb(&self, thumb: bool) {
+        self.thumb.set(thumb);
+    }
+
     /// Whether software step (`MDSCR_EL1.SS`) is armed.
     pub fn step_armed(&self) -> bool {
         self.step.get()
@@ -398,6 +417,29 @@ impl Model {
     /// `ISB`s so far.
     pub fn syncs(&self) -> u32 {
         self.syncs.get()
+    }
+
+    /// Writes to one register pair's value and control registers with no
+    /// `ISB` between them (must stay zero). A direct write to a system
+    /// register is only guaranteed to affect breakpoint and watchpoint
+    /// matching after a context synchronisation event, so without one the
+    /// two writes may take effect in either order: the pair could briefly
+    /// be enabled on the old value with the new control, or the reverse.
+    pub fn hazards(&self) -> u32 {
+        self.hazards.get()
+    }
+
+    fn note_write(&self, bank: Bank, i: usize, ctrl: bool) {
+        let bit = 1u32 << (i + if bank == Bank::Watchpoint { 16 } else { 0 });
+        let (mine, other) = if ctrl {
+            (&self.pending_ctrl, &self.pending_value)
+        } else {
+            (&self.pending_value, &self.pending_ctrl)
+        };
+        if other.get() & bit != 0 {
+            self.hazards.set(self.hazards.get() + 1);
+        }
+        mine.set(mine.get() | bit);
     }
 
     /// Accesses to registers at or above the discovered count (UNDEFINED on
@@ -459,6 +501,7 @@ impl DebugRegs for Model {
     fn write_value(&self, bank: Bank, n: u8, value: u64) {
         let Some(i) = self.reg(bank, n) else { return };
         self.writes.set(self.writes.get() + 1);
+        self.note_write(bank, i, false);
         match bank {
             Bank::Breakpoint => self.bvr[i].set(value),
             Bank::Watchpoint => self.wvr[i].set(value),
@@ -468,6 +511,7 @@ impl DebugRegs for Model {
     fn write_ctrl(&self, bank: Bank, n: u8, ctrl: u32) {
         let Some(i) = self.reg(bank, n) else { return };
         self.writes.set(self.writes.get() + 1);
+        self.note_write(bank, i, true);
         match bank {
             Bank::Breakpoint => self.bcr[i].set(ctrl),
             Bank::Watchpoint => self.wcr[i].set(ctrl),
@@ -476,6 +520,8 @@ impl DebugRegs for Model {
 
     fn sync(&self) {
         self.syncs.set(self.syncs.get() + 1);
+        self.pending_value.set(0);
+        self.pending_ctrl.set(0);
     }
 
     fn set_step(&self, on: bool) {
@@ -484,5 +530,31 @@ impl DebugRegs for Model {
 
     fn event(&self, raw: &ModelException) -> DebugEvent {
         raw.event()
+    }
+
+    fn thumb(&self, raw: &ModelException) -> bool {
+        matches!(raw, ModelException::A32(e) if e.thumb)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsynchronised_pair_writes_are_hazards() {
+        let m = Model::new(ModelId::Aarch64(0x1030_5106));
+        m.write_ctrl(Bank::Breakpoint, 0, 0);
+        m.write_ctrl(Bank::Breakpoint, 1, 0);
+        m.write_value(Bank::Watchpoint, 0, 0);
+        assert_eq!(m.hazards(), 0, "different pairs");
+        m.write_value(Bank::Breakpoint, 0, 0x1000);
+        assert_eq!(m.hazards(), 1, "disable then value, no ISB");
+        m.sync();
+        m.write_value(Bank::Breakpoint, 1, 0x1000);
+        m.sync();
+        m.write_ctrl(Bank::Breakpoint, 1, 1);
+        m.write_ctrl(Bank::Breakpoint, 1, 0);
+        assert_eq!(m.hazards(), 1, "ISB between, and control twice");
     }
 }

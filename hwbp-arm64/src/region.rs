@@ -41,15 +41,26 @@ pub enum Chunk {
 }
 
 impl Chunk {
-    /// The bytes the hardware matches: (first byte, length).
+    /// The bytes the hardware matches: (first byte, length), for the chunks
+    /// [`plan`] returns.
+    ///
+    /// Total for any value: a `Bas` with `bas` = 0 matches nothing (length 0
+    /// at `base`); for a `Bas` with holes the length spans the first to the
+    /// last selected byte; the first byte wraps at the top of the address
+    /// space; a `Mask` with `bits` of 64 or more has its length saturated at
+    /// `u64::MAX`.
     pub fn hw_range(self) -> (u64, u64) {
         match self {
+            Chunk::Bas { base, bas: 0 } => (base, 0),
             Chunk::Bas { base, bas } => {
-                let first = u64::from(bas.trailing_zeros());
-                let len = u64::from(8 - bas.leading_zeros() - bas.trailing_zeros());
-                (base + first, len)
+                // bas != 0: leading + trailing zeros <= 7.
+                let first = bas.trailing_zeros();
+                let len = 8u32.saturating_sub(bas.leading_zeros() + first);
+                (base.wrapping_add(u64::from(first)), u64::from(len))
             }
-            Chunk::Mask { base, bits } => (base, 1u64 << bits),
+            Chunk::Mask { base, bits } => {
+                (base, 1u64.checked_shl(u32::from(bits)).unwrap_or(u64::MAX))
+            }
         }
     }
 }
@@ -425,6 +436,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn hw_range_edges() {
+        assert_eq!(
+            Chunk::Bas {
+                base: 0x1000,
+                bas: 0
+            }
+            .hw_range(),
+            (0x1000, 0)
+        );
+        assert_eq!(
+            Chunk::Bas {
+                base: u64::MAX,
+                bas: 0x80
+            }
+            .hw_range(),
+            (6, 1)
+        );
+        assert_eq!(Chunk::Bas { base: 0, bas: 0x81 }.hw_range(), (0, 8));
+        assert_eq!(Chunk::Mask { base: 0, bits: 63 }.hw_range(), (0, 1 << 63));
+        assert_eq!(Chunk::Mask { base: 0, bits: 64 }.hw_range(), (0, u64::MAX));
+        assert_eq!(Chunk::Mask { base: 0, bits: 255 }.hw_range(), (0, u64::MAX));
     }
 
     #[test]

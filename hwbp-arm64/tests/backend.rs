@@ -3,10 +3,13 @@
 //! acting on the registers.
 
 use hwbp_arm64::aarch32::{Aarch32Exception, AbortKind, Dbgdscr, Fsr, Moe};
-use hwbp_arm64::bcr::El;
+use hwbp_arm64::bcr::{El, Privilege};
 use hwbp_arm64::esr::{esr_for, ExceptionClass};
 use hwbp_arm64::model::{DataAccess, Fetch, Model, ModelException, ModelId};
-use hwbp_arm64::{Aarch64Exception, Arm, ArmSlot, Flavour, StepMethod, AARCH32_KERNEL_BASE};
+use hwbp_arm64::{
+    Aarch64Exception, Arm, ArmSlot, Bank, Dbgdidr, Flavour, IdAa64Dfr0, StepMethod,
+    AARCH32_KERNEL_BASE,
+};
 use hwbp_core::{Access, Arch, BreakpointAttr, Error, Fired, Image, Pool, Resume, SlotCounts};
 
 /// QEMU cortex-a53: 6 breakpoints, 4 watchpoints, Armv8 debug.
@@ -88,6 +91,7 @@ fn discovery_and_odd_counts() {
         }
         arm.install(0, &Image::empty(arm.slot_counts()), &img);
         assert_eq!(arm.regs().undefined_accesses(), 0);
+        assert_eq!(arm.regs().hazards(), 0);
     }
     assert_eq!(
         a64(0x5005).probe(),
@@ -110,6 +114,21 @@ fn discovery_and_odd_counts() {
         StepMethod::Mismatch,
     );
     assert_eq!(one.probe(), Err(Error::NoDebugHardware));
+}
+
+#[test]
+fn register_numbers_are_bounded_by_the_id_register() {
+    // Aarch64Regs / Aarch32Regs check n with Bank::has against the ID
+    // register of the calling CPU before issuing MRS/MSR or MRC/MCR (the
+    // instructions exist only on target; this pins the predicate).
+    let a64 = IdAa64Dfr0(A53);
+    let a32 = Dbgdidr(A15);
+    for (b, w) in [(a64.brps(), a64.wrps()), (a32.brps(), a32.wrps())] {
+        assert_eq!((b, w), (6, 4));
+        assert!(Bank::Breakpoint.has(b, w, 5) && !Bank::Breakpoint.has(b, w, 6));
+        assert!(Bank::Watchpoint.has(b, w, 3) && !Bank::Watchpoint.has(b, w, 4));
+        assert!(!Bank::Watchpoint.has(b, w, u8::MAX));
+    }
 }
 
 #[test]
@@ -162,8 +181,18 @@ fn install_writes_only_what_changed() {
         BreakpointAttr::watch(0x2000, 8, Access::WRITE),
     );
     let w0 = arm.regs().writes();
+    let s0 = arm.regs().syncs();
     arm.install(0, &empty, &one);
     assert_eq!(arm.regs().writes() - w0, 3, "disable, value, control");
+    // An ISB after the disable, after the value and after the control: the
+    // model counts a value and a control write to one pair with no ISB
+    // between them as a hazard.
+    assert_eq!(
+        arm.regs().syncs() - s0,
+        3,
+        "disable, ISB, value, ISB, control, ISB"
+    );
+    assert_eq!(arm.regs().hazards(), 0);
     let w1 = arm.regs().writes();
     arm.install(0, &one, &one);
     assert_eq!(arm.regs().writes(), w1, "nothing changed, nothing written");
@@ -402,14 +431,21 @@ fn foreign_exceptions_are_not_ours() {
     assert_eq!(arm.decode(7, &brk).resume, Resume::NotOurs);
 }
 
-#[test]
-fn aarch32_mismatch_step() {
+/// A cortex-a15 model stepping by mismatch, with `attr` installed.
+fn mismatch_with(attr: BreakpointAttr) -> Arm<Model, 2> {
     let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Mismatch);
     let empty = up(&arm);
     let mut img = empty.clone();
-    place(&arm, &mut img, 0, BreakpointAttr::exec(0x8000));
+    place(&arm, &mut img, 0, attr);
     arm.install(0, &empty, &img);
+    arm
+}
+
+#[test]
+fn aarch32_mismatch_step() {
+    let arm = mismatch_with(BreakpointAttr::exec(0x8000).user_only());
     let m = arm.regs();
+    let fetch = |pc| Fetch { pc, el: El::El0 };
     let raw = m.fetch(&fetch(0x8000)).unwrap();
     assert!(matches!(
         raw,
@@ -430,6 +466,14 @@ fn aarch32_mismatch_step() {
     // Re-executing 0x8000: the breakpoint is masked and the mismatch breakpoint
     // (register 5, reserved) matches it, so nothing fires.
     assert!(m.fetch(&fetch(0x8000)).is_none());
+    // The abort handler runs at PL1: its fetches are mismatches but must not
+    // fire (PMC = PL0 only).
+    let (_, mismatch) = m.breakpoint(5).unwrap();
+    assert!(mismatch.enabled());
+    assert_eq!(mismatch.pmc(), Privilege::User);
+    for pc in [0x8004, 0xC000_1000, 0xFFFF_0010] {
+        assert!(m.fetch(&Fetch { pc, el: El::El1 }).is_none());
+    }
     // The next instruction trips the mismatch: that is the step.
     let step = m.fetch(&fetch(0x8004)).expect("mismatch fires");
     assert_eq!(m.break_hits(&fetch(0x8004)), 1 << 5);
@@ -438,6 +482,68 @@ fn aarch32_mismatch_step() {
     assert!(!m.breakpoint(5).unwrap().1.enabled());
     assert!(m.fetch(&fetch(0x8004)).is_none());
     assert!(m.fetch(&fetch(0x8000)).is_some());
+    // Init, install and arming the mismatch synchronised between the value
+    // and control writes of each pair.
+    assert_eq!(m.hazards(), 0);
+}
+
+#[test]
+fn aarch32_mismatch_step_t32() {
+    // T32 code: the mismatch must exclude only the halfword the stepped
+    // instruction starts in, so a 16-bit instruction next to it in the same
+    // word is stepped to (BAS 0b1111 let it run unstepped).
+    let user = |pc| Fetch { pc, el: El::El0 };
+    for (pc, next, bas) in [(0x8000u64, 0x8002u64, 0b0011u8), (0x8002, 0x8004, 0b1100)] {
+        let bp = BreakpointAttr::exec(pc).user_only();
+        let arm = mismatch_with(BreakpointAttr { len: 2, ..bp });
+        let m = arm.regs();
+        m.set_thumb(true);
+        let raw = m.fetch(&user(pc)).unwrap();
+        assert!(matches!(raw, ModelException::A32(e) if e.thumb));
+        assert_eq!(arm.decode(0, &raw).resume, Resume::SingleStep);
+        let (bvr, bcr) = m.breakpoint(5).unwrap();
+        assert_eq!((bvr, bcr.bas()), (pc & !3, bas), "{pc:#x}");
+        assert!(m.fetch(&user(pc)).is_none(), "the stepped instruction");
+        let step = m
+            .fetch(&user(next))
+            .expect("the next T32 instruction trips the mismatch");
+        let d = arm.decode(0, &step);
+        assert_eq!((d.fired, d.resume), (Fired::None, Resume::Return));
+        assert_eq!(m.hazards(), 0);
+    }
+    // A32 keeps the whole word.
+    let arm = mismatch_with(BreakpointAttr::exec(0x8000).user_only());
+    let m = arm.regs();
+    let raw = m.fetch(&user(0x8000)).unwrap();
+    assert_eq!(arm.decode(0, &raw).resume, Resume::SingleStep);
+    assert_eq!(m.breakpoint(5).unwrap().1.bas(), 0b1111);
+}
+
+#[test]
+fn aarch32_mismatch_refuses_what_can_hit_at_pl1() {
+    let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Mismatch);
+    up(&arm);
+    let user_watch = BreakpointAttr::watch(0x2000, 4, Access::WRITE);
+    for attr in [
+        BreakpointAttr::exec(0x8000),
+        BreakpointAttr::exec(0xC000_8000),
+        BreakpointAttr::exec(0x8000).exclude_user(true),
+        user_watch,
+    ] {
+        assert_eq!(arm.encode(&attr), Err(Error::UnsupportedAccess), "{attr:?}");
+    }
+    assert!(arm
+        .encode(&BreakpointAttr::exec(0x8000).user_only())
+        .is_ok());
+    assert!(arm.encode(&user_watch.user_only()).is_ok());
+    // Generic errors come first; Manual stepping takes kernel requests.
+    assert_eq!(
+        arm.encode(&BreakpointAttr::watch(0x2000, 0, Access::WRITE)),
+        Err(Error::ZeroLength)
+    );
+    let manual = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Manual);
+    up(&manual);
+    assert!(manual.encode(&BreakpointAttr::exec(0xC000_8000)).is_ok());
 }
 
 #[test]
@@ -505,6 +611,7 @@ fn aarch32_without_moe_confirms_against_registers() {
         dscr: Dbgdscr::MDBGEN,
         pc: 0x9000,
         write: None,
+        thumb: false,
     });
     assert_eq!(arm.decode(0, &bkpt).resume, Resume::NotOurs);
     let hit = arm.regs().fetch(&fetch(0x8000)).unwrap();

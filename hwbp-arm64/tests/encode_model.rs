@@ -254,11 +254,28 @@ fn aarch64_breakpoints() {
     let user = |pc: u64| Fetch { pc, el: El::El0 };
     assert!(fires_exec(&t32, &user(0x1002)) && !fires_exec(&t32, &user(0x1000)));
     assert!(!fires_exec(&t32, &f(0x1002)), "EL0 only");
+    // Not user-only: EL1 code is A64, where a halfword BAS is CONSTRAINED
+    // UNPREDICTABLE.
+    for bp in [
+        BreakpointAttr::exec(0x1002),
+        BreakpointAttr::exec(0x1000),
+        BreakpointAttr::exec(0xffff_8000_0000_1000),
+        BreakpointAttr::exec(0x1000).exclude_user(true),
+    ] {
+        assert_eq!(
+            enc.encode(&BreakpointAttr { len: 2, ..bp }),
+            Err(Error::UnsupportedLength { len: 2 }),
+            "{bp:?}"
+        );
+    }
     assert_eq!(
-        enc.encode(&BreakpointAttr {
-            len: 2,
-            ..BreakpointAttr::exec(0x1001)
-        }),
+        enc.encode(
+            &BreakpointAttr {
+                len: 2,
+                ..BreakpointAttr::exec(0x1001)
+            }
+            .user_only()
+        ),
         Err(Error::Misaligned {
             addr: 0x1001,
             align: 2

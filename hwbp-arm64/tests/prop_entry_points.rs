@@ -216,8 +216,9 @@ fn any_exception() -> impl Strategy<Value = ModelException> {
         any::<u32>(),
         code_addr(),
         write,
+        any::<bool>(),
     )
-        .prop_map(|(data, fsr, far, dscr, pc, write)| {
+        .prop_map(|(data, fsr, far, dscr, pc, write, thumb)| {
             ModelException::A32(Aarch32Exception {
                 kind: if data {
                     AbortKind::Data
@@ -229,6 +230,7 @@ fn any_exception() -> impl Strategy<Value = ModelException> {
                 dscr,
                 pc: pc as u32,
                 write,
+                thumb,
             })
         });
     prop_oneof![a64, a32]

@@ -91,8 +91,14 @@ proptest! {
                     err,
                     Error::ZeroLength | Error::AddressOverflow | Error::NoAccess | Error::ExecWithData
                         | Error::ExcludesEverything | Error::ZeroSamplePeriod | Error::Misaligned { .. }
+                        | Error::UnsupportedLength { .. }
                         | Error::UnsupportedAccess | Error::KernelAddress | Error::RangeTooLarge { .. }
                 ), "{:?}", err);
+                if let Error::UnsupportedLength { len } = err {
+                    // Only a halfword breakpoint that can hit at EL1 on AArch64.
+                    prop_assert!(len == 2 && attr.len == 2 && !attr.exclude_kernel);
+                    prop_assert_eq!(enc.flavour(), Flavour::Aarch64);
+                }
             }
         }
         let _ = enc.address_space(attr.addr, attr.len);
@@ -105,7 +111,7 @@ proptest! {
         let e = Esr(esr);
         let _ = (e.class(), e.iss(), e.wnr(), e.cm(), e.fnv(), e.fsc(), e.watchpoint_number(), e.comment());
         let kind = if data { AbortKind::Data } else { AbortKind::Prefetch };
-        let _ = Aarch32Exception { kind, fsr, far: far as u32, dscr, pc, write: Some(data) }.event();
+        let _ = Aarch32Exception { kind, fsr, far: far as u32, dscr, pc, write: Some(data), thumb: data }.event();
         let _ = (Fsr(fsr).status(), Fsr(fsr).is_debug_event(), Dbgdscr(dscr).moe());
     }
 
@@ -142,6 +148,30 @@ proptest! {
         let kind = if write { Access::WRITE } else { Access::READ };
         let want = access.contains(kind) && a < addr + len && addr < a + size;
         prop_assert_eq!(fired, want);
+    }
+
+    /// `Chunk::hw_range` is total on arbitrary chunks (it panicked on
+    /// `bas` = 0 and on `bits` >= 64): a `Bas` range lies in the 8 bytes
+    /// from `base` (wrapping) and spans the selected bytes; a `Mask` range
+    /// is the block at `base`, saturated at `u64::MAX`.
+    #[test]
+    fn chunk_hw_range_is_total(base in any::<u64>(), bas in any::<u8>(), bits in any::<u8>()) {
+        let (a, l) = region::Chunk::Bas { base, bas }.hw_range();
+        if bas == 0 {
+            prop_assert_eq!((a, l), (base, 0));
+        } else {
+            let lo = bas.trailing_zeros();
+            let hi = 7 - bas.leading_zeros();
+            prop_assert_eq!(a, base.wrapping_add(u64::from(lo)));
+            prop_assert_eq!(l, u64::from(hi - lo + 1));
+        }
+        let (a, l) = region::Chunk::Mask { base, bits }.hw_range();
+        prop_assert_eq!(a, base);
+        if bits < 64 {
+            prop_assert_eq!(l, 1u64 << bits);
+        } else {
+            prop_assert_eq!(l, u64::MAX);
+        }
     }
 
     /// The planner is total; an accepted plan tiles the region exactly, in

@@ -37,6 +37,9 @@ pub fn exception(frame: &Frame, v: Vector) -> Aarch32Exception {
         // DFSR.WnR is UNKNOWN for watchpoint debug events (and QEMU 7.2
         // leaves it clear): the direction comes from the aborted instruction.
         write: (v == Vector::DataAbort).then(|| crate::is_store(frame)),
+        // SPSR_abt.T: the aborted instruction is T32 (the mismatch step
+        // needs it; this firmware runs A32 and steps manually).
+        thumb: frame.spsr & (1 << 5) != 0,
     }
 }
 

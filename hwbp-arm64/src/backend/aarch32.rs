@@ -80,8 +80,9 @@ cfg_if::cfg_if! {
                     $($i => {
                         let v: u32;
                         // SAFETY: the owner token guarantees PL1 and sole
-                        // ownership; the caller only passes n below the
-                        // discovered count, so the register exists.
+                        // ownership; the DebugRegs methods reach this only
+                        // for n below the count DBGDIDR reports on this CPU
+                        // (`exists`), so the register exists.
                         unsafe {
                             asm!(concat!("mrc p14, 0, {v}, c0, c", $i, ", ", $opc2), v = out(reg) v,
                                  options(nomem, nostack, preserves_flags));
@@ -161,6 +162,14 @@ cfg_if::cfg_if! {
     }
 }
 
+/// Whether register `n` of `bank` exists on the calling CPU: the other
+/// encodings are UNDEFINED, and the register methods are safe and public
+/// (reachable through [`Arm::regs`]), so they check rather than trust `n`.
+fn exists(bank: Bank, n: u8) -> bool {
+    let id = Dbgdidr(read_didr());
+    bank.has(id.brps(), id.wrps(), n)
+}
+
 impl DebugRegs for Aarch32Regs {
     type Exception = Aarch32Exception;
 
@@ -189,6 +198,9 @@ impl DebugRegs for Aarch32Regs {
     }
 
     fn read_value(&self, bank: Bank, n: u8) -> u64 {
+        if !exists(bank, n) {
+            return 0;
+        }
         u64::from(match bank {
             Bank::Breakpoint => mrc_n!(n, 4),
             Bank::Watchpoint => mrc_n!(n, 6),
@@ -196,6 +208,9 @@ impl DebugRegs for Aarch32Regs {
     }
 
     fn read_ctrl(&self, bank: Bank, n: u8) -> u32 {
+        if !exists(bank, n) {
+            return 0;
+        }
         match bank {
             Bank::Breakpoint => mrc_n!(n, 5),
             Bank::Watchpoint => mrc_n!(n, 7),
@@ -203,6 +218,9 @@ impl DebugRegs for Aarch32Regs {
     }
 
     fn write_value(&self, bank: Bank, n: u8, value: u64) {
+        if !exists(bank, n) {
+            return;
+        }
         // Addresses were checked to fit in 32 bits by the encoder.
         let v = value as u32;
         match bank {
@@ -212,6 +230,9 @@ impl DebugRegs for Aarch32Regs {
     }
 
     fn write_ctrl(&self, bank: Bank, n: u8, ctrl: u32) {
+        if !exists(bank, n) {
+            return;
+        }
         match bank {
             Bank::Breakpoint => mcr_n!(n, 5, ctrl),
             Bank::Watchpoint => mcr_n!(n, 7, ctrl),
@@ -229,5 +250,9 @@ impl DebugRegs for Aarch32Regs {
 
     fn event(&self, raw: &Aarch32Exception) -> DebugEvent {
         raw.event()
+    }
+
+    fn thumb(&self, raw: &Aarch32Exception) -> bool {
+        raw.thumb
     }
 }

@@ -91,8 +91,9 @@ cfg_if::cfg_if! {
                     $($i => {
                         let v: u64;
                         // SAFETY: the owner token guarantees EL1 and sole
-                        // ownership; the caller only passes n below the
-                        // discovered count, so the register exists.
+                        // ownership; the DebugRegs methods reach this only
+                        // for n below the count ID_AA64DFR0_EL1 reports on
+                        // this CPU (`exists`), so the register exists.
                         unsafe {
                             asm!(concat!("mrs {v}, ", $reg, $i, "_el1"), v = out(reg) v,
                                  options(nomem, nostack, preserves_flags));
@@ -178,6 +179,14 @@ cfg_if::cfg_if! {
     }
 }
 
+/// Whether register `n` of `bank` exists on the calling CPU: the other
+/// encodings are UNDEFINED, and the register methods are safe and public
+/// (reachable through [`Arm::regs`]), so they check rather than trust `n`.
+fn exists(bank: Bank, n: u8) -> bool {
+    let id = IdAa64Dfr0(read_id());
+    bank.has(id.brps(), id.wrps(), n)
+}
+
 impl DebugRegs for Aarch64Regs {
     type Exception = Aarch64Exception;
 
@@ -195,6 +204,9 @@ impl DebugRegs for Aarch64Regs {
     }
 
     fn read_value(&self, bank: Bank, n: u8) -> u64 {
+        if !exists(bank, n) {
+            return 0;
+        }
         match bank {
             Bank::Breakpoint => read_n!(n, "dbgbvr"),
             Bank::Watchpoint => read_n!(n, "dbgwvr"),
@@ -202,6 +214,9 @@ impl DebugRegs for Aarch64Regs {
     }
 
     fn read_ctrl(&self, bank: Bank, n: u8) -> u32 {
+        if !exists(bank, n) {
+            return 0;
+        }
         let v = match bank {
             Bank::Breakpoint => read_n!(n, "dbgbcr"),
             Bank::Watchpoint => read_n!(n, "dbgwcr"),
@@ -210,6 +225,9 @@ impl DebugRegs for Aarch64Regs {
     }
 
     fn write_value(&self, bank: Bank, n: u8, value: u64) {
+        if !exists(bank, n) {
+            return;
+        }
         match bank {
             Bank::Breakpoint => write_n!(n, "dbgbvr", value),
             Bank::Watchpoint => write_n!(n, "dbgwvr", value),
@@ -217,6 +235,9 @@ impl DebugRegs for Aarch64Regs {
     }
 
     fn write_ctrl(&self, bank: Bank, n: u8, ctrl: u32) {
+        if !exists(bank, n) {
+            return;
+        }
         match bank {
             Bank::Breakpoint => write_n!(n, "dbgbcr", u64::from(ctrl)),
             Bank::Watchpoint => write_n!(n, "dbgwcr", u64::from(ctrl)),

@@ -11,7 +11,10 @@ use crate::encode::{ArmSlot, Encoder, Flavour};
 use crate::event::DebugEvent;
 use crate::model;
 use crate::step::{Action, StepEvent, StepOver};
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64, AtomicU8,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use hwbp_core::{
     Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, Image, Pool,
     Resume, SlotCounts, MAX_SLOTS,
@@ -30,11 +33,23 @@ pub enum Bank {
     Watchpoint,
 }
 
+impl Bank {
+    /// Whether register `n` of this bank exists on a CPU with `brps`
+    /// breakpoint and `wrps` watchpoint registers.
+    pub const fn has(self, brps: u8, wrps: u8, n: u8) -> bool {
+        n < match self {
+            Bank::Breakpoint => brps,
+            Bank::Watchpoint => wrps,
+        }
+    }
+}
+
 /// Access to one CPU's debug registers: the only place hardware is touched.
 ///
-/// Implementations ignore `n` at or above [`MAX_SLOTS`] (reads return 0); the
-/// caller ([`Arm`]) never passes `n` at or above the discovered count, because
-/// on hardware those encodings are UNDEFINED.
+/// Implementations ignore `n` at or above the number of registers the
+/// calling CPU has (reads return 0, writes do nothing): on hardware those
+/// encodings are UNDEFINED, and these methods are safe and public (through
+/// [`Arm::regs`]). [`Arm`] itself never passes such an `n`.
 pub trait DebugRegs {
     /// The raw exception state the embedder hands to [`Arch::decode`].
     type Exception;
@@ -67,6 +82,12 @@ pub trait DebugRegs {
     fn set_step(&self, on: bool);
     /// Classify a raw exception.
     fn event(&self, raw: &Self::Exception) -> DebugEvent;
+    /// Whether the instruction of a raw exception is T32 (Thumb), which the
+    /// AArch32 mismatch step needs. Defaults to `false` (A64, A32).
+    fn thumb(&self, raw: &Self::Exception) -> bool {
+        let _ = raw;
+        false
+    }
 }
 
 /// How [`Arm`] single-steps over the instruction that hit.
@@ -81,6 +102,16 @@ pub enum StepMethod {
     /// register, which is then reserved (the pool reports one fewer). Linux
     /// does the same on Armv7. QEMU 7.2 does not implement mismatch
     /// breakpoints: use [`StepMethod::Manual`] there.
+    ///
+    /// The mismatch breakpoint matches at PL0 only (`PMC` = user): at PL1
+    /// every instruction of the abort handler is a mismatch, and a mismatch
+    /// breakpoint taken to Abort mode is CONSTRAINED UNPREDICTABLE (Cortex-A53
+    /// TRM, "Address mismatch breakpoints taken to Abort mode"). A hit taken
+    /// at PL1 therefore cannot be stepped this way, so [`Arch::encode`]
+    /// refuses every request that is not user-only (`exclude_kernel`) with
+    /// [`Error::UnsupportedAccess`], as Linux's `arch/arm` refuses kernel
+    /// breakpoints that need mismatch stepping. Use [`StepMethod::Manual`]
+    /// for kernel breakpoints and watchpoints.
     Mismatch,
     /// The embedder steps the instruction by its own means and then calls
     /// [`Arm::complete_step`]. The slots stay disabled until it does.
@@ -202,7 +233,9 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         let SlotCounts::Separate { inst, data } = counts else {
             return Err(Error::NoDebugHardware);
         };
-        if self.ready.load(Relaxed) {
+        // Acquire pairs with the Release below: the counts are visible once
+        // `ready` is.
+        if self.ready.load(Acquire) {
             let have = self.slot_counts();
             let SlotCounts::Separate {
                 inst: have_inst,
@@ -218,7 +251,8 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         } else {
             self.inst.store(inst, Relaxed);
             self.data.store(data, Relaxed);
-            self.ready.store(true, Relaxed);
+            // Release: publishes the counts stored above before `ready`.
+            self.ready.store(true, Release);
             Ok(counts)
         }
     }
@@ -249,7 +283,7 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         };
         let mut st = StepOver::from_bits(state.step.load(Relaxed));
         let action = st.on_event(StepEvent::Step);
-        self.apply(state, action, 0);
+        self.apply(state, action, 0, false);
         state.step.store(st.to_bits(), Relaxed);
         action.ours
     }
@@ -274,7 +308,7 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         wrote
     }
 
-    fn apply(&self, state: &PerCpu, a: Action, pc: u64) {
+    fn apply(&self, state: &PerCpu, a: Action, pc: u64, thumb: bool) {
         let mut wrote = false;
         if a.mask_inst {
             wrote |= self.mask_bank(state, Bank::Breakpoint);
@@ -309,11 +343,23 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
                 StepMethod::SoftwareStep => self.regs.set_step(true),
                 StepMethod::Mismatch => {
                     if let Some(r) = self.reserved_slot() {
-                        let bas = if pc & 2 == 0 { 0b1111 } else { 0b1100 };
-                        let ctrl = Bcr::address_match(bas, Privilege::Both)
+                        // Exclude only the instruction's own halfword for
+                        // T32 (a 16-bit instruction at pc + 2 must be
+                        // stepped to); the whole word for A32.
+                        let bas = match (thumb, pc & 2 == 0) {
+                            (false, _) => 0b1111,
+                            (true, true) => 0b0011,
+                            (true, false) => 0b1100,
+                        };
+                        // PL0 only: see StepMethod::Mismatch.
+                        let ctrl = Bcr::address_match(bas, Privilege::User)
                             .with_bt(BreakpointType::AddressMismatch);
+                        // As write_slot: each write synchronised before the
+                        // next, so the pair is never enabled half-written.
                         self.regs.write_ctrl(Bank::Breakpoint, r, 0);
+                        self.regs.sync();
                         self.regs.write_value(Bank::Breakpoint, r, pc & !3);
+                        self.regs.sync();
                         self.regs.write_ctrl(Bank::Breakpoint, r, ctrl.0);
                     }
                 }
@@ -331,7 +377,7 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
     /// The register just above the usable ones: it exists on every CPU that
     /// passed [`Arm::probe`].
     fn reserved_slot(&self) -> Option<u8> {
-        (self.method == StepMethod::Mismatch && self.ready.load(Relaxed))
+        (self.method == StepMethod::Mismatch && self.ready.load(Acquire))
             .then(|| self.inst.load(Relaxed))
     }
 
@@ -345,9 +391,16 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
     }
 
     fn write_slot(&self, state: &PerCpu, masked: bool, bank: Bank, n: u8, slot: ArmSlot) {
-        // Disable first so no half-written slot is ever enabled.
+        // Disable first so no half-written slot is ever enabled. A system
+        // register write only reaches breakpoint/watchpoint matching at a
+        // context synchronisation event, and writes to two registers may
+        // take effect in either order without one: an ISB after the disable
+        // and after the value (as Linux arm64's write_wb_reg, which issues
+        // one after every write). The caller synchronises the last write.
         self.regs.write_ctrl(bank, n, 0);
+        self.regs.sync();
         self.regs.write_value(bank, n, slot.value);
+        self.regs.sync();
         let ctrl = if masked { slot.ctrl & !1 } else { slot.ctrl };
         self.regs.write_ctrl(bank, n, ctrl);
         if masked && slot.enabled() {
@@ -377,8 +430,15 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
         }
     }
 
+    /// [`Encoder::encode`]; with [`StepMethod::Mismatch`], a request that
+    /// is not user-only (`exclude_kernel`) is refused with
+    /// [`Error::UnsupportedAccess`]: a hit at PL1 cannot be mismatch-stepped.
     fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<ArmSlot>, Error> {
-        self.encoder().encode(attr)
+        let e = self.encoder().encode(attr)?;
+        if self.method == StepMethod::Mismatch && !attr.exclude_kernel {
+            return Err(Error::UnsupportedAccess);
+        }
+        Ok(e)
     }
 
     /// On the calling CPU `cpu`: [`Arm::probe`] (the counts must agree with
@@ -399,12 +459,19 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
             hw_inst = hw_inst.max(inst.min(MAX_SLOTS as u8));
             hw_data = hw_data.max(data.min(MAX_SLOTS as u8));
         }
+        // Disable every pair, synchronise, then clear the values (so no pair
+        // is ever enabled on a value being cleared).
         for n in 0..hw_inst {
             self.regs.write_ctrl(Bank::Breakpoint, n, 0);
-            self.regs.write_value(Bank::Breakpoint, n, 0);
         }
         for n in 0..hw_data {
             self.regs.write_ctrl(Bank::Watchpoint, n, 0);
+        }
+        self.regs.sync();
+        for n in 0..hw_inst {
+            self.regs.write_value(Bank::Breakpoint, n, 0);
+        }
+        for n in 0..hw_data {
             self.regs.write_value(Bank::Watchpoint, n, 0);
         }
         self.regs.set_step(false);
@@ -497,7 +564,7 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
             DebugEvent::SoftwareBreakpoint { .. } | DebugEvent::Other => return NOT_OURS,
         };
         let action = st.on_event(step_ev);
-        self.apply(state, action, ip);
+        self.apply(state, action, ip, self.regs.thumb(raw));
         state.step.store(st.to_bits(), Relaxed);
         if !action.ours {
             return Decoded {
