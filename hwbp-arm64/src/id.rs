@@ -29,10 +29,18 @@ pub enum DebugVer {
     V8p8,
     /// `0b1011`: Armv8.9 debug (FEAT_Debugv8p9).
     V8p9,
+    /// `0b1100..=0b1111`: a debug architecture newer than this crate knows,
+    /// carrying the raw field. Arm ID fields follow the "higher value is a
+    /// superset" scheme, so it is driven like [`DebugVer::V8p9`] (Linux arm64
+    /// does not check `DebugVer` at all).
+    Newer(u8),
 }
 
 impl DebugVer {
-    /// Decode the 4-bit field; reserved values are refused.
+    /// Decode the 4-bit field. Values below `0b0110` (reserved: Armv8 is the
+    /// first AArch64 debug architecture) and values that do not fit in 4 bits
+    /// are refused with [`Error::UnsupportedDebugArch`]; values above the
+    /// newest known one decode to [`DebugVer::Newer`].
     pub const fn from_field(v: u8) -> Result<Self, Error> {
         Ok(match v {
             0x6 => DebugVer::V8,
@@ -41,6 +49,7 @@ impl DebugVer {
             0x9 => DebugVer::V8p4,
             0xA => DebugVer::V8p8,
             0xB => DebugVer::V8p9,
+            n @ 0xC..=0xF => DebugVer::Newer(n),
             _ => return Err(Error::UnsupportedDebugArch { version: v }),
         })
     }
@@ -62,7 +71,8 @@ impl IdAa64Dfr0 {
     }
 
     /// The debug architecture, or [`Error::UnsupportedDebugArch`] for a reserved
-    /// value (this crate needs Armv8 or later).
+    /// value below Armv8 (values above the newest known decode to
+    /// [`DebugVer::Newer`]).
     pub const fn debug_ver(self) -> Result<DebugVer, Error> {
         DebugVer::from_field(self.debug_ver_field())
     }
@@ -116,7 +126,14 @@ pub enum DebugArch {
     V8p2,
     /// `0b1001`: Armv8.4 debug, AArch32 view.
     V8p4,
-    /// Any other value (0 = no debug, or reserved).
+    /// `0b1010..=0b1111`: a debug architecture newer than this crate knows,
+    /// carrying the raw field. Arm ID fields follow the "higher value is a
+    /// superset" scheme, so it is driven like [`DebugArch::V8p4`] (Linux arm
+    /// likewise accepts any version from v7.1 up).
+    Newer(u8),
+    /// `0b0000`: no debug architecture (refused). Also what
+    /// [`DebugArch::from_field`] returns for a value that does not fit in
+    /// 4 bits.
     Unknown(u8),
 }
 
@@ -133,6 +150,7 @@ impl DebugArch {
             0x7 => DebugArch::V8p1,
             0x8 => DebugArch::V8p2,
             0x9 => DebugArch::V8p4,
+            0xA..=0xF => DebugArch::Newer(v),
             other => DebugArch::Unknown(other),
         }
     }
@@ -149,7 +167,7 @@ impl DebugArch {
             DebugArch::V8p1 => 0x7,
             DebugArch::V8p2 => 0x8,
             DebugArch::V8p4 => 0x9,
-            DebugArch::Unknown(v) => v,
+            DebugArch::Newer(v) | DebugArch::Unknown(v) => v,
         }
     }
 
@@ -158,7 +176,8 @@ impl DebugArch {
     /// Refused: v6 and v6.1 (different BCR layout, no watchpoint MASK, no
     /// `DBGDSCRext` at the v7 encoding), v7 with memory-mapped-only breakpoint
     /// registers (the same choice Linux's `debug_arch_supported()` makes), and
-    /// unknown values.
+    /// 0 (no debug). Versions newer than the newest known
+    /// ([`DebugArch::Newer`]) are supported.
     pub const fn is_supported(self) -> bool {
         matches!(
             self,
@@ -168,13 +187,23 @@ impl DebugArch {
                 | DebugArch::V8p1
                 | DebugArch::V8p2
                 | DebugArch::V8p4
+                | DebugArch::Newer(_)
         )
     }
 
     /// Whether the OS Lock is architecturally present and cleared through
-    /// `DBGOSLAR` (v7.1 and later; optional in v7).
+    /// `DBGOSLAR` (v7.1 and later). In v7 it exists only when the OS Save and
+    /// Restore registers do (`DBGOSLSR.OSLM[0]`), which the enable sequence
+    /// reads at run time.
     pub const fn has_os_lock(self) -> bool {
         !matches!(self, DebugArch::V7Ecp14) && self.is_supported()
+    }
+
+    /// Whether `DBGOSDLR` (the OS Double Lock) exists: v7.1 and later (from
+    /// Armv8.2 it may read as zero when FEAT_DoubleLock is absent). v7 has no
+    /// such register.
+    pub const fn has_double_lock(self) -> bool {
+        self.has_os_lock()
     }
 }
 
@@ -274,8 +303,8 @@ mod tests {
             (0x7, Ok(DebugArch::V8p1)),
             (0x8, Ok(DebugArch::V8p2)),
             (0x9, Ok(DebugArch::V8p4)),
-            (0xA, Err(Error::UnsupportedDebugArch { version: 0xA })),
-            (0xF, Err(Error::UnsupportedDebugArch { version: 0xF })),
+            (0xA, Ok(DebugArch::Newer(0xA))),
+            (0xF, Ok(DebugArch::Newer(0xF))),
         ];
         for (v, want) in table {
             assert_eq!(with(v).supported_version(), want, "version {v:#x}");
@@ -291,6 +320,17 @@ mod tests {
         );
         assert!(DebugArch::V7p1.has_os_lock());
         assert!(!DebugArch::V7Ecp14.has_os_lock());
+        assert!(DebugArch::V7p1.has_double_lock());
+        assert!(!DebugArch::V7Ecp14.has_double_lock());
+        // Newer than known: driven like the newest known version, with every
+        // watchpoint usable and the OS lock and double lock present.
+        assert_eq!(
+            with(0xC).usable_counts(),
+            Ok(SlotCounts::Separate { inst: 2, data: 2 })
+        );
+        assert!(DebugArch::Newer(0xC).has_os_lock());
+        assert!(DebugArch::Newer(0xC).has_double_lock());
+        assert_eq!(DebugArch::from_field(0x10), DebugArch::Unknown(0x10));
     }
 
     #[test]
@@ -346,7 +386,18 @@ mod tests {
         ] {
             assert_eq!(IdAa64Dfr0(v).debug_ver(), Ok(want));
         }
-        for v in [0x0u8, 0x1, 0x5, 0xC, 0xF] {
+        for v in [0xCu8, 0xD, 0xF] {
+            assert_eq!(IdAa64Dfr0(u64::from(v)).debug_ver(), Ok(DebugVer::Newer(v)));
+            assert_eq!(
+                IdAa64Dfr0(u64::from(v) | 0x5000).slot_counts(),
+                Ok(SlotCounts::Separate { inst: 6, data: 1 })
+            );
+        }
+        assert_eq!(
+            DebugVer::from_field(0x1C),
+            Err(Error::UnsupportedDebugArch { version: 0x1C })
+        );
+        for v in [0x0u8, 0x1, 0x5] {
             assert_eq!(
                 IdAa64Dfr0(u64::from(v) | 0x5000).slot_counts(),
                 Err(Error::UnsupportedDebugArch { version: v })

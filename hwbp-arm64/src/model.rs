@@ -28,11 +28,14 @@
 //! (ESR/FAR/ELR on AArch64, DFSR/DFAR/DBGDSCR on AArch32).
 
 use crate::aarch32::{Aarch32Exception, AbortKind, Dbgdscr, Fsr, Moe};
+use crate::backend::aarch32::{
+    enable_monitor_mode, Cp14, OSDLR_DLK, OSLSR_OSLK, OSLSR_OSLM0, OSLSR_OSLM1,
+};
 use crate::backend::{Bank, DebugRegs};
 use crate::bcr::{Bcr, BreakpointType, El};
 use crate::esr::{esr_for, Aarch64Exception, ExceptionClass};
 use crate::event::DebugEvent;
-use crate::id::{Dbgdidr, IdAa64Dfr0};
+use crate::id::{Dbgdidr, DebugArch, IdAa64Dfr0};
 use crate::wcr::Wcr;
 use core::cell::Cell;
 use hwbp_core::{Error, SlotCounts, MAX_SLOTS};
@@ -209,6 +212,16 @@ pub struct Model {
     pending_value: Cell<u32>,
     pending_ctrl: Cell<u32>,
     hazards: Cell<u32>,
+    /// AArch32 debug control state: `DBGOSLSR.OSLK`, `DBGOSDLR.DLK`,
+    /// `DBGDSCR`, `DBGVCR`.
+    oslk: Cell<bool>,
+    dlk: Cell<bool>,
+    dscr_reg: Cell<u32>,
+    vcr: Cell<u32>,
+    /// v7: the OS Save and Restore registers (and the OS Lock) exist.
+    os_save_restore: bool,
+    /// Writes to `DBGDSCR.MDBGen` are ignored.
+    mdbgen_stuck: bool,
 }
 
 impl Model {
@@ -232,7 +245,16 @@ impl Model {
             pending_value: Cell::new(0),
             pending_ctrl: Cell::new(0),
             hazards: Cell::new(0),
+            oslk: Cell::new(false),
+            dlk: Cell::new(false),
+            dscr_reg: Cell::new(0),
+            // UNKNOWN at reset: the backend must clear it.
+            vcr: Cell::new(0xDE),
+            os_save_restore: false,
+            mdbgen_stuck: false,
         };
+        // The OS Lock is set at cold reset where it exists.
+        model.oslk.set(model.has_os_lock());
         for n in 0..MAX_SLOTS {
             // Enabled, matching everything it can, at a plausible address.
             let garbage = 0x1000 + 8 * n as u64;
@@ -264,6 +286,92 @@ impl Model {
     pub fn without_moe(mut self) -> Self {
         self.record_moe = false;
         self
+    }
+
+    /// AArch32 v7: model a core with the OS Save and Restore registers
+    /// (`DBGOSLSR.OSLM[0]` set), whose OS Lock is set at reset. (From v7.1
+    /// the OS Lock always exists and is set at reset.)
+    #[must_use]
+    pub fn with_os_save_restore(mut self) -> Self {
+        self.os_save_restore = true;
+        self.oslk.set(self.has_os_lock());
+        self
+    }
+
+    /// AArch32 v7.1 and later: the OS Double Lock (`DBGOSDLR.DLK`) is set,
+    /// as an OS leaves it before powering the core down. Ignored where the
+    /// architecture has no `DBGOSDLR`.
+    #[must_use]
+    pub fn with_double_lock(self) -> Self {
+        self.dlk
+            .set(self.arch().is_some_and(|a| a.has_double_lock()));
+        self
+    }
+
+    /// AArch32: writes to `DBGDSCR.MDBGen` are ignored (for example
+    /// `DBGSWENABLE` held low by an external debugger), so monitor debug
+    /// mode cannot be enabled.
+    #[must_use]
+    pub fn with_mdbgen_stuck(mut self) -> Self {
+        self.mdbgen_stuck = true;
+        self
+    }
+
+    /// AArch32: halting debug mode (`DBGDSCR.HDBGen`) was enabled by an
+    /// external debugger; it takes precedence over monitor mode.
+    #[must_use]
+    pub fn with_halting_mode(self) -> Self {
+        self.dscr_reg.set(self.dscr_reg.get() | Dbgdscr::HDBGEN);
+        self
+    }
+
+    /// AArch32 `DBGOSLSR` as the model reports it.
+    pub fn dbgoslsr(&self) -> u32 {
+        let oslm = match self.arch() {
+            Some(DebugArch::V7Ecp14) if self.os_save_restore => OSLSR_OSLM0,
+            Some(a) if a.has_os_lock() => OSLSR_OSLM1,
+            _ => 0,
+        };
+        oslm | if self.oslk.get() { OSLSR_OSLK } else { 0 }
+    }
+
+    /// AArch32 `DBGOSDLR`.
+    pub fn dbgosdlr(&self) -> u32 {
+        if self.dlk.get() {
+            OSDLR_DLK
+        } else {
+            0
+        }
+    }
+
+    /// AArch32 `DBGDSCRext` (its control bits).
+    pub fn dbgdscr(&self) -> Dbgdscr {
+        Dbgdscr(self.dscr_reg.get())
+    }
+
+    /// AArch32 `DBGVCR`.
+    pub fn dbgvcr(&self) -> u32 {
+        self.vcr.get()
+    }
+
+    fn arch(&self) -> Option<DebugArch> {
+        match self.id {
+            ModelId::Aarch32(v) => Dbgdidr(v).supported_version().ok(),
+            ModelId::Aarch64(_) => None,
+        }
+    }
+
+    fn has_os_lock(&self) -> bool {
+        match self.arch() {
+            Some(DebugArch::V7Ecp14) => self.os_save_restore,
+            Some(a) => a.has_os_lock(),
+            None => false,
+        }
+    }
+
+    /// Count an access to a register that does not exist (UNDEFINED).
+    fn undefined_access(&self) {
+        self.undefined.set(self.undefined.get() + 1);
     }
 
     /// The register counts of the identification register (raw, unchecked).
@@ -478,6 +586,10 @@ impl DebugRegs for Model {
     }
 
     fn enable(&self) -> Result<(), Error> {
+        if let ModelId::Aarch32(v) = self.id {
+            // The same sequence as on hardware, against the model's registers.
+            enable_monitor_mode(self, Dbgdidr(v).supported_version()?)?;
+        }
         self.enabled.set(true);
         Ok(())
     }
@@ -534,6 +646,70 @@ impl DebugRegs for Model {
 
     fn thumb(&self, raw: &ModelException) -> bool {
         matches!(raw, ModelException::A32(e) if e.thumb)
+    }
+}
+
+/// The model's AArch32 debug control registers, for the backend's enable
+/// sequence. Accesses to a register the modelled architecture does not have
+/// count as [`Model::undefined_accesses`].
+impl Cp14 for Model {
+    fn read_oslsr(&self) -> u32 {
+        if self.arch().is_none() {
+            self.undefined_access();
+        }
+        self.dbgoslsr()
+    }
+
+    fn write_oslar(&self, v: u32) {
+        if !self.has_os_lock() {
+            self.undefined_access();
+            return;
+        }
+        // The key sets the lock, any other value clears it.
+        self.oslk.set(v == 0xC5AC_CE55);
+    }
+
+    fn read_osdlr(&self) -> u32 {
+        if !self.arch().is_some_and(|a| a.has_double_lock()) {
+            self.undefined_access();
+            return 0;
+        }
+        self.dbgosdlr()
+    }
+
+    fn write_osdlr(&self, v: u32) {
+        if !self.arch().is_some_and(|a| a.has_double_lock()) {
+            self.undefined_access();
+            return;
+        }
+        self.dlk.set(v & OSDLR_DLK != 0);
+    }
+
+    fn write_vcr(&self, v: u32) {
+        self.vcr.set(v);
+    }
+
+    fn read_dscr_ext(&self) -> u32 {
+        self.dscr_reg.get()
+    }
+
+    fn write_dscr_ext(&self, v: u32) {
+        // Only the mode bits are modelled; HDBGen is not writable from PL1.
+        let keep = self.dscr_reg.get() & Dbgdscr::HDBGEN;
+        let mdbgen = if self.mdbgen_stuck {
+            self.dscr_reg.get() & Dbgdscr::MDBGEN
+        } else {
+            v & Dbgdscr::MDBGEN
+        };
+        self.dscr_reg.set(keep | mdbgen);
+    }
+
+    fn read_dscr_int(&self) -> u32 {
+        self.dscr_reg.get()
+    }
+
+    fn isb(&self) {
+        DebugRegs::sync(self);
     }
 }
 

@@ -150,6 +150,85 @@ fn init_clears_unknown_reset_values() {
     assert!(!m.step_armed());
 }
 
+/// v7 debug with the full CP14 interface (before v7.1).
+const V7: u32 = 0x3513_0000;
+/// Armv8 debug, AArch32 view.
+const V8_A32: u32 = 0x3516_0000;
+/// A DBGDIDR.Version newer than any this crate knows.
+const NEWER_A32: u32 = 0x351C_0000;
+
+fn init32(model: Model) -> (Arm<Model, 2>, Result<(), Error>) {
+    let arm = a32(model, StepMethod::Manual);
+    let r = arm.probe().and_then(|_| arm.init_cpu(0));
+    (arm, r)
+}
+
+#[test]
+fn aarch32_init_unlocks_and_enables_monitor_mode() {
+    for id in [A15, V8_A32, NEWER_A32] {
+        let m = Model::new(ModelId::Aarch32(id));
+        // v7.1 and later: the OS Lock is set at reset.
+        assert_ne!(m.dbgoslsr() & 0b10, 0, "{id:#x}");
+        let (arm, r) = init32(m);
+        assert_eq!(r, Ok(()), "{id:#x}");
+        let m = arm.regs();
+        assert_eq!(m.dbgoslsr() & 0b10, 0, "OS Lock cleared, {id:#x}");
+        assert!(m.dbgdscr().monitor_mode());
+        assert_eq!(m.dbgvcr(), 0, "vector catch off");
+        assert_eq!(m.undefined_accesses(), 0);
+    }
+    // The double lock, left set by an OS that powered the core down, is
+    // cleared.
+    let (arm, r) = init32(Model::new(ModelId::Aarch32(A15)).with_double_lock());
+    assert_eq!(r, Ok(()));
+    assert_eq!(arm.regs().dbgosdlr(), 0);
+    assert_eq!(arm.regs().dbgoslsr() & 0b10, 0);
+    assert!(arm.regs().dbgdscr().monitor_mode());
+}
+
+#[test]
+fn armv7_os_lock_only_where_the_save_restore_registers_exist() {
+    // Plain v7: no OS Save and Restore, so no OS Lock and no DBGOSLAR write;
+    // there is no DBGOSDLR either (the model counts any access to them).
+    let (arm, r) = init32(Model::new(ModelId::Aarch32(V7)).with_double_lock());
+    assert_eq!(r, Ok(()));
+    let m = arm.regs();
+    assert_eq!(m.dbgoslsr(), 0);
+    assert_eq!(m.dbgosdlr(), 0, "v7 has no double lock");
+    assert!(m.dbgdscr().monitor_mode());
+    assert_eq!(m.undefined_accesses(), 0);
+    // v7 with OS Save and Restore (DBGOSLSR.OSLM[0]): locked at reset and
+    // cleared by init.
+    let m = Model::new(ModelId::Aarch32(V7)).with_os_save_restore();
+    assert_eq!(m.dbgoslsr(), 0b11);
+    let (arm, r) = init32(m);
+    assert_eq!(r, Ok(()));
+    assert_eq!(arm.regs().dbgoslsr(), 0b01);
+    assert_eq!(arm.regs().undefined_accesses(), 0);
+}
+
+#[test]
+fn aarch32_init_fails_when_monitor_mode_does_not_take() {
+    for m in [
+        Model::new(ModelId::Aarch32(A15)).with_mdbgen_stuck(),
+        Model::new(ModelId::Aarch32(V7)).with_mdbgen_stuck(),
+        Model::new(ModelId::Aarch32(A15)).with_halting_mode(),
+    ] {
+        let (arm, r) = init32(m);
+        assert_eq!(r, Err(Error::NoDebugHardware));
+        let m = arm.regs();
+        assert_eq!(m.undefined_accesses(), 0);
+        // No debug event reaches the handler: the model takes no exception.
+        assert_eq!(
+            m.fetch(&Fetch {
+                pc: 0x1000,
+                el: El::El1
+            }),
+            None
+        );
+    }
+}
+
 #[test]
 fn armv7_clears_the_watchpoints_it_does_not_use() {
     // v7 debug (before v7.1) with 4 watchpoints: only the first is used (DFAR

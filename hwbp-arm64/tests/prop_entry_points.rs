@@ -22,7 +22,7 @@
 //! Case count: proptest's default, or `PROPTEST_CASES`.
 
 use hwbp_arm64::bcr::El;
-use hwbp_arm64::id::DebugArch;
+use hwbp_arm64::id::{DebugArch, DebugVer};
 use hwbp_arm64::matcher::{match_address, Candidate, Match};
 use hwbp_arm64::model::{
     breakpoint_matches_any_el, DataAccess, Fetch, Model, ModelException, ModelId,
@@ -579,7 +579,13 @@ proptest! {
         for n in [a.brps(), a.wrps(), a.ctx_cmps()] {
             prop_assert!((1..=16).contains(&n));
         }
-        prop_assert_eq!(a.debug_ver().is_ok(), (6..=0xB).contains(&a.debug_ver_field()));
+        // Refused: exactly the reserved values below Armv8. Newer than the
+        // newest known (Armv8.9, 0xB) is accepted as `Newer`.
+        prop_assert_eq!(a.debug_ver().is_ok(), (6..=0xF).contains(&a.debug_ver_field()));
+        prop_assert_eq!(
+            matches!(a.debug_ver(), Ok(DebugVer::Newer(_))),
+            a.debug_ver_field() >= 0xC
+        );
         if let Ok(c) = a.slot_counts() {
             prop_assert_eq!(c, SlotCounts::Separate { inst: a.brps(), data: a.wrps() });
         }
@@ -591,6 +597,9 @@ proptest! {
         let v = d.version();
         prop_assert_eq!(u32::from(v.field()), (didr >> 16) & 0xF);
         prop_assert_eq!(d.supported_version().is_ok(), v.is_supported());
+        // Refused: exactly 0 (no debug), v6, v6.1 and memory-mapped v7.
+        prop_assert_eq!(v.is_supported(), !matches!(v.field(), 0 | 1 | 2 | 4));
+        prop_assert_eq!(matches!(v, DebugArch::Newer(_)), v.field() >= 0xA);
         match (d.slot_counts(), d.usable_counts()) {
             (Ok(all), Ok(usable)) => {
                 prop_assert_eq!(all, SlotCounts::Separate { inst: d.brps(), data: d.wrps() });
@@ -608,6 +617,8 @@ proptest! {
         let arch = DebugArch::from_field(field);
         prop_assert_eq!(arch.field(), field);
         prop_assert!(!arch.has_os_lock() || (arch.is_supported() && arch != DebugArch::V7Ecp14));
+        prop_assert_eq!(arch.has_double_lock(), arch.has_os_lock());
+        prop_assert_eq!(matches!(arch, DebugArch::Newer(_)), (0xA..=0xF).contains(&field));
     }
 
     #[test]

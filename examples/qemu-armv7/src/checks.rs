@@ -132,6 +132,27 @@ pub fn discovery() -> Outcome {
         id.brps() >= 2 && id.wrps() >= 2,
         "Armv7 has at least 2 of each"
     );
+    // After `cpu_online`: the OS Lock and OS Double Lock are clear and
+    // monitor debug mode took (the backend read DBGDSCR back).
+    let regs = HWBP.arch().regs();
+    let (oslsr, osdlr, dscr) = (regs.dbgoslsr(), regs.dbgosdlr(), regs.dbgdscr_int());
+    println!(
+        "discover: DBGOSLSR={oslsr:x?} DBGOSDLR={osdlr:x?} DBGDSCRint={:x?} DBGDSCRext={:#010x}",
+        dscr.map(|d| d.0),
+        regs.dbgdscr().0
+    );
+    ensure!(
+        oslsr.is_some_and(|v| v & 0b10 == 0),
+        "OS Lock still set: {oslsr:x?}"
+    );
+    ensure!(
+        osdlr.unwrap_or(0) & 1 == 0,
+        "OS Double Lock still set: {osdlr:x?}"
+    );
+    ensure!(
+        dscr.is_some_and(|d| d.monitor_mode()) && regs.dbgdscr().monitor_mode(),
+        "monitor debug mode not enabled"
+    );
     Ok(())
 }
 

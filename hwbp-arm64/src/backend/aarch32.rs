@@ -1,5 +1,6 @@
 //! AArch32 / Armv7 register access through CP14: `MRC`/`MCR p14` for
-//! `DBGDIDR`, `DBGDSCRext`, `DBGOSLAR`, `DBGVCR` and
+//! `DBGDIDR`, `DBGDSCRint`/`DBGDSCRext`, `DBGOSLSR`, `DBGOSLAR`, `DBGOSDLR`,
+//! `DBGVCR` and
 //! `DBGBVR/BCR/WVR/WCR<n>` (CP14 encodings from the Armv7-A/R ARM, DDI 0406, and the AArch32 system
 //! register descriptions of DDI 0487).
 //!
@@ -13,7 +14,7 @@ use super::{Arm, Bank, DebugRegs, StepMethod};
 use crate::aarch32::{Aarch32Exception, Dbgdscr};
 use crate::encode::{Flavour, AARCH32_KERNEL_BASE};
 use crate::event::DebugEvent;
-use crate::id::Dbgdidr;
+use crate::id::{Dbgdidr, DebugArch};
 use hwbp_core::{Error, SlotCounts};
 
 /// Owner token for the calling CPU's CP14 debug registers.
@@ -44,6 +45,150 @@ impl Aarch32Regs {
     pub fn dbgdscr(&self) -> Dbgdscr {
         Dbgdscr(read_dscr())
     }
+
+    /// Read `DBGOSLSR` (OS Lock status) on the calling CPU: `None` when
+    /// `DBGDIDR` reports an architecture this crate does not drive (the
+    /// register may not exist there) or when not compiled for `arm`.
+    pub fn dbgoslsr(&self) -> Option<u32> {
+        self.arch().map(|_| read_oslsr())
+    }
+
+    /// Read `DBGOSDLR` (OS Double Lock) on the calling CPU: `None` where
+    /// the architecture has no such register (v7, or unsupported) or when not
+    /// compiled for `arm`.
+    pub fn dbgosdlr(&self) -> Option<u32> {
+        self.arch()
+            .filter(|a| a.has_double_lock())
+            .map(|_| read_osdlr())
+    }
+
+    /// Read `DBGDSCRint` on the calling CPU: `None` as for
+    /// [`Aarch32Regs::dbgoslsr`].
+    pub fn dbgdscr_int(&self) -> Option<Dbgdscr> {
+        self.arch().map(|_| Dbgdscr(read_dscr_int()))
+    }
+
+    fn arch(&self) -> Option<DebugArch> {
+        if cfg!(target_arch = "arm") {
+            Dbgdidr(read_didr()).supported_version().ok()
+        } else {
+            None
+        }
+    }
+}
+
+/// The CP14 debug control registers [`enable_monitor_mode`] uses, so the
+/// same sequence runs on hardware ([`Aarch32Regs`]) and on the register
+/// model. Crate-private: the hardware methods rely on being called only by
+/// that sequence, for an architecture `DBGDIDR` reported as supported.
+pub(crate) trait Cp14 {
+    /// `DBGOSLSR`.
+    fn read_oslsr(&self) -> u32;
+    /// `DBGOSLAR`.
+    fn write_oslar(&self, v: u32);
+    /// `DBGOSDLR` (v7.1 and later only).
+    fn read_osdlr(&self) -> u32;
+    /// `DBGOSDLR` (v7.1 and later only).
+    fn write_osdlr(&self, v: u32);
+    /// `DBGVCR`.
+    fn write_vcr(&self, v: u32);
+    /// `DBGDSCRext`.
+    fn read_dscr_ext(&self) -> u32;
+    /// `DBGDSCRext`.
+    fn write_dscr_ext(&self, v: u32);
+    /// `DBGDSCRint`.
+    fn read_dscr_int(&self) -> u32;
+    /// `ISB`.
+    fn isb(&self);
+}
+
+impl Cp14 for Aarch32Regs {
+    fn read_oslsr(&self) -> u32 {
+        read_oslsr()
+    }
+    fn write_oslar(&self, v: u32) {
+        write_oslar(v)
+    }
+    fn read_osdlr(&self) -> u32 {
+        read_osdlr()
+    }
+    fn write_osdlr(&self, v: u32) {
+        write_osdlr(v)
+    }
+    fn write_vcr(&self, v: u32) {
+        write_vcr(v)
+    }
+    fn read_dscr_ext(&self) -> u32 {
+        read_dscr()
+    }
+    fn write_dscr_ext(&self, v: u32) {
+        write_dscr_ext(v)
+    }
+    fn read_dscr_int(&self) -> u32 {
+        read_dscr_int()
+    }
+    fn isb(&self) {
+        isb()
+    }
+}
+
+/// `DBGOSLSR.OSLM[0]`, bit 0: in v7, the OS Save and Restore registers (and
+/// with them the OS Lock) are implemented.
+pub const OSLSR_OSLM0: u32 = 1 << 0;
+/// `DBGOSLSR.OSLK`, bit 1: the OS Lock is set.
+pub const OSLSR_OSLK: u32 = 1 << 1;
+/// `DBGOSLSR.OSLM[1]`, bit 3: the v7.1-and-later OS Lock model.
+pub const OSLSR_OSLM1: u32 = 1 << 3;
+/// `DBGOSDLR.DLK`, bit 0: the OS Double Lock is set.
+pub const OSDLR_DLK: u32 = 1 << 0;
+
+/// Unlock the debug logic and select monitor debug mode on the calling CPU,
+/// for a supported architecture `arch` (the sequence Linux's
+/// `reset_ctrl_regs` / `enable_monitor_mode` performs, DDI 0406C):
+///
+/// 1. v7.1 and later: clear the OS Double Lock (`DBGOSDLR.DLK`) if set.
+/// 2. Clear the OS Lock (`DBGOSLAR`) where it exists: v7.1 and later, and v7
+///    when `DBGOSLSR.OSLM[0]` says the OS Save and Restore registers exist.
+/// 3. `DBGVCR` := 0 (no vector catch).
+/// 4. Set `DBGDSCRext.MDBGen` if clear, then read `DBGDSCRint` and
+///    `DBGDSCRext` back.
+///
+/// [`Error::NoDebugHardware`] when a lock does not clear or monitor mode did
+/// not take: `MDBGen` reads back clear (writes ignored, for example
+/// `DBGSWENABLE` held low by an external debugger) or `HDBGen` is set
+/// (halting debug mode takes precedence, so debug events would halt the core
+/// instead of reaching the handler).
+pub(crate) fn enable_monitor_mode<C: Cp14 + ?Sized>(c: &C, arch: DebugArch) -> Result<(), Error> {
+    if arch.has_double_lock() && c.read_osdlr() & OSDLR_DLK != 0 {
+        c.write_osdlr(0);
+        c.isb();
+        if c.read_osdlr() & OSDLR_DLK != 0 {
+            return Err(Error::NoDebugHardware);
+        }
+    }
+    let os_lock =
+        arch.has_os_lock() || (arch == DebugArch::V7Ecp14 && c.read_oslsr() & OSLSR_OSLM0 != 0);
+    if os_lock {
+        // Any value but the key 0xC5ACCE55 clears the lock.
+        c.write_oslar(0);
+        c.isb();
+        if c.read_oslsr() & OSLSR_OSLK != 0 {
+            return Err(Error::NoDebugHardware);
+        }
+    }
+    c.write_vcr(0);
+    c.isb();
+    let dscr = c.read_dscr_ext();
+    if dscr & Dbgdscr::MDBGEN == 0 {
+        c.write_dscr_ext(dscr | Dbgdscr::MDBGEN);
+        c.isb();
+    }
+    let int = c.read_dscr_int();
+    let ext = c.read_dscr_ext();
+    if int & Dbgdscr::MDBGEN == 0 || ext & Dbgdscr::MDBGEN == 0 || ext & Dbgdscr::HDBGEN != 0 {
+        return Err(Error::NoDebugHardware);
+    }
+    Ok(())
 }
 
 /// The AArch32 backend for `CPUS` CPUs.
@@ -129,23 +274,69 @@ cfg_if::cfg_if! {
             v
         }
 
-        fn enable_sequence(arch: crate::id::DebugArch) {
-            if arch.has_os_lock() {
-                // SAFETY: writing a value other than the key to DBGOSLAR clears
-                // the OS lock (v7.1+, where it is mandatory).
-                unsafe {
-                    asm!("mcr p14, 0, {}, c1, c0, 4", "isb", in(reg) 0u32, options(nostack, preserves_flags))
-                };
-            }
-            // SAFETY: DBGVCR := 0 disables vector catch, so only breakpoints
-            // and watchpoints raise debug events.
-            unsafe { asm!("mcr p14, 0, {}, c0, c7, 0", in(reg) 0u32, options(nostack, preserves_flags)) };
-            let dscr = read_dscr() | Dbgdscr::MDBGEN;
-            // SAFETY: setting MDBGen selects monitor debug mode: debug events
+        // The control registers below are reached only through `Cp14`, which
+        // is crate-private: `enable_monitor_mode` calls it after `enable`
+        // checked that DBGDIDR reports a supported architecture (v7 with the
+        // full CP14 interface or later), and the public readers check the
+        // architecture themselves. Each SAFETY comment names what else the
+        // access relies on.
+
+        fn read_oslsr() -> u32 {
+            let v: u32;
+            // SAFETY: DBGOSLSR (`p14, 0, c1, c1, 4`) exists and is readable at
+            // PL1 from v7 with the CP14 interface (in v7 without the OS
+            // Save and Restore registers it reads with OSLM = 0); reading it
+            // has no side effects.
+            unsafe { asm!("mrc p14, 0, {}, c1, c1, 4", out(reg) v, options(nomem, nostack, preserves_flags)) };
+            v
+        }
+
+        fn write_oslar(v: u32) {
+            // SAFETY: DBGOSLAR (`p14, 0, c1, c0, 4`), written only where the
+            // OS Lock exists (v7.1 and later, or v7 with DBGOSLSR.OSLM[0]
+            // set). A value other than the key 0xC5ACCE55 clears the lock,
+            // which only lets debug events through to the owner's handler.
+            unsafe { asm!("mcr p14, 0, {}, c1, c0, 4", in(reg) v, options(nostack, preserves_flags)) };
+        }
+
+        fn read_osdlr() -> u32 {
+            let v: u32;
+            // SAFETY: DBGOSDLR (`p14, 0, c1, c3, 4`) is read only on v7.1 and
+            // later, where it exists (from Armv8.2 it may be RES0 without
+            // FEAT_DoubleLock); reading it has no side effects.
+            unsafe { asm!("mrc p14, 0, {}, c1, c3, 4", out(reg) v, options(nomem, nostack, preserves_flags)) };
+            v
+        }
+
+        fn write_osdlr(v: u32) {
+            // SAFETY: DBGOSDLR exists (as for the read) and is writable at
+            // PL1; writing DLK = 0 releases the OS Double Lock, which an OS
+            // sets only around powering the core down.
+            unsafe { asm!("mcr p14, 0, {}, c1, c3, 4", in(reg) v, options(nostack, preserves_flags)) };
+        }
+
+        fn write_vcr(v: u32) {
+            // SAFETY: DBGVCR (`p14, 0, c0, c7, 0`) exists from v6; 0 disables
+            // vector catch, so only breakpoints and watchpoints raise debug
+            // events.
+            unsafe { asm!("mcr p14, 0, {}, c0, c7, 0", in(reg) v, options(nostack, preserves_flags)) };
+        }
+
+        fn write_dscr_ext(v: u32) {
+            // SAFETY: DBGDSCRext (`p14, 0, c0, c2, 2`) exists from v7 and is
+            // writable at PL1. The value is the register as just read with
+            // MDBGen set: it selects monitor debug mode, so debug events
             // become prefetch/data aborts, handled by the owner.
-            unsafe {
-                asm!("mcr p14, 0, {}, c0, c2, 2", "isb", in(reg) dscr, options(nostack, preserves_flags))
-            };
+            unsafe { asm!("mcr p14, 0, {}, c0, c2, 2", in(reg) v, options(nostack, preserves_flags)) };
+        }
+
+        fn read_dscr_int() -> u32 {
+            let v: u32;
+            // SAFETY: DBGDSCRint (`p14, 0, c0, c1, 0`) exists from v6 and is
+            // readable at PL1 (and at PL0 unless UDCCdis); reading it has no
+            // side effects.
+            unsafe { asm!("mrc p14, 0, {}, c0, c1, 0", out(reg) v, options(nomem, nostack, preserves_flags)) };
+            v
         }
 
         fn isb() {
@@ -155,7 +346,13 @@ cfg_if::cfg_if! {
     } else {
         fn read_didr() -> u32 { 0 }
         fn read_dscr() -> u32 { 0 }
-        fn enable_sequence(_arch: crate::id::DebugArch) {}
+        fn read_oslsr() -> u32 { 0 }
+        fn write_oslar(_v: u32) {}
+        fn read_osdlr() -> u32 { 0 }
+        fn write_osdlr(_v: u32) {}
+        fn write_vcr(_v: u32) {}
+        fn write_dscr_ext(_v: u32) {}
+        fn read_dscr_int() -> u32 { 0 }
         fn isb() {}
         macro_rules! mrc_n { ($n:expr, $opc2:literal) => {{ let _ = $n; 0u32 }}; }
         macro_rules! mcr_n { ($n:expr, $opc2:literal, $val:expr) => {{ let _ = ($n, $val); }}; }
@@ -189,12 +386,16 @@ impl DebugRegs for Aarch32Regs {
         }
     }
 
+    /// Clears the OS Double Lock and OS Lock where they exist, disables
+    /// vector catch and selects monitor debug mode, then reads `DBGDSCR`
+    /// back: [`Error::NoDebugHardware`] when a lock does not clear or monitor
+    /// debug mode does not take (see the crate README).
     fn enable(&self) -> Result<(), Error> {
-        let arch = Dbgdidr(read_didr()).supported_version();
         if cfg!(target_arch = "arm") {
-            enable_sequence(arch?);
+            enable_monitor_mode(self, Dbgdidr(read_didr()).supported_version()?)
+        } else {
+            Ok(())
         }
-        Ok(())
     }
 
     fn read_value(&self, bank: Bank, n: u8) -> u64 {
