@@ -736,7 +736,9 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         })
     }
 
-    /// Give back the debugger registers of type `ty` on `cpu`: refused with
+    /// Give back the debugger registers of type `ty` on `cpu`. The debugger
+    /// disables them first: the manager believes they are clear and only
+    /// writes a register again when it schedules a breakpoint there. Refused with
     /// [`Error::CpuOutOfRange`] for a CPU the manager does not have and with
     /// [`Error::NotReserved`] when nothing of that type is reserved there.
     pub fn unreserve(&self, cpu: u16, ty: BpType) -> Result<(), Error> {
