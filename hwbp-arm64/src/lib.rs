@@ -37,14 +37,15 @@
 //!     HWBP.cpu_online(cpu)
 //! }
 //!
-//! // Synchronous exception vector, ESR_EL1.EC in 0x30..=0x35.
+//! // Synchronous exception vector, ESR_EL1.EC in 0x30..=0x35. Returns whether
+//! // the next handler (a debugger: BRK, its own step or registers) must see
+//! // the exception too.
 //! fn on_debug_exception(cpu: u16, esr: u64, far: u64, elr: u64, spsr: &mut u64) -> bool {
-//!     match HWBP.handle_exception(cpu, &Aarch64Exception { esr, far, elr }) {
-//!         Resume::SingleStep => *spsr |= SPSR_SS, // step over the instruction
-//!         Resume::NotOurs => return false,       // BRK, a debugger's step
-//!         _ => {}
+//!     let resume: Resume = HWBP.handle_exception(cpu, &Aarch64Exception { esr, far, elr });
+//!     if resume.single_steps() {
+//!         *spsr |= SPSR_SS; // step over the instruction
 //!     }
-//!     true
+//!     resume.passes_on()
 //! }
 //! # boot().unwrap(); cpu_up(0).unwrap();
 //! # let mut spsr = 0; on_debug_exception(0, 0, 0, 0, &mut spsr);

@@ -211,10 +211,53 @@ pub enum Resume {
     NotOurs,
     /// Our slots fired and were handled, and the same exception also reports
     /// an event that is not the breakpoint layer's (x86: a single step, `BS`,
-    /// or `BD`/`BT`, trapped together with a data breakpoint): return as for
-    /// [`Resume::Return`], after handing the exception to the next handler
-    /// too (the debugger that set the trap flag).
+    /// or `BD`/`BT`, trapped together with a data breakpoint; a debugger's
+    /// reserved register): return as for [`Resume::Return`], after handing the
+    /// exception to the next handler too (the debugger).
     ReturnAndPassOn,
+    /// [`Resume::SetResumeFlag`], and hand the exception on as well (a
+    /// debugger's reserved register fired with one of ours).
+    SetResumeFlagAndPassOn,
+    /// [`Resume::SingleStep`], and hand the exception on as well (on
+    /// address-only hardware, a hit that may be a debugger's: the backend has
+    /// masked its slots and the step must still run).
+    SingleStepAndPassOn,
+}
+
+impl Resume {
+    /// The same CPU action, with the exception also handed on.
+    #[must_use]
+    pub const fn and_pass_on(self) -> Resume {
+        match self {
+            Resume::Return | Resume::ReturnAndPassOn => Resume::ReturnAndPassOn,
+            Resume::SetResumeFlag | Resume::SetResumeFlagAndPassOn => {
+                Resume::SetResumeFlagAndPassOn
+            }
+            Resume::SingleStep | Resume::SingleStepAndPassOn => Resume::SingleStepAndPassOn,
+            Resume::NotOurs => Resume::NotOurs,
+        }
+    }
+
+    /// Whether the next handler must see the exception too.
+    pub const fn passes_on(self) -> bool {
+        matches!(
+            self,
+            Resume::NotOurs
+                | Resume::ReturnAndPassOn
+                | Resume::SetResumeFlagAndPassOn
+                | Resume::SingleStepAndPassOn
+        )
+    }
+
+    /// Whether the saved flags need the resume flag (x86 RFLAGS.RF).
+    pub const fn sets_resume_flag(self) -> bool {
+        matches!(self, Resume::SetResumeFlag | Resume::SetResumeFlagAndPassOn)
+    }
+
+    /// Whether the saved state needs its step bit (Arm SPSR.SS).
+    pub const fn single_steps(self) -> bool {
+        matches!(self, Resume::SingleStep | Resume::SingleStepAndPassOn)
+    }
 }
 
 /// A debug exception as decoded by the backend.

@@ -134,11 +134,6 @@ impl EventCell {
         self.inflight.load(Ordering::SeqCst) == 0
     }
 
-    /// The generation currently published (0 when hidden or free).
-    pub(crate) fn tag(&self) -> u32 {
-        self.tag.load(Ordering::SeqCst)
-    }
-
     /// Start a delivery for generation `tag`; `None` if the event is gone. The
     /// returned guard ends the delivery when dropped.
     pub(crate) fn enter(&self, tag: u32) -> Option<Delivery<'_>> {

@@ -685,28 +685,40 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     }
 
     /// `task` exited: unregister all of its breakpoints (waiting, outside the
-    /// critical section, for their handlers as [`Hwbp::unregister`] does).
+    /// critical section, for their handlers as [`Hwbp::unregister`] does; it
+    /// works in batches so that it waits only for the breakpoints it removed).
     pub fn exit(&self, task: TaskId) -> Result<CpuSet, Error> {
-        let set = self.with_table(|st, table| {
-            let mut set = CpuSet::EMPTY;
-            for i in 0..EVENTS {
-                let Some(ev) = st.events.get(i).and_then(Option::as_ref) else {
-                    continue;
-                };
-                if ev.attr.task() == Some(task) {
-                    let (d, target) = (ev.demand(), ev.attr.target);
-                    table.release(&d);
-                    set = set.union(self.free_event(st, i, target));
+        /// Breakpoints removed per critical section.
+        const BATCH: usize = 32;
+        let mut set = CpuSet::EMPTY;
+        loop {
+            let hidden = self.with_table(|st, table| {
+                let mut hidden: Vec<u16, BATCH> = Vec::new();
+                for i in 0..EVENTS {
+                    if hidden.is_full() {
+                        break;
+                    }
+                    let Some(ev) = st.events.get(i).and_then(Option::as_ref) else {
+                        continue;
+                    };
+                    if ev.attr.task() == Some(task) {
+                        let (d, target) = (ev.demand(), ev.attr.target);
+                        table.release(&d);
+                        set = set.union(self.free_event(st, i, target));
+                        let _ = hidden.push(i as u16);
+                    }
+                }
+                Ok(hidden)
+            })?;
+            for &i in &hidden {
+                if let Some(cell) = self.cells.get(usize::from(i)) {
+                    cell.drain();
                 }
             }
-            Ok(set)
-        })?;
-        // Every cell hidden above has tag 0; a hidden cell that was reused in
-        // the meantime had no delivery in flight (see `reclaimable`).
-        for cell in self.cells.iter().filter(|c| c.tag() == 0) {
-            cell.drain();
+            if !hidden.is_full() {
+                return Ok(set);
+            }
         }
-        Ok(set)
     }
 
     /// Set aside `count` registers for breakpoints of type `ty` on `cpu` for a
@@ -728,10 +740,6 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             let pool = counts.pool_of(ty);
             table.set_reserved(cpu, pool, count)?;
             let first = counts.slots(pool) - count;
-            let mask = ((1u32 << count) - 1) << first;
-            if let Some(map) = self.maps.get(usize::from(cpu)) {
-                map.set_reserved(pool.index(), mask);
-            }
             Ok(Reservation { pool, first, count })
         })
     }
@@ -748,11 +756,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             if table.reserved(cpu, pool) == 0 {
                 return Err(Error::NotReserved);
             }
-            table.set_reserved(cpu, pool, 0)?;
-            if let Some(map) = self.maps.get(usize::from(cpu)) {
-                map.set_reserved(pool.index(), 0);
-            }
-            Ok(())
+            table.set_reserved(cpu, pool, 0)
         })
     }
 
@@ -912,6 +916,14 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             cs.installed = desired;
         }
         if let Some(map) = map {
+            // Dispatch hands hits on debugger registers on from now on, when
+            // the hardware matches the reservation.
+            for (p, &n) in reserved.iter().enumerate() {
+                let slots = counts.slots(Pool(p as u8));
+                let n = n.min(slots);
+                let mask = ((1u32 << n) - 1) << (slots - n);
+                map.set_reserved(p, mask);
+            }
             for (p, row) in plan.assign.iter().enumerate() {
                 for (s, occ) in row.iter().enumerate() {
                     let Some((idx, piece)) = *occ else { continue };
@@ -1149,7 +1161,8 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 } else if filtered {
                     map.count_stray();
                 } else if map.reserved(pool.index()) != 0 {
-                    // Maybe the debugger's: no guess, no stray.
+                    // Maybe the debugger's: no guess, no stray; hand it on.
+                    foreign = true;
                 } else if let Some((_, idx, tag)) = closest {
                     deliver(idx, tag, d.addr);
                 } else {
@@ -1168,17 +1181,18 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                     }
                 }
                 match only {
-                    _ if map.reserved(pool.index()) != 0 => {}
+                    _ if map.reserved(pool.index()) != 0 => foreign = true,
                     Some((idx, tag, addr)) if !several => deliver(idx, tag, addr),
                     _ => map.count_stray(),
                 }
             }
         }
-        match (foreign, d.resume) {
-            (false, r) => r,
-            (true, _) if done.is_empty() => Resume::NotOurs,
-            (true, Resume::Return) => Resume::ReturnAndPassOn,
-            (true, r) => r,
+        match d.resume {
+            r if !foreign => r,
+            // Nothing of ours fired and the backend has no step to finish:
+            // wholly the debugger's.
+            Resume::Return | Resume::SetResumeFlag if done.is_empty() => Resume::NotOurs,
+            r => r.and_pass_on(),
         }
     }
 }

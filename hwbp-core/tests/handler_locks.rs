@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use hwbp_core::mock::{Mock, MockConfig};
-use hwbp_core::{Access, BreakpointAttr, Hwbp, Sample, Target};
+use hwbp_core::{Access, BreakpointAttr, Error, Handle, Hwbp, Sample, Target, TaskId};
 
 static IN_HANDLER: AtomicBool = AtomicBool::new(false);
 static UNREGISTERING: AtomicBool = AtomicBool::new(false);
@@ -113,4 +113,47 @@ fn storage_of_an_unregistered_breakpoint_is_not_reused_while_its_handler_runs() 
     hw.unregister(new).unwrap();
     let again = hw.register(&watch(0x3000)).unwrap().handle;
     assert_eq!(again.index(), old.index());
+}
+
+static EXIT_HW: std::sync::OnceLock<&'static Hw> = std::sync::OnceLock::new();
+static EXIT_X: std::sync::OnceLock<Handle> = std::sync::OnceLock::new();
+static IN_EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Waits until its own breakpoint is unregistered elsewhere, then calls the
+/// manager for an unrelated task.
+fn exiting_handler(_: &Sample) {
+    IN_EXITING.store(true, Ordering::SeqCst);
+    let (hw, x) = (*EXIT_HW.get().unwrap(), *EXIT_X.get().unwrap());
+    while hw.attr(x) != Err(Error::StaleHandle) {
+        thread::yield_now();
+    }
+    let _ = hw.exit(TaskId(99));
+}
+
+#[test]
+fn exit_waits_only_for_the_breakpoints_it_removed() {
+    let hw = manager(exiting_handler);
+    EXIT_HW.set(hw).ok();
+    let watch = |addr, cpu| BreakpointAttr::watch(addr, 4, Access::WRITE).target(Target::Cpu(cpu));
+    let x = hw.register(&watch(0x1000, 1)).unwrap().handle;
+    EXIT_X.set(x).ok();
+    hw.sync(1).unwrap();
+    let (done, finished) = mpsc::channel();
+    let done2 = done.clone();
+    thread::spawn(move || {
+        hw.access(1, 0x1000, 4, Access::WRITE, 0x4000);
+        let _ = done.send(());
+    });
+    while !IN_EXITING.load(Ordering::SeqCst) {
+        thread::yield_now();
+    }
+    thread::spawn(move || {
+        let _ = hw.unregister(x);
+        let _ = done2.send(());
+    });
+    for _ in 0..2 {
+        finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("exit in a handler waited for the handler's own breakpoint");
+    }
 }

@@ -230,7 +230,10 @@ fn debug_abort(frame: &mut Frame, v: Vector) -> Result<(), &'static str> {
         Resume::NotOurs => Err("debug event the breakpoint layer does not claim"),
         Resume::SingleStep => stepover::start(frame),
         Resume::Return => Ok(()),
-        Resume::SetResumeFlag | Resume::ReturnAndPassOn => {
+        Resume::SetResumeFlag
+        | Resume::ReturnAndPassOn
+        | Resume::SetResumeFlagAndPassOn
+        | Resume::SingleStepAndPassOn => {
             Err("x86 resume requested (resume flag, or a merged single step)")
         }
     }

@@ -50,9 +50,11 @@ pub fn on_debug_exception(frame: &mut Frame) {
         Resume::Return => {}
         Resume::SetResumeFlag => frame.rflags |= RFLAGS_RF,
         Resume::SingleStep => crate::fail!("x86 backend asked for a single step (dr6 {dr6:#x})"),
-        Resume::ReturnAndPassOn => crate::fail!(
+        Resume::ReturnAndPassOn | Resume::SetResumeFlagAndPassOn | Resume::SingleStepAndPassOn => {
+            crate::fail!(
             "data hit merged with a step or task switch this firmware never asked for: dr6 {dr6:#x}"
-        ),
+        )
+        }
         Resume::NotOurs => crate::fail!(
             "#DB that is not a breakpoint's: dr6 {dr6:#x} at rip {:#x}",
             frame.rip
