@@ -1217,6 +1217,12 @@ impl Run {
             SEEN.lock().unwrap().insert("ByAddress filtered".into());
             return Some(Vec::new());
         }
+        if self.m.reserved[usize::from(c)][pool] != 0 {
+            // A debugger holds registers of this pool: no guess, it is theirs
+            // to look at.
+            SEEN.lock().unwrap().insert("ByAddress handed on".into());
+            return Some(Vec::new());
+        }
         SEEN.lock().unwrap().insert("ByAddress closest".into());
         let mut best: Option<(u64, Handle)> = None;
         for o in &occ {
