@@ -43,19 +43,22 @@ use hwbp_core::{
 /// runs, and the channel is switched back to before-execution at its next
 /// break.
 ///
-/// That next break is the end of the step (reported as [`Fired::None`],
-/// [`Resume::Return`]) only if its SPC is the recorded PC + 2, i.e. the
-/// stepped instruction ran and fell through to the next one. With any other
+/// For a channel that matches a single instruction, that next break is the
+/// end of the step (reported as [`Fired::None`], [`Resume::Return`]) whatever
+/// the SPC: only the stepped instruction can raise it, and the SPC of an
+/// after-execution break is wherever the CPU goes next (the following
+/// instruction, a branch target, or for an instruction in a delay slot the
+/// branch's destination). For a channel that matches a range of addresses
+/// the next break is the end of the step only if its SPC is two past the
+/// recorded PC, i.e. the stepped instruction ran and fell through. With any other
 /// SPC it is reported as a real hit of the channel (after execution, so no
 /// new step is needed): either the step was abandoned (the handler changed
-/// the PC, the task was killed) and another instruction the channel matches
-/// ran, or the stepped instruction branched (a branch, or a delayed branch
-/// whose after-execution break is taken at the destination). The rule never
-/// loses a hit that the PC can show, at the price of counting a breakpoint
-/// on a taken branch twice. It cannot tell an abandoned step from a
-/// completed one when the next execution that the channel matches is the
-/// stepped instruction itself (SPC is then the recorded PC + 2 either way):
-/// that one hit is taken as the end of the step. A new before-execution
+/// the PC, the task was killed) and another instruction in the range ran,
+/// or the stepped instruction branched; so a range breakpoint on a taken
+/// branch or a delay slot counts twice, and no hit the PC can show is lost.
+/// An abandoned step cannot be told from a completed one when the next
+/// execution the channel matches is the stepped instruction itself: that
+/// one hit is taken as the end of the step. A new before-execution
 /// break at a different PC abandons any step still pending on the CPU (its
 /// channels go back to before-execution).
 ///
@@ -504,10 +507,18 @@ impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
         // before-execution; only at the stepped PC + 2 is that the end of
         // the step, otherwise it is a real hit.
         let ended = was & mask;
+        // A channel that matches one instruction only can break after
+        // execution on nothing but the stepped instruction, wherever the CPU
+        // went next (fall-through, branch target, the branch's destination for
+        // a delay slot): its break ends the step. A range channel ends it only
+        // at the stepped PC + 2.
+        let single: u32 = (0..self.channels())
+            .filter(|&n| slots.get(usize::from(n)).is_some_and(|s| s.mask <= 1))
+            .fold(0, |m, n| m | 1 << n);
         let done = if raw.spc == pc.wrapping_add(2) {
             ended
         } else {
-            0
+            ended & single
         };
         let mut next = was & !ended;
         let mut started = 0u32;

@@ -455,21 +455,41 @@ fn abandoned_step_over_does_not_swallow_the_next_hit() {
 }
 
 #[test]
-fn stepped_branch_is_reported_not_swallowed() {
+fn stepping_a_branch_or_a_delay_slot_counts_one_hit() {
     for v in variants() {
         let r = regs(v);
         let b = backend(&r);
+        // A taken branch: its after-execution break saves the destination,
+        // not 0x8c01_0002. The channel matches that one instruction only, so
+        // this is the end of the step.
         arm(&b, &BreakpointAttr::exec(0x8c01_0000)).unwrap();
         breaks_before(&r, &b, 0x8c01_0000, 1);
-        // The stepped instruction is a taken branch: its after-execution
-        // break saves the destination, not 0x8c01_0002. The backend cannot
-        // tell that from an abandoned step, so it reports a hit (never a
-        // lost one) and restores before-execution timing.
         r.raise_flags(1);
         let d = b.decode(0, &hwbp_sh::UbcException::user_break(0x8c02_0000));
-        assert_eq!(fired_mask(&d), 1, "{v:?}");
+        assert_eq!(
+            d.fired,
+            hwbp_core::Fired::None,
+            "{v:?}: branch counted twice"
+        );
         assert_eq!(b.read_channel(0).unwrap().timing, BreakTiming::Before);
-        breaks_before(&r, &b, 0x8c01_0000, 1);
+        // An instruction in a delay slot: the before-execution break saves
+        // the branch's address, the after-execution one the branch's
+        // destination (SH-4A manual, program counter value saved).
+        let (branch, slot, dest) = (0x8c03_0000u32, 0x8c03_0002u32, 0x8c04_0000u32);
+        let r = regs(v);
+        let b = backend(&r);
+        arm(&b, &BreakpointAttr::exec(u64::from(slot))).unwrap();
+        r.raise_flags(1);
+        let d = b.decode(0, &hwbp_sh::UbcException::user_break(branch));
+        assert_eq!(fired_mask(&d), 1, "{v:?}: the hit");
+        r.raise_flags(1);
+        let d = b.decode(0, &hwbp_sh::UbcException::user_break(dest));
+        assert_eq!(
+            d.fired,
+            hwbp_core::Fired::None,
+            "{v:?}: delay slot counted twice"
+        );
+        assert_eq!(b.read_channel(0).unwrap().timing, BreakTiming::Before);
     }
 }
 

@@ -433,10 +433,14 @@ proptest! {
             }
             // Only flags of channels that were enabled count. A flag of a
             // channel being stepped over ends that step; it is the end of the
-            // step (not reported) only at the stepped PC + 2, else a hit.
+            // step (not reported) for a single-instruction channel always, for
+            // a range channel only at the stepped PC + 2; else a hit.
             let hit = flagged & on & v.channel_mask();
             let ended = stepping & hit;
-            let done = if spc == step_pc.wrapping_add(2) { ended } else { 0 };
+            let single = (0..v.channels)
+                .filter(|&n| chans[usize::from(n)].mask <= 1)
+                .fold(0u32, |m, n| m | 1 << n);
+            let done = if spc == step_pc.wrapping_add(2) { ended } else { ended & single };
             let fired = hit & !done;
             let started = (0..v.channels)
                 .filter(|&n| hit & !ended & 1 << n != 0 && chans[usize::from(n)].breaks_before_fetch())
