@@ -136,8 +136,17 @@ impl Entry {
         // A signal still in flight for this event now finds no owner and is
         // dropped (its tag says it is ours, so it is not chained).
         self.cookie.store(0, Ordering::SeqCst);
+        // Yield a little, then sleep: `sched_yield` never hands the CPU to a
+        // lower-priority thread, so a real-time thread dropping a breakpoint
+        // could otherwise starve the handler it waits for on the same CPU.
+        let mut spins = 0u32;
         while self.active.load(Ordering::SeqCst) != 0 {
-            std::thread::yield_now();
+            if spins < 64 {
+                spins += 1;
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
         }
         self.handler.store(0, Ordering::Release);
         self.claimed.store(false, Ordering::Release);
