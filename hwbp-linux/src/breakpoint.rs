@@ -1,7 +1,7 @@
 //! [`Breakpoint`]: one hardware breakpoint opened through `perf_event_open`.
 
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use hwbp_core::{BreakpointAttr, Target, TaskId};
 
@@ -38,8 +38,11 @@ pub struct Breakpoint {
     attr: BreakpointAttr,
     perf: PerfEventAttr,
     /// Whether the events were last asked to be enabled (by open, `enable`,
-    /// `disable` or `modify`): the state a failed call rolls back to.
-    enabled: AtomicBool,
+    /// `disable` or `modify`): the state a failed call rolls back to. Locked
+    /// for the whole of `enable`/`disable`, so that two of them on different
+    /// threads do not interleave their ioctls and leave the events mixed or
+    /// this out of step with the kernel.
+    enabled: Mutex<bool>,
 }
 
 /// Apply `op` to each item in order. If it fails on item `k`, apply `undo` to
@@ -244,7 +247,7 @@ impl Breakpoint {
                 Err(e) => return Err(map_errno(e, pid, cpu, sigtrap)),
             }
         }
-        let enabled = AtomicBool::new(!attr.disabled);
+        let enabled = Mutex::new(!attr.disabled);
         Ok(Breakpoint { fds, slot, id, attr, perf, enabled })
     }
 
@@ -268,7 +271,9 @@ impl Breakpoint {
     }
 
     fn set_enabled(&self, on: bool, call: &'static str) -> Result<(), Error> {
-        let was = self.enabled.load(Ordering::Acquire);
+        // Nothing panics while it is held, and the bool is right even then.
+        let mut enabled = self.enabled.lock().unwrap_or_else(PoisonError::into_inner);
+        let was = *enabled;
         apply_all(
             &self.fds,
             |fd| sys::ioctl(fd, Self::switch(on), 0),
@@ -280,7 +285,7 @@ impl Breakpoint {
             },
         )
         .map_err(|(_, errno)| Error::Os { call, errno })?;
-        self.enabled.store(on, Ordering::Release);
+        *enabled = on;
         Ok(())
     }
 
@@ -288,12 +293,17 @@ impl Breakpoint {
     /// for one of the breakpoint's events (threads, CPUs), those already armed
     /// are disarmed again before the error is returned; that rollback is best
     /// effort (a refusal of it is ignored).
+    ///
+    /// Calls of `enable` and `disable` on one breakpoint from several threads
+    /// are serialized (they take a lock), so they are not async-signal-safe:
+    /// do not call them from a [`HitFn`].
     pub fn enable(&self) -> Result<(), Error> {
         self.set_enabled(true, "ioctl(PERF_EVENT_IOC_ENABLE)")
     }
 
     /// Disarm it (in inherited copies too); it keeps its count and slot. On an
-    /// error, rolled back like [`Breakpoint::enable`].
+    /// error, rolled back like [`Breakpoint::enable`]. Serialized with
+    /// `enable`, and so not for a [`HitFn`] either.
     pub fn disable(&self) -> Result<(), Error> {
         self.set_enabled(false, "ioctl(PERF_EVENT_IOC_DISABLE)")
     }
@@ -346,7 +356,7 @@ impl Breakpoint {
         // The kernel disables an event while it modifies it, then enables it
         // again unless its attr says `disabled` (also when the change fails), so
         // the enabled state is restored after the old attributes.
-        let enabled = self.enabled.load(Ordering::Acquire);
+        let enabled = *self.enabled.get_mut().unwrap_or_else(PoisonError::into_inner);
         let restore = |fd: &OwnedFd| {
             let _ = modify(fd, &self.perf);
             let _ = sys::ioctl(fd, Self::switch(enabled), 0);
@@ -364,7 +374,7 @@ impl Breakpoint {
         }
         self.attr = new;
         self.perf = fresh;
-        self.enabled.store(!new.disabled, Ordering::Release);
+        *self.enabled.get_mut().unwrap_or_else(PoisonError::into_inner) = !new.disabled;
         Ok(())
     }
 
@@ -507,7 +517,7 @@ mod tests {
     /// it fails): a call that fails there must undo what it did to the first.
     #[test]
     fn enable_disable_and_modify_roll_back_on_a_failing_event() {
-        use std::sync::atomic::AtomicU64;
+        use std::sync::atomic::{AtomicU64, Ordering};
         static A: AtomicU64 = AtomicU64::new(0);
         static B: AtomicU64 = AtomicU64::new(0);
         let watch = |v: &AtomicU64| {

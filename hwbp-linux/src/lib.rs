@@ -69,6 +69,9 @@ cfg_if_linux! {
 }
 
 /// Identifies a breakpoint in [`Hit`]s: the `sig_data`
-/// cookie it was opened with.
+/// cookie it was opened with. A [`Delivery::CountOnly`] breakpoint, which has
+/// no cookie, gets an id of another form that never equals a cookie; ids of
+/// breakpoints open at the same time are distinct (a count-only id comes back
+/// only after 2^48 later count-only opens).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Id(pub u64);

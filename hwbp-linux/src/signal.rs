@@ -6,8 +6,20 @@
 //! the user's plain `fn` pointer and, for traps that are not ours, calls the
 //! handler that was installed before (or re-raises with the default action).
 //! No allocation, no lock, no `std` I/O.
+//!
+//! Fork: a child made by `fork(3)` (which runs `pthread_atfork` handlers)
+//! resets the table's bookkeeping for the threads it does not have (a
+//! `pthread_atfork` child handler). A child made without them (glibc's `_Fork`, a raw
+//! `clone`/`SYS_fork` system call) keeps the parent's state: dropping there a
+//! breakpoint whose handler was running on another parent thread at the
+//! moment of the fork waits for ever, and an entry another parent thread was
+//! claiming or freeing at that moment stays taken (one of the
+//! [`TABLE_SIZE`] entries fewer). Such a child should `exec` or `_exit`
+//! without dropping its breakpoints (as it must anyway in a multi-threaded
+//! parent).
 
 use core::ffi::c_void;
+use core::cell::Cell;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Once;
 
@@ -43,7 +55,9 @@ pub struct Hit {
 /// `write(2)` and the like are fine). In particular it must not drop a
 /// [`crate::Breakpoint`]: that frees memory, and dropping the breakpoint it is
 /// running for would wait for itself for ever (a drop waits until the handlers
-/// of the breakpoint running on other threads have returned).
+/// of the breakpoint running on other threads have returned). Nor may it call
+/// [`crate::Breakpoint::enable`] or [`crate::Breakpoint::disable`], which take
+/// a lock.
 pub type HitFn = fn(&Hit);
 
 /// Number of breakpoints with [`crate::Delivery::Signal`] that can be open at
@@ -53,6 +67,47 @@ pub const TABLE_SIZE: usize = 256;
 /// Cookie tag in the top 16 bits of `sig_data` ("HW"), so a TRAP_PERF signal of
 /// some other perf user in the process is passed on rather than swallowed.
 const TAG: u64 = 0x4857;
+
+/// The entry number of count-only ids ([`count_only_id`]): outside the table,
+/// so no count-only id equals a signal cookie, whatever their generations.
+const COUNT_ONLY_ENTRY: u64 = 0xffff;
+
+/// The `sig_data` cookie of entry `index` for generation `gen`: the tag, the
+/// generation's low 32 bits, the entry number.
+fn cookie_of(gen: u64, index: usize) -> u64 {
+    (TAG << 48) | ((gen & 0xffff_ffff) << 16) | index as u64
+}
+
+/// The count-only id for generation `gen`: its low 48 bits, then
+/// [`COUNT_ONLY_ENTRY`]. Never a `sig_data`, so it needs no tag, and a
+/// long-lived id repeats only after 2^48 later count-only opens.
+fn count_only_id_of(gen: u64) -> u64 {
+    ((gen & 0xffff_ffff_ffff) << 16) | COUNT_ONLY_ENTRY
+}
+
+thread_local! {
+    /// The entry (its address) this thread is claiming or freeing, 0 for none.
+    /// A fork made from a signal handler that interrupted this thread there
+    /// continues that claim or release in the child, so [`reset_after_fork`]
+    /// must leave that entry alone.
+    static BUSY: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the calling thread as inside [`Entry::claim`] or [`Entry::release`]
+/// (see [`BUSY`]) until dropped.
+struct Busy(usize);
+
+impl Busy {
+    fn mark(entry: &Entry) -> Busy {
+        Busy(BUSY.replace(entry as *const Entry as usize))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        BUSY.set(self.0);
+    }
+}
 
 struct Entry {
     /// Set while an open breakpoint owns the entry.
@@ -103,11 +158,13 @@ impl Entry {
 
     /// Claim the entry (number `index`) if it is free; returns its cookie.
     fn claim(&self, index: usize, handler: Option<HitFn>) -> Option<u64> {
+        // Marked before the entry is taken, so there is no moment at which this
+        // thread owns it unmarked.
+        let _busy = Busy::mark(self);
         if self.claimed.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_err() {
             return None;
         }
-        let gen = GENERATION.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
-        let cookie = (TAG << 48) | (gen << 16) | index as u64;
+        let cookie = cookie_of(GENERATION.fetch_add(1, Ordering::Relaxed), index);
         self.samples.store(0, Ordering::Relaxed);
         self.handler.store(handler.map_or(0, |f| f as usize), Ordering::Relaxed);
         // Publish: a signal that sees the cookie sees the fields above.
@@ -133,6 +190,7 @@ impl Entry {
     /// returned). Waits for handlers running on other threads, so it must not
     /// be called from a handler of this entry, which would wait for itself.
     fn release(&self) {
+        let _busy = Busy::mark(self);
         // A signal still in flight for this event now finds no owner and is
         // dropped (its tag says it is ours, so it is not chained).
         self.cookie.store(0, Ordering::SeqCst);
@@ -151,10 +209,27 @@ impl Entry {
         self.handler.store(0, Ordering::Release);
         self.claimed.store(false, Ordering::Release);
     }
+
+    /// The child side of a fork, run by its only thread; `busy_here`: that
+    /// thread is inside [`Entry::claim`] or [`Entry::release`] of this entry
+    /// ([`BUSY`]). The threads that were inside the entry's handlers do not
+    /// exist here, so none is. An entry claimed but without a cookie was being
+    /// claimed or freed by a parent thread that does not exist here either, so
+    /// no breakpoint of the child owns it (a breakpoint gets its entry once the
+    /// cookie is published, and clears the cookie only when it is dropped):
+    /// it is freed, unless the forking thread itself is in the middle of that.
+    fn reset_after_fork(&self, busy_here: bool) {
+        self.active.store(0, Ordering::SeqCst);
+        if !busy_here && self.claimed.load(Ordering::SeqCst) && self.cookie.load(Ordering::SeqCst) == 0 {
+            self.handler.store(0, Ordering::Release);
+            self.claimed.store(false, Ordering::Release);
+        }
+    }
 }
 
 static TABLE: [Entry; TABLE_SIZE] = [const { Entry::new() }; TABLE_SIZE];
 static GENERATION: AtomicU64 = AtomicU64::new(1);
+static COUNT_ONLY_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 /// The previous SIGTRAP disposition: `sa_sigaction` and `sa_flags`.
 static PREV_ACTION: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
@@ -208,18 +283,21 @@ impl Drop for Slot {
 }
 
 /// An [`crate::Id`] for a breakpoint without signal delivery, which takes no
-/// table entry: the same form as the cookies, with an entry number outside the
-/// table, so it never equals another breakpoint's id.
+/// table entry: a 48-bit generation of its own above an entry number outside
+/// the table, so it never equals a signal cookie, and repeats only after 2^48
+/// later count-only opens.
 pub fn count_only_id() -> u64 {
-    let gen = GENERATION.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
-    (TAG << 48) | (gen << 16) | 0xffff
+    count_only_id_of(COUNT_ONLY_GENERATION.fetch_add(1, Ordering::Relaxed))
 }
 
 /// `pthread_atfork` child handler: the forking thread is the child's only
-/// thread, so no other thread is inside a table entry there.
+/// thread, so no other thread is inside a table entry there
+/// ([`Entry::reset_after_fork`]). Forks that skip `pthread_atfork` handlers
+/// do not get this (see the module documentation).
 extern "C" fn reset_after_fork() {
+    let busy = BUSY.get();
     for e in &TABLE {
-        e.active.store(0, Ordering::SeqCst);
+        e.reset_after_fork(e as *const Entry as usize == busy);
     }
 }
 
@@ -457,7 +535,95 @@ mod tests {
         let a = count_only_id();
         let b = count_only_id();
         assert_ne!(a, b);
-        assert_eq!(a >> 48, TAG);
-        assert!((a & 0xffff) as usize >= TABLE_SIZE);
+        assert_eq!(a & 0xffff, COUNT_ONLY_ENTRY);
+        assert!(COUNT_ONLY_ENTRY as usize >= TABLE_SIZE);
+        assert!(TABLE.get(COUNT_ONLY_ENTRY as usize).is_none());
+    }
+
+    #[test]
+    fn count_only_ids_repeat_only_after_2_pow_48_opens() {
+        let near = [0, 1, 2, (1 << 32) - 1, 1 << 32, (1 << 32) + 1, (1 << 48) - 1];
+        let ids: std::collections::HashSet<u64> = near.iter().map(|&g| count_only_id_of(g)).collect();
+        assert_eq!(ids.len(), near.len(), "distinct within 2^48 generations");
+        // The old 32-bit generation repeated here.
+        assert_ne!(count_only_id_of(1), count_only_id_of(1 + (1 << 32)));
+        assert_eq!(count_only_id_of(1), count_only_id_of(1 + (1 << 48)));
+        assert_eq!(count_only_id_of((1 << 48) - 1), u64::MAX);
+        // Signal cookies keep their form: tag, 32-bit generation, entry.
+        assert_eq!(cookie_of(0x1_2345_6789, 7), (TAG << 48) | (0x2345_6789 << 16) | 7);
+    }
+
+    #[test]
+    fn count_only_ids_never_equal_a_cookie() {
+        // Whatever the generations: a cookie's entry number is in the table,
+        // a count-only id's is not.
+        for gen in [0, 1, 0x4857_0000_0000, 0xffff_ffff, 1 << 32, (1 << 48) - 1] {
+            let id = count_only_id_of(gen);
+            for index in [0, 1, TABLE_SIZE - 1] {
+                assert_ne!(id, cookie_of(gen, index));
+                assert_ne!(id, cookie_of(gen >> 16, index));
+            }
+            assert!(TABLE.get((id & 0xffff) as usize).is_none());
+        }
+    }
+
+    #[test]
+    fn a_fork_reset_frees_only_entries_no_one_in_the_child_owns() {
+        static OWNED: Entry = Entry::new();
+        static CLAIMING: Entry = Entry::new();
+        static RELEASING: Entry = Entry::new();
+        static MINE: Entry = Entry::new();
+        static FREE: Entry = Entry::new();
+        // A live breakpoint's entry, with a handler inside on a parent thread.
+        let cookie = OWNED.claim(1, Some(old_handler)).expect("free entry");
+        let inside = OWNED.enter(cookie).expect("owned");
+        // Another thread between taking an entry and publishing its cookie.
+        CLAIMING.claimed.store(true, Ordering::SeqCst);
+        CLAIMING.handler.store(new_handler as HitFn as usize, Ordering::SeqCst);
+        // Another thread freeing an entry, waiting for a handler inside.
+        RELEASING.claim(2, None).expect("free entry");
+        RELEASING.cookie.store(0, Ordering::SeqCst);
+        RELEASING.active.store(1, Ordering::SeqCst);
+        // The forking thread itself in the middle of a claim or release.
+        MINE.claimed.store(true, Ordering::SeqCst);
+
+        for (e, busy) in [(&OWNED, false), (&CLAIMING, false), (&RELEASING, false), (&MINE, true), (&FREE, false)] {
+            e.reset_after_fork(busy);
+            assert_eq!(e.active.load(Ordering::SeqCst), 0);
+        }
+        assert!(OWNED.claimed.load(Ordering::SeqCst), "a live breakpoint lost its entry");
+        assert_eq!(OWNED.cookie.load(Ordering::SeqCst), cookie);
+        assert!(!CLAIMING.claimed.load(Ordering::SeqCst));
+        assert_eq!(CLAIMING.handler.load(Ordering::SeqCst), 0);
+        assert!(!RELEASING.claimed.load(Ordering::SeqCst));
+        assert!(MINE.claimed.load(Ordering::SeqCst), "the forking thread's claim was undone");
+        assert!(!FREE.claimed.load(Ordering::SeqCst));
+
+        // The freed entries are claimable again, and the live one is not.
+        assert!(CLAIMING.claim(3, None).is_some());
+        assert!(RELEASING.claim(4, None).is_some());
+        assert!(OWNED.claim(1, None).is_none());
+        drop(inside);
+        OWNED.release();
+        CLAIMING.release();
+        RELEASING.release();
+    }
+
+    #[test]
+    fn claim_and_release_mark_the_thread_busy_only_meanwhile() {
+        static E: Entry = Entry::new();
+        static OUTER: Entry = Entry::new();
+        assert_eq!(BUSY.get(), 0);
+        {
+            let _outer = Busy::mark(&OUTER);
+            assert_eq!(BUSY.get(), &OUTER as *const Entry as usize);
+            let cookie = E.claim(9, None).expect("free entry");
+            // A nested mark restores the outer one.
+            assert_eq!(BUSY.get(), &OUTER as *const Entry as usize);
+            assert_eq!(cookie & 0xffff, 9);
+        }
+        assert_eq!(BUSY.get(), 0);
+        E.release();
+        assert_eq!(BUSY.get(), 0);
     }
 }
