@@ -1,7 +1,7 @@
 //! [`Breakpoint`]: one hardware breakpoint opened through `perf_event_open`.
 
 use std::os::fd::OwnedFd;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hwbp_core::{BreakpointAttr, Target, TaskId};
 
@@ -38,11 +38,8 @@ pub struct Breakpoint {
     attr: BreakpointAttr,
     perf: PerfEventAttr,
     /// Whether the events were last asked to be enabled (by open, `enable`,
-    /// `disable` or `modify`): the state a failed call rolls back to. Locked
-    /// for the whole of `enable`/`disable`, so that two of them on different
-    /// threads do not interleave their ioctls and leave the events mixed or
-    /// this out of step with the kernel.
-    enabled: Mutex<bool>,
+    /// `disable` or `modify`): the state a failed call rolls back to.
+    enabled: AtomicBool,
 }
 
 /// Apply `op` to each item in order. If it fails on item `k`, apply `undo` to
@@ -247,7 +244,7 @@ impl Breakpoint {
                 Err(e) => return Err(map_errno(e, pid, cpu, sigtrap)),
             }
         }
-        let enabled = Mutex::new(!attr.disabled);
+        let enabled = AtomicBool::new(!attr.disabled);
         Ok(Breakpoint { fds, slot, id, attr, perf, enabled })
     }
 
@@ -271,9 +268,7 @@ impl Breakpoint {
     }
 
     fn set_enabled(&self, on: bool, call: &'static str) -> Result<(), Error> {
-        // Nothing panics while it is held, and the bool is right even then.
-        let mut enabled = self.enabled.lock().unwrap_or_else(PoisonError::into_inner);
-        let was = *enabled;
+        let was = self.enabled.load(Ordering::Acquire);
         apply_all(
             &self.fds,
             |fd| sys::ioctl(fd, Self::switch(on), 0),
@@ -285,7 +280,7 @@ impl Breakpoint {
             },
         )
         .map_err(|(_, errno)| Error::Os { call, errno })?;
-        *enabled = on;
+        self.enabled.store(on, Ordering::Release);
         Ok(())
     }
 
@@ -294,16 +289,17 @@ impl Breakpoint {
     /// are disarmed again before the error is returned; that rollback is best
     /// effort (a refusal of it is ignored).
     ///
-    /// Calls of `enable` and `disable` on one breakpoint from several threads
-    /// are serialized (they take a lock), so they are not async-signal-safe:
-    /// do not call them from a [`HitFn`].
+    /// It takes no lock (atomics and ioctls only), so a [`HitFn`] may call it.
+    /// Calls of `enable` and `disable` on one breakpoint racing on several
+    /// threads are not serialized: with several events (threads, CPUs) their
+    /// ioctls may interleave, so serialize such calls yourself.
     pub fn enable(&self) -> Result<(), Error> {
         self.set_enabled(true, "ioctl(PERF_EVENT_IOC_ENABLE)")
     }
 
     /// Disarm it (in inherited copies too); it keeps its count and slot. On an
-    /// error, rolled back like [`Breakpoint::enable`]. Serialized with
-    /// `enable`, and so not for a [`HitFn`] either.
+    /// error, rolled back like [`Breakpoint::enable`]. Like `enable`, usable
+    /// from a [`HitFn`] and not serialized against racing calls.
     pub fn disable(&self) -> Result<(), Error> {
         self.set_enabled(false, "ioctl(PERF_EVENT_IOC_DISABLE)")
     }
@@ -356,7 +352,7 @@ impl Breakpoint {
         // The kernel disables an event while it modifies it, then enables it
         // again unless its attr says `disabled` (also when the change fails), so
         // the enabled state is restored after the old attributes.
-        let enabled = *self.enabled.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let enabled = self.enabled.load(Ordering::Acquire);
         let restore = |fd: &OwnedFd| {
             let _ = modify(fd, &self.perf);
             let _ = sys::ioctl(fd, Self::switch(enabled), 0);
@@ -374,7 +370,7 @@ impl Breakpoint {
         }
         self.attr = new;
         self.perf = fresh;
-        *self.enabled.get_mut().unwrap_or_else(PoisonError::into_inner) = !new.disabled;
+        self.enabled.store(!new.disabled, Ordering::Release);
         Ok(())
     }
 

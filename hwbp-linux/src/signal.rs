@@ -55,9 +55,9 @@ pub struct Hit {
 /// `write(2)` and the like are fine). In particular it must not drop a
 /// [`crate::Breakpoint`]: that frees memory, and dropping the breakpoint it is
 /// running for would wait for itself for ever (a drop waits until the handlers
-/// of the breakpoint running on other threads have returned). Nor may it call
-/// [`crate::Breakpoint::enable`] or [`crate::Breakpoint::disable`], which take
-/// a lock.
+/// of the breakpoint running on other threads have returned). It may call
+/// [`crate::Breakpoint::enable`] and [`crate::Breakpoint::disable`] (atomics
+/// and ioctls only).
 pub type HitFn = fn(&Hit);
 
 /// Number of breakpoints with [`crate::Delivery::Signal`] that can be open at
