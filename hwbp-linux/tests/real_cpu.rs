@@ -404,6 +404,44 @@ fn a_thousand_writes_give_exactly_a_thousand_hits() {
 }
 
 #[test]
+fn a_handler_can_disable_its_own_breakpoint() {
+    // A one-shot watchpoint: the handler disarms it on the first hit.
+    let _g = lock();
+    static mut C: Cell = Cell::new();
+    static ONE_SHOT: std::sync::OnceLock<Breakpoint> = std::sync::OnceLock::new();
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    fn on_hit(_: &Hit) {
+        CALLS.fetch_add(1, Ordering::Relaxed);
+        if let Some(bp) = ONE_SHOT.get() {
+            let _ = bp.disable();
+        }
+    }
+    let p = byte(&raw mut C, 16).cast::<u64>();
+    let attr = BreakpointAttr::watch(p as u64, 8, Access::WRITE).target(current_thread());
+    if !SIGNALS {
+        assert_signal_refused(&attr);
+        return;
+    }
+    let bp = must(
+        Breakpoint::open(&attr, Delivery::Signal(Some(on_hit))),
+        "watchpoint",
+    );
+    assert!(ONE_SHOT.set(bp).is_ok());
+    for i in 0..100u64 {
+        // SAFETY: p is an aligned u64 inside a static Cell.
+        unsafe { p.write_volatile(i) };
+    }
+    assert_eq!(CALLS.load(Ordering::Relaxed), 1);
+    let bp = ONE_SHOT.get().unwrap();
+    assert_eq!(must(bp.count(), "count"), 1);
+    // Armed again from the program, it fires again.
+    must(bp.enable(), "enable");
+    // SAFETY: as above.
+    unsafe { p.write_volatile(7) };
+    assert_eq!(CALLS.load(Ordering::Relaxed), 2);
+}
+
+#[test]
 fn sample_period_100_over_10000_executions() {
     let _g = lock();
     static CALLS: AtomicU64 = AtomicU64::new(0);
