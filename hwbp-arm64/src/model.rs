@@ -29,7 +29,7 @@
 
 use crate::aarch32::{Aarch32Exception, AbortKind, Dbgdscr, Fsr, Moe};
 use crate::backend::aarch32::{
-    enable_monitor_mode, Cp14, OSDLR_DLK, OSLSR_OSLK, OSLSR_OSLM0, OSLSR_OSLM1,
+    enable_monitor_mode, Cp14, OSDLR_DLK, OSLSR_OSLK, OSLSR_OSLM0, OSLSR_OSLM1, PRSR_PU,
 };
 use crate::backend::{Bank, DebugRegs};
 use crate::bcr::{Bcr, BreakpointType, El};
@@ -222,6 +222,11 @@ pub struct Model {
     os_save_restore: bool,
     /// Writes to `DBGDSCR.MDBGen` are ignored.
     mdbgen_stuck: bool,
+    /// v7: `DBGPRSR.PU` reads clear.
+    powered_down: bool,
+    /// Accesses to the AArch32 debug control registers (`Cp14`, barriers
+    /// excluded).
+    control: Cell<u32>,
 }
 
 impl Model {
@@ -252,6 +257,8 @@ impl Model {
             vcr: Cell::new(0xDE),
             os_save_restore: false,
             mdbgen_stuck: false,
+            powered_down: false,
+            control: Cell::new(0),
         };
         // The OS Lock is set at cold reset where it exists.
         model.oslk.set(model.has_os_lock());
@@ -323,6 +330,38 @@ impl Model {
     pub fn with_halting_mode(self) -> Self {
         self.dscr_reg.set(self.dscr_reg.get() | Dbgdscr::HDBGEN);
         self
+    }
+
+    /// AArch32 v7: `DBGPRSR.PU` reads clear, the core's debug logic is
+    /// powered down, so the backend must refuse the CPU without touching
+    /// another debug register. No effect on other architectures: the
+    /// sequence reads `DBGPRSR` only on v7 (from v7.1 the OS Double Lock,
+    /// [`Model::with_double_lock`], marks a powered-down core).
+    #[must_use]
+    pub fn with_debug_powered_down(mut self) -> Self {
+        self.powered_down = true;
+        self
+    }
+
+    /// AArch32 v7 `DBGPRSR` as the model reports it: `PU` set unless
+    /// [`Model::with_debug_powered_down`].
+    pub fn dbgprsr(&self) -> u32 {
+        if self.powered_down {
+            0
+        } else {
+            PRSR_PU
+        }
+    }
+
+    /// Accesses to the AArch32 debug control registers (`DBGPRSR`,
+    /// `DBGOSLSR`, `DBGOSLAR`, `DBGOSDLR`, `DBGVCR`, `DBGDSCR`) by the
+    /// enable sequence so far.
+    pub fn control_accesses(&self) -> u32 {
+        self.control.get()
+    }
+
+    fn note_control(&self) {
+        self.control.set(self.control.get() + 1);
     }
 
     /// AArch32 `DBGOSLSR` as the model reports it.
@@ -651,9 +690,21 @@ impl DebugRegs for Model {
 
 /// The model's AArch32 debug control registers, for the backend's enable
 /// sequence. Accesses to a register the modelled architecture does not have
-/// count as [`Model::undefined_accesses`].
+/// count as [`Model::undefined_accesses`]; so does a `DBGPRSR` read on
+/// anything but v7, which the sequence must not do (Armv8 has no CP14
+/// `DBGPRSR`).
 impl Cp14 for Model {
+    fn read_prsr(&self) -> u32 {
+        self.note_control();
+        if self.arch() != Some(DebugArch::V7Ecp14) {
+            self.undefined_access();
+            return 0;
+        }
+        self.dbgprsr()
+    }
+
     fn read_oslsr(&self) -> u32 {
+        self.note_control();
         if self.arch().is_none() {
             self.undefined_access();
         }
@@ -661,6 +712,7 @@ impl Cp14 for Model {
     }
 
     fn write_oslar(&self, v: u32) {
+        self.note_control();
         if !self.has_os_lock() {
             self.undefined_access();
             return;
@@ -670,6 +722,7 @@ impl Cp14 for Model {
     }
 
     fn read_osdlr(&self) -> u32 {
+        self.note_control();
         if !self.arch().is_some_and(|a| a.has_double_lock()) {
             self.undefined_access();
             return 0;
@@ -678,6 +731,7 @@ impl Cp14 for Model {
     }
 
     fn write_osdlr(&self, v: u32) {
+        self.note_control();
         if !self.arch().is_some_and(|a| a.has_double_lock()) {
             self.undefined_access();
             return;
@@ -686,14 +740,17 @@ impl Cp14 for Model {
     }
 
     fn write_vcr(&self, v: u32) {
+        self.note_control();
         self.vcr.set(v);
     }
 
     fn read_dscr_ext(&self) -> u32 {
+        self.note_control();
         self.dscr_reg.get()
     }
 
     fn write_dscr_ext(&self, v: u32) {
+        self.note_control();
         // Only the mode bits are modelled; HDBGen is not writable from PL1.
         let keep = self.dscr_reg.get() & Dbgdscr::HDBGEN;
         let mdbgen = if self.mdbgen_stuck {
@@ -705,6 +762,7 @@ impl Cp14 for Model {
     }
 
     fn read_dscr_int(&self) -> u32 {
+        self.note_control();
         self.dscr_reg.get()
     }
 

@@ -208,6 +208,46 @@ fn armv7_os_lock_only_where_the_save_restore_registers_exist() {
 }
 
 #[test]
+fn armv7_refuses_a_cpu_whose_debug_logic_is_powered_down() {
+    // Default v7 model: DBGPRSR.PU set, init goes ahead (DBGPRSR read first).
+    let m = Model::new(ModelId::Aarch32(V7));
+    assert_eq!(m.dbgprsr() & 1, 1);
+    let (arm, r) = init32(m);
+    assert_eq!(r, Ok(()));
+    assert!(arm.regs().control_accesses() > 1);
+    assert_eq!(arm.regs().undefined_accesses(), 0);
+    // PU clear: refused after the DBGPRSR read alone, with every other debug
+    // register as it was at reset.
+    for m in [
+        Model::new(ModelId::Aarch32(V7)),
+        Model::new(ModelId::Aarch32(V7)).with_os_save_restore(),
+    ] {
+        let m = m.with_debug_powered_down();
+        let oslsr = m.dbgoslsr();
+        let (arm, r) = init32(m);
+        assert_eq!(r, Err(Error::NoDebugHardware));
+        let m = arm.regs();
+        assert_eq!(m.control_accesses(), 1, "only DBGPRSR");
+        assert_eq!(m.undefined_accesses(), 0);
+        assert_eq!(m.writes(), 0);
+        assert_eq!(m.syncs(), 0);
+        assert_eq!(m.dbgoslsr(), oslsr);
+        assert_eq!(m.dbgvcr(), 0xDE, "DBGVCR untouched");
+        assert!(!m.dbgdscr().monitor_mode());
+        assert!(m.breakpoint(0).unwrap().1.enabled(), "reset garbage kept");
+        assert_eq!(m.fetch(&fetch(0x1000)), None, "debug not enabled");
+    }
+    // v7.1 and later never read DBGPRSR (the model counts a read there as
+    // undefined), so the knob changes nothing.
+    for id in [A15, V8_A32, NEWER_A32] {
+        let (arm, r) = init32(Model::new(ModelId::Aarch32(id)).with_debug_powered_down());
+        assert_eq!(r, Ok(()), "{id:#x}");
+        assert!(arm.regs().dbgdscr().monitor_mode());
+        assert_eq!(arm.regs().undefined_accesses(), 0, "{id:#x}");
+    }
+}
+
+#[test]
 fn aarch32_init_fails_when_monitor_mode_does_not_take() {
     for m in [
         Model::new(ModelId::Aarch32(A15)).with_mdbgen_stuck(),

@@ -1,6 +1,6 @@
 //! AArch32 / Armv7 register access through CP14: `MRC`/`MCR p14` for
-//! `DBGDIDR`, `DBGDSCRint`/`DBGDSCRext`, `DBGOSLSR`, `DBGOSLAR`, `DBGOSDLR`,
-//! `DBGVCR` and
+//! `DBGDIDR`, `DBGDSCRint`/`DBGDSCRext`, `DBGPRSR`, `DBGOSLSR`, `DBGOSLAR`,
+//! `DBGOSDLR`, `DBGVCR` and
 //! `DBGBVR/BCR/WVR/WCR<n>` (CP14 encodings from the Armv7-A/R ARM, DDI 0406, and the AArch32 system
 //! register descriptions of DDI 0487).
 //!
@@ -82,6 +82,9 @@ impl Aarch32Regs {
 /// model. Crate-private: the hardware methods rely on being called only by
 /// that sequence, for an architecture `DBGDIDR` reported as supported.
 pub(crate) trait Cp14 {
+    /// `DBGPRSR` (read only for v7 with the CP14 interface, see
+    /// [`enable_monitor_mode`]).
+    fn read_prsr(&self) -> u32;
     /// `DBGOSLSR`.
     fn read_oslsr(&self) -> u32;
     /// `DBGOSLAR`.
@@ -103,6 +106,9 @@ pub(crate) trait Cp14 {
 }
 
 impl Cp14 for Aarch32Regs {
+    fn read_prsr(&self) -> u32 {
+        read_prsr()
+    }
     fn read_oslsr(&self) -> u32 {
         read_oslsr()
     }
@@ -141,11 +147,20 @@ pub const OSLSR_OSLK: u32 = 1 << 1;
 pub const OSLSR_OSLM1: u32 = 1 << 3;
 /// `DBGOSDLR.DLK`, bit 0: the OS Double Lock is set.
 pub const OSDLR_DLK: u32 = 1 << 0;
+/// `DBGPRSR.PU`, bit 0: the debug logic of the core power domain is powered
+/// up.
+pub const PRSR_PU: u32 = 1 << 0;
 
 /// Unlock the debug logic and select monitor debug mode on the calling CPU,
 /// for a supported architecture `arch` (the sequence Linux's
 /// `reset_ctrl_regs` / `enable_monitor_mode` performs, DDI 0406C):
 ///
+/// 0. v7 with the CP14 interface: read `DBGPRSR` first, and refuse the CPU
+///    when `PU` (bit 0) is clear: the debug logic holding the breakpoint,
+///    watchpoint and control registers is reported powered down, and CP14
+///    accesses to those registers are then not guaranteed to work, so none
+///    is touched. Only v7, as in Linux: from v7.1 the OS Double Lock
+///    (step 1) is what an OS sets around powering the core down.
 /// 1. v7.1 and later: clear the OS Double Lock (`DBGOSDLR.DLK`) if set.
 /// 2. Clear the OS Lock (`DBGOSLAR`) where it exists: v7.1 and later, and v7
 ///    when `DBGOSLSR.OSLM[0]` says the OS Save and Restore registers exist.
@@ -153,12 +168,15 @@ pub const OSDLR_DLK: u32 = 1 << 0;
 /// 4. Set `DBGDSCRext.MDBGen` if clear, then read `DBGDSCRint` and
 ///    `DBGDSCRext` back.
 ///
-/// [`Error::NoDebugHardware`] when a lock does not clear or monitor mode did
-/// not take: `MDBGen` reads back clear (writes ignored, for example
+/// [`Error::NoDebugHardware`] when the debug logic is powered down (v7), a
+/// lock does not clear or monitor mode did not take: `MDBGen` reads back clear (writes ignored, for example
 /// `DBGSWENABLE` held low by an external debugger) or `HDBGen` is set
 /// (halting debug mode takes precedence, so debug events would halt the core
 /// instead of reaching the handler).
 pub(crate) fn enable_monitor_mode<C: Cp14 + ?Sized>(c: &C, arch: DebugArch) -> Result<(), Error> {
+    if arch == DebugArch::V7Ecp14 && c.read_prsr() & PRSR_PU == 0 {
+        return Err(Error::NoDebugHardware);
+    }
     if arch.has_double_lock() && c.read_osdlr() & OSDLR_DLK != 0 {
         c.write_osdlr(0);
         c.isb();
@@ -281,6 +299,17 @@ cfg_if::cfg_if! {
         // architecture themselves. Each SAFETY comment names what else the
         // access relies on.
 
+        fn read_prsr() -> u32 {
+            let v: u32;
+            // SAFETY: DBGPRSR (`p14, 0, c1, c5, 4`) is read only on v7 with
+            // the CP14 interface, where it exists and is readable at PL1,
+            // and before any other debug register is touched. The read may
+            // clear its sticky power-down and reset status bits, which this
+            // crate does not use; it has no other effect.
+            unsafe { asm!("mrc p14, 0, {}, c1, c5, 4", out(reg) v, options(nomem, nostack, preserves_flags)) };
+            v
+        }
+
         fn read_oslsr() -> u32 {
             let v: u32;
             // SAFETY: DBGOSLSR (`p14, 0, c1, c1, 4`) exists and is readable at
@@ -346,6 +375,7 @@ cfg_if::cfg_if! {
     } else {
         fn read_didr() -> u32 { 0 }
         fn read_dscr() -> u32 { 0 }
+        fn read_prsr() -> u32 { 0 }
         fn read_oslsr() -> u32 { 0 }
         fn write_oslar(_v: u32) {}
         fn read_osdlr() -> u32 { 0 }
@@ -386,10 +416,14 @@ impl DebugRegs for Aarch32Regs {
         }
     }
 
-    /// Clears the OS Double Lock and OS Lock where they exist, disables
+    /// On v7, refuses the CPU when `DBGPRSR.PU` says its debug logic is
+    /// powered down (CP14 accesses to the other debug registers are then not
+    /// guaranteed to work). Clears the OS Double Lock and OS Lock where they
+    /// exist, disables
     /// vector catch and selects monitor debug mode, then reads `DBGDSCR`
-    /// back: [`Error::NoDebugHardware`] when a lock does not clear or monitor
-    /// debug mode does not take (see the crate README).
+    /// back: [`Error::NoDebugHardware`] when the debug logic is powered down,
+    /// a lock does not clear or monitor debug mode does not take (see the
+    /// crate README).
     fn enable(&self) -> Result<(), Error> {
         if cfg!(target_arch = "arm") {
             enable_monitor_mode(self, Dbgdidr(read_didr()).supported_version()?)
