@@ -111,7 +111,6 @@ pub(crate) fn plan<const N: usize>(
     // Place pieces: keep what is already in place, then fill the lowest free
     // slots.
     let mut assign = EMPTY_ASSIGN;
-    let mut placed: Vec<(u16, u8), N> = Vec::new();
     for c in &selected {
         let p = c.pool.index().min(1);
         for (s, occ) in old[p].iter().enumerate().take(usable[p]) {
@@ -122,15 +121,11 @@ pub(crate) fn plan<const N: usize>(
             }
         }
     }
-    for row in &assign {
-        for occ in row.iter().flatten() {
-            let _ = placed.push(*occ);
-        }
-    }
     for c in &selected {
         let p = c.pool.index().min(1);
         for piece in 0..c.weight {
-            if placed.contains(&(c.index, piece)) {
+            // (Pieces can outnumber events: look in the assignment itself.)
+            if assign[p].contains(&Some((c.index, piece))) {
                 continue;
             }
             if let Some(s) = assign[p].iter().take(usable[p]).position(Option::is_none) {

@@ -894,3 +894,31 @@ fn cpu_online_again_forgets_what_was_on_the_cpu() {
     hw.access(0, 0x1000, 4, Access::WRITE, 0x4000);
     assert_eq!((hw.hits(b), hw.hits(a)), (Ok(1), Ok(0)), "a is disabled");
 }
+
+#[test]
+fn pieces_kept_in_place_may_outnumber_the_event_storage() {
+    // Two events, five register pieces: the plan must not lose track of
+    // which pieces are already on the hardware.
+    let hw: Box<Hwbp<Mock, (), 1, 2, 2>> = Box::new(Hwbp::new(Mock::new(MockConfig::X86_LIKE), ()));
+    hw.init(1).unwrap();
+    hw.cpu_online(0).unwrap();
+    let a = hw
+        .register(&w(0x1001, 7).target(Target::Cpu(0)))
+        .unwrap()
+        .handle;
+    let t1 = Target::Task {
+        task: TaskId(1),
+        cpu: None,
+    };
+    let b = hw.register(&w(0x2000, 4).target(t1)).unwrap().handle;
+    hw.sync(0).unwrap();
+    hw.sched_in(0, Some(TaskId(1))).unwrap();
+    assert_eq!(hw.slots_on(a, 0).unwrap().count_ones(), 3);
+    assert_eq!(
+        hw.slots_on(b, 0).unwrap().count_ones(),
+        1,
+        "pinned task breakpoint starved"
+    );
+    assert!(hw.access(0, 0x2000, 4, Access::WRITE, 0x4000).is_some());
+    assert_eq!(hw.hits(b), Ok(1));
+}
