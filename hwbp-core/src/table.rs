@@ -14,6 +14,11 @@
 //! request is accepted only if that stays within the CPU's registers on every CPU
 //! it can run on. The largest task weight is read off the histogram, so the cost
 //! of a check is `O(CPUs × MAX_SLOTS)` and never depends on how many tasks exist.
+//!
+//! As in Linux, one register is kept free for flexible requests whatever their
+//! weight: a flexible request that needs more registers than pinned ones leave
+//! free is accepted but may never get running time (its [`crate::Times`] show
+//! `running` staying 0), until pinned breakpoints go away.
 
 use crate::arch::{Pool, SlotCounts, MAX_SLOTS};
 use crate::{Error, Target, TaskId};
