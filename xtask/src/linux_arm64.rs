@@ -148,6 +148,8 @@ fn apt_options(apt: &Path) -> Vec<String> {
         "Dir::State::status=/dev/null".to_owned(),
         "-o".to_owned(),
         "Acquire::Languages=none".to_owned(),
+        "-o".to_owned(),
+        "DPkg::Lock::Timeout=600".to_owned(),
     ];
     if is_root() {
         // The private directories belong to root, not to apt's `_apt` user.

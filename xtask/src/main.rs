@@ -157,6 +157,13 @@ fn step(what: &str, args: &[&str]) -> Result {
 
 fn test(long: bool) -> Result {
     let started = Instant::now();
+    if !is_root() {
+        eprintln!(
+            "xtask: warning: not running as root. The tests on this machine's real \
+             debug registers (ptrace, per-CPU perf_event_open) and the arm64 kernel \
+             fetch need root and will fail, each saying why: run `sudo -E env PATH=\"$PATH\" cargo xtask test`."
+        );
+    }
     ensure_targets(&all_targets())?;
     step("rustfmt (workspace)", &["fmt", "--all", "--", "--check"])?;
     for b in &BOARDS {
@@ -352,10 +359,16 @@ fn ensure_qemu(boards: &[&Board]) -> Result {
             "QEMU is missing. Install it with:\n    sudo apt-get update && sudo {install}"
         ));
     }
-    run("apt-get update", Command::new("apt-get").arg("update"))?;
+    // A freshly booted machine's apt-daily may hold the dpkg lock for a while.
+    let wait_lock = ["-o", "DPkg::Lock::Timeout=600"];
+    run(
+        "apt-get update",
+        Command::new("apt-get").args(wait_lock).arg("update"),
+    )?;
     run(
         install,
         Command::new("apt-get")
+            .args(wait_lock)
             .args(install.split(' ').skip(1))
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;

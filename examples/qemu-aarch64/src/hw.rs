@@ -16,11 +16,7 @@ pub fn exception(esr: u64, far: u64, elr: u64) -> Aarch64Exception {
 }
 
 fn id_aa64dfr0() -> IdAa64Dfr0 {
-    let v: u64;
-    // SAFETY: reading the identification register ID_AA64DFR0_EL1 at EL1 has
-    // no side effects (it is not a debug register; the backend reads it too).
-    unsafe { core::arch::asm!("mrs {}, id_aa64dfr0_el1", out(reg) v, options(nomem, nostack)) };
-    IdAa64Dfr0(v)
+    HWBP.arch().regs().id_aa64dfr0()
 }
 
 /// Step 1: discover the slot counts through the backend (before
