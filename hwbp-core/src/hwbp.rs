@@ -1169,6 +1169,8 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                     map.count_stray();
                 }
             }
+            // Maybe the debugger's, and nothing says which: hand it on.
+            Fired::Unattributed { pool } if map.reserved(pool.index()) != 0 => foreign = true,
             Fired::Unattributed { pool } => {
                 // The one breakpoint that can explain the hit, if there is
                 // exactly one (a split breakpoint occupies several slots).
@@ -1181,7 +1183,6 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                     }
                 }
                 match only {
-                    _ if map.reserved(pool.index()) != 0 => foreign = true,
                     Some((idx, tag, addr)) if !several => deliver(idx, tag, addr),
                     _ => map.count_stray(),
                 }

@@ -897,7 +897,7 @@ fn cpu_online_again_forgets_what_was_on_the_cpu() {
 
 #[test]
 fn pieces_kept_in_place_may_outnumber_the_event_storage() {
-    // Two events, five register pieces: the plan must not lose track of
+    // Two events, four register pieces: the plan must not lose track of
     // which pieces are already on the hardware.
     let hw: Box<Hwbp<Mock, (), 1, 2, 2>> = Box::new(Hwbp::new(Mock::new(MockConfig::X86_LIKE), ()));
     hw.init(1).unwrap();
