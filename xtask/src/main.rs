@@ -11,9 +11,12 @@
 //!   `qemu-system-aarch64 -M virt -cpu cortex-a53` (TCG), from an initramfs
 //!   whose `/init` is `examples/linux-arm64-init`.
 //!
-//! Missing rustup targets are added; a missing QEMU, and the kernel package
-//! (downloaded, not installed), are fetched with apt-get when running as root,
-//! otherwise the command to run is printed.
+//! Missing rustup targets are added (only those the command needs). A missing
+//! QEMU is installed with `apt-get --no-remove` of only the packages the
+//! requested boards need, or, when that would remove a host package or the
+//! user is not root, fetched from Debian's packages into `target/qemu` and
+//! run from there ([`host_qemu`]); no host package is ever removed or
+//! downgraded. The arm64 kernel package is downloaded, never installed.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -22,6 +25,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use std::{env, thread};
 
+mod host_qemu;
 mod linux_arm64;
 
 /// Bare-metal targets every library crate must build for.
@@ -65,6 +69,8 @@ struct Board {
     name: &'static str,
     dir: &'static str,
     qemu: &'static str,
+    /// The rustup target its firmware is built for.
+    target: &'static str,
 }
 
 const BOARDS: [Board; 3] = [
@@ -72,16 +78,19 @@ const BOARDS: [Board; 3] = [
         name: "x86_64",
         dir: "examples/qemu-x86_64",
         qemu: "qemu-system-x86_64",
+        target: "x86_64-unknown-none",
     },
     Board {
         name: "aarch64",
         dir: "examples/qemu-aarch64",
         qemu: "qemu-system-aarch64",
+        target: "aarch64-unknown-none",
     },
     Board {
         name: "armv7",
         dir: "examples/qemu-armv7",
         qemu: "qemu-system-arm",
+        target: "armv7a-none-eabi",
     },
 ];
 
@@ -349,33 +358,11 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// The QEMU executables `boards` need, installed or fetched without touching
+/// any installed host package (see [`host_qemu`]).
 fn ensure_qemu(boards: &[&Board]) -> Result {
-    if boards.iter().all(|b| have(b.qemu)) {
-        return Ok(());
-    }
-    let install = "apt-get install -y --no-install-recommends qemu-system-x86 qemu-system-arm";
-    if !is_root() {
-        return Err(format!(
-            "QEMU is missing. Install it with:\n    sudo apt-get update && sudo {install}"
-        ));
-    }
-    // A freshly booted machine's apt-daily may hold the dpkg lock for a while.
-    let wait_lock = ["-o", "DPkg::Lock::Timeout=600"];
-    run(
-        "apt-get update",
-        Command::new("apt-get").args(wait_lock).arg("update"),
-    )?;
-    run(
-        install,
-        Command::new("apt-get")
-            .args(wait_lock)
-            .args(install.split(' ').skip(1))
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
-    match boards.iter().find(|b| !have(b.qemu)) {
-        Some(b) => Err(format!("{} is still missing after installing QEMU", b.qemu)),
-        None => Ok(()),
-    }
+    let bins: Vec<&str> = boards.iter().map(|b| b.qemu).collect();
+    host_qemu::ensure(&bins)
 }
 
 fn qemu(which: &str) -> Result {
@@ -388,7 +375,8 @@ fn qemu(which: &str) -> Result {
             "unknown board {which:?}: expected x86_64, aarch64, armv7 or all"
         ));
     }
-    ensure_targets(&all_targets())?;
+    let targets: Vec<&str> = boards.iter().map(|b| b.target).collect();
+    ensure_targets(&targets)?;
     ensure_qemu(&boards)?;
     let mut failed = Vec::new();
     for b in &boards {
