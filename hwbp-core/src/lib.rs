@@ -90,8 +90,8 @@ pub use error::Error;
 pub use hwbp::{CpuSet, Handle, Handler, Hwbp, Registered, Reservation, Sample, Times};
 pub use table::{ConstraintTable, Demand};
 
-/// The repository README's Rust examples, compiled and run as doc tests so they
-/// cannot rot.
+/// This crate's README examples, compiled and run as doc tests so they
+/// cannot rot (inside the package, so they run on the packaged crate too).
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

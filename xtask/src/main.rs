@@ -6,6 +6,8 @@
 //!   and `linux-arm64`.
 //! * `cargo xtask qemu [x86_64|aarch64|armv7|all]`: build the example firmware
 //!   and run it on QEMU, printing a PASS/FAIL line per board.
+//! * `cargo xtask packages`: `cargo publish --workspace --dry-run` and the doc
+//!   tests of every packaged library crate (also part of `test`).
 //! * `cargo xtask linux-arm64`: hwbp-linux's test binaries, built for
 //!   `aarch64-unknown-linux-musl`, run on Debian's arm64 Linux kernel under
 //!   `qemu-system-aarch64 -M virt -cpu cortex-a53` (TCG), from an initramfs
@@ -64,6 +66,15 @@ const LINUX_ARM64_TIMEOUT: Duration = Duration::from_secs(300);
 /// `no_std` library crates.
 const LIBS: [&str; 4] = ["hwbp-core", "hwbp-x86", "hwbp-arm64", "hwbp-sh"];
 
+/// Crates published to crates.io, in dependency order.
+const PUBLISHED: [&str; 5] = [
+    "hwbp-core",
+    "hwbp-x86",
+    "hwbp-arm64",
+    "hwbp-sh",
+    "hwbp-linux",
+];
+
 /// A QEMU board: example directory, the executable it needs.
 struct Board {
     name: &'static str,
@@ -108,6 +119,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(args.iter().skip(1).any(|a| a == "--long")),
+        Some("packages") => packages(),
         Some("qemu") => qemu(args.get(1).map_or("all", String::as_str)),
         Some("linux-arm64") => {
             let rest: Vec<String> = args
@@ -120,7 +132,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--long] | cargo xtask qemu [x86_64|aarch64|armv7|all] \
+                "usage: cargo xtask test [--long] | cargo xtask packages | cargo xtask qemu [x86_64|aarch64|armv7|all] \
                  | cargo xtask linux-arm64 [-- TEST-ARGS]"
             );
             return ExitCode::from(2);
@@ -221,6 +233,7 @@ fn test(long: bool) -> Result {
         &["test", "-p", "hwbp-core", "--benches"],
     )?;
     loom()?;
+    packages()?;
     for t in TARGETS {
         let mut args = vec!["build", "--target", t];
         for l in LIBS {
@@ -287,6 +300,44 @@ fn test(long: bool) -> Result {
     qemu("all")?;
     linux_arm64(&[])?;
     eprintln!("xtask: all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// Every library crate as crates.io would get it: `cargo publish --workspace
+/// --dry-run` packages and builds each one against the others' packages,
+/// then each packaged crate's doc tests run from its unpacked copy (so a doc
+/// test that reaches outside its package fails here).
+fn packages() -> Result {
+    run(
+        "cargo publish --workspace --dry-run (package and verify every library crate)",
+        cargo().args(["publish", "--workspace", "--dry-run", "--allow-dirty"]),
+    )?;
+    let pkg = root().join("target/package");
+    let version = env!("CARGO_PKG_VERSION");
+    let patches: Vec<String> = PUBLISHED
+        .iter()
+        .flat_map(|c| {
+            [
+                "--config".to_owned(),
+                format!(
+                    "patch.crates-io.{c}.path=\"{}\"",
+                    pkg.join(format!("{c}-{version}")).display()
+                ),
+            ]
+        })
+        .collect();
+    for c in PUBLISHED {
+        let dir = pkg.join(format!("{c}-{version}"));
+        run(
+            &format!("doc tests of the packaged {c}"),
+            cargo()
+                .current_dir(&dir)
+                .args(["test", "--doc"])
+                .args(&patches)
+                .arg("--target-dir")
+                .arg(root().join("target/packaged")),
+        )?;
+    }
     Ok(())
 }
 
