@@ -13,6 +13,7 @@
 //! * [`cs`]: the `critical-section` implementation built on the board's
 //!   interrupt mask (with a lock between CPUs when there are several);
 //! * [`tick`]: the counter a board's timer interrupt drives rotation with.
+//! * [`pl011`]: the transmit path of the Arm boards' UART.
 #![no_std]
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -20,6 +21,7 @@
 pub mod checks;
 pub mod console;
 pub mod cs;
+pub mod pl011;
 pub mod recorder;
 pub mod tick;
 
