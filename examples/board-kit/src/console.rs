@@ -45,3 +45,21 @@ macro_rules! println {
         $crate::console::print(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
+
+/// A value that differs from run to run (timer ticks, loop rounds): printed
+/// with a leading `~` (`~23`), which `cargo xtask qemu` reads as "any
+/// number" when it compares a transcript with the expected one.
+#[derive(Clone, Copy)]
+pub struct Varies<T>(pub T);
+
+impl<T: fmt::Display> fmt::Display for Varies<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "~{}", self.0)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Varies<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "~{:?}", self.0)
+    }
+}

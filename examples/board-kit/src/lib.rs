@@ -25,6 +25,7 @@ pub mod pl011;
 pub mod recorder;
 pub mod tick;
 
+pub use console::Varies;
 pub use recorder::{Record, Recorder};
 pub use tick::Ticker;
 
