@@ -4,8 +4,11 @@
 //!   test, the loom model checks, cross-builds of every library crate for the
 //!   bare-metal targets (proving `no_std` without `alloc`), the QEMU boards,
 //!   and `linux-arm64`.
-//! * `cargo xtask qemu [x86_64|aarch64|armv7|all]`: build the example firmware
-//!   and run it on QEMU, printing a PASS/FAIL line per board.
+//! * `cargo xtask qemu [x86_64|aarch64|armv7|all] [--bless]`: build the
+//!   example firmware and run it on QEMU, compare each board's transcript
+//!   with its `expected.txt` (normalised, see [`transcript`]) and print a
+//!   PASS/FAIL line per board; `--bless` writes the transcripts of passing
+//!   runs as the new expected ones.
 //! * `cargo xtask linux-arm64`: hwbp-linux's test binaries, built for
 //!   `aarch64-unknown-linux-musl`, run on Debian's arm64 Linux kernel under
 //!   `qemu-system-aarch64 -M virt -cpu cortex-a53` (TCG), from an initramfs
@@ -23,6 +26,7 @@ use std::time::{Duration, Instant};
 use std::{env, thread};
 
 mod linux_arm64;
+mod transcript;
 
 /// Bare-metal targets every library crate must build for.
 const TARGETS: [&str; 3] = [
@@ -99,7 +103,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(args.iter().skip(1).any(|a| a == "--long")),
-        Some("qemu") => qemu(args.get(1).map_or("all", String::as_str)),
+        Some("qemu") => {
+            let bless = args.iter().skip(1).any(|a| a == "--bless");
+            let board = args.iter().skip(1).find(|a| *a != "--bless");
+            qemu(board.map_or("all", String::as_str), bless)
+        }
         Some("linux-arm64") => {
             let rest: Vec<String> = args
                 .iter()
@@ -111,7 +119,8 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--long] | cargo xtask qemu [x86_64|aarch64|armv7|all] \
+                "usage: cargo xtask test [--long] \
+                 | cargo xtask qemu [x86_64|aarch64|armv7|all] [--bless] \
                  | cargo xtask linux-arm64 [-- TEST-ARGS]"
             );
             return ExitCode::from(2);
@@ -275,7 +284,7 @@ fn test(long: bool) -> Result {
             "warnings",
         ]),
     )?;
-    qemu("all")?;
+    qemu("all", false)?;
     linux_arm64(&[])?;
     eprintln!("xtask: all checks passed in {:.0?}", started.elapsed());
     Ok(())
@@ -378,7 +387,9 @@ fn ensure_qemu(boards: &[&Board]) -> Result {
     }
 }
 
-fn qemu(which: &str) -> Result {
+/// Build and run the boards `which` names; with `bless`, write the
+/// transcripts of the boards that passed as their expected transcripts.
+fn qemu(which: &str, bless: bool) -> Result {
     let boards: Vec<&Board> = BOARDS
         .iter()
         .filter(|b| which == "all" || which == b.name)
@@ -392,7 +403,10 @@ fn qemu(which: &str) -> Result {
     ensure_qemu(&boards)?;
     let mut failed = Vec::new();
     for b in &boards {
-        match run_board(b) {
+        match run_board(b).and_then(|(summary, lines)| {
+            check_transcript(b, &lines, bless)?;
+            Ok(summary)
+        }) {
             Ok(summary) => println!("PASS {}: {summary}", b.name),
             Err(e) => {
                 println!("FAIL {}: {e}", b.name);
@@ -421,8 +435,49 @@ fn linux_arm64(test_args: &[String]) -> Result {
     }
 }
 
-/// Build and boot one board; returns its summary line.
-fn run_board(b: &Board) -> Result<String> {
+/// The committed transcript a board's run is compared with.
+fn expected_path(b: &Board) -> PathBuf {
+    root().join(b.dir).join("expected.txt")
+}
+
+/// Compare the normalised transcript with the board's `expected.txt`, or
+/// (`bless`) write it there.
+fn check_transcript(b: &Board, lines: &[String], bless: bool) -> Result {
+    let actual = transcript::normalise(lines);
+    let path = expected_path(b);
+    if bless {
+        std::fs::write(&path, &actual)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("xtask: blessed {}", path.display());
+        return Ok(());
+    }
+    let expected = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "cannot read the expected transcript {}: {e} (write it with `cargo xtask qemu {} --bless`)",
+            path.display(),
+            b.name
+        )
+    })?;
+    match transcript::diff(&expected, &actual) {
+        None => Ok(()),
+        Some(d) => {
+            println!(
+                "transcript of {} differs from {} (after normalising; `-` expected, `+` got):\n{d}",
+                b.name,
+                path.display()
+            );
+            Err(format!(
+                "transcript differs from {} (diff above; if the change is intended, \
+                 re-bless with `cargo xtask qemu {} --bless`)",
+                path.display(),
+                b.name
+            ))
+        }
+    }
+}
+
+/// Build and boot one board; returns its summary line and its transcript.
+fn run_board(b: &Board) -> Result<(String, Vec<String>)> {
     let dir = root().join(b.dir);
     run(
         &format!("build {}", b.dir),
@@ -435,8 +490,12 @@ fn run_board(b: &Board) -> Result<String> {
     let Some(status) = status else {
         return Err(format!("timed out after {BOARD_TIMEOUT:?}"));
     };
-    if let Some(fail) = lines.iter().find(|l| l.starts_with("FAIL")) {
-        return Err(fail.clone());
+    let failures: Vec<&String> = lines.iter().filter(|l| l.starts_with("FAIL")).collect();
+    if let Some(first) = failures.first() {
+        return Err(format!(
+            "{} FAIL line(s), the first: {first}",
+            failures.len()
+        ));
     }
     let prefix = format!("hwbp {}: ", b.name);
     let summary = lines
@@ -450,7 +509,7 @@ fn run_board(b: &Board) -> Result<String> {
             "firmware printed '{summary}' but exited with {status}"
         ));
     }
-    Ok(summary)
+    Ok((summary, lines))
 }
 
 /// Run `cmd` in its own process group (so a timeout kills QEMU too, not only
