@@ -89,6 +89,9 @@ const BOARDS: [Board; 3] = [
     },
 ];
 
+/// The harness every board's firmware uses (a path dependency of each).
+const BOARD_KIT: &str = "examples/board-kit";
+
 /// How long one board may run (the build is not counted).
 const BOARD_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -183,6 +186,16 @@ fn test(long: bool) -> Result {
         )?;
     }
     step(
+        &format!("rustfmt ({BOARD_KIT})"),
+        &[
+            "fmt",
+            "--manifest-path",
+            &format!("{BOARD_KIT}/Cargo.toml"),
+            "--",
+            "--check",
+        ],
+    )?;
+    step(
         &format!("rustfmt ({LINUX_ARM64_INIT})"),
         &[
             "fmt",
@@ -274,6 +287,14 @@ fn test(long: bool) -> Result {
                 .args(["clippy", "--release", "--", "-D", "warnings"]),
         )?;
     }
+    // The boards' clippy runs lint only their own crates, not this path
+    // dependency; it is target-independent, so the host lints it.
+    run(
+        &format!("clippy ({BOARD_KIT}, -D warnings)"),
+        cargo()
+            .current_dir(root().join(BOARD_KIT))
+            .args(["clippy", "--", "-D", "warnings"]),
+    )?;
     run(
         &format!("clippy ({LINUX_ARM64_INIT}, -D warnings)"),
         cargo().current_dir(root().join(LINUX_ARM64_INIT)).args([

@@ -61,23 +61,24 @@ impl<const N: usize> Recorder<N> {
         }
     }
 
-    /// Record `s`; returns the record.
-    pub fn record(&self, s: &Sample) -> Record {
+    /// Record `s`; returns the record, or `None` if the buffer was full (the
+    /// first such sample since the last take is a failed check).
+    pub fn record(&self, s: &Sample) -> Option<Record> {
         let rec = Record {
             sample: *s,
             value: (self.peek)(s),
         };
-        let overflow = critical_section::with(|cs| {
+        let (kept, delivered) = critical_section::with(|cs| {
             let mut log = self.log.borrow_ref_mut(cs);
             log.delivered += 1;
-            log.kept.push(rec).is_err() && log.delivered == N + 1
+            (log.kept.push(rec).is_ok(), log.delivered)
         });
-        if overflow {
+        if !kept && delivered == N + 1 {
             crate::checks::fail(format_args!(
                 "sample buffer overflow: more than {N} samples"
             ));
         }
-        rec
+        kept.then_some(rec)
     }
 
     /// Take every sample kept so far, and start again.

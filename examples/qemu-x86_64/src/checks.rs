@@ -37,7 +37,8 @@ fn stored_value(s: &Sample) -> Option<u64> {
 /// where only the manager's counts are checked).
 static RECORD: AtomicBool = AtomicBool::new(true);
 
-/// The handler given to the manager: records (and prints) every sample.
+/// The handler given to the manager: records (and prints) every sample the
+/// recorder keeps.
 pub struct Recording;
 
 impl hwbp_core::Handler for Recording {
@@ -45,7 +46,9 @@ impl hwbp_core::Handler for Recording {
         if !RECORD.load(Ordering::Relaxed) {
             return;
         }
-        let r = REC.record(s);
+        let Some(r) = REC.record(s) else {
+            return;
+        };
         println!(
             "     #DB: bp {} addr {:#x} ip {:#x} access {:?} hits {} region {:#x}+{}{}",
             s.handle.index(),
