@@ -4,8 +4,11 @@
 //!   test, the loom model checks, cross-builds of every library crate for the
 //!   bare-metal targets (proving `no_std` without `alloc`), the QEMU boards,
 //!   and `linux-arm64`.
-//! * `cargo xtask qemu [x86_64|aarch64|armv7|all]`: build the example firmware
-//!   and run it on QEMU, printing a PASS/FAIL line per board.
+//! * `cargo xtask qemu [x86_64|aarch64|armv7|all] [--bless]`: build the
+//!   example firmware and run it on QEMU, compare each board's transcript
+//!   with its `expected.txt` (normalised, see [`transcript`]) and print a
+//!   PASS/FAIL line per board; `--bless` writes the transcripts of passing
+//!   runs as the new expected ones.
 //! * `cargo xtask packages`: `cargo publish --workspace --dry-run` and the doc
 //!   tests of every packaged library crate (also part of `test`).
 //! * `cargo xtask linux-arm64`: hwbp-linux's test binaries, built for
@@ -29,6 +32,7 @@ use std::{env, thread};
 
 mod host_qemu;
 mod linux_arm64;
+mod transcript;
 
 /// Bare-metal targets every library crate must build for.
 const TARGETS: [&str; 3] = [
@@ -105,6 +109,9 @@ const BOARDS: [Board; 3] = [
     },
 ];
 
+/// The harness every board's firmware uses (a path dependency of each).
+const BOARD_KIT: &str = "examples/board-kit";
+
 /// How long one board may run (the build is not counted).
 const BOARD_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -120,7 +127,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(args.iter().skip(1).any(|a| a == "--long")),
         Some("packages") => packages(),
-        Some("qemu") => qemu(args.get(1).map_or("all", String::as_str)),
+        Some("qemu") => {
+            let bless = args.iter().skip(1).any(|a| a == "--bless");
+            let board = args.iter().skip(1).find(|a| *a != "--bless");
+            qemu(board.map_or("all", String::as_str), bless)
+        }
         Some("linux-arm64") => {
             let rest: Vec<String> = args
                 .iter()
@@ -132,7 +143,8 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--long] | cargo xtask packages | cargo xtask qemu [x86_64|aarch64|armv7|all] \
+                "usage: cargo xtask test [--long] | cargo xtask packages \
+                 | cargo xtask qemu [x86_64|aarch64|armv7|all] [--bless] \
                  | cargo xtask linux-arm64 [-- TEST-ARGS]"
             );
             return ExitCode::from(2);
@@ -194,6 +206,16 @@ fn test(long: bool) -> Result {
             &["fmt", "--manifest-path", &manifest, "--", "--check"],
         )?;
     }
+    step(
+        &format!("rustfmt ({BOARD_KIT})"),
+        &[
+            "fmt",
+            "--manifest-path",
+            &format!("{BOARD_KIT}/Cargo.toml"),
+            "--",
+            "--check",
+        ],
+    )?;
     step(
         &format!("rustfmt ({LINUX_ARM64_INIT})"),
         &[
@@ -287,6 +309,14 @@ fn test(long: bool) -> Result {
                 .args(["clippy", "--release", "--", "-D", "warnings"]),
         )?;
     }
+    // The boards' clippy runs lint only their own crates, not this path
+    // dependency; it is target-independent, so the host lints it.
+    run(
+        &format!("clippy ({BOARD_KIT}, -D warnings)"),
+        cargo()
+            .current_dir(root().join(BOARD_KIT))
+            .args(["clippy", "--", "-D", "warnings"]),
+    )?;
     run(
         &format!("clippy ({LINUX_ARM64_INIT}, -D warnings)"),
         cargo().current_dir(root().join(LINUX_ARM64_INIT)).args([
@@ -297,7 +327,7 @@ fn test(long: bool) -> Result {
             "warnings",
         ]),
     )?;
-    qemu("all")?;
+    qemu("all", false)?;
     linux_arm64(&[])?;
     eprintln!("xtask: all checks passed in {:.0?}", started.elapsed());
     Ok(())
@@ -416,7 +446,9 @@ fn ensure_qemu(boards: &[&Board]) -> Result {
     host_qemu::ensure(&bins)
 }
 
-fn qemu(which: &str) -> Result {
+/// Build and run the boards `which` names; with `bless`, write the
+/// transcripts of the boards that passed as their expected transcripts.
+fn qemu(which: &str, bless: bool) -> Result {
     let boards: Vec<&Board> = BOARDS
         .iter()
         .filter(|b| which == "all" || which == b.name)
@@ -431,7 +463,10 @@ fn qemu(which: &str) -> Result {
     ensure_qemu(&boards)?;
     let mut failed = Vec::new();
     for b in &boards {
-        match run_board(b) {
+        match run_board(b).and_then(|(summary, lines)| {
+            check_transcript(b, &lines, bless)?;
+            Ok(summary)
+        }) {
             Ok(summary) => println!("PASS {}: {summary}", b.name),
             Err(e) => {
                 println!("FAIL {}: {e}", b.name);
@@ -460,8 +495,49 @@ fn linux_arm64(test_args: &[String]) -> Result {
     }
 }
 
-/// Build and boot one board; returns its summary line.
-fn run_board(b: &Board) -> Result<String> {
+/// The committed transcript a board's run is compared with.
+fn expected_path(b: &Board) -> PathBuf {
+    root().join(b.dir).join("expected.txt")
+}
+
+/// Compare the normalised transcript with the board's `expected.txt`, or
+/// (`bless`) write it there.
+fn check_transcript(b: &Board, lines: &[String], bless: bool) -> Result {
+    let actual = transcript::normalise(lines);
+    let path = expected_path(b);
+    if bless {
+        std::fs::write(&path, &actual)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("xtask: blessed {}", path.display());
+        return Ok(());
+    }
+    let expected = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "cannot read the expected transcript {}: {e} (write it with `cargo xtask qemu {} --bless`)",
+            path.display(),
+            b.name
+        )
+    })?;
+    match transcript::diff(&expected, &actual) {
+        None => Ok(()),
+        Some(d) => {
+            println!(
+                "transcript of {} differs from {} (after normalising; `-` expected, `+` got):\n{d}",
+                b.name,
+                path.display()
+            );
+            Err(format!(
+                "transcript differs from {} (diff above; if the change is intended, \
+                 re-bless with `cargo xtask qemu {} --bless`)",
+                path.display(),
+                b.name
+            ))
+        }
+    }
+}
+
+/// Build and boot one board; returns its summary line and its transcript.
+fn run_board(b: &Board) -> Result<(String, Vec<String>)> {
     let dir = root().join(b.dir);
     run(
         &format!("build {}", b.dir),
@@ -474,8 +550,12 @@ fn run_board(b: &Board) -> Result<String> {
     let Some(status) = status else {
         return Err(format!("timed out after {BOARD_TIMEOUT:?}"));
     };
-    if let Some(fail) = lines.iter().find(|l| l.starts_with("FAIL")) {
-        return Err(fail.clone());
+    let failures: Vec<&String> = lines.iter().filter(|l| l.starts_with("FAIL")).collect();
+    if let Some(first) = failures.first() {
+        return Err(format!(
+            "{} FAIL line(s), the first: {first}",
+            failures.len()
+        ));
     }
     let prefix = format!("hwbp {}: ", b.name);
     let summary = lines
@@ -489,7 +569,7 @@ fn run_board(b: &Board) -> Result<String> {
             "firmware printed '{summary}' but exited with {status}"
         ));
     }
-    Ok(summary)
+    Ok((summary, lines))
 }
 
 /// Run `cmd` in its own process group (so a timeout kills QEMU too, not only

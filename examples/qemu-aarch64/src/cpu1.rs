@@ -4,7 +4,9 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use crate::{fail, println, probe, HWBP};
+use board_kit::fatal;
+
+use crate::{println, probe, HWBP};
 
 const OFF: u32 = 0;
 const STARTING: u32 = 1;
@@ -32,7 +34,7 @@ pub fn start(conduit: crate::psci::Conduit) {
     let entry = _start_secondary as *const () as u64;
     let rc = crate::psci::cpu_on(conduit, 1, entry, 0);
     if rc != 0 {
-        fail!("PSCI CPU_ON(1, {:#x}) returned {}", entry, rc);
+        fatal!("PSCI CPU_ON(1, {:#x}) returned {}", entry, rc);
     }
     crate::wait_for("CPU 1 to come online", || {
         STATE.load(Ordering::SeqCst) == ONLINE
@@ -64,7 +66,7 @@ extern "C" fn secondary_main() -> ! {
     // clearing of every slot run in cpu_online (Arch::init_cpu); then the
     // manager installs what applies here, the all-CPU breakpoint included.
     if let Err(e) = HWBP.cpu_online(cpu) {
-        fail!("cpu_online({}) failed: {:?}", cpu, e);
+        fatal!("cpu_online({}) failed: {:?}", cpu, e);
     }
     println!("CPU {} online at EL{}", cpu, crate::current_el());
     STATE.store(ONLINE, Ordering::SeqCst);
@@ -75,7 +77,7 @@ extern "C" fn secondary_main() -> ! {
             }
             SYNC => {
                 if let Err(e) = HWBP.sync(cpu) {
-                    fail!("sync({}) failed: {:?}", cpu, e);
+                    fatal!("sync({}) failed: {:?}", cpu, e);
                 }
             }
             _ => {

@@ -4,7 +4,9 @@
 use hwbp_arm64::{Aarch64, Aarch64Exception, DebugVer, IdAa64Dfr0};
 use hwbp_core::SlotCounts;
 
-use crate::{fail, println, HWBP};
+use board_kit::fatal;
+
+use crate::{println, HWBP};
 
 /// The real AArch64 backend (MRS/MSR on the `DBG*_EL1` registers), for the
 /// board's 2 CPUs.
@@ -30,7 +32,7 @@ fn id_aa64dfr0() -> IdAa64Dfr0 {
 pub fn discover() -> usize {
     let counts = match HWBP.arch().probe() {
         Ok(counts) => counts,
-        Err(e) => fail!("hwbp-arm64 probe failed: {:?}", e),
+        Err(e) => fatal!("hwbp-arm64 probe failed: {:?}", e),
     };
     let id = id_aa64dfr0();
     let ver: Result<DebugVer, _> = id.debug_ver();
@@ -49,6 +51,6 @@ pub fn discover() -> usize {
             crate::checks::discovered(counts, id.brps(), id.wrps());
             usize::from(data)
         }
-        _ => fail!("unusable debug hardware: {:?} {:?}", ver, counts),
+        _ => fatal!("unusable debug hardware: {:?} {:?}", ver, counts),
     }
 }

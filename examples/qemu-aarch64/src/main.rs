@@ -2,17 +2,16 @@
 //!
 //! Boots at EL1, brings up the real hwbp-arm64 backend on both CPUs and checks
 //! on emulated debug hardware what the host tests check on the models (issue 7).
-//! Every check prints a line; the first mismatch prints `FAIL: …` and exits
-//! QEMU with status 1 through semihosting; success ends with
-//! `hwbp aarch64: N checks passed` and status 0.
+//! Every check prints a line (`ok N - …`, or `FAIL: …` and the run goes on);
+//! success ends with `hwbp aarch64: N checks passed` and status 0 through
+//! semihosting, any failure with a summary and status 1. A failure nothing
+//! can follow (bring-up, an unexpected exception) stops the run at once.
 #![no_std]
 #![no_main]
 
 mod boot;
 mod checks;
-mod console;
 mod cpu1;
-mod cs;
 mod hw;
 mod probe;
 mod psci;
@@ -20,7 +19,102 @@ mod timer;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use hwbp_core::{Hwbp, Resume};
+use board_kit::{fatal, Board, Recorder};
+use hwbp_core::{Hwbp, Resume, Sample};
+
+pub use board_kit::{print, println};
+
+/// The board as the kit sees it: the PL011, semihosting exit, DAIF.I/F, two
+/// CPUs.
+struct Aarch64Virt;
+board_kit::set_board!(Aarch64Virt);
+
+/// The virt board's PL011.
+const UART_BASE: usize = 0x0900_0000;
+const DAIF_I: u64 = 1 << 7;
+const DAIF_F: u64 = 1 << 6;
+
+// SAFETY: `mask_irqs` masks IRQ and FIQ on the calling CPU and returns the
+// previous DAIF (bits 6-9: bit 63 clear); `restore_irqs` unmasks only what was
+// unmasked in it. Only IRQ masking (DAIF.I/F) is touched, never the debug
+// mask. `cpu_id` is MPIDR_EL1.Aff0, 0 or 1 on `-smp 2`.
+unsafe impl Board for Aarch64Virt {
+    const NAME: &'static str = "aarch64";
+    const CRLF: bool = true;
+    const CPUS: u16 = 2;
+
+    fn put(byte: u8) {
+        // SAFETY: the PL011 of QEMU's virt board, mapped as device memory by
+        // the boot page table; the kit calls this inside a critical section,
+        // so one CPU at a time.
+        unsafe { board_kit::pl011::put(UART_BASE, byte) }
+    }
+
+    /// Leave QEMU through semihosting SYS_EXIT (ADP_Stopped_ApplicationExit),
+    /// with exit code 0 or 1.
+    fn exit(success: bool) -> ! {
+        const SYS_EXIT: u64 = 0x18;
+        const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x2_0026;
+        let block: [u64; 2] = [ADP_STOPPED_APPLICATION_EXIT, u64::from(!success)];
+        // SAFETY: `hlt #0xf000` is the AArch64 semihosting call; QEMU runs with
+        // -semihosting and reads the two-word parameter block x1 points at.
+        unsafe {
+            core::arch::asm!(
+                "hlt #0xf000",
+                in("x0") SYS_EXIT,
+                in("x1") block.as_ptr(),
+                options(nostack)
+            );
+        }
+        // Without -semihosting the HLT is UNDEFINED and never returns here; if
+        // it does, park the CPU.
+        loop {
+            core::hint::spin_loop();
+        }
+    }
+
+    unsafe fn mask_irqs() -> u64 {
+        let daif: u64;
+        // SAFETY: reading DAIF and masking IRQ/FIQ at EL1 has no other effect.
+        unsafe {
+            core::arch::asm!("mrs {}, daif", "msr daifset, #3", out(reg) daif, options(nomem, nostack));
+        }
+        daif
+    }
+
+    unsafe fn restore_irqs(previous: u64) {
+        // Unmask IRQ and FIQ only where they were unmasked at acquire; the
+        // debug mask (PSTATE.D) is left as it is now, since the hwbp-arm64
+        // enable sequence clears it inside the critical section.
+        if previous & DAIF_I == 0 {
+            // SAFETY: unmasking IRQs at EL1 restores the state of acquire.
+            unsafe { core::arch::asm!("msr daifclr, #2", options(nomem, nostack)) };
+        }
+        if previous & DAIF_F == 0 {
+            // SAFETY: unmasking FIQs at EL1 restores the state of acquire.
+            unsafe { core::arch::asm!("msr daifclr, #1", options(nomem, nostack)) };
+        }
+    }
+
+    fn cpu_id() -> u16 {
+        cpu_id()
+    }
+}
+
+/// The samples the checks look at; a record's value is the doubleword at the
+/// sample's address when the handler ran.
+pub static REC: Recorder<64> = Recorder::new(doubleword_at);
+
+/// The doubleword at `s.addr` (Arm watchpoints fire before the access
+/// completes, so a store's old value); `None` outside RAM.
+fn doubleword_at(s: &Sample) -> Option<u64> {
+    let aligned = s.addr & !7;
+    (0x4000_0000..0x8000_0000).contains(&aligned).then(|| {
+        // SAFETY: RAM is mapped; debug exceptions are masked in the
+        // handler (PSTATE.D set on entry), so this read cannot re-trigger.
+        unsafe { core::ptr::read_volatile(aligned as *const u64) }
+    })
+}
 
 /// This CPU's number: MPIDR_EL1.Aff0 (0 or 1 on `-smp 2`).
 pub fn cpu_id() -> u16 {
@@ -55,7 +149,7 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
             core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) now, options(nomem, nostack))
         };
         if now.wrapping_sub(start) > 10 * freq.max(1) {
-            fail!("timed out after 10 s waiting for {}", what);
+            fatal!("timed out after 10 s waiting for {}", what);
         }
         core::hint::spin_loop();
     }
@@ -67,8 +161,8 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 // before any use), nothing else on either CPU touches the debug registers,
 // and install/decode run only on the CPU they name (hwbp-core's contract,
 // kept by cpu1.rs, which resyncs CPU 1 on CPU 1).
-pub static HWBP: Hwbp<hw::Backend, checks::Recorder, 2, 24, 2> =
-    Hwbp::new(unsafe { hwbp_arm64::Aarch64::aarch64() }, checks::Recorder);
+pub static HWBP: Hwbp<hw::Backend, &'static Recorder<64>, 2, 24, 2> =
+    Hwbp::new(unsafe { hwbp_arm64::Aarch64::aarch64() }, &REC);
 
 /// Debug exceptions taken so far (both CPUs): a broken step-over would loop
 /// on one instruction forever, so the handler gives up after a bound.
@@ -85,14 +179,14 @@ extern "C" fn primary_main() -> ! {
         current_el()
     );
     if current_el() != 1 {
-        fail!("expected to be entered at EL1, got EL{}", current_el());
+        fatal!("expected to be entered at EL1, got EL{}", current_el());
     }
     // Vector sanity: a BRK must come back through the table.
     // SAFETY: `brk` raises a synchronous exception that rust_exception
     // recognises (immediate 0x7e) and skips.
     unsafe { core::arch::asm!("brk #0x7e") };
     if BRK_SEEN.load(Ordering::SeqCst) != 1 {
-        fail!("BRK did not reach the EL1 vector table");
+        fatal!("BRK did not reach the EL1 vector table");
     }
     let conduit = psci::QEMU_VIRT_EL1;
     let version = psci::version(conduit);
@@ -103,16 +197,16 @@ extern "C" fn primary_main() -> ! {
         version & 0xffff
     );
     if version >> 16 == 0 || version & (1 << 31) != 0 {
-        fail!("PSCI_VERSION through {:?} returned {:#x}", conduit, version);
+        fatal!("PSCI_VERSION through {:?} returned {:#x}", conduit, version);
     }
 
     // Step 1: discovery.
     let data_slots = hw::discover();
     if let Err(e) = HWBP.init(2) {
-        fail!("init(2) failed: {:?}", e);
+        fatal!("init(2) failed: {:?}", e);
     }
     if let Err(e) = HWBP.cpu_online(0) {
-        fail!("cpu_online(0) failed: {:?}", e);
+        fatal!("cpu_online(0) failed: {:?}", e);
     }
 
     // Step 8: an all-CPU breakpoint registered before CPU 1 exists.
@@ -129,8 +223,7 @@ extern "C" fn primary_main() -> ! {
     checks::step_over(); // step 7
     checks::no_strays();
 
-    println!("hwbp aarch64: {} checks passed", checks::passed());
-    console::exit(0)
+    board_kit::checks::finish()
 }
 
 const EC_BRK64: u64 = 0x3c;
@@ -164,7 +257,7 @@ extern "C" fn rust_exception(kind: u64, frame: &mut boot::Frame) {
     if kind == VECTOR_CURRENT_SPX_SYNC && (EC_DEBUG_FIRST..=EC_DEBUG_LAST).contains(&ec) {
         let cpu = cpu_id();
         if DEBUG_EXCEPTIONS.fetch_add(1, Ordering::Relaxed) >= DEBUG_EXCEPTION_LIMIT {
-            fail!(
+            fatal!(
                 "more than {} debug exceptions: step-over is looping (last ESR {:#x} ELR {:#x})",
                 DEBUG_EXCEPTION_LIMIT,
                 esr,
@@ -175,7 +268,7 @@ extern "C" fn rust_exception(kind: u64, frame: &mut boot::Frame) {
         match HWBP.handle_exception(cpu, &raw) {
             Resume::Return => {}
             Resume::SingleStep => frame.spsr |= SPSR_SS,
-            other => fail!(
+            other => fatal!(
                 "debug exception on CPU {} not taken by hwbp ({:?}): ESR {:#x} FAR {:#x} ELR {:#x}",
                 cpu,
                 other,
@@ -191,7 +284,7 @@ extern "C" fn rust_exception(kind: u64, frame: &mut boot::Frame) {
         frame.elr += 4;
         return;
     }
-    fail!(
+    fatal!(
         "unexpected exception on CPU {}: vector {} ESR {:#x} (EC {:#x}) FAR {:#x} ELR {:#x}",
         cpu_id(),
         kind,
@@ -204,5 +297,5 @@ extern "C" fn rust_exception(kind: u64, frame: &mut boot::Frame) {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    fail!("panic on CPU {}: {}", cpu_id(), info)
+    fatal!("panic on CPU {}: {}", cpu_id(), info)
 }

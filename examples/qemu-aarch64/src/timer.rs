@@ -5,7 +5,9 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{fail, HWBP};
+use board_kit::{fatal, Ticker};
+
+use crate::HWBP;
 
 const GICD: usize = 0x0800_0000;
 const GICC: usize = 0x0801_0000;
@@ -22,7 +24,7 @@ const VTIMER_INTID: u32 = 27;
 const SPURIOUS: u32 = 1023;
 
 /// Ticks delivered so far.
-static TICKS: AtomicU64 = AtomicU64::new(0);
+static TICKS: Ticker = Ticker::new();
 /// Timer period in counter cycles.
 static PERIOD: AtomicU64 = AtomicU64::new(0);
 
@@ -53,7 +55,7 @@ fn arm_timer(cycles: u64) {
 
 /// Ticks delivered so far.
 pub fn ticks() -> u64 {
-    TICKS.load(Ordering::SeqCst)
+    TICKS.ticks()
 }
 
 /// Start ticking every `hz`-th of a second on CPU 0 and unmask IRQs.
@@ -62,7 +64,7 @@ pub fn start(hz: u64) {
     // SAFETY: reading CNTFRQ_EL0 has no side effects.
     unsafe { core::arch::asm!("mrs {}, cntfrq_el0", out(reg) freq, options(nomem, nostack)) };
     if freq == 0 {
-        fail!("CNTFRQ_EL0 is 0: no generic timer frequency");
+        fatal!("CNTFRQ_EL0 is 0: no generic timer frequency");
     }
     PERIOD.store(freq / hz, Ordering::SeqCst);
     write(GICD + GICD_CTLR, 1);
@@ -96,12 +98,9 @@ pub fn irq() {
         return;
     }
     if id != VTIMER_INTID {
-        fail!("unexpected interrupt {}", id);
+        fatal!("unexpected interrupt {}", id);
     }
-    TICKS.fetch_add(1, Ordering::SeqCst);
-    if let Err(e) = HWBP.rotate(0) {
-        fail!("rotate(0) from the timer interrupt failed: {:?}", e);
-    }
+    TICKS.tick(|| HWBP.rotate(0));
     arm_timer(PERIOD.load(Ordering::SeqCst));
     write(GICC + GICC_EOIR, iar);
 }

@@ -7,8 +7,8 @@ use hwbp_arm64::aarch32::Moe;
 use hwbp_core::{Access, BpType, BreakpointAttr, Error, Handle, SlotCounts, Target};
 
 use crate::probes::{self, Bytes64, Word};
-use crate::recorder::Record;
 use crate::{println, stepover, HWBP, REC};
+use board_kit::Record;
 
 /// The result of a check.
 pub type Outcome = Result<(), Failure>;
@@ -25,10 +25,11 @@ pub fn begin(name: &'static str) {
     critical_section::with(|cs| CURRENT.borrow(cs).set(name));
 }
 
-/// Print `FAIL: <check>: <why>` and return the failure.
+/// Print `FAIL: <check>: <why>` (counted as the check's failure) and return
+/// the failure.
 pub fn failure(why: core::fmt::Arguments) -> Failure {
     let name = critical_section::with(|cs| CURRENT.borrow(cs).get());
-    println!("FAIL: {name}: {why}");
+    board_kit::checks::fail(format_args!("{name}: {why}"));
     Failure
 }
 
@@ -179,7 +180,7 @@ pub fn pinned_write() -> Outcome {
         s.addr,
         s.access,
         s.ip,
-        r.old,
+        r.value,
         stored,
         probes::store32_ip()
     );
@@ -201,9 +202,9 @@ pub fn pinned_write() -> Outcome {
         "sample region"
     );
     ensure!(
-        r.old == Some(0x1111_1111),
+        r.value == Some(0x1111_1111),
         "handler read {:x?} before the store",
-        r.old
+        r.value
     );
     ensure!(
         stored == Some(0xC0FF_EE00),
@@ -601,7 +602,11 @@ pub fn continue_after_hits() -> Outcome {
             r.sample.ip
         );
         let old = [Some(0x5555_5555), Some(100), Some(101)][i];
-        ensure!(r.old == old, "hit {i} saw {:x?}, expected {old:x?}", r.old);
+        ensure!(
+            r.value == old,
+            "hit {i} saw {:x?}, expected {old:x?}",
+            r.value
+        );
     }
     ensure!(VAR_E.load() == 102, "final value {}", VAR_E.load());
 

@@ -6,38 +6,98 @@
 
 mod boot;
 mod checks;
-mod console;
-mod cs;
 mod hw;
 mod probes;
-mod recorder;
 mod semihosting;
 mod stepover;
 
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use board_kit::{fatal, Board, Recorder};
 use critical_section::Mutex;
-use hwbp_core::{Handler, Hwbp, Resume, Sample};
+use hwbp_core::{Hwbp, Resume, Sample};
 
 use boot::{Frame, Vector};
 use checks::{fail, Ctx};
-use recorder::Recorder;
 
-/// The samples the checks look at.
-pub static REC: Recorder = Recorder::new();
+pub use board_kit::{print, println};
 
-/// Hands every sample to [`REC`].
-pub struct Forward;
+/// The board as the kit sees it: the PL011, semihosting exit, CPSR.I/F.
+struct Armv7Virt;
+board_kit::set_board!(Armv7Virt);
 
-impl Handler for Forward {
-    fn on_sample(&self, s: &Sample) {
-        REC.on_sample(s);
+const CPSR_I: u32 = 1 << 7;
+const CPSR_F: u32 = 1 << 6;
+
+/// The virt board's PL011.
+const UART_BASE: usize = 0x0900_0000;
+
+// SAFETY: a single CPU; `mask_irqs` masks IRQ and FIQ and returns the
+// previous CPSR (32 bits: bit 63 clear), `restore_irqs` unmasks only what was
+// unmasked in it. Debug aborts are synchronous and are not masked by
+// CPSR.I/F, so a breakpoint inside a critical section still fires.
+unsafe impl Board for Armv7Virt {
+    const NAME: &'static str = "armv7";
+    // Plain '\n' line ends: the transcript is read by programs (xtask) that
+    // compare whole lines.
+    const CRLF: bool = false;
+    const CPUS: u16 = 1;
+
+    fn put(byte: u8) {
+        // SAFETY: the PL011 of QEMU's virt board (device memory with the MMU
+        // off); nothing else in this firmware touches it.
+        unsafe { board_kit::pl011::put(UART_BASE, byte) }
+    }
+
+    fn exit(success: bool) -> ! {
+        semihosting::exit(success)
+    }
+
+    unsafe fn mask_irqs() -> u64 {
+        let cpsr: u32;
+        // SAFETY: reading CPSR and masking IRQ/FIQ in a privileged mode has no
+        // other effect.
+        unsafe {
+            core::arch::asm!("mrs {}, cpsr", "cpsid if", out(reg) cpsr, options(nomem, nostack));
+        }
+        u64::from(cpsr)
+    }
+
+    unsafe fn restore_irqs(previous: u64) {
+        if previous & u64::from(CPSR_I) == 0 {
+            // SAFETY: unmasking IRQ restores the state at acquire.
+            unsafe { core::arch::asm!("cpsie i", options(nomem, nostack)) };
+        }
+        if previous & u64::from(CPSR_F) == 0 {
+            // SAFETY: unmasking FIQ restores the state at acquire.
+            unsafe { core::arch::asm!("cpsie f", options(nomem, nostack)) };
+        }
     }
 }
 
+/// The samples the checks look at; a record's value is the watched word.
+pub static REC: Recorder<64> = Recorder::new(watched_word);
+
+/// The watched word as the handler reads it: the watchpoint fires before the
+/// access, so for a store this is the value it is about to replace. `None`
+/// for instruction breakpoints and regions that are not one aligned word.
+fn watched_word(s: &Sample) -> Option<u64> {
+    // The backend disabled the fired watchpoint before the core called the
+    // handler, so reading the watched word does not re-enter (AArch32 has no
+    // PSTATE.D to mask debug exceptions in the handler).
+    (s.region_len == 4
+        && s.region_addr.is_multiple_of(4)
+        && !s.access.contains(hwbp_core::Access::EXEC))
+    .then(|| {
+        // SAFETY: the region is a word the firmware registered, in RAM.
+        u64::from(unsafe { core::ptr::read_volatile(s.region_addr as usize as *const u32) })
+    })
+}
+
 /// The breakpoint manager: one CPU, 16 events, no tasks to speak of.
-pub static HWBP: Hwbp<hw::Backend, Forward, 1, 16, 2> = Hwbp::new(hw::backend(), Forward);
+pub static HWBP: Hwbp<hw::Backend, &'static Recorder<64>, 1, 16, 2> =
+    Hwbp::new(hw::backend(), &REC);
 
 /// The value the last watched store was writing, decoded from its source
 /// register (A32 `STR`/`STRB`); `None` if the last data abort was not such a
@@ -52,19 +112,13 @@ pub fn last_store_value() -> Option<u32> {
 #[no_mangle]
 extern "C" fn firmware_main() -> ! {
     println!("hwbp armv7: boot ok (SVC mode, vectors at VBAR)");
-    let (passed, failed) = run();
-    if failed == 0 {
-        println!("hwbp armv7: {passed} checks passed");
-        semihosting::exit(true)
-    } else {
-        println!("hwbp armv7: {failed} of {} checks FAILED", passed + failed);
-        semihosting::exit(false)
-    }
+    run();
+    board_kit::checks::finish()
 }
 
 /// The checks in order; a failed check prints `FAIL: ...` and the rest still
 /// run (bring-up failing stops everything after it, since nothing could work).
-fn run() -> (u32, u32) {
+fn run() {
     type Check = (&'static str, fn() -> checks::Outcome);
     let checks: [Check; 14] = [
         ("exception round trip", undef_round_trip),
@@ -91,23 +145,17 @@ fn run() -> (u32, u32) {
         ("continue after every hit", checks::continue_after_hits),
         ("no stray hits", no_stray),
     ];
-    let (mut passed, mut failed) = (0, 0);
     for (name, f) in checks {
         checks::begin(name);
         match f() {
             Ok(()) => {
-                passed += 1;
-                println!("ok {} - {name}", passed + failed);
+                board_kit::checks::pass(format_args!("{name}"));
             }
-            Err(checks::Failure) => {
-                failed += 1;
-                if name == "bring-up" {
-                    break;
-                }
-            }
+            // Already counted and printed by `checks::failure`.
+            Err(checks::Failure) if name == "bring-up" => break,
+            Err(checks::Failure) => {}
         }
     }
-    (passed, failed)
 }
 
 fn bring_up() -> checks::Outcome {
@@ -192,20 +240,24 @@ extern "C" fn exception_entry(frame: &mut Frame, vector: u32) {
             match stepover::finish(frame) {
                 Ok(true) => return,
                 Ok(false) => {}
-                Err(why) => println!("FAIL: {why}"),
+                Err(why) => {
+                    board_kit::checks::fail(format_args!("{why}"));
+                }
             }
         }
         Vector::PrefetchAbort | Vector::DataAbort => match debug_abort(frame, v) {
             Ok(()) => return,
-            Err(why) => println!("FAIL: {why}"),
+            Err(why) => {
+                board_kit::checks::fail(format_args!("{why}"));
+            }
         },
         Vector::Svc | Vector::Irq => {}
     }
-    println!(
-        "FAIL: unexpected exception {v:?} at pc={:#010x} spsr={:#010x}",
-        frame.pc, frame.spsr
-    );
-    semihosting::exit(false)
+    fatal!(
+        "unexpected exception {v:?} at pc={:#010x} spsr={:#010x}",
+        frame.pc,
+        frame.spsr
+    )
 }
 
 /// A prefetch or data abort: hand debug events to the core, then step over.
@@ -296,6 +348,5 @@ fn store_value(frame: &Frame) -> Option<u32> {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    println!("FAIL: panic: {info}");
-    semihosting::exit(false)
+    fatal!("panic: {info}")
 }

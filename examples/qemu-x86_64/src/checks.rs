@@ -6,67 +6,48 @@
 //! Watched accesses go through `read_volatile`/`write_volatile` or inline
 //! assembly, so the compiler can neither elide nor merge them.
 
-use core::cell::RefCell;
 use core::hint::black_box;
 use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
-use critical_section::Mutex;
-use hwbp_core::{Access, BreakpointAttr, Error, Handle, SlotCounts, Target};
+use board_kit::{check, fatal, Record, Recorder, Varies};
+use hwbp_core::{Access, BreakpointAttr, Error, Handle, Sample, SlotCounts, Target};
 use hwbp_x86::Dr7;
 
 use crate::hw::{self, CPU, HWBP};
 use crate::println;
 
-/// One delivered sample, as the handler saw it.
-#[derive(Clone, Copy, Debug)]
-pub struct Rec {
-    pub handle: Handle,
-    pub addr: u64,
-    pub ip: u64,
-    pub access: Access,
-    pub hits: u64,
-    /// The region the sample is reported against (first byte, length).
-    pub region: (u64, u64),
-    /// For write watchpoints: the doubleword at the reported address, read in
-    /// the handler (x86 data breakpoints are traps, so the store is done).
-    pub value: Option<u64>,
-}
+/// The samples the checks look at; a write sample's value is the watched
+/// doubleword as the handler read it.
+static REC: Recorder<64> = Recorder::new(stored_value);
 
-static RECS: Mutex<RefCell<heapless::Vec<Rec, 64>>> =
-    Mutex::new(RefCell::new(heapless::Vec::new()));
+/// For write watchpoints: the doubleword at the reported address, read in the
+/// handler (x86 data breakpoints are traps, so the store is done).
+fn stored_value(s: &Sample) -> Option<u64> {
+    (s.access == Access::WRITE).then(|| {
+        // SAFETY: every watched address in this firmware is in its own
+        // identity-mapped image; reading cannot trigger a write-only
+        // watchpoint, and read-write slots report an empty access, so they
+        // never get here.
+        unsafe { read_volatile((s.addr & !7) as *const u64) }
+    })
+}
 
 /// Print and record each sample as it arrives (off in the rotation loops,
 /// where only the manager's counts are checked).
 static RECORD: AtomicBool = AtomicBool::new(true);
 
-/// The handler given to the manager: records (and prints) every sample.
-pub struct Recorder;
+/// The handler given to the manager: records (and prints) every sample the
+/// recorder keeps.
+pub struct Recording;
 
-impl hwbp_core::Handler for Recorder {
-    fn on_sample(&self, s: &hwbp_core::Sample) {
-        // Read the watched doubleword for write samples: x86 data breakpoints
-        // are traps, so this is the value just stored.
-        let value = if s.access == Access::WRITE {
-            // SAFETY: every watched address in this firmware is in its own
-            // identity-mapped image; reading cannot trigger a write-only
-            // watchpoint, and read-write slots report an empty access, so
-            // they never get here.
-            Some(unsafe { read_volatile((s.addr & !7) as *const u64) })
-        } else {
-            None
-        };
+impl hwbp_core::Handler for Recording {
+    fn on_sample(&self, s: &Sample) {
         if !RECORD.load(Ordering::Relaxed) {
             return;
         }
-        let rec = Rec {
-            handle: s.handle,
-            addr: s.addr,
-            ip: s.ip,
-            access: s.access,
-            hits: s.hits,
-            region: (s.region_addr, s.region_len),
-            value,
+        let Some(r) = REC.record(s) else {
+            return;
         };
         println!(
             "     #DB: bp {} addr {:#x} ip {:#x} access {:?} hits {} region {:#x}+{}{}",
@@ -77,13 +58,8 @@ impl hwbp_core::Handler for Recorder {
             s.hits,
             s.region_addr,
             s.region_len,
-            Value(value)
+            Value(r.value)
         );
-        critical_section::with(|cs| {
-            if RECS.borrow_ref_mut(cs).push(rec).is_err() {
-                crate::fail!("sample buffer overflow");
-            }
-        });
     }
 }
 
@@ -99,34 +75,15 @@ impl core::fmt::Display for Value {
 }
 
 /// Take every sample recorded so far.
-fn take() -> heapless::Vec<Rec, 64> {
-    critical_section::with(|cs| core::mem::take(&mut *RECS.borrow_ref_mut(cs)))
-}
-
-static PASSED: AtomicU32 = AtomicU32::new(0);
-
-/// Count a passed check and print it, or fail.
-macro_rules! check {
-    ($cond:expr, $($arg:tt)*) => {{
-        if $cond {
-            let n = PASSED.fetch_add(1, Ordering::SeqCst) + 1;
-            println!("ok {:2} - {}", n, format_args!($($arg)*));
-        } else {
-            crate::fail!(
-                "{} (`{}` is false, line {})",
-                format_args!($($arg)*),
-                stringify!($cond),
-                line!()
-            );
-        }
-    }};
+fn take() -> heapless::Vec<Record, 64> {
+    REC.take()
 }
 
 /// Unwrap a manager result or fail with the error.
 fn ok<T>(r: Result<T, Error>, what: &str) -> T {
     match r {
         Ok(v) => v,
-        Err(e) => crate::fail!("{what}: {e} ({e:?})"),
+        Err(e) => fatal!("{what}: {e} ({e:?})"),
     }
 }
 
@@ -261,8 +218,8 @@ fn call_traced(times: u64) -> u64 {
 
 // ---- the checks ------------------------------------------------------------
 
-/// Run every check; returns how many passed.
-pub fn run() -> u32 {
+/// Run every check.
+pub fn run() {
     discover();
     write_watchpoint();
     read_write_watchpoint();
@@ -274,7 +231,6 @@ pub fn run() -> u32 {
     modify();
     continue_after_every_hit();
     finish();
-    PASSED.load(Ordering::SeqCst)
 }
 
 /// Step 1: slot counts and debug architecture through hwbp-x86.
@@ -321,7 +277,7 @@ fn write_watchpoint() {
     let r = recs[0];
     check!(r.handle == h, "sample names the breakpoint");
     check!(
-        r.addr == a && r.region == (a, 8),
+        r.addr == a && r.region() == (a, 8),
         "sample address {:#x} is the watched static",
         r.addr
     );
@@ -475,7 +431,7 @@ fn split_regions() {
             recs.len() == 1
                 && recs[0].handle == h
                 && recs[0].addr == piece
-                && recs[0].region == region,
+                && recs[0].region() == region,
             "byte at +{off}: caught by the piece at {piece:#x}, reported against region {:#x}+{}",
             region.0,
             region.1
@@ -512,7 +468,7 @@ fn fill_and_multiplex() {
         let a = addr(unsafe { pinned.add(i) });
         *slot = Some(register(&BreakpointAttr::watch(a, 8, Access::WRITE)));
     }
-    let hp = hp.map(|h| h.unwrap_or_else(|| crate::fail!("pinned handle missing")));
+    let hp = hp.map(|h| h.unwrap_or_else(|| fatal!("pinned handle missing")));
     check!(dr7_enabled() == 0b1111, "4 pinned watchpoints fill DR0-DR3");
     let extra = HWBP.register(&BreakpointAttr::watch(
         addr(addr_of!(WATCHED)),
@@ -550,7 +506,7 @@ fn fill_and_multiplex() {
             &BreakpointAttr::watch(a, 8, Access::WRITE).flexible(),
         ));
     }
-    let hf = hf.map(|h| h.unwrap_or_else(|| crate::fail!("flexible handle missing")));
+    let hf = hf.map(|h| h.unwrap_or_else(|| fatal!("flexible handle missing")));
     let on: u32 = hf
         .iter()
         .filter(|&&h| ok(HWBP.slots_on(h, CPU), "slots_on") != 0)
@@ -625,7 +581,7 @@ fn timer_rotation() {
             &BreakpointAttr::watch(a, 8, Access::WRITE).flexible(),
         ));
     }
-    let hs = hs.map(|h| h.unwrap_or_else(|| crate::fail!("flexible handle missing")));
+    let hs = hs.map(|h| h.unwrap_or_else(|| fatal!("flexible handle missing")));
     check!(
         dr7_enabled() == 0b1111,
         "5 flexible watchpoints: 4 on the hardware"
@@ -652,16 +608,25 @@ fn timer_rotation() {
     RECORD.store(true, Ordering::Relaxed);
     take();
     let ticks = crate::timer::ticks() - start;
-    println!("   {ticks} timer ticks, {writes} rounds of 5 stores");
+    println!(
+        "   {} timer ticks, {} rounds of 5 stores",
+        Varies(ticks),
+        Varies(writes)
+    );
     let times = hs.map(|h| ok(HWBP.times(h), "times"));
     let hits = hs.map(hits);
     println!(
         "   (enabled, running, hits) per watchpoint: {:?}",
-        core::array::from_fn::<_, 5, _>(|i| (times[i].enabled, times[i].running, hits[i]))
+        core::array::from_fn::<_, 5, _>(|i| (
+            Varies(times[i].enabled),
+            Varies(times[i].running),
+            Varies(hits[i])
+        ))
     );
     check!(
         writes < MAX_ROUNDS && ticks >= MIN_TICKS,
-        "the timer ticked ({ticks} times) while the loop ran"
+        "the timer ticked ({} times) while the loop ran",
+        Varies(ticks)
     );
     check!(
         times.iter().all(|t| t.enabled == ticks),
@@ -711,7 +676,7 @@ fn modify() {
             && recs.len() == 1
             && recs[0].handle == h
             && recs[0].addr == new
-            && recs[0].region == (new, 8)
+            && recs[0].region() == (new, 8)
             && recs[0].value == Some(3),
         "the new variable fires, same handle, new region, value 3"
     );

@@ -5,10 +5,12 @@ const DEBUG_EXIT_PORT: u16 = 0xF4;
 
 /// QEMU exits 33: `run-qemu.sh` exits 0.
 const SUCCESS: u8 = 0x10;
-/// QEMU exits 35: `run-qemu.sh` exits 1.
+/// QEMU exits 35: `run-qemu.sh` exits 1 (a check failed).
 const FAILURE: u8 = 0x11;
 
-fn exit(value: u8) -> ! {
+/// Leave QEMU with the success or the failure code.
+pub fn exit(success: bool) -> ! {
+    let value = if success { SUCCESS } else { FAILURE };
     // SAFETY: isa-debug-exit is configured at 0xf4 by run-qemu.sh; writing it
     // ends the virtual machine.
     unsafe { crate::serial::outb(DEBUG_EXIT_PORT, value) };
@@ -17,14 +19,4 @@ fn exit(value: u8) -> ! {
         // SAFETY: interrupts are off; hlt just parks the CPU.
         unsafe { core::arch::asm!("cli; hlt", options(nomem, nostack)) };
     }
-}
-
-/// Every check passed.
-pub fn success() -> ! {
-    exit(SUCCESS)
-}
-
-/// A check failed (the caller has printed a `FAIL:` line).
-pub fn failure() -> ! {
-    exit(FAILURE)
 }

@@ -1,23 +1,25 @@
 //! The breakpoint manager over the real x86 debug registers, the #DB entry
-//! into it, and the `critical-section` implementation it locks with.
+//! into it.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use hwbp_core::{CpuSet, Hwbp, Resume};
 use hwbp_x86::{Cpu, DebugException, X86};
 
-use crate::checks::Recorder;
+use board_kit::fatal;
+
+use crate::checks::Recording;
 use crate::idt::{Frame, RFLAGS_RF};
 
 /// One CPU, up to 16 breakpoints, 2 task slots (the smallest the table
 /// allows; this firmware has no tasks).
-pub type Manager = Hwbp<X86<Cpu>, Recorder, 1, 16, 2>;
+pub type Manager = Hwbp<X86<Cpu>, Recording, 1, 16, 2>;
 
 /// The one manager. hwbp-x86's `X86<Cpu>` is the only code that touches
 /// DR0–DR7: this firmware runs at CPL 0 with DR7.GD clear and has no other
 /// debug-register user.
 // SAFETY: see above; the token is created once, here.
-pub static HWBP: Manager = Hwbp::new(unsafe { X86::new() }, Recorder);
+pub static HWBP: Manager = Hwbp::new(unsafe { X86::new() }, Recording);
 
 /// The only CPU.
 pub const CPU: u16 = 0;
@@ -38,7 +40,7 @@ pub fn take_debug_exceptions() -> u64 {
 /// RIP to the manager, then do what it says to continue.
 pub fn on_debug_exception(frame: &mut Frame) {
     if DEBUG_EXCEPTIONS.fetch_add(1, Ordering::SeqCst) >= STORM {
-        crate::fail!(
+        fatal!(
             "debug exception storm at rip {:#x} (RF not honoured?)",
             frame.rip
         );
@@ -49,13 +51,13 @@ pub fn on_debug_exception(frame: &mut Frame) {
     match HWBP.handle_exception(CPU, &raw) {
         Resume::Return => {}
         Resume::SetResumeFlag => frame.rflags |= RFLAGS_RF,
-        Resume::SingleStep => crate::fail!("x86 backend asked for a single step (dr6 {dr6:#x})"),
+        Resume::SingleStep => fatal!("x86 backend asked for a single step (dr6 {dr6:#x})"),
         Resume::ReturnAndPassOn | Resume::SetResumeFlagAndPassOn | Resume::SingleStepAndPassOn => {
-            crate::fail!(
+            fatal!(
             "data hit merged with a step or task switch this firmware never asked for: dr6 {dr6:#x}"
         )
         }
-        Resume::NotOurs => crate::fail!(
+        Resume::NotOurs => fatal!(
             "#DB that is not a breakpoint's: dr6 {dr6:#x} at rip {:#x}",
             frame.rip
         ),
@@ -67,32 +69,7 @@ pub fn on_debug_exception(frame: &mut Frame) {
 pub fn sync(set: CpuSet) {
     for cpu in set.iter() {
         if let Err(e) = HWBP.sync(cpu) {
-            crate::fail!("sync CPU {cpu}: {e}");
-        }
-    }
-}
-
-/// Single CPU: a critical section masks interrupts (they are never enabled in
-/// this firmware, but the implementation is honest about it). #DB is not
-/// maskable; the manager's exception path takes no lock.
-struct IrqOff;
-critical_section::set_impl!(IrqOff);
-
-// SAFETY: on one CPU, masking interrupts excludes every other context that
-// could take a critical section; the restore value re-enables them only if
-// they were enabled at the outermost acquire.
-unsafe impl critical_section::Impl for IrqOff {
-    unsafe fn acquire() -> bool {
-        let flags: u64;
-        // SAFETY: reading RFLAGS and clearing IF at CPL 0 has no other effect.
-        unsafe { core::arch::asm!("pushfq", "pop {}", "cli", out(reg) flags, options(nomem)) };
-        flags & (1 << 9) != 0
-    }
-
-    unsafe fn release(was_enabled: bool) {
-        if was_enabled {
-            // SAFETY: interrupts were enabled when the outermost section began.
-            unsafe { core::arch::asm!("sti", options(nomem, nostack)) };
+            fatal!("sync CPU {cpu}: {e}");
         }
     }
 }

@@ -160,11 +160,10 @@ extern "C" fn exception_entry(frame: &mut Frame) {
         crate::timer::on_interrupt(frame.vector as u8 - 32);
         return;
     }
-    crate::println!(
-        "FAIL: unexpected exception {} (error code {:#x}) at rip {:#x}",
+    board_kit::fatal!(
+        "unexpected exception {} (error code {:#x}) at rip {:#x}",
         frame.vector,
         frame.error_code,
         frame.rip
     );
-    crate::exit::failure();
 }

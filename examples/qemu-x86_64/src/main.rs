@@ -10,21 +10,54 @@ mod checks;
 mod exit;
 mod hw;
 mod idt;
-mod timer;
-#[macro_use]
 mod serial;
+mod timer;
 
 use core::panic::PanicInfo;
 
+use board_kit::{fatal, Board};
+
+pub use board_kit::{print, println};
 pub use hw::on_debug_exception;
 
-/// Print a `FAIL:` line and leave QEMU with the failure code.
-#[macro_export]
-macro_rules! fail {
-    ($($arg:tt)*) => {{
-        $crate::println!("FAIL: {}", format_args!($($arg)*));
-        $crate::exit::failure()
-    }};
+/// The board as the kit sees it: COM1, isa-debug-exit, RFLAGS.IF.
+struct Pc;
+board_kit::set_board!(Pc);
+
+/// RFLAGS.IF.
+const RFLAGS_IF: u64 = 1 << 9;
+
+// SAFETY: a single CPU: masking interrupts excludes every other context that
+// could take a critical section (#DB is not maskable; the manager's exception
+// path takes no lock). `mask_irqs` returns RFLAGS (bit 63 is reserved, 0);
+// `restore_irqs` re-enables interrupts only if they were enabled at the
+// outermost acquire. Interrupts are enabled only while the timer runs.
+unsafe impl Board for Pc {
+    const NAME: &'static str = "x86_64";
+    const CRLF: bool = true;
+    const CPUS: u16 = 1;
+
+    fn put(byte: u8) {
+        serial::put(byte);
+    }
+
+    fn exit(success: bool) -> ! {
+        exit::exit(success)
+    }
+
+    unsafe fn mask_irqs() -> u64 {
+        let flags: u64;
+        // SAFETY: reading RFLAGS and clearing IF at CPL 0 has no other effect.
+        unsafe { core::arch::asm!("pushfq", "pop {}", "cli", out(reg) flags, options(nomem)) };
+        flags
+    }
+
+    unsafe fn restore_irqs(previous: u64) {
+        if previous & RFLAGS_IF != 0 {
+            // SAFETY: interrupts were enabled when the outermost section began.
+            unsafe { core::arch::asm!("sti", options(nomem, nostack)) };
+        }
+    }
 }
 
 #[no_mangle]
@@ -33,12 +66,11 @@ extern "C" fn kmain() -> ! {
     idt::init();
     timer::init();
     println!("hwbp x86_64: booted (PVH, long mode, IDT with #DB handler)");
-    let passed = checks::run();
-    println!("hwbp x86_64: {passed} checks passed");
-    exit::success();
+    checks::run();
+    board_kit::checks::finish()
 }
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
-    fail!("panic: {info}");
+    fatal!("panic: {info}");
 }

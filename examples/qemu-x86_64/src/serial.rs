@@ -1,8 +1,7 @@
-//! COM1 (16550 UART at I/O port 0x3F8), polled, and the `print!`/`println!`
-//! macros on top of it.
+//! COM1 (16550 UART at I/O port 0x3F8), polled: the byte writer under
+//! board-kit's console.
 
 use core::arch::asm;
-use core::fmt;
 
 const COM1: u16 = 0x3F8;
 
@@ -44,42 +43,12 @@ pub fn init() {
     }
 }
 
-fn put(byte: u8) {
+/// Send one byte (no lock: one CPU; board-kit prints each line inside a
+/// critical section).
+pub fn put(byte: u8) {
     // SAFETY: polling LSR.THRE then writing THR is the UART's transmit protocol.
     unsafe {
         while inb(COM1 + 5) & 0x20 == 0 {}
         outb(COM1, byte);
     }
-}
-
-/// A `fmt::Write` sink on COM1 (no lock: one CPU; the #DB handler prints
-/// between, never inside, the main program's watched accesses).
-pub struct Serial;
-
-impl fmt::Write for Serial {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for b in s.bytes() {
-            if b == b'\n' {
-                put(b'\r');
-            }
-            put(b);
-        }
-        Ok(())
-    }
-}
-
-#[macro_export]
-macro_rules! print {
-    ($($arg:tt)*) => {{
-        let _ = core::fmt::Write::write_fmt(&mut $crate::serial::Serial, format_args!($($arg)*));
-    }};
-}
-
-#[macro_export]
-macro_rules! println {
-    () => { $crate::print!("\n") };
-    ($($arg:tt)*) => {{
-        $crate::print!($($arg)*);
-        $crate::print!("\n");
-    }};
 }

@@ -2,7 +2,7 @@
 //! PIT's channel 0 as IRQ 0, whose handler calls `Hwbp::rotate` — the way a
 //! kernel's timer interrupt drives perf-style multiplexing.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use board_kit::{fatal, Ticker};
 
 use crate::hw::{CPU, HWBP};
 use crate::serial::{inb, outb};
@@ -17,7 +17,7 @@ const PIT_CMD: u16 = 0x43;
 const PIT_DIVISOR: u16 = 1193;
 
 /// Timer interrupts handled since boot.
-static TICKS: AtomicU64 = AtomicU64::new(0);
+static TICKS: Ticker = Ticker::new();
 
 /// Remap both PICs to vectors 32–47 and mask every line (boot; interrupts
 /// stay disabled until [`start`]).
@@ -61,22 +61,19 @@ pub fn stop() {
 
 /// Timer interrupts handled since boot.
 pub fn ticks() -> u64 {
-    TICKS.load(Ordering::SeqCst)
+    TICKS.ticks()
 }
 
 /// Called by the IDT stub for PIC line `irq` (0–15).
 pub fn on_interrupt(irq: u8) {
     match irq {
         0 => {
-            TICKS.fetch_add(1, Ordering::SeqCst);
-            if let Err(e) = HWBP.rotate(CPU) {
-                crate::fail!("rotate from the timer interrupt: {e}");
-            }
+            TICKS.tick(|| HWBP.rotate(CPU));
             // SAFETY: end of interrupt for the master PIC.
             unsafe { outb(PIC1_CMD, 0x20) };
         }
         7 | 15 if !in_service(irq) => {} // spurious: no EOI
-        _ => crate::fail!("unexpected interrupt on PIC line {irq}"),
+        _ => fatal!("unexpected interrupt on PIC line {irq}"),
     }
 }
 
