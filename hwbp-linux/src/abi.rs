@@ -153,8 +153,10 @@ impl PerfEventAttr {
     }
 }
 
+/// No system calls: these also run under Miri
+/// (`cargo +nightly miri test -p hwbp-linux --lib pure_tests`).
 #[cfg(test)]
-mod tests {
+mod pure_tests {
     use super::*;
     use hwbp_core::{Access, BreakpointAttr};
 

@@ -402,6 +402,35 @@ impl Breakpoint {
     }
 }
 
+/// No system calls: these also run under Miri
+/// (`cargo +nightly miri test -p hwbp-linux --lib pure_tests`).
+#[cfg(test)]
+mod pure_tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_rolls_back_the_items_already_changed() {
+        let mut log = Vec::new();
+        let log = std::cell::RefCell::new(&mut log);
+        let got = apply_all(
+            &[1, 2, 3, 4],
+            |&i| {
+                log.borrow_mut().push(i);
+                if i == 3 {
+                    Err("no")
+                } else {
+                    Ok(())
+                }
+            },
+            |&i| log.borrow_mut().push(-i),
+        );
+        assert_eq!(got, Err((2, "no")));
+        assert_eq!(**log.borrow(), [1, 2, 3, -2, -1]);
+        assert_eq!(apply_all(&[1, 2], |_| Ok::<(), ()>(()), |_| panic!("no undo")), Ok(()));
+    }
+}
+
+/// These make system calls (perf_event_open, threads, uname).
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,27 +515,6 @@ mod tests {
         for h in handles {
             h.join().expect("no panic");
         }
-    }
-
-    #[test]
-    fn a_failure_rolls_back_the_items_already_changed() {
-        let mut log = Vec::new();
-        let log = std::cell::RefCell::new(&mut log);
-        let got = apply_all(
-            &[1, 2, 3, 4],
-            |&i| {
-                log.borrow_mut().push(i);
-                if i == 3 {
-                    Err("no")
-                } else {
-                    Ok(())
-                }
-            },
-            |&i| log.borrow_mut().push(-i),
-        );
-        assert_eq!(got, Err((2, "no")));
-        assert_eq!(**log.borrow(), [1, 2, 3, -2, -1]);
-        assert_eq!(apply_all(&[1, 2], |_| Ok::<(), ()>(()), |_| panic!("no undo")), Ok(()));
     }
 
     /// A breakpoint whose second event is not a perf event (so every ioctl on

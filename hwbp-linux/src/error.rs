@@ -179,8 +179,10 @@ impl std::error::Error for Error {
 /// `EPERM` on every Linux architecture (kept here so the type builds anywhere).
 const EPERM: i32 = 1;
 
+/// No system calls: these also run under Miri
+/// (`cargo +nightly miri test -p hwbp-linux --lib pure_tests`).
 #[cfg(test)]
-mod tests {
+mod pure_tests {
     use super::*;
 
     #[test]

@@ -171,8 +171,10 @@ pub fn bp_type(access: Access) -> u32 {
     }
 }
 
+/// No system calls: these also run under Miri
+/// (`cargo +nightly miri test -p hwbp-linux --lib pure_tests`).
 #[cfg(test)]
-mod tests {
+mod pure_tests {
     use super::*;
     use hwbp_core::Target;
 

@@ -20,7 +20,7 @@
 
 use core::ffi::c_void;
 use core::cell::Cell;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Once;
 
 use crate::abi::siginfo;
@@ -109,13 +109,19 @@ impl Drop for Busy {
     }
 }
 
+/// A handler as [`Entry::handler`] stores it.
+fn handler_ptr(handler: Option<HitFn>) -> *mut () {
+    handler.map_or(core::ptr::null_mut(), |f| f as *mut ())
+}
+
 struct Entry {
     /// Set while an open breakpoint owns the entry.
     claimed: AtomicBool,
     /// Published last: the `sig_data` of the owner, 0 when free.
     cookie: AtomicU64,
-    /// `HitFn` as an address, 0 for none.
-    handler: AtomicUsize,
+    /// The `HitFn` ([`handler_ptr`]), null for none. A pointer rather than an
+    /// integer, so the function pointer read back keeps its provenance.
+    handler: AtomicPtr<()>,
     samples: AtomicU64,
     /// Signal handlers between their cookie check and the end of the user's
     /// handler ([`Entry::enter`]). The entry is not freed (so not reclaimed by
@@ -131,9 +137,16 @@ struct Active<'a> {
 
 impl Active<'_> {
     /// Count the sample; returns the new sample number and the handler.
-    fn sample(&self) -> (u64, usize) {
+    fn sample(&self) -> (u64, Option<HitFn>) {
         let sample = self.entry.samples.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
-        (sample, self.entry.handler.load(Ordering::Acquire))
+        let ptr = self.entry.handler.load(Ordering::Acquire);
+        let handler = (!ptr.is_null()).then(|| {
+            // SAFETY: a non-null value of the field is a `HitFn` stored through
+            // `handler_ptr` (by `Entry::claim` and `Slot::set_handler` only);
+            // fn pointers and data pointers have the same size here.
+            unsafe { core::mem::transmute::<*mut (), HitFn>(ptr) }
+        });
+        (sample, handler)
     }
 }
 
@@ -150,7 +163,7 @@ impl Entry {
         Entry {
             claimed: AtomicBool::new(false),
             cookie: AtomicU64::new(0),
-            handler: AtomicUsize::new(0),
+            handler: AtomicPtr::new(core::ptr::null_mut()),
             samples: AtomicU64::new(0),
             active: AtomicUsize::new(0),
         }
@@ -166,7 +179,7 @@ impl Entry {
         }
         let cookie = cookie_of(GENERATION.fetch_add(1, Ordering::Relaxed), index);
         self.samples.store(0, Ordering::Relaxed);
-        self.handler.store(handler.map_or(0, |f| f as usize), Ordering::Relaxed);
+        self.handler.store(handler_ptr(handler), Ordering::Relaxed);
         // Publish: a signal that sees the cookie sees the fields above.
         self.cookie.store(cookie, Ordering::Release);
         Some(cookie)
@@ -206,7 +219,7 @@ impl Entry {
                 std::thread::sleep(std::time::Duration::from_micros(100));
             }
         }
-        self.handler.store(0, Ordering::Release);
+        self.handler.store(core::ptr::null_mut(), Ordering::Release);
         self.claimed.store(false, Ordering::Release);
     }
 
@@ -221,7 +234,7 @@ impl Entry {
     fn reset_after_fork(&self, busy_here: bool) {
         self.active.store(0, Ordering::SeqCst);
         if !busy_here && self.claimed.load(Ordering::SeqCst) && self.cookie.load(Ordering::SeqCst) == 0 {
-            self.handler.store(0, Ordering::Release);
+            self.handler.store(core::ptr::null_mut(), Ordering::Release);
             self.claimed.store(false, Ordering::Release);
         }
     }
@@ -267,7 +280,7 @@ impl Slot {
     /// Replace the handler.
     pub fn set_handler(&self, handler: Option<HitFn>) {
         if let Some(e) = TABLE.get(self.index) {
-            e.handler.store(handler.map_or(0, |f| f as usize), Ordering::Release);
+            e.handler.store(handler_ptr(handler), Ordering::Release);
         }
     }
 }
@@ -404,7 +417,7 @@ fn dispatch(info: *mut libc::siginfo_t, ctx: *mut c_void) -> bool {
         return true;
     };
     let (sample, handler) = active.sample();
-    if handler != 0 {
+    if let Some(f) = handler {
         let hit = Hit {
             id: crate::Id(cookie),
             // SAFETY: as above.
@@ -416,9 +429,6 @@ fn dispatch(info: *mut libc::siginfo_t, ctx: *mut c_void) -> bool {
             // SAFETY: as above.
             flags: unsafe { field(info, siginfo::PERF_FLAGS) },
         };
-        // SAFETY: `handler` was stored from a `HitFn` (a `fn(&Hit)`) by
-        // `Slot::claim`/`set_handler`; fn pointers and usize have the same size.
-        let f: HitFn = unsafe { core::mem::transmute::<usize, HitFn>(handler) };
         f(&hit);
     }
     drop(active);
@@ -460,14 +470,35 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
     }
 }
 
+/// No system calls: these also run under Miri
+/// (`cargo +nightly miri test -p hwbp-linux --lib pure_tests`).
 #[cfg(test)]
-mod tests {
+mod pure_tests {
     use super::*;
     use std::sync::mpsc;
     use std::time::Duration;
 
-    fn old_handler(_: &Hit) {}
-    fn new_handler(_: &Hit) {}
+    thread_local! {
+        /// Which of the handlers below last ran on this thread.
+        static RAN: Cell<&'static str> = const { Cell::new("none") };
+    }
+    fn old_handler(_: &Hit) {
+        RAN.set("old");
+    }
+    fn new_handler(_: &Hit) {
+        RAN.set("new");
+    }
+
+    /// Which handler `handler` is, found by calling it (Rust does not promise
+    /// that two casts of one `fn` item give the same address, and Miri does
+    /// give different ones, so addresses are not compared).
+    fn which(handler: Option<HitFn>) -> &'static str {
+        RAN.set("none");
+        if let Some(f) = handler {
+            f(&Hit { id: crate::Id(0), addr: 0, ip: 0, tid: 0, sample: 0, flags: 0 });
+        }
+        RAN.get()
+    }
 
     /// The race the entry protocol closes: a hit passes the cookie check, then
     /// another thread drops the breakpoint and a new one claims the same entry
@@ -492,7 +523,7 @@ mod tests {
         );
         let (sample, handler) = active.sample();
         assert_eq!(sample, 1);
-        assert_eq!(handler, old_handler as HitFn as usize);
+        assert_eq!(which(handler), "old");
         drop(active);
 
         let new = finished.recv_timeout(Duration::from_secs(10)).expect("release finishes");
@@ -502,7 +533,8 @@ mod tests {
         assert!(E.enter(old).is_none());
         assert_eq!(E.active.load(Ordering::SeqCst), 0);
         let active = E.enter(new).expect("owned by the new breakpoint");
-        assert_eq!(active.sample(), (1, new_handler as HitFn as usize));
+        let (sample, handler) = active.sample();
+        assert_eq!((sample, which(handler)), (1, "new"));
         drop(active);
         E.release();
     }
@@ -579,7 +611,7 @@ mod tests {
         let inside = OWNED.enter(cookie).expect("owned");
         // Another thread between taking an entry and publishing its cookie.
         CLAIMING.claimed.store(true, Ordering::SeqCst);
-        CLAIMING.handler.store(new_handler as HitFn as usize, Ordering::SeqCst);
+        CLAIMING.handler.store(handler_ptr(Some(new_handler)), Ordering::SeqCst);
         // Another thread freeing an entry, waiting for a handler inside.
         RELEASING.claim(2, None).expect("free entry");
         RELEASING.cookie.store(0, Ordering::SeqCst);
@@ -594,7 +626,7 @@ mod tests {
         assert!(OWNED.claimed.load(Ordering::SeqCst), "a live breakpoint lost its entry");
         assert_eq!(OWNED.cookie.load(Ordering::SeqCst), cookie);
         assert!(!CLAIMING.claimed.load(Ordering::SeqCst));
-        assert_eq!(CLAIMING.handler.load(Ordering::SeqCst), 0);
+        assert!(CLAIMING.handler.load(Ordering::SeqCst).is_null());
         assert!(!RELEASING.claimed.load(Ordering::SeqCst));
         assert!(MINE.claimed.load(Ordering::SeqCst), "the forking thread's claim was undone");
         assert!(!FREE.claimed.load(Ordering::SeqCst));
