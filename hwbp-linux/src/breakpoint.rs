@@ -40,6 +40,9 @@ pub struct Breakpoint {
     /// Whether the events were last asked to be enabled (by open, `enable`,
     /// `disable` or `modify`): the state a failed call rolls back to.
     enabled: AtomicBool,
+    /// The process that opened it: only there may the events be switched or
+    /// changed (a forked child's descriptors name the same events).
+    opened_by: i32,
 }
 
 /// Apply `op` to each item in order. If it fails on item `k`, apply `undo` to
@@ -245,7 +248,7 @@ impl Breakpoint {
             }
         }
         let enabled = AtomicBool::new(!attr.disabled);
-        Ok(Breakpoint { fds, slot, id, attr, perf, enabled })
+        Ok(Breakpoint { fds, slot, id, attr, perf, enabled, opened_by: sys::getpid() })
     }
 
     /// The identifier handlers see in [`crate::Hit::id`].
@@ -267,7 +270,18 @@ impl Breakpoint {
         }
     }
 
+    /// Refuses to act on the events from a process other than the opener
+    /// (a forked child), where they are still the parent's.
+    fn check_owner(&self) -> Result<(), Error> {
+        if sys::getpid() == self.opened_by {
+            Ok(())
+        } else {
+            Err(Error::OtherProcess { opened_by: self.opened_by })
+        }
+    }
+
     fn set_enabled(&self, on: bool, call: &'static str) -> Result<(), Error> {
+        self.check_owner()?;
         let was = self.enabled.load(Ordering::Acquire);
         apply_all(
             &self.fds,
@@ -289,6 +303,11 @@ impl Breakpoint {
     /// are disarmed again before the error is returned; that rollback is best
     /// effort (a refusal of it is ignored).
     ///
+    /// In a forked child it is refused with [`Error::OtherProcess`]: the
+    /// child's descriptors name the parent's events, so it would arm the
+    /// parent's breakpoint and every inherited copy. The same holds for
+    /// [`Breakpoint::disable`] and [`Breakpoint::modify`].
+    ///
     /// It takes no lock (atomics and ioctls only), so a [`HitFn`] may call it.
     /// Calls of `enable` and `disable` on one breakpoint racing on several
     /// threads are not serialized: with several events (threads, CPUs) their
@@ -299,7 +318,8 @@ impl Breakpoint {
 
     /// Disarm it (in inherited copies too); it keeps its count and slot. On an
     /// error, rolled back like [`Breakpoint::enable`]. Like `enable`, usable
-    /// from a [`HitFn`] and not serialized against racing calls.
+    /// from a [`HitFn`], not serialized against racing calls, and refused in a
+    /// forked child ([`Error::OtherProcess`]).
     pub fn disable(&self) -> Result<(), Error> {
         self.set_enabled(false, "ioctl(PERF_EVENT_IOC_DISABLE)")
     }
@@ -313,8 +333,9 @@ impl Breakpoint {
     /// (threads, CPUs), the events already changed get the old attributes and
     /// enabled state back before the error is returned, so the breakpoint still
     /// matches [`Breakpoint::attr`]; that rollback is best effort (a refusal of
-    /// it is ignored).
+    /// it is ignored). Refused in a forked child ([`Error::OtherProcess`]).
     pub fn modify(&mut self, new: &BreakpointAttr) -> Result<(), Error> {
+        self.check_owner()?;
         let new = new.user_only();
         let old = self.attr;
         let same = BreakpointAttr {
@@ -376,7 +397,9 @@ impl Breakpoint {
 
     /// Exact number of hits so far: the kernel's count, summed over every thread,
     /// CPU and inherited copy (copies in children that have exited included;
-    /// those still running are added as they are read).
+    /// those still running are added as they are read). Read in a forked child,
+    /// it is the same total, since the child's descriptors name the parent's
+    /// events.
     pub fn count(&self) -> Result<u64, Error> {
         let mut total = 0u64;
         for fd in &self.fds {

@@ -87,6 +87,12 @@ pub fn gettid() -> i32 {
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }
 
+/// The calling process's id.
+pub fn getpid() -> i32 {
+    // SAFETY: getpid takes no arguments and cannot fail; it is async-signal-safe.
+    unsafe { libc::getpid() }
+}
+
 /// `perf_event_paranoid`, or `None` when it cannot be read.
 pub fn perf_event_paranoid() -> Option<i32> {
     std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").ok()?.trim().parse().ok()

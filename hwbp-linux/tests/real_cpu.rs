@@ -379,6 +379,69 @@ fn inherit_into_a_forked_child() {
 }
 
 #[test]
+fn a_forked_child_cannot_switch_or_move_the_parents_breakpoint() {
+    // The child shares the parent's perf events (its descriptors are copies),
+    // so enable/disable/modify there would act on the parent's breakpoint.
+    let _g = lock();
+    static mut C: Cell = Cell::new();
+    let c = &raw mut C;
+    let (p, q) = (byte(c, 8), byte(c, 16));
+    let attr = BreakpointAttr::watch(p as u64, 1, Access::WRITE).target(current_thread());
+    let mut bp = must(Breakpoint::open(&attr, Delivery::CountOnly), "watchpoint");
+    let parent = std::process::id() as i32;
+    // SAFETY: the child makes no allocation and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let refused = |r: Result<(), Error>| matches!(r, Err(Error::OtherProcess { opened_by }) if opened_by == parent);
+        let mut bits = 0;
+        if refused(bp.disable()) {
+            bits |= 1;
+        }
+        if refused(bp.modify(&BreakpointAttr {
+            addr: q as u64,
+            ..attr
+        })) {
+            bits |= 2;
+        }
+        if refused(bp.enable()) {
+            bits |= 4;
+        }
+        // SAFETY: leaving the child without running the parent's destructors.
+        unsafe { libc::_exit(bits) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        7,
+        "disable, modify and enable refused in the child (bits 1, 2, 4)"
+    );
+    write(q, 1);
+    write(p, 1);
+    assert_eq!(
+        must(bp.count(), "count"),
+        1,
+        "the parent's breakpoint is still armed on its own address"
+    );
+    // In the process that opened it, they work.
+    must(bp.disable(), "disable");
+    write(p, 2);
+    assert_eq!(must(bp.count(), "count"), 1);
+    must(
+        bp.modify(&BreakpointAttr {
+            addr: q as u64,
+            ..attr
+        }),
+        "modify",
+    );
+    write(q, 2);
+    assert_eq!(must(bp.count(), "count"), 2);
+}
+
+#[test]
 fn a_thousand_writes_give_exactly_a_thousand_hits() {
     let _g = lock();
     static mut C: Cell = Cell::new();
