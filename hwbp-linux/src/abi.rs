@@ -31,7 +31,8 @@ pub mod flag {
     pub const EXCLUDE_USER: u64 = 1 << 4;
     /// Do not count in kernel mode.
     pub const EXCLUDE_KERNEL: u64 = 1 << 5;
-    /// Drop the event from the task on `execve`.
+    /// Drop the event from the task on `execve` (Linux ≥ 5.13; a reserved bit,
+    /// so `EINVAL`, before).
     pub const REMOVE_ON_EXEC: u64 = 1 << 36;
     /// Send a synchronous SIGTRAP on every overflow.
     pub const SIGTRAP: u64 = 1 << 37;
@@ -132,6 +133,12 @@ impl PerfEventAttr {
         }
         // User space cannot watch kernel memory: always excluded.
         flags |= flag::EXCLUDE_KERNEL;
+        if matches!(attr.target, hwbp_core::Target::Task { .. }) {
+            // A task's event (and its inherited copies) ends at execve: the
+            // new program's addresses mean something else, its hits must
+            // not count here, and it needs its debug registers.
+            flags |= flag::REMOVE_ON_EXEC;
+        }
         let mut sig_data = 0;
         if let Some(cookie) = sigtrap {
             // The kernel refuses sigtrap without remove_on_exec (EINVAL): after
@@ -224,5 +231,20 @@ mod pure_tests {
             assert_eq!(bit(&q, n), v, "bit {n}");
         }
         assert_eq!(q.sig_data, 0);
+        // A count-only event of a task is removed at execve all the same; a
+        // per-CPU one belongs to no task.
+        let task = hwbp_core::Target::Task {
+            task: hwbp_core::TaskId(0),
+            cpu: None,
+        };
+        let r = PerfEventAttr::breakpoint(&attr.target(task), 2, None);
+        assert!(
+            bit(&r, 36) && !bit(&r, 37),
+            "remove_on_exec without sigtrap"
+        );
+        assert_eq!(
+            r.flags & !(flag::INHERIT | flag::PINNED | flag::EXCLUDE_KERNEL),
+            flag::REMOVE_ON_EXEC
+        );
     }
 }

@@ -108,6 +108,18 @@ fn map_errno(errno: i32, pid: i32, cpu: i32, sigtrap: bool) -> Error {
     }
 }
 
+/// The attr to retry with after `EINVAL` from `perf_event_open`, or `None`
+/// when the cause is something else. Linux before 5.13 has no
+/// `remove_on_exec` (the bit is reserved there): a count-only event is then
+/// opened without it, so a copy inherited by a child survives the child's
+/// `execve` there. Signal delivery needs the bit, so it is not retried.
+fn without_remove_on_exec(perf: &PerfEventAttr, kernel: Option<(u32, u32)>) -> Option<PerfEventAttr> {
+    let flags = perf.flags;
+    let old_kernel = kernel.is_some_and(|v| v < (5, 13));
+    (old_kernel && flags & abi::flag::REMOVE_ON_EXEC != 0 && flags & abi::flag::SIGTRAP == 0)
+        .then_some(PerfEventAttr { flags: flags & !abi::flag::REMOVE_ON_EXEC, ..*perf })
+}
+
 /// Why [`Delivery::Signal`] is refused on arm64. Seen on Linux 6.1 under QEMU
 /// (`cargo xtask linux-arm64`) and the reason Linux's own perf `Sigtrap` test is
 /// skipped on arm64: a watchpoint or breakpoint exception is taken before the
@@ -172,7 +184,10 @@ impl Breakpoint {
     ///   on that CPU / on each online CPU (one event each). Needs
     ///   `perf_event_paranoid` ≤ 0 or CAP_PERFMON, and [`Delivery::CountOnly`].
     ///
-    /// `exclude_kernel` is always set (user space cannot watch kernel memory).
+    /// `exclude_kernel` is always set (user space cannot watch kernel memory),
+    /// and so is `remove_on_exec` for thread targets, with either delivery: a
+    /// thread or child that calls `execve` loses its copy (on Linux before
+    /// 5.13, which lacks it, a count-only breakpoint is opened without it).
     /// The request is checked with the architecture's encoder and Linux's perf
     /// rules first ([`crate::rules`]); what the kernel still refuses maps to
     /// [`Error`].
@@ -236,11 +251,21 @@ impl Breakpoint {
             None
         };
         let id = Id(slot.as_ref().map_or_else(signal::count_only_id, Slot::cookie));
-        let perf = PerfEventAttr::breakpoint(&attr, rules.bp_len(&attr), slot.as_ref().map(Slot::cookie));
+        let mut perf = PerfEventAttr::breakpoint(&attr, rules.bp_len(&attr), slot.as_ref().map(Slot::cookie));
         let mut fds = Vec::with_capacity(places.len());
         let many = places.len() > 1;
         for &(pid, cpu) in places {
-            match sys::perf_event_open(&perf, pid, cpu) {
+            let opened = match sys::perf_event_open(&perf, pid, cpu) {
+                Err(libc::EINVAL) => match without_remove_on_exec(&perf, sys::kernel_version()) {
+                    Some(older) => {
+                        perf = older;
+                        sys::perf_event_open(&perf, pid, cpu)
+                    }
+                    None => Err(libc::EINVAL),
+                },
+                other => other,
+            };
+            match opened {
                 Ok(fd) => fds.push(fd),
                 // A thread that exited while /proc/self/task was listed.
                 Err(libc::ESRCH) if many && pid > 0 => {}
@@ -361,11 +386,13 @@ impl Breakpoint {
                  new breakpoint",
             ));
         }
-        let fresh = PerfEventAttr::breakpoint(
+        let mut fresh = PerfEventAttr::breakpoint(
             &new,
             rules.bp_len(&new),
             (self.perf.sig_data != 0).then_some(self.perf.sig_data),
         );
+        // As opened: without remove_on_exec on a kernel that lacks it.
+        fresh.flags = (fresh.flags & !abi::flag::REMOVE_ON_EXEC) | (self.perf.flags & abi::flag::REMOVE_ON_EXEC);
         let modify = |fd: &OwnedFd, attr: &PerfEventAttr| {
             let ptr = attr as *const PerfEventAttr as libc::c_ulong;
             sys::ioctl(fd, abi::PERF_EVENT_IOC_MODIFY_ATTRIBUTES, ptr)
@@ -450,6 +477,28 @@ mod pure_tests {
         assert_eq!(got, Err((2, "no")));
         assert_eq!(**log.borrow(), [1, 2, 3, -2, -1]);
         assert_eq!(apply_all(&[1, 2], |_| Ok::<(), ()>(()), |_| panic!("no undo")), Ok(()));
+    }
+
+    #[test]
+    fn remove_on_exec_is_dropped_only_for_count_only_events_on_kernels_without_it() {
+        use hwbp_core::{Access, TaskId};
+        let task = BreakpointAttr::watch(0x1000, 1, Access::WRITE)
+            .user_only()
+            .target(Target::Task { task: TaskId(0), cpu: None });
+        let count_only = PerfEventAttr::breakpoint(&task, 1, None);
+        let retry = without_remove_on_exec(&count_only, Some((5, 12))).expect("retried without it");
+        assert_eq!(retry.flags, count_only.flags & !abi::flag::REMOVE_ON_EXEC);
+        assert_eq!(PerfEventAttr { flags: count_only.flags, ..retry }, count_only, "only the flag differs");
+        // A kernel that has it refused something else; one of unknown
+        // version is not guessed at.
+        for kernel in [Some((5, 13)), Some((6, 1)), None] {
+            assert_eq!(without_remove_on_exec(&count_only, kernel), None, "{kernel:?}");
+        }
+        // Signals need it; a per-CPU event never has it.
+        let signal = PerfEventAttr::breakpoint(&task, 1, Some(0x4857 << 48));
+        assert_eq!(without_remove_on_exec(&signal, Some((5, 12))), None);
+        let per_cpu = PerfEventAttr::breakpoint(&task.target(Target::Cpu(0)), 1, None);
+        assert_eq!(without_remove_on_exec(&per_cpu, Some((5, 12))), None);
     }
 }
 

@@ -441,6 +441,107 @@ fn a_forked_child_cannot_switch_or_move_the_parents_breakpoint() {
     assert_eq!(must(bp.count(), "count"), 2);
 }
 
+/// The environment variable that makes this test binary, when a child execs
+/// it, write 3 times to the page at the (hex) address it names and exit,
+/// before the test harness starts ([`exec_writer`]).
+const EXEC_WRITE: &str = "HWBP_EXEC_WRITE";
+
+/// Runs before `main` in every start of this binary; does nothing unless
+/// [`EXEC_WRITE`] is set. Then it maps the page at that address (exit status
+/// 2 if it cannot have that address), writes 3 bytes there, and exits 0.
+extern "C" fn exec_writer() {
+    // SAFETY: a NUL-terminated name; getenv only reads the environment.
+    let value = unsafe { libc::getenv(c"HWBP_EXEC_WRITE".as_ptr()) };
+    if value.is_null() {
+        return;
+    }
+    // SAFETY: `value` is a NUL-terminated string from the environment.
+    let addr = unsafe { libc::strtoul(value, core::ptr::null_mut(), 16) } as usize;
+    // SAFETY: a fresh anonymous mapping where nothing is mapped (NOREPLACE);
+    // the writes stay inside it; _exit ends the process.
+    unsafe {
+        let page = libc::mmap(
+            addr as *mut libc::c_void,
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        );
+        if page as usize != addr {
+            libc::_exit(2);
+        }
+        for i in 0..3 {
+            page.cast::<u8>().write_volatile(i);
+        }
+        libc::_exit(0);
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static EXEC_WRITER: extern "C" fn() = exec_writer;
+
+#[test]
+fn a_count_only_breakpoint_does_not_follow_a_child_into_exec() {
+    // An inherited copy left in the new program would count its hits at the
+    // same address and hold one of its debug registers.
+    let _g = lock();
+    // SAFETY: a new anonymous page of our own, unmapped at the end.
+    let page = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(page, libc::MAP_FAILED);
+    let p = page.cast::<u8>();
+    let attr = BreakpointAttr::watch(p as u64, 1, Access::WRITE)
+        .target(current_thread())
+        .inherit(true);
+    let bp = must(
+        Breakpoint::open(&attr, Delivery::CountOnly),
+        "inherited count-only watchpoint",
+    );
+    // Built before the fork: the child only writes, execs and exits.
+    let exe = std::ffi::CString::new("/proc/self/exe").unwrap();
+    let env = std::ffi::CString::new(format!("{EXEC_WRITE}={:x}", p as usize)).unwrap();
+    let argv = [exe.as_ptr(), core::ptr::null()];
+    let envp = [env.as_ptr(), core::ptr::null()];
+    // SAFETY: the child does a volatile store, execve and _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        write(p, 1);
+        // SAFETY: NUL-terminated path, argv and envp that outlive the call.
+        unsafe {
+            libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "the exec'd program mapped the page at the same address and wrote it 3 times"
+    );
+    assert_eq!(
+        must(bp.count(), "count"),
+        1,
+        "the child's write before exec counts; the new program's 3 do not"
+    );
+    drop(bp);
+    // SAFETY: the page mapped above, no longer used.
+    assert_eq!(unsafe { libc::munmap(page, 4096) }, 0);
+}
+
 #[test]
 fn a_thousand_writes_give_exactly_a_thousand_hits() {
     let _g = lock();
