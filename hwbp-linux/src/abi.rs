@@ -110,6 +110,9 @@ pub mod siginfo {
     pub const PERF_FLAGS: usize = 36;
     /// `TRAP_PERF`: `si_code` of a perf event's synchronous SIGTRAP.
     pub const TRAP_PERF: i32 = 6;
+    /// `TRAP_PERF_FLAG_ASYNC` in `si_perf_flags` (Linux ≥ 5.19): SIGTRAP was
+    /// blocked when the event raised it, so it waited until unblocked.
+    pub const TRAP_PERF_FLAG_ASYNC: u32 = 1;
 }
 
 impl PerfEventAttr {

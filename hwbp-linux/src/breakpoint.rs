@@ -15,6 +15,8 @@ use crate::{sys, Error, Id};
 pub enum Delivery {
     /// A synchronous SIGTRAP in the thread that hit, every `sample_period`
     /// hits, calling the handler if there is one (perf `sigtrap`, Linux ≥ 5.13).
+    /// Hits while SIGTRAP is blocked in that thread are coalesced into one late
+    /// delivery (see [`Breakpoint::samples`] and [`crate::Hit::covers`]).
     /// Thread targets of this process only. x86_64 only: on aarch64 it is
     /// refused with [`Error::Unsupported`], because the kernel's step over a hit
     /// is spent on the signal handler and the same instruction then fires again
@@ -29,11 +31,13 @@ pub enum Delivery {
 /// it from every thread, child and CPU it was opened on.
 #[derive(Debug)]
 pub struct Breakpoint {
-    // Drop order matters: the events are closed before the table entry is freed,
-    // so no new signal can name a freed entry.
-    fds: Vec<OwnedFd>,
+    // Drop order matters: the table entry is freed (which waits for handlers
+    // of this breakpoint running on other threads) before the events are
+    // closed, because a handler reads their counts. A signal raised in between
+    // finds the entry without its cookie and is dropped.
     /// The signal-table entry, for [`Delivery::Signal`] only.
     slot: Option<Slot>,
+    fds: Vec<OwnedFd>,
     id: Id,
     attr: BreakpointAttr,
     perf: PerfEventAttr,
@@ -243,16 +247,18 @@ impl Breakpoint {
         if sigtrap {
             signal::install().map_err(|errno| Error::Os { call: "sigaction(SIGTRAP)", errno })?;
         }
+        // Declared before the slot, so on an error return the slot is freed
+        // (waiting for handlers that read these events) before they close.
+        let mut fds = Vec::with_capacity(places.len());
         // Only signal delivery takes one of the table's `signal::TABLE_SIZE`
         // entries; a count-only breakpoint just needs a distinct id.
         let slot = if sigtrap {
-            Some(Slot::claim(handler).ok_or(Error::Invalid(hwbp_core::Error::TooManyEvents))?)
+            Some(Slot::claim(handler, places.len()).ok_or(Error::Invalid(hwbp_core::Error::TooManyEvents))?)
         } else {
             None
         };
         let id = Id(slot.as_ref().map_or_else(signal::count_only_id, Slot::cookie));
         let mut perf = PerfEventAttr::breakpoint(&attr, rules.bp_len(&attr), slot.as_ref().map(Slot::cookie));
-        let mut fds = Vec::with_capacity(places.len());
         let many = places.len() > 1;
         for &(pid, cpu) in places {
             let opened = match sys::perf_event_open(&perf, pid, cpu) {
@@ -266,14 +272,19 @@ impl Breakpoint {
                 other => other,
             };
             match opened {
-                Ok(fd) => fds.push(fd),
+                Ok(fd) => {
+                    if let Some(slot) = &slot {
+                        slot.record(fds.len(), std::os::fd::AsRawFd::as_raw_fd(&fd));
+                    }
+                    fds.push(fd);
+                }
                 // A thread that exited while /proc/self/task was listed.
                 Err(libc::ESRCH) if many && pid > 0 => {}
                 Err(e) => return Err(map_errno(e, pid, cpu, sigtrap)),
             }
         }
         let enabled = AtomicBool::new(!attr.disabled);
-        Ok(Breakpoint { fds, slot, id, attr, perf, enabled, opened_by: sys::getpid() })
+        Ok(Breakpoint { slot, fds, id, attr, perf, enabled, opened_by: sys::getpid() })
     }
 
     /// The identifier handlers see in [`crate::Hit::id`].
@@ -439,8 +450,25 @@ impl Breakpoint {
     /// Number of SIGTRAPs (samples) this process has taken for the breakpoint
     /// (always 0 with [`Delivery::CountOnly`]). Forked children count in their
     /// own copy of the table.
+    ///
+    /// Not always `count() / sample_period`: SIGTRAP is a standard signal, so
+    /// while it is blocked in a thread (by `pthread_sigmask`, or during any
+    /// SIGTRAP handler, this crate's included) the first hit leaves one signal
+    /// pending and the hits after it raise none. That one arrives late when
+    /// SIGTRAP is unblocked ([`crate::Hit::late`]) and covers them all
+    /// ([`crate::Hit::covers`]); [`Breakpoint::hits_delivered`] says how many
+    /// hits the deliveries have covered.
     pub fn samples(&self) -> u64 {
         self.slot.as_ref().map_or(0, Slot::samples)
+    }
+
+    /// The hits the deliveries in this process have covered so far: the
+    /// highest kernel count read at a delivery, which is the sum of their
+    /// [`crate::Hit::covers`]. Equal to [`Breakpoint::count`] once every hit's
+    /// signal has been handled, however many were coalesced (always 0 with
+    /// [`Delivery::CountOnly`]; forked children count in their own copy).
+    pub fn hits_delivered(&self) -> u64 {
+        self.slot.as_ref().map_or(0, Slot::hits_delivered)
     }
 
     /// Replace the handler (takes effect for the next signal). Does nothing for

@@ -567,6 +567,113 @@ fn a_thousand_writes_give_exactly_a_thousand_hits() {
     assert_eq!(must(bp.count(), "count"), 1000);
 }
 
+/// Block or unblock SIGTRAP in the calling thread.
+fn block_sigtrap(block: bool) {
+    // SAFETY: `set` is a valid sigset filled below; pthread_sigmask only
+    // changes this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTRAP);
+        let how = if block {
+            libc::SIG_BLOCK
+        } else {
+            libc::SIG_UNBLOCK
+        };
+        assert_eq!(libc::pthread_sigmask(how, &set, core::ptr::null_mut()), 0);
+    }
+}
+
+#[test]
+fn hits_while_sigtrap_is_blocked_come_as_one_late_delivery_covering_them_all() {
+    // SIGTRAP is not queued: 1000 hits while it is blocked leave one signal.
+    let _g = lock();
+    static mut C: Cell = Cell::new();
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    static COVERS: AtomicU64 = AtomicU64::new(0);
+    static LATE: AtomicU64 = AtomicU64::new(0);
+    fn on_hit(h: &Hit) {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        COUNT.store(h.count.unwrap_or(u64::MAX), Ordering::SeqCst);
+        COVERS.store(h.covers, Ordering::SeqCst);
+        LATE.store(u64::from(h.late()), Ordering::SeqCst);
+    }
+    let p = byte(&raw mut C, 0).cast::<u64>();
+    let attr = BreakpointAttr::watch(p as u64, 8, Access::WRITE).target(current_thread());
+    if !SIGNALS {
+        return assert_signal_refused(&attr);
+    }
+    let bp = must(Breakpoint::with_handler(&attr, on_hit), "watchpoint");
+    block_sigtrap(true);
+    for i in 0..1000u64 {
+        // SAFETY: p is an aligned u64 inside a static Cell.
+        unsafe { p.write_volatile(i) };
+    }
+    let pending = CALLS.load(Ordering::SeqCst);
+    // The pending signal is delivered as the mask call returns.
+    block_sigtrap(false);
+    assert_eq!(pending, 0, "nothing delivered while blocked");
+    assert_eq!(must(bp.count(), "count"), 1000);
+    assert_eq!(CALLS.load(Ordering::SeqCst), 1, "one delivery");
+    assert_eq!(bp.samples(), 1);
+    assert_eq!(LATE.load(Ordering::SeqCst), 1, "marked late");
+    assert_eq!(COUNT.load(Ordering::SeqCst), 1000, "the count it read");
+    assert_eq!(COVERS.load(Ordering::SeqCst), 1000, "it covers every hit");
+    assert_eq!(bp.hits_delivered(), 1000);
+}
+
+#[test]
+fn a_handler_hitting_its_own_watchpoint_gets_one_late_delivery_for_both_hits() {
+    // While the handler runs SIGTRAP is blocked: its two writes leave one
+    // signal, delivered when it returns.
+    let _g = lock();
+    static mut C: Cell = Cell::new();
+    static WORD: AtomicU64 = AtomicU64::new(0);
+    static SEEN: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+    fn on_hit(h: &Hit) {
+        let n = h.sample as usize;
+        if let Some(seen) = SEEN.get(n - 1) {
+            // count, covers and late in one word: count << 16 | covers << 1 | late
+            let packed = h.count.unwrap_or(0xffff) << 16 | h.covers << 1 | u64::from(h.late());
+            seen.store(packed, Ordering::SeqCst);
+        }
+        if n == 1 {
+            let p = WORD.load(Ordering::SeqCst) as *mut u64;
+            // SAFETY: p is an aligned u64 inside a static Cell.
+            unsafe {
+                p.write_volatile(10);
+                p.write_volatile(11);
+            }
+        }
+    }
+    let p = byte(&raw mut C, 8).cast::<u64>();
+    WORD.store(p as u64, Ordering::SeqCst);
+    let attr = BreakpointAttr::watch(p as u64, 8, Access::WRITE).target(current_thread());
+    if !SIGNALS {
+        return assert_signal_refused(&attr);
+    }
+    let bp = must(Breakpoint::with_handler(&attr, on_hit), "watchpoint");
+    // SAFETY: as above.
+    unsafe { p.write_volatile(1) };
+    assert_eq!(must(bp.count(), "count"), 3);
+    assert_eq!(bp.samples(), 2);
+    let seen = SEEN.each_ref().map(|s| s.load(Ordering::SeqCst));
+    let unpack = |w: u64| (w >> 16, w >> 1 & 0x7fff, w & 1 == 1);
+    assert_eq!(
+        unpack(seen[0]),
+        (1, 1, false),
+        "first: count 1, covers 1, on time"
+    );
+    assert_eq!(
+        unpack(seen[1]),
+        (3, 2, true),
+        "second: count 3, covers both, late"
+    );
+    assert_eq!(seen[2], 0, "no third delivery");
+    assert_eq!(bp.hits_delivered(), 3);
+}
+
 #[test]
 fn a_handler_can_disable_its_own_breakpoint() {
     // A one-shot watchpoint: the handler disarms it on the first hit.
