@@ -31,7 +31,8 @@ pub mod flag {
     pub const EXCLUDE_USER: u64 = 1 << 4;
     /// Do not count in kernel mode.
     pub const EXCLUDE_KERNEL: u64 = 1 << 5;
-    /// Drop the event from the task on `execve`.
+    /// Drop the event from the task on `execve` (Linux ≥ 5.13; a reserved bit,
+    /// so `EINVAL`, before).
     pub const REMOVE_ON_EXEC: u64 = 1 << 36;
     /// Send a synchronous SIGTRAP on every overflow.
     pub const SIGTRAP: u64 = 1 << 37;
@@ -109,6 +110,9 @@ pub mod siginfo {
     pub const PERF_FLAGS: usize = 36;
     /// `TRAP_PERF`: `si_code` of a perf event's synchronous SIGTRAP.
     pub const TRAP_PERF: i32 = 6;
+    /// `TRAP_PERF_FLAG_ASYNC` in `si_perf_flags` (Linux ≥ 5.19): SIGTRAP was
+    /// blocked when the event raised it, so it waited until unblocked.
+    pub const TRAP_PERF_FLAG_ASYNC: u32 = 1;
 }
 
 impl PerfEventAttr {
@@ -132,6 +136,12 @@ impl PerfEventAttr {
         }
         // User space cannot watch kernel memory: always excluded.
         flags |= flag::EXCLUDE_KERNEL;
+        if matches!(attr.target, hwbp_core::Target::Task { .. }) {
+            // A task's event (and its inherited copies) ends at execve: the
+            // new program's addresses mean something else, its hits must
+            // not count here, and it needs its debug registers.
+            flags |= flag::REMOVE_ON_EXEC;
+        }
         let mut sig_data = 0;
         if let Some(cookie) = sigtrap {
             // The kernel refuses sigtrap without remove_on_exec (EINVAL): after
@@ -153,8 +163,10 @@ impl PerfEventAttr {
     }
 }
 
+/// No system calls: these also run under Miri
+/// (`cargo +nightly miri test -p hwbp-linux --lib pure_tests`).
 #[cfg(test)]
-mod tests {
+mod pure_tests {
     use super::*;
     use hwbp_core::{Access, BreakpointAttr};
 
@@ -222,5 +234,20 @@ mod tests {
             assert_eq!(bit(&q, n), v, "bit {n}");
         }
         assert_eq!(q.sig_data, 0);
+        // A count-only event of a task is removed at execve all the same; a
+        // per-CPU one belongs to no task.
+        let task = hwbp_core::Target::Task {
+            task: hwbp_core::TaskId(0),
+            cpu: None,
+        };
+        let r = PerfEventAttr::breakpoint(&attr.target(task), 2, None);
+        assert!(
+            bit(&r, 36) && !bit(&r, 37),
+            "remove_on_exec without sigtrap"
+        );
+        assert_eq!(
+            r.flags & !(flag::INHERIT | flag::PINNED | flag::EXCLUDE_KERNEL),
+            flag::REMOVE_ON_EXEC
+        );
     }
 }

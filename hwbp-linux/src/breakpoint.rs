@@ -15,6 +15,8 @@ use crate::{sys, Error, Id};
 pub enum Delivery {
     /// A synchronous SIGTRAP in the thread that hit, every `sample_period`
     /// hits, calling the handler if there is one (perf `sigtrap`, Linux ≥ 5.13).
+    /// Hits while SIGTRAP is blocked in that thread are coalesced into one late
+    /// delivery (see [`Breakpoint::samples`] and [`crate::Hit::covers`]).
     /// Thread targets of this process only. x86_64 only: on aarch64 it is
     /// refused with [`Error::Unsupported`], because the kernel's step over a hit
     /// is spent on the signal handler and the same instruction then fires again
@@ -29,17 +31,22 @@ pub enum Delivery {
 /// it from every thread, child and CPU it was opened on.
 #[derive(Debug)]
 pub struct Breakpoint {
-    // Drop order matters: the events are closed before the table entry is freed,
-    // so no new signal can name a freed entry.
-    fds: Vec<OwnedFd>,
+    // Drop order matters: the table entry is freed (which waits for handlers
+    // of this breakpoint running on other threads) before the events are
+    // closed, because a handler reads their counts. A signal raised in between
+    // finds the entry without its cookie and is dropped.
     /// The signal-table entry, for [`Delivery::Signal`] only.
     slot: Option<Slot>,
+    fds: Vec<OwnedFd>,
     id: Id,
     attr: BreakpointAttr,
     perf: PerfEventAttr,
     /// Whether the events were last asked to be enabled (by open, `enable`,
     /// `disable` or `modify`): the state a failed call rolls back to.
     enabled: AtomicBool,
+    /// The process that opened it: only there may the events be switched or
+    /// changed (a forked child's descriptors name the same events).
+    opened_by: i32,
 }
 
 /// Apply `op` to each item in order. If it fails on item `k`, apply `undo` to
@@ -103,6 +110,18 @@ fn map_errno(errno: i32, pid: i32, cpu: i32, sigtrap: bool) -> Error {
         libc::EMFILE | libc::ENFILE => Error::TooManyFiles,
         _ => Error::Os { call: "perf_event_open", errno },
     }
+}
+
+/// The attr to retry with after `EINVAL` from `perf_event_open`, or `None`
+/// when the cause is something else. Linux before 5.13 has no
+/// `remove_on_exec` (the bit is reserved there): a count-only event is then
+/// opened without it, so a copy inherited by a child survives the child's
+/// `execve` there. Signal delivery needs the bit, so it is not retried.
+fn without_remove_on_exec(perf: &PerfEventAttr, kernel: Option<(u32, u32)>) -> Option<PerfEventAttr> {
+    let flags = perf.flags;
+    let old_kernel = kernel.is_some_and(|v| v < (5, 13));
+    (old_kernel && flags & abi::flag::REMOVE_ON_EXEC != 0 && flags & abi::flag::SIGTRAP == 0)
+        .then_some(PerfEventAttr { flags: flags & !abi::flag::REMOVE_ON_EXEC, ..*perf })
 }
 
 /// Why [`Delivery::Signal`] is refused on arm64. Seen on Linux 6.1 under QEMU
@@ -169,7 +188,10 @@ impl Breakpoint {
     ///   on that CPU / on each online CPU (one event each). Needs
     ///   `perf_event_paranoid` ≤ 0 or CAP_PERFMON, and [`Delivery::CountOnly`].
     ///
-    /// `exclude_kernel` is always set (user space cannot watch kernel memory).
+    /// `exclude_kernel` is always set (user space cannot watch kernel memory),
+    /// and so is `remove_on_exec` for thread targets, with either delivery: a
+    /// thread or child that calls `execve` loses its copy (on Linux before
+    /// 5.13, which lacks it, a count-only breakpoint is opened without it).
     /// The request is checked with the architecture's encoder and Linux's perf
     /// rules first ([`crate::rules`]); what the kernel still refuses maps to
     /// [`Error`].
@@ -225,27 +247,44 @@ impl Breakpoint {
         if sigtrap {
             signal::install().map_err(|errno| Error::Os { call: "sigaction(SIGTRAP)", errno })?;
         }
+        // Declared before the slot, so on an error return the slot is freed
+        // (waiting for handlers that read these events) before they close.
+        let mut fds = Vec::with_capacity(places.len());
         // Only signal delivery takes one of the table's `signal::TABLE_SIZE`
         // entries; a count-only breakpoint just needs a distinct id.
         let slot = if sigtrap {
-            Some(Slot::claim(handler).ok_or(Error::Invalid(hwbp_core::Error::TooManyEvents))?)
+            Some(Slot::claim(handler, places.len()).ok_or(Error::Invalid(hwbp_core::Error::TooManyEvents))?)
         } else {
             None
         };
         let id = Id(slot.as_ref().map_or_else(signal::count_only_id, Slot::cookie));
-        let perf = PerfEventAttr::breakpoint(&attr, rules.bp_len(&attr), slot.as_ref().map(Slot::cookie));
-        let mut fds = Vec::with_capacity(places.len());
+        let mut perf = PerfEventAttr::breakpoint(&attr, rules.bp_len(&attr), slot.as_ref().map(Slot::cookie));
         let many = places.len() > 1;
         for &(pid, cpu) in places {
-            match sys::perf_event_open(&perf, pid, cpu) {
-                Ok(fd) => fds.push(fd),
+            let opened = match sys::perf_event_open(&perf, pid, cpu) {
+                Err(libc::EINVAL) => match without_remove_on_exec(&perf, sys::kernel_version()) {
+                    Some(older) => {
+                        perf = older;
+                        sys::perf_event_open(&perf, pid, cpu)
+                    }
+                    None => Err(libc::EINVAL),
+                },
+                other => other,
+            };
+            match opened {
+                Ok(fd) => {
+                    if let Some(slot) = &slot {
+                        slot.record(fds.len(), std::os::fd::AsRawFd::as_raw_fd(&fd));
+                    }
+                    fds.push(fd);
+                }
                 // A thread that exited while /proc/self/task was listed.
                 Err(libc::ESRCH) if many && pid > 0 => {}
                 Err(e) => return Err(map_errno(e, pid, cpu, sigtrap)),
             }
         }
         let enabled = AtomicBool::new(!attr.disabled);
-        Ok(Breakpoint { fds, slot, id, attr, perf, enabled })
+        Ok(Breakpoint { slot, fds, id, attr, perf, enabled, opened_by: sys::getpid() })
     }
 
     /// The identifier handlers see in [`crate::Hit::id`].
@@ -267,7 +306,18 @@ impl Breakpoint {
         }
     }
 
+    /// Refuses to act on the events from a process other than the opener
+    /// (a forked child), where they are still the parent's.
+    fn check_owner(&self) -> Result<(), Error> {
+        if sys::getpid() == self.opened_by {
+            Ok(())
+        } else {
+            Err(Error::OtherProcess { opened_by: self.opened_by })
+        }
+    }
+
     fn set_enabled(&self, on: bool, call: &'static str) -> Result<(), Error> {
+        self.check_owner()?;
         let was = self.enabled.load(Ordering::Acquire);
         apply_all(
             &self.fds,
@@ -289,6 +339,11 @@ impl Breakpoint {
     /// are disarmed again before the error is returned; that rollback is best
     /// effort (a refusal of it is ignored).
     ///
+    /// In a forked child it is refused with [`Error::OtherProcess`]: the
+    /// child's descriptors name the parent's events, so it would arm the
+    /// parent's breakpoint and every inherited copy. The same holds for
+    /// [`Breakpoint::disable`] and [`Breakpoint::modify`].
+    ///
     /// It takes no lock (atomics and ioctls only), so a [`HitFn`] may call it.
     /// Calls of `enable` and `disable` on one breakpoint racing on several
     /// threads are not serialized: with several events (threads, CPUs) their
@@ -299,7 +354,8 @@ impl Breakpoint {
 
     /// Disarm it (in inherited copies too); it keeps its count and slot. On an
     /// error, rolled back like [`Breakpoint::enable`]. Like `enable`, usable
-    /// from a [`HitFn`] and not serialized against racing calls.
+    /// from a [`HitFn`], not serialized against racing calls, and refused in a
+    /// forked child ([`Error::OtherProcess`]).
     pub fn disable(&self) -> Result<(), Error> {
         self.set_enabled(false, "ioctl(PERF_EVENT_IOC_DISABLE)")
     }
@@ -313,8 +369,9 @@ impl Breakpoint {
     /// (threads, CPUs), the events already changed get the old attributes and
     /// enabled state back before the error is returned, so the breakpoint still
     /// matches [`Breakpoint::attr`]; that rollback is best effort (a refusal of
-    /// it is ignored).
+    /// it is ignored). Refused in a forked child ([`Error::OtherProcess`]).
     pub fn modify(&mut self, new: &BreakpointAttr) -> Result<(), Error> {
+        self.check_owner()?;
         let new = new.user_only();
         let old = self.attr;
         let same = BreakpointAttr {
@@ -340,11 +397,13 @@ impl Breakpoint {
                  new breakpoint",
             ));
         }
-        let fresh = PerfEventAttr::breakpoint(
+        let mut fresh = PerfEventAttr::breakpoint(
             &new,
             rules.bp_len(&new),
             (self.perf.sig_data != 0).then_some(self.perf.sig_data),
         );
+        // As opened: without remove_on_exec on a kernel that lacks it.
+        fresh.flags = (fresh.flags & !abi::flag::REMOVE_ON_EXEC) | (self.perf.flags & abi::flag::REMOVE_ON_EXEC);
         let modify = |fd: &OwnedFd, attr: &PerfEventAttr| {
             let ptr = attr as *const PerfEventAttr as libc::c_ulong;
             sys::ioctl(fd, abi::PERF_EVENT_IOC_MODIFY_ATTRIBUTES, ptr)
@@ -376,7 +435,9 @@ impl Breakpoint {
 
     /// Exact number of hits so far: the kernel's count, summed over every thread,
     /// CPU and inherited copy (copies in children that have exited included;
-    /// those still running are added as they are read).
+    /// those still running are added as they are read). Read in a forked child,
+    /// it is the same total, since the child's descriptors name the parent's
+    /// events.
     pub fn count(&self) -> Result<u64, Error> {
         let mut total = 0u64;
         for fd in &self.fds {
@@ -389,8 +450,25 @@ impl Breakpoint {
     /// Number of SIGTRAPs (samples) this process has taken for the breakpoint
     /// (always 0 with [`Delivery::CountOnly`]). Forked children count in their
     /// own copy of the table.
+    ///
+    /// Not always `count() / sample_period`: SIGTRAP is a standard signal, so
+    /// while it is blocked in a thread (by `pthread_sigmask`, or during any
+    /// SIGTRAP handler, this crate's included) the first hit leaves one signal
+    /// pending and the hits after it raise none. That one arrives late when
+    /// SIGTRAP is unblocked ([`crate::Hit::late`]) and covers them all
+    /// ([`crate::Hit::covers`]); [`Breakpoint::hits_delivered`] says how many
+    /// hits the deliveries have covered.
     pub fn samples(&self) -> u64 {
         self.slot.as_ref().map_or(0, Slot::samples)
+    }
+
+    /// The hits the deliveries in this process have covered so far: the
+    /// highest kernel count read at a delivery, which is the sum of their
+    /// [`crate::Hit::covers`]. Equal to [`Breakpoint::count`] once every hit's
+    /// signal has been handled, however many were coalesced (always 0 with
+    /// [`Delivery::CountOnly`]; forked children count in their own copy).
+    pub fn hits_delivered(&self) -> u64 {
+        self.slot.as_ref().map_or(0, Slot::hits_delivered)
     }
 
     /// Replace the handler (takes effect for the next signal). Does nothing for
@@ -402,6 +480,57 @@ impl Breakpoint {
     }
 }
 
+/// No system calls: these also run under Miri
+/// (`cargo +nightly miri test -p hwbp-linux --lib pure_tests`).
+#[cfg(test)]
+mod pure_tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_rolls_back_the_items_already_changed() {
+        let mut log = Vec::new();
+        let log = std::cell::RefCell::new(&mut log);
+        let got = apply_all(
+            &[1, 2, 3, 4],
+            |&i| {
+                log.borrow_mut().push(i);
+                if i == 3 {
+                    Err("no")
+                } else {
+                    Ok(())
+                }
+            },
+            |&i| log.borrow_mut().push(-i),
+        );
+        assert_eq!(got, Err((2, "no")));
+        assert_eq!(**log.borrow(), [1, 2, 3, -2, -1]);
+        assert_eq!(apply_all(&[1, 2], |_| Ok::<(), ()>(()), |_| panic!("no undo")), Ok(()));
+    }
+
+    #[test]
+    fn remove_on_exec_is_dropped_only_for_count_only_events_on_kernels_without_it() {
+        use hwbp_core::{Access, TaskId};
+        let task = BreakpointAttr::watch(0x1000, 1, Access::WRITE)
+            .user_only()
+            .target(Target::Task { task: TaskId(0), cpu: None });
+        let count_only = PerfEventAttr::breakpoint(&task, 1, None);
+        let retry = without_remove_on_exec(&count_only, Some((5, 12))).expect("retried without it");
+        assert_eq!(retry.flags, count_only.flags & !abi::flag::REMOVE_ON_EXEC);
+        assert_eq!(PerfEventAttr { flags: count_only.flags, ..retry }, count_only, "only the flag differs");
+        // A kernel that has it refused something else; one of unknown
+        // version is not guessed at.
+        for kernel in [Some((5, 13)), Some((6, 1)), None] {
+            assert_eq!(without_remove_on_exec(&count_only, kernel), None, "{kernel:?}");
+        }
+        // Signals need it; a per-CPU event never has it.
+        let signal = PerfEventAttr::breakpoint(&task, 1, Some(0x4857 << 48));
+        assert_eq!(without_remove_on_exec(&signal, Some((5, 12))), None);
+        let per_cpu = PerfEventAttr::breakpoint(&task.target(Target::Cpu(0)), 1, None);
+        assert_eq!(without_remove_on_exec(&per_cpu, Some((5, 12))), None);
+    }
+}
+
+/// These make system calls (perf_event_open, threads, uname).
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,27 +615,6 @@ mod tests {
         for h in handles {
             h.join().expect("no panic");
         }
-    }
-
-    #[test]
-    fn a_failure_rolls_back_the_items_already_changed() {
-        let mut log = Vec::new();
-        let log = std::cell::RefCell::new(&mut log);
-        let got = apply_all(
-            &[1, 2, 3, 4],
-            |&i| {
-                log.borrow_mut().push(i);
-                if i == 3 {
-                    Err("no")
-                } else {
-                    Ok(())
-                }
-            },
-            |&i| log.borrow_mut().push(-i),
-        );
-        assert_eq!(got, Err((2, "no")));
-        assert_eq!(**log.borrow(), [1, 2, 3, -2, -1]);
-        assert_eq!(apply_all(&[1, 2], |_| Ok::<(), ()>(()), |_| panic!("no undo")), Ok(()));
     }
 
     /// A breakpoint whose second event is not a perf event (so every ioctl on

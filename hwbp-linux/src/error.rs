@@ -61,6 +61,14 @@ pub enum Error {
     /// `EMFILE`/`ENFILE`: out of file descriptors (each breakpoint holds one per
     /// thread or CPU it was opened on).
     TooManyFiles,
+    /// `enable`, `disable` or `modify` called in a process other than the one
+    /// that opened the breakpoint (a forked child). The child's descriptors
+    /// are copies of the parent's, so they name the parent's events: the call
+    /// would switch or move the parent's breakpoint and every inherited copy.
+    OtherProcess {
+        /// The process that opened the breakpoint.
+        opened_by: i32,
+    },
     /// A request that hwbp-linux does not support on Linux (explained in the
     /// message).
     Unsupported(&'static str),
@@ -161,6 +169,13 @@ impl fmt::Display for Error {
                 "out of file descriptors (EMFILE/ENFILE): each breakpoint holds one per thread or \
                  CPU; close some or raise `ulimit -n`",
             ),
+            Error::OtherProcess { opened_by } => write!(
+                f,
+                "this breakpoint was opened by process {opened_by}: a forked child shares \
+                 its perf events, so enabling, disabling or moving it here would change the \
+                 parent's breakpoint (and every inherited copy); open a breakpoint of the \
+                 child's own instead"
+            ),
             Error::Unsupported(why) => write!(f, "unsupported on Linux: {why}"),
             Error::Os { call, errno } => write!(f, "{call} failed with errno {errno}"),
         }
@@ -179,8 +194,10 @@ impl std::error::Error for Error {
 /// `EPERM` on every Linux architecture (kept here so the type builds anywhere).
 const EPERM: i32 = 1;
 
+/// No system calls: these also run under Miri
+/// (`cargo +nightly miri test -p hwbp-linux --lib pure_tests`).
 #[cfg(test)]
-mod tests {
+mod pure_tests {
     use super::*;
 
     #[test]
@@ -231,6 +248,11 @@ mod tests {
         .to_string()
         .contains("id -42 "));
         assert!(Error::NoSuchTask { tid: 42 }.to_string().contains("id 42 "));
+        let other = Error::OtherProcess { opened_by: 77 }.to_string();
+        assert!(
+            other.contains("opened by process 77") && other.contains("parent's breakpoint"),
+            "{other}"
+        );
         let inv = Error::from(hwbp_core::Error::UnsupportedAccess).to_string();
         assert!(inv.starts_with("invalid breakpoint: "), "{inv}");
     }

@@ -95,6 +95,14 @@ impl Default for Arm64Perf {
 
 impl PerfRules for Arm64Perf {
     fn check(&self, attr: &BreakpointAttr) -> Result<(), Error> {
+        if attr.access == Access::EXEC && attr.len == 2 {
+            // hwbp-arm64 takes a 2-byte (T32 halfword) breakpoint when it is
+            // user-only, for AArch32 compat tasks. A process running this
+            // crate is A64 code, for which a halfword BAS is CONSTRAINED
+            // UNPREDICTABLE, and Linux would program one: it forces bp_len 4
+            // but shifts the BAS by the address's offset in its word.
+            return Err(Error::UnsupportedLength { len: 2 });
+        }
         let enc = self.encoder.encode(attr)?;
         let piece = match enc.pieces.as_slice() {
             [one] => *one,
@@ -171,8 +179,10 @@ pub fn bp_type(access: Access) -> u32 {
     }
 }
 
+/// No system calls: these also run under Miri
+/// (`cargo +nightly miri test -p hwbp-linux --lib pure_tests`).
 #[cfg(test)]
-mod tests {
+mod pure_tests {
     use super::*;
     use hwbp_core::Target;
 
@@ -322,6 +332,48 @@ mod tests {
             ),
             Err(Error::KernelAddress.into())
         );
+    }
+
+    /// A Linux process on arm64 runs A64 code, where a halfword `BAS` is
+    /// CONSTRAINED UNPREDICTABLE; the kernel would take `bp_len` 4 at an
+    /// address ending in 2 and program one. hwbp-arm64 itself takes a length
+    /// of 2 for a user-only request (AArch32 compat tasks), so perf's rules
+    /// refuse it here.
+    #[test]
+    fn arm64_refuses_halfword_instruction_breakpoints() {
+        let r = Arm64Perf::new();
+        for addr in [0x40_1000, 0x40_1002] {
+            let half = user(BreakpointAttr {
+                len: 2,
+                ..BreakpointAttr::exec(addr)
+            });
+            assert_eq!(
+                check(&r, &half, 2),
+                Err(Error::UnsupportedLength { len: 2 }.into()),
+                "{addr:#x}"
+            );
+        }
+        // Any other misaligned instruction breakpoint: misaligned.
+        for (addr, len) in [(0x40_1002, 1), (0x40_1001, 3), (0x40_1002, 4)] {
+            let x = user(BreakpointAttr {
+                len,
+                ..BreakpointAttr::exec(addr)
+            });
+            assert_eq!(
+                check(&r, &x, 2),
+                Err(Error::Misaligned { addr, align: 4 }.into()),
+                "{addr:#x} len {len}"
+            );
+        }
+        // One whole A64 instruction, however it is named.
+        for len in [1, 3, 4] {
+            let x = user(BreakpointAttr {
+                len,
+                ..BreakpointAttr::exec(0x40_1004)
+            });
+            assert_eq!(check(&r, &x, 2), Ok(()), "len {len}");
+            assert_eq!(r.bp_len(&x), 4);
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Everything reachable from `on_sigtrap` (the SIGTRAP handler this module
 //! installs) is async-signal-safe by construction: it reads the kernel's `siginfo_t` by fixed offsets, looks the
-//! event up in a fixed-size static array of atomics, bumps a counter, calls
+//! event up in a fixed-size static array of atomics, bumps a counter, reads
+//! the breakpoint's kernel count with `read(2)` (see [`Hit::covers`]), calls
 //! the user's plain `fn` pointer and, for traps that are not ours, calls the
 //! handler that was installed before (or re-raises with the default action).
 //! No allocation, no lock, no `std` I/O.
@@ -20,7 +21,7 @@
 
 use core::ffi::c_void;
 use core::cell::Cell;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Once;
 
 use crate::abi::siginfo;
@@ -42,12 +43,40 @@ pub struct Hit {
     /// Kernel id of the thread that hit the breakpoint (the one running the
     /// handler).
     pub tid: i32,
-    /// How many samples of this breakpoint this process has taken, this one
-    /// included (one sample per `sample_period` hits of each thread's copy).
+    /// How many deliveries (samples) of this breakpoint this process has
+    /// taken, this one included. Normally one per `sample_period` hits of each
+    /// thread's copy, but SIGTRAP is a standard signal and is not queued: hits
+    /// while it is blocked (in this very handler, say) raise no delivery of
+    /// their own, see [`Hit::covers`].
     pub sample: u64,
+    /// The kernel's count of hits, read at this delivery (before the handler
+    /// runs): as [`crate::Breakpoint::count`], summed over the breakpoint's
+    /// events and their inherited copies. `None` if it could not be read.
+    pub count: Option<u64>,
+    /// How many hits this delivery covers: [`Hit::count`] minus the count
+    /// read at the delivery before it in this process (0 when `count` is
+    /// `None`). With one thread hitting, `sample_period` for a delivery on
+    /// time, and more for a [`Hit::late`] one that stands for hits which
+    /// raised no signal. With several threads hitting at once, a delivery may
+    /// cover another thread's hit whose own delivery then covers 0. The
+    /// covers of all deliveries add up to the highest count read
+    /// ([`crate::Breakpoint::hits_delivered`]).
+    pub covers: u64,
     /// `si_perf_flags` (bit 0, `TRAP_PERF_FLAG_ASYNC`: the signal was not
-    /// raised synchronously by the access).
+    /// raised synchronously by the access; see [`Hit::late`]).
     pub flags: u32,
+}
+
+impl Hit {
+    /// The kernel raised this signal while SIGTRAP was blocked in the thread
+    /// (`TRAP_PERF_FLAG_ASYNC`, Linux ≥ 5.19), so it was delivered only when
+    /// unblocked, after the access; [`Hit::ip`] is where the thread was then.
+    /// Every hit in between was coalesced into it ([`Hit::covers`]). Before
+    /// 5.19 the kernel instead forced the signal through to the default
+    /// action, which ends the process.
+    pub fn late(&self) -> bool {
+        self.flags & siginfo::TRAP_PERF_FLAG_ASYNC != 0
+    }
 }
 
 /// A user handler: runs in signal context on the thread that hit, so it must be
@@ -109,14 +138,28 @@ impl Drop for Busy {
     }
 }
 
+/// A handler as [`Entry::handler`] stores it.
+fn handler_ptr(handler: Option<HitFn>) -> *mut () {
+    handler.map_or(core::ptr::null_mut(), |f| f as *mut ())
+}
+
 struct Entry {
     /// Set while an open breakpoint owns the entry.
     claimed: AtomicBool,
     /// Published last: the `sig_data` of the owner, 0 when free.
     cookie: AtomicU64,
-    /// `HitFn` as an address, 0 for none.
-    handler: AtomicUsize,
+    /// The `HitFn` ([`handler_ptr`]), null for none. A pointer rather than an
+    /// integer, so the function pointer read back keeps its provenance.
+    handler: AtomicPtr<()>,
     samples: AtomicU64,
+    /// The owner's perf event descriptors (numbers, -1 for one not opened
+    /// yet): `events_len` atomics owned by its [`Slot`], which frees the
+    /// entry before it closes them and frees the array. Null when free.
+    events: AtomicPtr<AtomicI32>,
+    events_len: AtomicUsize,
+    /// The highest kernel count a delivery has read: the sum of their
+    /// [`Hit::covers`].
+    counted: AtomicU64,
     /// Signal handlers between their cookie check and the end of the user's
     /// handler ([`Entry::enter`]). The entry is not freed (so not reclaimed by
     /// a new breakpoint) until this is 0, so a hit that passed the check always
@@ -131,9 +174,34 @@ struct Active<'a> {
 
 impl Active<'_> {
     /// Count the sample; returns the new sample number and the handler.
-    fn sample(&self) -> (u64, usize) {
+    fn sample(&self) -> (u64, Option<HitFn>) {
         let sample = self.entry.samples.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
-        (sample, self.entry.handler.load(Ordering::Acquire))
+        let ptr = self.entry.handler.load(Ordering::Acquire);
+        let handler = (!ptr.is_null()).then(|| {
+            // SAFETY: a non-null value of the field is a `HitFn` stored through
+            // `handler_ptr` (by `Entry::claim` and `Slot::set_handler` only);
+            // fn pointers and data pointers have the same size here.
+            unsafe { core::mem::transmute::<*mut (), HitFn>(ptr) }
+        });
+        (sample, handler)
+    }
+
+    /// The owner's event descriptors (see [`Entry::events`]).
+    fn events(&self) -> &[AtomicI32] {
+        let ptr = self.entry.events.load(Ordering::Acquire);
+        let len = self.entry.events_len.load(Ordering::Acquire);
+        if ptr.is_null() {
+            return &[];
+        }
+        // SAFETY: while this guard lives the entry is not freed, so the owner's
+        // `Slot`, which holds the `len` atomics at `ptr`, is not dropped.
+        unsafe { core::slice::from_raw_parts(ptr, len) }
+    }
+
+    /// Account for a delivery that read `count`; returns how many hits it
+    /// covers (see [`Hit::covers`]).
+    fn account(&self, count: Option<u64>) -> u64 {
+        count.map_or(0, |n| n.saturating_sub(self.entry.counted.fetch_max(n, Ordering::AcqRel)))
     }
 }
 
@@ -150,14 +218,18 @@ impl Entry {
         Entry {
             claimed: AtomicBool::new(false),
             cookie: AtomicU64::new(0),
-            handler: AtomicUsize::new(0),
+            handler: AtomicPtr::new(core::ptr::null_mut()),
             samples: AtomicU64::new(0),
+            events: AtomicPtr::new(core::ptr::null_mut()),
+            events_len: AtomicUsize::new(0),
+            counted: AtomicU64::new(0),
             active: AtomicUsize::new(0),
         }
     }
 
     /// Claim the entry (number `index`) if it is free; returns its cookie.
-    fn claim(&self, index: usize, handler: Option<HitFn>) -> Option<u64> {
+    /// `events` must stay where it is until the entry is released.
+    fn claim(&self, index: usize, handler: Option<HitFn>, events: &[AtomicI32]) -> Option<u64> {
         // Marked before the entry is taken, so there is no moment at which this
         // thread owns it unmarked.
         let _busy = Busy::mark(self);
@@ -166,7 +238,10 @@ impl Entry {
         }
         let cookie = cookie_of(GENERATION.fetch_add(1, Ordering::Relaxed), index);
         self.samples.store(0, Ordering::Relaxed);
-        self.handler.store(handler.map_or(0, |f| f as usize), Ordering::Relaxed);
+        self.counted.store(0, Ordering::Relaxed);
+        self.events.store(events.as_ptr().cast_mut(), Ordering::Relaxed);
+        self.events_len.store(events.len(), Ordering::Relaxed);
+        self.handler.store(handler_ptr(handler), Ordering::Relaxed);
         // Publish: a signal that sees the cookie sees the fields above.
         self.cookie.store(cookie, Ordering::Release);
         Some(cookie)
@@ -206,8 +281,15 @@ impl Entry {
                 std::thread::sleep(std::time::Duration::from_micros(100));
             }
         }
-        self.handler.store(0, Ordering::Release);
+        self.forget_owner();
         self.claimed.store(false, Ordering::Release);
+    }
+
+    /// Drop the pointers to the owner's handler and events.
+    fn forget_owner(&self) {
+        self.handler.store(core::ptr::null_mut(), Ordering::Release);
+        self.events.store(core::ptr::null_mut(), Ordering::Release);
+        self.events_len.store(0, Ordering::Release);
     }
 
     /// The child side of a fork, run by its only thread; `busy_here`: that
@@ -221,7 +303,7 @@ impl Entry {
     fn reset_after_fork(&self, busy_here: bool) {
         self.active.store(0, Ordering::SeqCst);
         if !busy_here && self.claimed.load(Ordering::SeqCst) && self.cookie.load(Ordering::SeqCst) == 0 {
-            self.handler.store(0, Ordering::Release);
+            self.forget_owner();
             self.claimed.store(false, Ordering::Release);
         }
     }
@@ -237,21 +319,39 @@ static PREV_FLAGS: AtomicI32 = AtomicI32::new(0);
 static INSTALL: Once = Once::new();
 static INSTALL_ERRNO: AtomicI32 = AtomicI32::new(0);
 
-/// A claimed table entry; frees it on drop.
+/// A claimed table entry; frees it on drop, before its event array.
 #[derive(Debug)]
 pub struct Slot {
     index: usize,
     cookie: u64,
+    /// The breakpoint's perf event descriptors, for the signal handler to
+    /// read the count at a delivery (see [`Entry::events`]).
+    events: Box<[AtomicI32]>,
 }
 
 impl Slot {
-    /// Claim a free entry for a breakpoint with `handler`. `None` when the table
-    /// is full.
-    pub fn claim(handler: Option<HitFn>) -> Option<Slot> {
-        TABLE
-            .iter()
-            .enumerate()
-            .find_map(|(index, e)| e.claim(index, handler).map(|cookie| Slot { index, cookie }))
+    /// Claim a free entry for a breakpoint with `handler` and up to `events`
+    /// perf events ([`Slot::record`]). `None` when the table is full.
+    pub fn claim(handler: Option<HitFn>, events: usize) -> Option<Slot> {
+        let events: Box<[AtomicI32]> = (0..events).map(|_| AtomicI32::new(-1)).collect();
+        let (index, cookie) =
+            TABLE.iter().enumerate().find_map(|(index, e)| e.claim(index, handler, &events).map(|c| (index, c)))?;
+        Some(Slot { index, cookie, events })
+    }
+
+    /// Record the descriptor of the breakpoint's `k`th event, for deliveries
+    /// to read its count. The descriptor must stay open until the slot is
+    /// dropped.
+    pub fn record(&self, k: usize, fd: i32) {
+        if let Some(e) = self.events.get(k) {
+            e.store(fd, Ordering::Release);
+        }
+    }
+
+    /// The highest kernel count a delivery has read in this process (the sum
+    /// of the deliveries' [`Hit::covers`]).
+    pub fn hits_delivered(&self) -> u64 {
+        TABLE.get(self.index).map_or(0, |e| e.counted.load(Ordering::Acquire))
     }
 
     /// The `sig_data` cookie.
@@ -267,7 +367,7 @@ impl Slot {
     /// Replace the handler.
     pub fn set_handler(&self, handler: Option<HitFn>) {
         if let Some(e) = TABLE.get(self.index) {
-            e.handler.store(handler.map_or(0, |f| f as usize), Ordering::Release);
+            e.handler.store(handler_ptr(handler), Ordering::Release);
         }
     }
 }
@@ -404,7 +504,9 @@ fn dispatch(info: *mut libc::siginfo_t, ctx: *mut c_void) -> bool {
         return true;
     };
     let (sample, handler) = active.sample();
-    if handler != 0 {
+    let count = read_count(active.events());
+    let covers = active.account(count);
+    if let Some(f) = handler {
         let hit = Hit {
             id: crate::Id(cookie),
             // SAFETY: as above.
@@ -413,16 +515,26 @@ fn dispatch(info: *mut libc::siginfo_t, ctx: *mut c_void) -> bool {
             ip: unsafe { saved_pc(ctx) },
             tid: sys::gettid(),
             sample,
+            count,
+            covers,
             // SAFETY: as above.
             flags: unsafe { field(info, siginfo::PERF_FLAGS) },
         };
-        // SAFETY: `handler` was stored from a `HitFn` (a `fn(&Hit)`) by
-        // `Slot::claim`/`set_handler`; fn pointers and usize have the same size.
-        let f: HitFn = unsafe { core::mem::transmute::<usize, HitFn>(handler) };
         f(&hit);
     }
     drop(active);
     true
+}
+
+/// The kernel's count over `events` (descriptors; -1 for one not opened yet,
+/// which has no count), or `None` if one cannot be read. Async-signal-safe
+/// (`read(2)` only).
+fn read_count(events: &[AtomicI32]) -> Option<u64> {
+    let mut total = 0u64;
+    for fd in events.iter().map(|e| e.load(Ordering::Acquire)).filter(|&fd| fd >= 0) {
+        total = total.wrapping_add(sys::read_count_raw(fd).ok()?);
+    }
+    Some(total)
 }
 
 /// Pass a signal that is not ours to the disposition that was there before.
@@ -460,14 +572,35 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
     }
 }
 
+/// No system calls: these also run under Miri
+/// (`cargo +nightly miri test -p hwbp-linux --lib pure_tests`).
 #[cfg(test)]
-mod tests {
+mod pure_tests {
     use super::*;
     use std::sync::mpsc;
     use std::time::Duration;
 
-    fn old_handler(_: &Hit) {}
-    fn new_handler(_: &Hit) {}
+    thread_local! {
+        /// Which of the handlers below last ran on this thread.
+        static RAN: Cell<&'static str> = const { Cell::new("none") };
+    }
+    fn old_handler(_: &Hit) {
+        RAN.set("old");
+    }
+    fn new_handler(_: &Hit) {
+        RAN.set("new");
+    }
+
+    /// Which handler `handler` is, found by calling it (Rust does not promise
+    /// that two casts of one `fn` item give the same address, and Miri does
+    /// give different ones, so addresses are not compared).
+    fn which(handler: Option<HitFn>) -> &'static str {
+        RAN.set("none");
+        if let Some(f) = handler {
+            f(&Hit { id: crate::Id(0), addr: 0, ip: 0, tid: 0, sample: 0, count: None, covers: 0, flags: 0 });
+        }
+        RAN.get()
+    }
 
     /// The race the entry protocol closes: a hit passes the cookie check, then
     /// another thread drops the breakpoint and a new one claims the same entry
@@ -476,13 +609,13 @@ mod tests {
     #[test]
     fn a_hit_in_flight_keeps_the_entry_from_its_next_owner() {
         static E: Entry = Entry::new();
-        let old = E.claim(7, Some(old_handler)).expect("free entry");
+        let old = E.claim(7, Some(old_handler), &[]).expect("free entry");
         let active = E.enter(old).expect("owned by the old breakpoint");
 
         let (done, finished) = mpsc::channel();
         let other = std::thread::spawn(move || {
             E.release();
-            let new = E.claim(7, Some(new_handler)).expect("free after release");
+            let new = E.claim(7, Some(new_handler), &[]).expect("free after release");
             done.send(new).expect("test thread waits");
         });
         // The drop is blocked while the hit is inside.
@@ -492,7 +625,7 @@ mod tests {
         );
         let (sample, handler) = active.sample();
         assert_eq!(sample, 1);
-        assert_eq!(handler, old_handler as HitFn as usize);
+        assert_eq!(which(handler), "old");
         drop(active);
 
         let new = finished.recv_timeout(Duration::from_secs(10)).expect("release finishes");
@@ -502,15 +635,46 @@ mod tests {
         assert!(E.enter(old).is_none());
         assert_eq!(E.active.load(Ordering::SeqCst), 0);
         let active = E.enter(new).expect("owned by the new breakpoint");
-        assert_eq!(active.sample(), (1, new_handler as HitFn as usize));
+        let (sample, handler) = active.sample();
+        assert_eq!((sample, which(handler)), (1, "new"));
         drop(active);
         E.release();
+    }
+
+    /// A delivery covers the hits between the highest count read before it
+    /// and the count it reads; a new owner starts again from 0.
+    #[test]
+    fn deliveries_cover_the_hits_since_the_highest_count_read() {
+        static E: Entry = Entry::new();
+        let events = [AtomicI32::new(5), AtomicI32::new(-1)];
+        let cookie = E.claim(11, None, &events).expect("free entry");
+        let active = E.enter(cookie).expect("owned");
+        assert!(core::ptr::eq(active.events(), &events[..]));
+        assert_eq!(active.account(Some(1)), 1, "on time");
+        assert_eq!(active.account(Some(3)), 2, "late, standing for two hits");
+        assert_eq!(active.account(Some(2)), 0, "read before another delivery's");
+        assert_eq!(active.account(None), 0, "unreadable");
+        assert_eq!(E.counted.load(Ordering::SeqCst), 3);
+        drop(active);
+        E.release();
+        assert!(E.events.load(Ordering::SeqCst).is_null());
+        assert_eq!(E.events_len.load(Ordering::SeqCst), 0);
+
+        let cookie = E.claim(11, None, &[]).expect("free after release");
+        let active = E.enter(cookie).expect("owned");
+        assert!(active.events().is_empty());
+        assert_eq!(active.account(Some(4)), 4);
+        drop(active);
+        E.release();
+        // Events not opened yet have no count (and need no system call).
+        assert_eq!(read_count(&[AtomicI32::new(-1)]), Some(0));
+        assert_eq!(read_count(&[]), Some(0));
     }
 
     #[test]
     fn a_refused_hit_leaves_no_trace() {
         static E: Entry = Entry::new();
-        let cookie = E.claim(3, None).expect("free entry");
+        let cookie = E.claim(3, None, &[]).expect("free entry");
         assert!(E.enter(cookie ^ (1 << 16)).is_none());
         assert_eq!(E.active.load(Ordering::SeqCst), 0);
         assert_eq!(E.samples.load(Ordering::SeqCst), 0);
@@ -522,7 +686,7 @@ mod tests {
     #[test]
     fn leaving_after_a_fork_reset_does_not_underflow() {
         static E: Entry = Entry::new();
-        let cookie = E.claim(5, None).expect("free entry");
+        let cookie = E.claim(5, None, &[]).expect("free entry");
         let active = E.enter(cookie).expect("owned");
         E.active.store(0, Ordering::SeqCst); // as `reset_after_fork` does
         drop(active);
@@ -575,13 +739,13 @@ mod tests {
         static MINE: Entry = Entry::new();
         static FREE: Entry = Entry::new();
         // A live breakpoint's entry, with a handler inside on a parent thread.
-        let cookie = OWNED.claim(1, Some(old_handler)).expect("free entry");
+        let cookie = OWNED.claim(1, Some(old_handler), &[]).expect("free entry");
         let inside = OWNED.enter(cookie).expect("owned");
         // Another thread between taking an entry and publishing its cookie.
         CLAIMING.claimed.store(true, Ordering::SeqCst);
-        CLAIMING.handler.store(new_handler as HitFn as usize, Ordering::SeqCst);
+        CLAIMING.handler.store(handler_ptr(Some(new_handler)), Ordering::SeqCst);
         // Another thread freeing an entry, waiting for a handler inside.
-        RELEASING.claim(2, None).expect("free entry");
+        RELEASING.claim(2, None, &[]).expect("free entry");
         RELEASING.cookie.store(0, Ordering::SeqCst);
         RELEASING.active.store(1, Ordering::SeqCst);
         // The forking thread itself in the middle of a claim or release.
@@ -594,15 +758,15 @@ mod tests {
         assert!(OWNED.claimed.load(Ordering::SeqCst), "a live breakpoint lost its entry");
         assert_eq!(OWNED.cookie.load(Ordering::SeqCst), cookie);
         assert!(!CLAIMING.claimed.load(Ordering::SeqCst));
-        assert_eq!(CLAIMING.handler.load(Ordering::SeqCst), 0);
+        assert!(CLAIMING.handler.load(Ordering::SeqCst).is_null());
         assert!(!RELEASING.claimed.load(Ordering::SeqCst));
         assert!(MINE.claimed.load(Ordering::SeqCst), "the forking thread's claim was undone");
         assert!(!FREE.claimed.load(Ordering::SeqCst));
 
         // The freed entries are claimable again, and the live one is not.
-        assert!(CLAIMING.claim(3, None).is_some());
-        assert!(RELEASING.claim(4, None).is_some());
-        assert!(OWNED.claim(1, None).is_none());
+        assert!(CLAIMING.claim(3, None, &[]).is_some());
+        assert!(RELEASING.claim(4, None, &[]).is_some());
+        assert!(OWNED.claim(1, None, &[]).is_none());
         drop(inside);
         OWNED.release();
         CLAIMING.release();
@@ -617,7 +781,7 @@ mod tests {
         {
             let _outer = Busy::mark(&OUTER);
             assert_eq!(BUSY.get(), &OUTER as *const Entry as usize);
-            let cookie = E.claim(9, None).expect("free entry");
+            let cookie = E.claim(9, None, &[]).expect("free entry");
             // A nested mark restores the outer one.
             assert_eq!(BUSY.get(), &OUTER as *const Entry as usize);
             assert_eq!(cookie & 0xffff, 9);

@@ -61,12 +61,15 @@ pub fn ioctl(fd: &OwnedFd, request: u64, arg: libc::c_ulong) -> Result<(), i32> 
 /// Read the 8-byte counter of a perf event (default `read_format`).
 pub fn read_count(fd: &OwnedFd) -> Result<u64, i32> {
     use std::os::fd::AsRawFd;
+    read_count_raw(fd.as_raw_fd())
+}
+
+/// [`read_count`] of a descriptor number the caller keeps open. Async-signal-safe.
+pub fn read_count_raw(fd: i32) -> Result<u64, i32> {
     let mut value = 0u64;
     loop {
         // SAFETY: reads at most 8 bytes into `value`, which lives across the call.
-        let n = unsafe {
-            libc::read(fd.as_raw_fd(), (&mut value as *mut u64).cast(), core::mem::size_of::<u64>())
-        };
+        let n = unsafe { libc::read(fd, (&mut value as *mut u64).cast(), core::mem::size_of::<u64>()) };
         if n == 8 {
             return Ok(value);
         }
@@ -85,6 +88,12 @@ pub fn read_count(fd: &OwnedFd) -> Result<u64, i32> {
 pub fn gettid() -> i32 {
     // SAFETY: gettid takes no arguments and cannot fail; it is async-signal-safe.
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// The calling process's id.
+pub fn getpid() -> i32 {
+    // SAFETY: getpid takes no arguments and cannot fail; it is async-signal-safe.
+    unsafe { libc::getpid() }
 }
 
 /// `perf_event_paranoid`, or `None` when it cannot be read.

@@ -379,6 +379,170 @@ fn inherit_into_a_forked_child() {
 }
 
 #[test]
+fn a_forked_child_cannot_switch_or_move_the_parents_breakpoint() {
+    // The child shares the parent's perf events (its descriptors are copies),
+    // so enable/disable/modify there would act on the parent's breakpoint.
+    let _g = lock();
+    static mut C: Cell = Cell::new();
+    let c = &raw mut C;
+    let (p, q) = (byte(c, 8), byte(c, 16));
+    let attr = BreakpointAttr::watch(p as u64, 1, Access::WRITE).target(current_thread());
+    let mut bp = must(Breakpoint::open(&attr, Delivery::CountOnly), "watchpoint");
+    let parent = std::process::id() as i32;
+    // SAFETY: the child makes no allocation and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let refused = |r: Result<(), Error>| matches!(r, Err(Error::OtherProcess { opened_by }) if opened_by == parent);
+        let mut bits = 0;
+        if refused(bp.disable()) {
+            bits |= 1;
+        }
+        if refused(bp.modify(&BreakpointAttr {
+            addr: q as u64,
+            ..attr
+        })) {
+            bits |= 2;
+        }
+        if refused(bp.enable()) {
+            bits |= 4;
+        }
+        // SAFETY: leaving the child without running the parent's destructors.
+        unsafe { libc::_exit(bits) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        7,
+        "disable, modify and enable refused in the child (bits 1, 2, 4)"
+    );
+    write(q, 1);
+    write(p, 1);
+    assert_eq!(
+        must(bp.count(), "count"),
+        1,
+        "the parent's breakpoint is still armed on its own address"
+    );
+    // In the process that opened it, they work.
+    must(bp.disable(), "disable");
+    write(p, 2);
+    assert_eq!(must(bp.count(), "count"), 1);
+    must(
+        bp.modify(&BreakpointAttr {
+            addr: q as u64,
+            ..attr
+        }),
+        "modify",
+    );
+    write(q, 2);
+    assert_eq!(must(bp.count(), "count"), 2);
+}
+
+/// The environment variable that makes this test binary, when a child execs
+/// it, write 3 times to the page at the (hex) address it names and exit,
+/// before the test harness starts ([`exec_writer`]).
+const EXEC_WRITE: &str = "HWBP_EXEC_WRITE";
+
+/// Runs before `main` in every start of this binary; does nothing unless
+/// [`EXEC_WRITE`] is set. Then it maps the page at that address (exit status
+/// 2 if it cannot have that address), writes 3 bytes there, and exits 0.
+extern "C" fn exec_writer() {
+    // SAFETY: a NUL-terminated name; getenv only reads the environment.
+    let value = unsafe { libc::getenv(c"HWBP_EXEC_WRITE".as_ptr()) };
+    if value.is_null() {
+        return;
+    }
+    // SAFETY: `value` is a NUL-terminated string from the environment.
+    let addr = unsafe { libc::strtoul(value, core::ptr::null_mut(), 16) } as usize;
+    // SAFETY: a fresh anonymous mapping where nothing is mapped (NOREPLACE);
+    // the writes stay inside it; _exit ends the process.
+    unsafe {
+        let page = libc::mmap(
+            addr as *mut libc::c_void,
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        );
+        if page as usize != addr {
+            libc::_exit(2);
+        }
+        for i in 0..3 {
+            page.cast::<u8>().write_volatile(i);
+        }
+        libc::_exit(0);
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static EXEC_WRITER: extern "C" fn() = exec_writer;
+
+#[test]
+fn a_count_only_breakpoint_does_not_follow_a_child_into_exec() {
+    // An inherited copy left in the new program would count its hits at the
+    // same address and hold one of its debug registers.
+    let _g = lock();
+    // SAFETY: a new anonymous page of our own, unmapped at the end.
+    let page = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(page, libc::MAP_FAILED);
+    let p = page.cast::<u8>();
+    let attr = BreakpointAttr::watch(p as u64, 1, Access::WRITE)
+        .target(current_thread())
+        .inherit(true);
+    let bp = must(
+        Breakpoint::open(&attr, Delivery::CountOnly),
+        "inherited count-only watchpoint",
+    );
+    // Built before the fork: the child only writes, execs and exits.
+    let exe = std::ffi::CString::new("/proc/self/exe").unwrap();
+    let env = std::ffi::CString::new(format!("{EXEC_WRITE}={:x}", p as usize)).unwrap();
+    let argv = [exe.as_ptr(), core::ptr::null()];
+    let envp = [env.as_ptr(), core::ptr::null()];
+    // SAFETY: the child does a volatile store, execve and _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        write(p, 1);
+        // SAFETY: NUL-terminated path, argv and envp that outlive the call.
+        unsafe {
+            libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "the exec'd program mapped the page at the same address and wrote it 3 times"
+    );
+    assert_eq!(
+        must(bp.count(), "count"),
+        1,
+        "the child's write before exec counts; the new program's 3 do not"
+    );
+    drop(bp);
+    // SAFETY: the page mapped above, no longer used.
+    assert_eq!(unsafe { libc::munmap(page, 4096) }, 0);
+}
+
+#[test]
 fn a_thousand_writes_give_exactly_a_thousand_hits() {
     let _g = lock();
     static mut C: Cell = Cell::new();
@@ -401,6 +565,113 @@ fn a_thousand_writes_give_exactly_a_thousand_hits() {
         assert_eq!(bp.samples(), 1000);
     }
     assert_eq!(must(bp.count(), "count"), 1000);
+}
+
+/// Block or unblock SIGTRAP in the calling thread.
+fn block_sigtrap(block: bool) {
+    // SAFETY: `set` is a valid sigset filled below; pthread_sigmask only
+    // changes this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTRAP);
+        let how = if block {
+            libc::SIG_BLOCK
+        } else {
+            libc::SIG_UNBLOCK
+        };
+        assert_eq!(libc::pthread_sigmask(how, &set, core::ptr::null_mut()), 0);
+    }
+}
+
+#[test]
+fn hits_while_sigtrap_is_blocked_come_as_one_late_delivery_covering_them_all() {
+    // SIGTRAP is not queued: 1000 hits while it is blocked leave one signal.
+    let _g = lock();
+    static mut C: Cell = Cell::new();
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    static COVERS: AtomicU64 = AtomicU64::new(0);
+    static LATE: AtomicU64 = AtomicU64::new(0);
+    fn on_hit(h: &Hit) {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        COUNT.store(h.count.unwrap_or(u64::MAX), Ordering::SeqCst);
+        COVERS.store(h.covers, Ordering::SeqCst);
+        LATE.store(u64::from(h.late()), Ordering::SeqCst);
+    }
+    let p = byte(&raw mut C, 0).cast::<u64>();
+    let attr = BreakpointAttr::watch(p as u64, 8, Access::WRITE).target(current_thread());
+    if !SIGNALS {
+        return assert_signal_refused(&attr);
+    }
+    let bp = must(Breakpoint::with_handler(&attr, on_hit), "watchpoint");
+    block_sigtrap(true);
+    for i in 0..1000u64 {
+        // SAFETY: p is an aligned u64 inside a static Cell.
+        unsafe { p.write_volatile(i) };
+    }
+    let pending = CALLS.load(Ordering::SeqCst);
+    // The pending signal is delivered as the mask call returns.
+    block_sigtrap(false);
+    assert_eq!(pending, 0, "nothing delivered while blocked");
+    assert_eq!(must(bp.count(), "count"), 1000);
+    assert_eq!(CALLS.load(Ordering::SeqCst), 1, "one delivery");
+    assert_eq!(bp.samples(), 1);
+    assert_eq!(LATE.load(Ordering::SeqCst), 1, "marked late");
+    assert_eq!(COUNT.load(Ordering::SeqCst), 1000, "the count it read");
+    assert_eq!(COVERS.load(Ordering::SeqCst), 1000, "it covers every hit");
+    assert_eq!(bp.hits_delivered(), 1000);
+}
+
+#[test]
+fn a_handler_hitting_its_own_watchpoint_gets_one_late_delivery_for_both_hits() {
+    // While the handler runs SIGTRAP is blocked: its two writes leave one
+    // signal, delivered when it returns.
+    let _g = lock();
+    static mut C: Cell = Cell::new();
+    static WORD: AtomicU64 = AtomicU64::new(0);
+    static SEEN: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+    fn on_hit(h: &Hit) {
+        let n = h.sample as usize;
+        if let Some(seen) = SEEN.get(n - 1) {
+            // count, covers and late in one word: count << 16 | covers << 1 | late
+            let packed = h.count.unwrap_or(0xffff) << 16 | h.covers << 1 | u64::from(h.late());
+            seen.store(packed, Ordering::SeqCst);
+        }
+        if n == 1 {
+            let p = WORD.load(Ordering::SeqCst) as *mut u64;
+            // SAFETY: p is an aligned u64 inside a static Cell.
+            unsafe {
+                p.write_volatile(10);
+                p.write_volatile(11);
+            }
+        }
+    }
+    let p = byte(&raw mut C, 8).cast::<u64>();
+    WORD.store(p as u64, Ordering::SeqCst);
+    let attr = BreakpointAttr::watch(p as u64, 8, Access::WRITE).target(current_thread());
+    if !SIGNALS {
+        return assert_signal_refused(&attr);
+    }
+    let bp = must(Breakpoint::with_handler(&attr, on_hit), "watchpoint");
+    // SAFETY: as above.
+    unsafe { p.write_volatile(1) };
+    assert_eq!(must(bp.count(), "count"), 3);
+    assert_eq!(bp.samples(), 2);
+    let seen = SEEN.each_ref().map(|s| s.load(Ordering::SeqCst));
+    let unpack = |w: u64| (w >> 16, w >> 1 & 0x7fff, w & 1 == 1);
+    assert_eq!(
+        unpack(seen[0]),
+        (1, 1, false),
+        "first: count 1, covers 1, on time"
+    );
+    assert_eq!(
+        unpack(seen[1]),
+        (3, 2, true),
+        "second: count 3, covers both, late"
+    );
+    assert_eq!(seen[2], 0, "no third delivery");
+    assert_eq!(bp.hits_delivered(), 3);
 }
 
 #[test]
