@@ -1,9 +1,13 @@
 //! `cargo xtask` — build, run and check hwbp.
 //!
 //! * `cargo xtask test [--long]`: formatting, clippy, every host test and doc
-//!   test, the loom model checks, cross-builds of every library crate for the
-//!   bare-metal targets (proving `no_std` without `alloc`), the QEMU boards,
-//!   and `linux-arm64`.
+//!   test, the loom model checks, `miri`, cross-builds of every library crate
+//!   for the bare-metal targets (proving `no_std` without `alloc`), the QEMU
+//!   boards, and `linux-arm64`.
+//! * `cargo xtask miri`: hwbp-core's unit tests (`--lib`) and scenario tests
+//!   (`--test scenarios`) and hwbp-linux's unit tests that make no system
+//!   call, run under Miri (nightly, in `target/miri`), which fails on
+//!   undefined behaviour, data races and leaks.
 //! * `cargo xtask qemu [x86_64|aarch64|armv7|all]`: build the example firmware
 //!   and run it on QEMU, printing a PASS/FAIL line per board.
 //! * `cargo xtask linux-arm64`: hwbp-linux's test binaries, built for
@@ -11,7 +15,8 @@
 //!   `qemu-system-aarch64 -M virt -cpu cortex-a53` (TCG), from an initramfs
 //!   whose `/init` is `examples/linux-arm64-init`.
 //!
-//! Missing rustup targets are added; a missing QEMU, and the kernel package
+//! Missing rustup targets, and a nightly toolchain with Miri, are added
+//! through rustup (never the system's packages); a missing QEMU, and the kernel package
 //! (downloaded, not installed), are fetched with apt-get when running as root,
 //! otherwise the command to run is printed.
 
@@ -88,6 +93,30 @@ const BOARDS: [Board; 3] = [
 /// How long one board may run (the build is not counted).
 const BOARD_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The toolchain Miri comes with (it ships only on nightly).
+const MIRI_TOOLCHAIN: &str = "nightly";
+
+/// hwbp-linux's unit-test modules that make no system call, as test-name
+/// filters for the Miri run. Left out: `breakpoint::tests` (opens perf
+/// events; even `errno_mapping` reads `/proc/sys/kernel/perf_event_paranoid`,
+/// which Miri's isolation refuses) and the integration tests (`real_cpu`,
+/// `chain`: the kernel's debug registers).
+const MIRI_LINUX_MODULES: [&str; 4] = [
+    "abi::tests",
+    "error::tests",
+    "rules::tests",
+    "signal::tests",
+];
+
+/// Tests in [`MIRI_LINUX_MODULES`] skipped under Miri, each with why.
+const MIRI_LINUX_SKIP: [(&str, &str); 1] = [(
+    "signal::tests::a_hit_in_flight_keeps_the_entry_from_its_next_owner",
+    // Not undefined behaviour: the test compares fn-pointer addresses, and
+    // Miri may give one function different addresses (as codegen may). A
+    // fix of the test is under way; remove this entry with it.
+    "compares fn-pointer addresses, which Miri does not keep unique",
+)];
+
 /// Proptest cases per property: the default keeps CI well inside its budget;
 /// `--long` runs deeper.
 const CASES_DEFAULT: &str = "64";
@@ -100,6 +129,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(args.iter().skip(1).any(|a| a == "--long")),
         Some("qemu") => qemu(args.get(1).map_or("all", String::as_str)),
+        Some("miri") => miri(),
         Some("linux-arm64") => {
             let rest: Vec<String> = args
                 .iter()
@@ -111,7 +141,8 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--long] | cargo xtask qemu [x86_64|aarch64|armv7|all] \
+                "usage: cargo xtask test [--long] | cargo xtask miri \
+                 | cargo xtask qemu [x86_64|aarch64|armv7|all] \
                  | cargo xtask linux-arm64 [-- TEST-ARGS]"
             );
             return ExitCode::from(2);
@@ -212,6 +243,7 @@ fn test(long: bool) -> Result {
         &["test", "-p", "hwbp-core", "--benches"],
     )?;
     loom()?;
+    miri()?;
     for t in TARGETS {
         let mut args = vec!["build", "--target", t];
         for l in LIBS {
@@ -299,6 +331,89 @@ fn loom() -> Result {
             .env("RUSTFLAGS", "--cfg loom")
             .env("CARGO_TARGET_DIR", target_dir)
             .env("LOOM_MAX_PREEMPTIONS", "3"),
+    )
+}
+
+/// `cargo +nightly ...` through rustup, in `target/miri` so the nightly
+/// build does not invalidate the stable one. The variables the outer (stable)
+/// cargo and rustup set are dropped so the nightly tools pick their own.
+fn nightly_cargo() -> Command {
+    let mut c = Command::new("rustup");
+    c.current_dir(root())
+        .args(["run", MIRI_TOOLCHAIN, "cargo"])
+        .env("CARGO_TARGET_DIR", root().join("target/miri"));
+    for v in [
+        "CARGO",
+        "RUSTC",
+        "RUSTDOC",
+        "RUSTUP_TOOLCHAIN",
+        "RUSTC_WRAPPER",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// Install nightly with Miri if it is missing (the way the cross targets
+/// are added: through rustup), then build Miri's sysroot.
+fn ensure_miri() -> Result {
+    let has_miri = nightly_cargo()
+        .args(["miri", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_miri {
+        run(
+            &format!(
+                "rustup toolchain install {MIRI_TOOLCHAIN} --profile minimal --component miri"
+            ),
+            Command::new("rustup").args([
+                "toolchain",
+                "install",
+                MIRI_TOOLCHAIN,
+                "--profile",
+                "minimal",
+                "--component",
+                "miri",
+            ]),
+        )?;
+    }
+    run(
+        "Miri sysroot (cargo +nightly miri setup)",
+        nightly_cargo().args(["miri", "setup"]),
+    )
+}
+
+/// The Miri run: hwbp-core's unit and scenario tests, and hwbp-linux's unit
+/// tests that make no system call ([`MIRI_LINUX_MODULES`], less
+/// [`MIRI_LINUX_SKIP`]). Undefined behaviour, a data race or a leak fails the
+/// run. None of these tests is a proptest, so no case count is needed; the
+/// whole run takes a few minutes (about 4 on 2 busy cores, most of it the
+/// scenarios).
+fn miri() -> Result {
+    ensure_miri()?;
+    run(
+        "Miri: hwbp-core unit tests",
+        nightly_cargo().args(["miri", "test", "-p", "hwbp-core", "--lib"]),
+    )?;
+    run(
+        "Miri: hwbp-core scenario tests",
+        nightly_cargo().args(["miri", "test", "-p", "hwbp-core", "--test", "scenarios"]),
+    )?;
+    let mut linux = nightly_cargo();
+    linux.args(["miri", "test", "-p", "hwbp-linux", "--lib", "--"]);
+    linux.args(MIRI_LINUX_MODULES);
+    for (name, why) in MIRI_LINUX_SKIP {
+        eprintln!("xtask: Miri skips {name}: {why}");
+        linux.args(["--skip", name]);
+    }
+    run(
+        &format!(
+            "Miri: hwbp-linux unit tests without system calls ({})",
+            MIRI_LINUX_MODULES.join(", ")
+        ),
+        &mut linux,
     )
 }
 
