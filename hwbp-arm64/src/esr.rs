@@ -83,8 +83,8 @@ impl Esr {
         self.0 & (1 << 8) != 0
     }
 
-    /// Watchpoint `FnV`, bit 10: `FAR` is not valid (FEAT_Debugv8p9 and
-    /// some implementations).
+    /// Watchpoint `FnV`, bit 10: `FAR` is not valid (may be set only when
+    /// FEAT_SVE or FEAT_SME is implemented, DDI 0487 `ESR_ELx`).
     pub const fn fnv(self) -> bool {
         self.0 & (1 << 10) != 0
     }
@@ -95,9 +95,12 @@ impl Esr {
         (self.0 & 0x3F) as u8
     }
 
-    /// The watchpoint number reported by FEAT_Debugv8p9 (`WPTV`, bit 17 and
-    /// `WPT`, bits \[23:18\]), if valid. Older cores (and QEMU 7.2) do not report
-    /// it; when it is there the backend reports that slot
+    /// The watchpoint number (`WPTV`, bit 17 and `WPT`, bits \[23:18\]), if
+    /// valid. DDI 0487 defines both fields from FEAT_Debugv8p2 (Armv8.2 debug;
+    /// RES0 before): there `WPTV` is an IMPLEMENTATION DEFINED 0 or 1 unless
+    /// `FnV`, `FnP` or `WPF` is set, and with FEAT_Debugv8p9 it is always 1.
+    /// Older cores (and QEMU 7.2) do not report it; when it is there the
+    /// backend reports that slot
     /// ([`Fired::Slots`](hwbp_core::Fired::Slots)) instead of matching by
     /// address.
     pub const fn watchpoint_number(self) -> Option<u8> {

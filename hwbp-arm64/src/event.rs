@@ -31,7 +31,8 @@ pub enum DebugEvent {
         /// see [`Aarch32Exception::write`](crate::Aarch32Exception::write)).
         write: Option<bool>,
         /// The watchpoint number, when the hardware reports it
-        /// (FEAT_Debugv8p9 `ESR_ELx.WPTV`/`WPT`); `None` otherwise.
+        /// (`ESR_ELx.WPTV`/`WPT`: from FEAT_Debugv8p2, always with
+        /// FEAT_Debugv8p9); `None` otherwise.
         slot: Option<u8>,
     },
     /// A software step completed (`MDSCR_EL1.SS`), or on AArch32 the

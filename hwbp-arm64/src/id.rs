@@ -111,12 +111,21 @@ pub enum DebugArch {
     V6,
     /// `0b0010`: Armv6.1 debug (refused).
     V6p1,
-    /// `0b0011`: Armv7 debug with the full CP14 interface ("Extended CP14").
+    /// `0b0011`: Armv7 debug with all CP14 debug registers implemented
+    /// ("Extended CP14"). The code is from the Armv7-A/R ARM (DDI 0406C,
+    /// chapter C11 "The Debug Registers", DBGDIDR, Debug ID Register) and is
+    /// Linux's `ARM_DEBUG_ARCH_V7_ECP14` (3) in
+    /// `arch/arm/include/asm/hw_breakpoint.h`. (The AArch32 DBGDIDR table of
+    /// DDI 0487 lists `0b0011` and `0b0100` the other way round; the Armv7
+    /// manual, Linux and shipped v7 cores agree on the order used here.)
     V7Ecp14,
-    /// `0b0100`: Armv7 debug where the breakpoint registers are only
-    /// memory-mapped (refused: this crate uses CP14).
+    /// `0b0100`: Armv7 debug with only the baseline CP14 registers, the
+    /// breakpoint registers being memory-mapped only (refused: this crate
+    /// uses CP14). Linux's `ARM_DEBUG_ARCH_V7_MM` (4).
     V7MemoryMapped,
-    /// `0b0101`: Armv7.1 debug (Cortex-A7/A15/A17; QEMU's cortex-a15).
+    /// `0b0101`: Armv7.1 debug (Cortex-A7/A15/A17; QEMU's cortex-a15). The
+    /// code is from DDI 0406C (DBGDIDR, as above) and is Linux's
+    /// `ARM_DEBUG_ARCH_V7_1` (5).
     V7p1,
     /// `0b0110`: Armv8 debug, AArch32 view.
     V8,
@@ -127,9 +136,14 @@ pub enum DebugArch {
     /// `0b1001`: Armv8.4 debug, AArch32 view.
     V8p4,
     /// `0b1010..=0b1111`: a debug architecture newer than this crate knows,
-    /// carrying the raw field. Arm ID fields follow the "higher value is a
-    /// superset" scheme, so it is driven like [`DebugArch::V8p4`] (Linux arm
-    /// likewise accepts any version from v7.1 up).
+    /// carrying the raw field (DDI 0487 names `0b1010` Armv8.8 and `0b1011`
+    /// Armv8.9). Arm ID fields follow the "higher value is a superset"
+    /// scheme, so it is driven like [`DebugArch::V8p4`]. Linux arm
+    /// (`arch/arm/kernel/hw_breakpoint.c`) is stricter here: its
+    /// `debug_arch_supported()` passes v6, v6.1, v7 with CP14 and every value
+    /// from v7.1 up, but `enable_monitor_mode()` knows only v6, v6.1, v7
+    /// (CP14), v7.1, v8, v8.1, v8.2 and v8.4 and returns `-ENODEV` for any
+    /// other value, so Linux drives no version above v8.4.
     Newer(u8),
     /// `0b0000`: no debug architecture (refused). Also what
     /// [`DebugArch::from_field`] returns for a value that does not fit in

@@ -1,7 +1,8 @@
 //! Which watchpoint fired, when the hardware does not say.
 //!
-//! Arm reports neither the watchpoint number (before FEAT_Debugv8p9) nor a
-//! precise address: `FAR` may be any address the instruction accessed (a
+//! Arm does not always report the watchpoint number (`ESR_ELx.WPTV` may be 0
+//! from FEAT_Debugv8p2 until FEAT_Debugv8p9 makes it 1; before v8.2 there is
+//! no such field), nor a precise address: `FAR` may be any address the instruction accessed (a
 //! `STP` of 16 bytes, `DC ZVA` of a whole block). Linux's
 //! `arch/arm64/kernel/hw_breakpoint.c` therefore takes every enabled
 //! watchpoint of the right access kind, reports those whose range contains the

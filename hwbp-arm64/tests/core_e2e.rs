@@ -111,7 +111,7 @@ fn imprecise_far_is_attributed_to_the_closest_watchpoint() {
 
 #[test]
 fn reported_watchpoint_number_overrides_the_address() {
-    // FEAT_Debugv8p9: ESR_EL1.WPTV/WPT name the watchpoint. FAR is closer to
+    // ESR_EL1.WPTV/WPT (FEAT_Debugv8p2 on) name the watchpoint. FAR is closer to
     // the first watchpoint, but the hardware says the second fired.
     let seen = RefCell::new(Vec::new());
     let r = rig(a64(), |s: &Sample| seen.borrow_mut().push(s.handle));

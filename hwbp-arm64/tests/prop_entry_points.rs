@@ -193,7 +193,7 @@ fn any_exception() -> impl Strategy<Value = ModelException> {
         1 => 0u64..64,
     ];
     let a64 = (ec, any::<u64>(), data_addr(), code_addr()).prop_map(|(ec, bits, far, elr)| {
-        // Any ISS (including FEAT_Debugv8p9's WPTV/WPT) and upper bits.
+        // Any ISS (including WPTV/WPT, FEAT_Debugv8p2 on) and upper bits.
         let esr = (bits & !(0x3F << 26)) | ec << 26;
         ModelException::A64(Aarch64Exception { esr, far, elr })
     });

@@ -2,10 +2,14 @@
 //! registers: two channels, A and B.
 //!
 //! Sources: SH7750 Series hardware manual section 20 "User Break Controller
-//! (UBC)" (§20.2 register descriptions, §20.3.5 operand access cycle break);
-//! Linux `arch/sh/kernel/cpu/sh4/ubc.c` and the old `include/asm-sh/ubc.h`
-//! for the addresses and bit positions. Register widths: BAR 32, BAMR 8,
-//! BBR 16, BASR 8, BDRB/BDMRB 32, BRCR 16 bits.
+//! (UBC)" (§20.2 register descriptions, §20.3.5 operand access cycle break),
+//! which gives the addresses, bit positions and widths. They agree with the
+//! SH-4 UBC headers of 2.6-era Linux: `arch/sh/include/cpu-sh4/cpu/ubc.h`
+//! (addresses) and `arch/sh/include/asm/ubc.h` (bit positions), named
+//! `include/asm-sh/cpu-sh4/ubc.h` and `include/asm-sh/ubc.h` before 2.6.28.
+//! Mainline Linux drives only the SH-4A UBC (`arch/sh/kernel/cpu/sh4a/ubc.c`)
+//! and has no SH-4 one. Register widths: BAR 32, BAMR 8, BBR 16, BASR 8,
+//! BDRB/BDMRB 32, BRCR 16 bits.
 
 use crate::slot::{BreakTiming, BusCommand, CycleSelect, OperandSize, UbcSlot};
 
@@ -395,7 +399,8 @@ mod tests {
 
     #[test]
     fn linux_constants_agree() {
-        // Linux include/asm-sh/ubc.h: BBR_INST = 1<<4, BBR_DATA = 2<<4,
+        // Linux arch/sh/include/asm/ubc.h (2.6 era; include/asm-sh/ubc.h
+        // before 2.6.28): BBR_INST = 1<<4, BBR_DATA = 2<<4,
         // BBR_READ = 1<<2, BBR_WRITE = 2<<2, BBR_LONG = 3, BBR_QUAD = 1<<6.
         assert_eq!(
             Bbr::build(BbrId::Fetch, BbrRw::Read, OperandSize::Any).0,

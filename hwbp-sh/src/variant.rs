@@ -5,10 +5,15 @@
 //!
 //! 1. From the processor version register PVR (`0xFF00_0030`) and, where one
 //!    PVR value covers several parts, the product register PRR
-//!    (`0xFF00_0044`), with the same field extraction and values Linux uses
-//!    in `arch/sh/kernel/cpu/sh4/probe.c` (`(PVR >> 8) & 0xFFFF`,
-//!    `(PRR >> 4) & 0xFF`). A PVR value not in the table is an
-//!    [`Error::UnknownPart`]: the crate does not guess.
+//!    (`0xFF00_0044`), comparing what Linux compares in
+//!    `arch/sh/kernel/cpu/sh4/probe.c`: it reads 24 bits,
+//!    `(PVR >> 8) & 0xFF_FFFF`; their top byte (PVR bits 31:24) is the family,
+//!    `0x10` for SH-4A and anything else for SH-4; the low 16 bits
+//!    (PVR bits 23:8) name the part, with `(PRR >> 4) & 0xFF` telling apart
+//!    parts that share them. A part is known only when both agree with the
+//!    table: an SH-4A part number under a non-SH-4A family byte, or an SH-4
+//!    part number under the SH-4A family byte, is an [`Error::UnknownPart`]
+//!    like any value not in the table. The crate does not guess.
 //! 2. When the PVR is not implemented (reads as all zeros or all ones), from
 //!    a probe of the channel registers ([`probe`]).
 //!
@@ -130,14 +135,25 @@ impl Variant {
     }
 }
 
+/// PVR family byte (PVR bits 31:24) of SH-4A parts; Linux's probe treats
+/// every other value as SH-4.
+const SH4A_FAMILY: u32 = 0x10;
+
 /// Identify the part from raw PVR and PRR values.
+///
+/// # Errors
+/// [`Error::UnknownPart`] (carrying the raw PVR) when the part number is not
+/// in the table, when PRR names a part sharing it whose UBC is not described
+/// here, or when the family byte disagrees with the part's family.
 pub fn identify(pvr_raw: u32, prr_raw: u32) -> Result<Variant, Error> {
-    let pvr = (pvr_raw >> 8) & 0xFFFF;
+    // The 24 bits Linux reads: family byte above the 16-bit part number.
+    let pvr = (pvr_raw >> 8) & 0xFF_FFFF;
+    let family_sh4a = pvr >> 16 == SH4A_FAMILY;
     let prr = (prr_raw >> 4) & 0xFF;
     let unknown = Err(Error::UnknownPart { id: pvr_raw });
     // Every SH-4A part listed here documents two UBC channels (CBR0/CBR1).
     let sh4a2 = |part| Variant::sh4a(part, 2).ok_or(Error::NoDebugHardware);
-    match pvr {
+    let found = match pvr & 0xFFFF {
         0x0205 => Ok(Variant::sh4(Part::Sh7750)),
         0x0206 => Ok(Variant::sh4(Part::Sh7750S)),
         0x1100 => Ok(Variant::sh4(Part::Sh7751)),
@@ -161,6 +177,14 @@ pub fn identify(pvr_raw: u32, prr_raw: u32) -> Result<Variant, Error> {
             _ => unknown,
         },
         _ => unknown,
+    }?;
+    // The family byte must say what the part is: Linux takes an SH-4A part
+    // number under another family byte for an SH-4 (and the reverse), so
+    // such a PVR names no part in the table.
+    if (found.layout == Layout::Sh4a) == family_sh4a {
+        Ok(found)
+    } else {
+        unknown
     }
 }
 
@@ -336,6 +360,33 @@ mod tests {
                 "PRR {prr:#x}"
             );
         }
+    }
+
+    #[test]
+    fn the_family_byte_must_agree_with_the_part() {
+        // PVR bits 31:24 are the family Linux's probe tests (0x10: SH-4A).
+        // An SH-4 part number under the SH-4A family byte, and SH-4A part
+        // numbers under any other, name no part in the table.
+        for (pvr, prr) in [
+            (0x1002_0500u32, 0u32), // SH7750's number, SH-4A family
+            (0x1011_0000, 0),       // SH7751's
+            (0x1005_0000, 0x110),   // SH7751R's
+            (0x0020_0600, 0),       // SH7780's number, SH-4 family
+            (0x0430_0700, 0),       // SH7785's
+            (0xFF30_0B00, 0x200),   // SH7724's
+            (0x1120_0A00, 0x610),   // SH7781's, family 0x11
+        ] {
+            assert_eq!(
+                identify(pvr, prr),
+                Err(Error::UnknownPart { id: pvr }),
+                "PVR {pvr:#x}"
+            );
+        }
+        // Linux takes every family byte but 0x10 for SH-4: real SH7750-series
+        // parts read 0x04 there, QEMU's models 0x00.
+        assert_eq!(identify(0x0402_0500, 0).unwrap().part, Part::Sh7750);
+        assert_eq!(identify(0xF111_0000, 0).unwrap().part, Part::Sh7751);
+        assert_eq!(identify(0x0405_0000, 0x110).unwrap().part, Part::Sh7751R);
     }
 
     #[test]

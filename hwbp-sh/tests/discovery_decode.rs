@@ -60,6 +60,22 @@ fn unknown_part_is_an_error() {
 }
 
 #[test]
+fn a_part_number_under_another_family_is_unknown() {
+    // SH7780's part number (0x2006) with an SH-4 family byte (PVR bits
+    // 31:24 not 0x10), and SH7750's (0x0205) with the SH-4A one: both were
+    // once taken for the listed part. Refused like any unknown part, before
+    // any UBC register is written.
+    for (v, pvr) in [(sh4a(2), 0x0020_0600u32), (sh7750(), 0x1002_0500)] {
+        let r = RegisterFile::new(v, pvr, 0);
+        assert_eq!(discover(&r), Err(Error::UnknownPart { id: pvr }));
+        // SAFETY: in-memory register file.
+        let b = unsafe { UbcBackend::<_>::discover(&r) };
+        assert!(matches!(b, Err(Error::UnknownPart { id }) if id == pvr));
+        assert!(r.write_log().is_empty(), "{pvr:#x}");
+    }
+}
+
+#[test]
 fn probe_without_pvr() {
     let r = RegisterFile::new(sh7750(), 0, 0);
     r.poke(sh4::BARA, 0x1234_5678);

@@ -97,13 +97,31 @@ proptest! {
     }
 
     #[test]
-    fn identify_never_panics(pvr in any::<u32>(), prr in any::<u32>()) {
+    fn identify_never_panics(
+        // Besides any value: every listed part number (PVR bits 23:8) under
+        // any family byte (bits 31:24; SH-4A's 0x10 often) and revision.
+        pvr in prop_oneof![
+            any::<u32>(),
+            (
+                prop_oneof![Just(0x10u32), any::<u8>().prop_map(u32::from)],
+                proptest::sample::select(&[
+                    0x0205u32, 0x0206, 0x1100, 0x0500, 0x0501, 0x2006, 0x200A, 0x3004,
+                    0x3007, 0x300B,
+                ][..]),
+                any::<u8>(),
+            )
+                .prop_map(|(family, part, rev)| family << 24 | part << 8 | u32::from(rev)),
+        ],
+        prr in prop_oneof![any::<u32>(), Just(0x100u32), Just(0x110), Just(0x200)],
+    ) {
         match identify(pvr, prr) {
             Ok(v) => {
                 prop_assert!(v.channels >= 1 && v.channels <= 16);
                 prop_assert!(v.channel_mask() != 0 && v.part != Part::Other);
                 prop_assert_eq!(v.trap, USER_BREAK_EXPEVT);
                 prop_assert!(v.layout == Layout::Sh4a || v.channels == 2);
+                // The family byte (PVR bits 31:24; 0x10 is SH-4A) agrees.
+                prop_assert_eq!(v.layout == Layout::Sh4a, pvr >> 24 == 0x10);
             }
             Err(e) => prop_assert_eq!(e, Error::UnknownPart { id: pvr }),
         }
@@ -313,8 +331,9 @@ proptest! {
     #[test]
     fn discovery_probes_the_modelled_ubc_and_restores_it(
         v in any_variant(),
-        // 0xF111_0000: an SH7750's PVR (a known part, so the writability
-        // check runs), besides none and random ones.
+        // 0xF111_0000: an SH7751's PVR (family byte 0xF1, SH-4 for Linux; a
+        // known part, so the writability check runs), besides none and
+        // random ones.
         pvr in prop_oneof![Just(0u32), Just(u32::MAX), Just(0xF111_0000u32), any::<u32>()],
         prr in any::<u32>(),
         junk in proptest::collection::vec(any::<u32>(), 1..8),

@@ -1,9 +1,13 @@
 //! `cargo xtask` — build, run and check hwbp.
 //!
 //! * `cargo xtask test [--long]`: formatting, clippy, every host test and doc
-//!   test, the loom model checks, cross-builds of every library crate for the
-//!   bare-metal targets (proving `no_std` without `alloc`), the QEMU boards,
-//!   and `linux-arm64`.
+//!   test, the loom model checks, `miri`, the crates.io packages, cross-builds
+//!   of every library crate for the bare-metal targets (proving `no_std`
+//!   without `alloc`), the QEMU boards, and `linux-arm64`.
+//! * `cargo xtask miri`: hwbp-core's unit tests (`--lib`) and scenario tests
+//!   (`--test scenarios`) and hwbp-linux's unit tests that make no system
+//!   call, run under Miri (nightly, in `target/miri`), which fails on
+//!   undefined behaviour, data races and leaks.
 //! * `cargo xtask qemu [x86_64|aarch64|armv7|all] [--bless]`: build the
 //!   example firmware and run it on QEMU, compare each board's transcript
 //!   with its `expected.txt` (normalised, see [`transcript`]) and print a
@@ -22,6 +26,7 @@
 //! user is not root, fetched from Debian's packages into `target/qemu` and
 //! run from there ([`host_qemu`]); no host package is ever removed or
 //! downgraded. The arm64 kernel package is downloaded, never installed.
+//! A nightly toolchain with Miri is added through rustup when missing.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -115,6 +120,14 @@ const BOARD_KIT: &str = "examples/board-kit";
 /// How long one board may run (the build is not counted).
 const BOARD_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The toolchain Miri comes with (it ships only on nightly).
+const MIRI_TOOLCHAIN: &str = "nightly";
+
+/// hwbp-linux's unit tests that make no system call: each source file keeps
+/// them in a module named `pure_tests` (the tests in `tests` modules call the
+/// kernel, or read /proc, which Miri's isolation refuses).
+const MIRI_LINUX_FILTER: &str = "pure_tests";
+
 /// Proptest cases per property: the default keeps CI well inside its budget;
 /// `--long` runs deeper.
 const CASES_DEFAULT: &str = "64";
@@ -132,6 +145,7 @@ fn main() -> ExitCode {
             let board = args.iter().skip(1).find(|a| *a != "--bless");
             qemu(board.map_or("all", String::as_str), bless)
         }
+        Some("miri") => miri(),
         Some("linux-arm64") => {
             let rest: Vec<String> = args
                 .iter()
@@ -143,7 +157,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask test [--long] | cargo xtask packages \
+                "usage: cargo xtask test [--long] | cargo xtask packages | cargo xtask miri \
                  | cargo xtask qemu [x86_64|aarch64|armv7|all] [--bless] \
                  | cargo xtask linux-arm64 [-- TEST-ARGS]"
             );
@@ -255,6 +269,7 @@ fn test(long: bool) -> Result {
         &["test", "-p", "hwbp-core", "--benches"],
     )?;
     loom()?;
+    miri()?;
     packages()?;
     for t in TARGETS {
         let mut args = vec!["build", "--target", t];
@@ -389,6 +404,86 @@ fn loom() -> Result {
             .env("RUSTFLAGS", "--cfg loom")
             .env("CARGO_TARGET_DIR", target_dir)
             .env("LOOM_MAX_PREEMPTIONS", "3"),
+    )
+}
+
+/// `cargo +nightly ...` through rustup, in `target/miri` so the nightly
+/// build does not invalidate the stable one. The variables the outer (stable)
+/// cargo and rustup set are dropped so the nightly tools pick their own.
+fn nightly_cargo() -> Command {
+    let mut c = Command::new("rustup");
+    c.current_dir(root())
+        .args(["run", MIRI_TOOLCHAIN, "cargo"])
+        .env("CARGO_TARGET_DIR", root().join("target/miri"));
+    for v in [
+        "CARGO",
+        "RUSTC",
+        "RUSTDOC",
+        "RUSTUP_TOOLCHAIN",
+        "RUSTC_WRAPPER",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// Install nightly with Miri if it is missing (the way the cross targets
+/// are added: through rustup), then build Miri's sysroot.
+fn ensure_miri() -> Result {
+    let has_miri = nightly_cargo()
+        .args(["miri", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_miri {
+        run(
+            &format!(
+                "rustup toolchain install {MIRI_TOOLCHAIN} --profile minimal --component miri"
+            ),
+            Command::new("rustup").args([
+                "toolchain",
+                "install",
+                MIRI_TOOLCHAIN,
+                "--profile",
+                "minimal",
+                "--component",
+                "miri",
+            ]),
+        )?;
+    }
+    run(
+        "Miri sysroot (cargo +nightly miri setup)",
+        nightly_cargo().args(["miri", "setup"]),
+    )
+}
+
+/// The Miri run: hwbp-core's unit and scenario tests, and hwbp-linux's unit
+/// tests that make no system call ([`MIRI_LINUX_FILTER`]). Undefined
+/// behaviour, a data race or a leak fails the run. None of these tests is a proptest, so no case count is needed; the
+/// whole run takes a few minutes (about 4 on 2 busy cores, most of it the
+/// scenarios).
+fn miri() -> Result {
+    ensure_miri()?;
+    run(
+        "Miri: hwbp-core unit tests",
+        nightly_cargo().args(["miri", "test", "-p", "hwbp-core", "--lib"]),
+    )?;
+    run(
+        "Miri: hwbp-core scenario tests",
+        nightly_cargo().args(["miri", "test", "-p", "hwbp-core", "--test", "scenarios"]),
+    )?;
+    run(
+        "Miri: hwbp-linux unit tests without system calls (the `pure_tests` modules)",
+        nightly_cargo().args([
+            "miri",
+            "test",
+            "-p",
+            "hwbp-linux",
+            "--lib",
+            "--",
+            MIRI_LINUX_FILTER,
+        ]),
     )
 }
 

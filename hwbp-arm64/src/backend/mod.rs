@@ -546,7 +546,8 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
                     Some(false) => Access::READ,
                     None => Access::empty(),
                 };
-                // FEAT_Debugv8p9 names the watchpoint; otherwise the core
+                // ESR_ELx.WPTV/WPT (FEAT_Debugv8p2, always set with
+                // FEAT_Debugv8p9) name the watchpoint; otherwise the core
                 // matches the (possibly imprecise) address, or, without a
                 // valid FAR, credits the hit only if one watchpoint can
                 // explain it.
