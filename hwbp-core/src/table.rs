@@ -507,6 +507,18 @@ mod tests {
     }
 
     #[test]
+    fn release_of_an_unreserved_demand_never_over_commits() {
+        let mut t = ConstraintTable::<1, 8>::new(X86, 1).unwrap();
+        t.reserve(&d(0, 4, true, Target::Cpu(0))).unwrap();
+        t.release(&d(0, 2, true, Target::Cpu(0)));
+        assert_eq!(
+            t.reserve(&d(0, 2, true, Target::Cpu(0))),
+            Err(Error::NoSlot { cpu: 0 }),
+            "six registers promised on a four-register CPU"
+        );
+    }
+
+    #[test]
     fn shape_errors() {
         let t = ConstraintTable::<2, 8>::new(X86, 2).unwrap();
         assert_eq!(

@@ -157,3 +157,108 @@ fn exit_waits_only_for_the_breakpoints_it_removed() {
             .expect("exit in a handler waited for the handler's own breakpoint");
     }
 }
+
+/// Run `f` on its own thread; fail (instead of hanging the test run) if it
+/// has not finished within 10 seconds.
+fn within_10s<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, finished) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("{what}: still running after 10 s (deadlock)"))
+}
+
+static MUTUAL: std::sync::OnceLock<(&'static Hw, Handle, Handle)> = std::sync::OnceLock::new();
+static IN_A: AtomicBool = AtomicBool::new(false);
+static IN_B: AtomicBool = AtomicBool::new(false);
+static MUTUAL_RESULTS: std::sync::Mutex<Vec<(Handle, Result<hwbp_core::CpuSet, Error>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The handler of A unregisters B and the handler of B unregisters A, both
+/// while both handlers are running (one on each CPU).
+fn mutual_handler(s: &Sample) {
+    let (hw, a, b) = *MUTUAL.get().unwrap();
+    let (other, mine_in, other_in) = if s.handle == a {
+        (b, &IN_A, &IN_B)
+    } else {
+        (a, &IN_B, &IN_A)
+    };
+    mine_in.store(true, Ordering::SeqCst);
+    while !other_in.load(Ordering::SeqCst) {
+        thread::yield_now();
+    }
+    let r = hw.unregister(other);
+    MUTUAL_RESULTS.lock().unwrap().push((other, r));
+}
+
+#[test]
+fn handlers_unregistering_each_others_breakpoint_do_not_deadlock() {
+    let hw = manager(mutual_handler);
+    let watch = |addr, cpu| BreakpointAttr::watch(addr, 4, Access::WRITE).target(Target::Cpu(cpu));
+    let a = hw.register(&watch(0x1000, 0)).unwrap().handle;
+    let b = hw.register(&watch(0x2000, 1)).unwrap().handle;
+    MUTUAL.set((hw, a, b)).ok();
+    hw.sync(0).unwrap();
+    hw.sync(1).unwrap();
+    within_10s("two handlers unregistering each other", move || {
+        let cpu0 = thread::spawn(move || hw.access(0, 0x1000, 4, Access::WRITE, 0x4000));
+        let cpu1 = thread::spawn(move || hw.access(1, 0x2000, 4, Access::WRITE, 0x4000));
+        (cpu0.join().unwrap(), cpu1.join().unwrap())
+    });
+    let results = MUTUAL_RESULTS.lock().unwrap().clone();
+    assert_eq!(results.len(), 2);
+    for (h, r) in &results {
+        let set = r.expect("unregister from a handler");
+        for c in set.iter() {
+            hw.sync(c).unwrap();
+        }
+        assert_eq!(hw.attr(*h), Err(Error::StaleHandle));
+    }
+    assert!(hw.is_empty());
+    // Gone from the hardware: no further hit reaches a handler.
+    assert_eq!(hw.access(0, 0x1000, 4, Access::WRITE, 0x4000), None);
+    assert_eq!(hw.access(1, 0x2000, 4, Access::WRITE, 0x4000), None);
+}
+
+static ONE_SHOT_HW: std::sync::OnceLock<&'static Hw> = std::sync::OnceLock::new();
+static ONE_SHOT: std::sync::Mutex<Vec<(Handle, Result<hwbp_core::CpuSet, Error>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// A one-shot breakpoint: its handler unregisters it.
+fn one_shot_handler(s: &Sample) {
+    let hw = *ONE_SHOT_HW.get().unwrap();
+    let r = hw.unregister(s.handle);
+    ONE_SHOT.lock().unwrap().push((s.handle, r));
+}
+
+#[test]
+fn a_handler_may_unregister_its_own_breakpoint() {
+    let hw = manager(one_shot_handler);
+    ONE_SHOT_HW.set(hw).ok();
+    let h = hw
+        .register(&BreakpointAttr::watch(0x1000, 4, Access::WRITE).target(Target::AllCpus))
+        .unwrap()
+        .handle;
+    hw.sync(0).unwrap();
+    hw.sync(1).unwrap();
+    within_10s("a handler unregistering its own breakpoint", move || {
+        hw.access(1, 0x1000, 4, Access::WRITE, 0x4000)
+    });
+    let shots = ONE_SHOT.lock().unwrap().clone();
+    assert_eq!(shots.len(), 1);
+    assert_eq!(shots[0].0, h);
+    let set = shots[0].1.expect("unregister of its own breakpoint");
+    assert_eq!(set.bits(), 0b11);
+    // Before the CPUs are synced a hit is stray, never delivered again.
+    let stray = hw.stray(0);
+    hw.access(0, 0x1000, 4, Access::WRITE, 0x4000);
+    assert_eq!(hw.stray(0), stray + 1);
+    for c in set.iter() {
+        hw.sync(c).unwrap();
+    }
+    assert_eq!(hw.access(0, 0x1000, 4, Access::WRITE, 0x4000), None);
+    assert_eq!(ONE_SHOT.lock().unwrap().len(), 1, "delivered after unregister");
+    assert_eq!(hw.hits(h), Err(Error::StaleHandle));
+}
