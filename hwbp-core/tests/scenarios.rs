@@ -941,9 +941,19 @@ fn cpu_online_again_keeps_the_running_task() {
         assert_ne!(hw.slots_on(t, 0), Ok(0), "{cfg:?}");
         hw.arch().scramble(0);
         hw.cpu_online(0).unwrap();
-        assert_ne!(hw.slots_on(t, 0), Ok(0), "{cfg:?}: task breakpoint left CPU 0");
-        assert!(hw.access(0, 0x2000, 4, Access::WRITE, 0).is_some(), "{cfg:?}");
-        assert!(hw.access(0, 0x1000, 4, Access::WRITE, 0).is_some(), "{cfg:?}");
+        assert_ne!(
+            hw.slots_on(t, 0),
+            Ok(0),
+            "{cfg:?}: task breakpoint left CPU 0"
+        );
+        assert!(
+            hw.access(0, 0x2000, 4, Access::WRITE, 0).is_some(),
+            "{cfg:?}"
+        );
+        assert!(
+            hw.access(0, 0x1000, 4, Access::WRITE, 0).is_some(),
+            "{cfg:?}"
+        );
         assert_eq!((hw.hits(t), hw.hits(cpu0)), (Ok(1), Ok(1)), "{cfg:?}");
         // The task still runs there: switching it out takes its breakpoint off.
         hw.sched_out(0).unwrap();
