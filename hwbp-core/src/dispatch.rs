@@ -9,15 +9,23 @@
 //! * per event, a generation tag, an in-flight count, the hit counter, the
 //!   sample period and the watched region ([`EventCell`]).
 //!
-//! Retiring an event stores tag 0 and then waits until no handler is in flight.
-//! A deliverer increments the in-flight count *before* it checks the tag, so
+//! Unregistering an event *hides* its cell (stores tag 0) and never waits. A
+//! deliverer increments the in-flight count *before* it checks the tag, so
 //! (with sequentially consistent ordering on both sides) either it sees the
-//! retired tag and backs out, or the retirer sees it in flight and waits: no
-//! handler runs for an event after its unregister returned, and a slot map
-//! entry that still names the old generation can never be credited to a newer
-//! event in the same cell. The manager hides the cell inside its critical
-//! section and waits after leaving it (a handler elsewhere may take critical
-//! sections), and does not reuse the cell until it has been seen idle.
+//! hidden tag and backs out, or it was already in flight when the cell was
+//! hidden: no delivery starts after the hide. Once a hidden cell has been
+//! seen idle (nothing in flight), every delivery that saw its old tag is
+//! over; until then the manager keeps the cell *retiring* and does not reuse
+//! it, so a slot map entry that still names the old generation can never be
+//! credited to a newer event in the same cell. Nothing here spins for another
+//! CPU, so a handler may unregister any breakpoint, its own included; an
+//! embedder that must know a handler has finished polls [`EventCell::idle`]
+//! through the manager, outside handler context.
+//!
+//! Generations are 64-bit (see [`crate::Handle`]) without 64-bit atomics: the
+//! tag is the generation's low half (never 0: the manager skips generations
+//! whose low half is 0) and the cell keeps the high half beside it, written
+//! before the tag is published and stable while a delivery is in flight.
 
 #[cfg(not(loom))]
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -38,8 +46,11 @@ const REGION_RETRIES: u32 = u32::MAX;
 /// The dispatch-visible state of one event cell.
 #[derive(Debug)]
 pub(crate) struct EventCell {
-    /// Generation of the live event in this cell; 0 when free or retired.
+    /// Low half of the generation of the live event in this cell; 0 when
+    /// free or hidden.
     tag: AtomicU32,
+    /// High half of the generation published last.
+    gen_hi: AtomicU32,
     /// Deliveries currently between their tag check and their end.
     inflight: AtomicU32,
     hits: AtomicU64,
@@ -57,6 +68,7 @@ impl EventCell {
     pub(crate) const fn new() -> Self {
         EventCell {
             tag: AtomicU32::new(0),
+            gen_hi: AtomicU32::new(0),
             inflight: AtomicU32::new(0),
             hits: AtomicU64::new(0),
             period: AtomicU64::new(1),
@@ -71,6 +83,7 @@ impl EventCell {
     pub(crate) fn new() -> Self {
         EventCell {
             tag: AtomicU32::new(0),
+            gen_hi: AtomicU32::new(0),
             inflight: AtomicU32::new(0),
             hits: AtomicU64::new(0),
             period: AtomicU64::new(1),
@@ -81,12 +94,23 @@ impl EventCell {
         }
     }
 
-    /// Make a fresh event visible under `tag` (non-zero). The cell must be
-    /// retired (tag 0, nothing in flight).
-    pub(crate) fn publish(&self, tag: u32, addr: u64, len: u64, access: Access, period: u64) {
+    /// Make a fresh event visible under `generation` (its low half
+    /// non-zero). The cell must be hidden and idle (tag 0, nothing in flight
+    /// since it was hidden).
+    pub(crate) fn publish(
+        &self,
+        generation: u64,
+        addr: u64,
+        len: u64,
+        access: Access,
+        period: u64,
+    ) {
         self.hits.store(0, Ordering::Relaxed);
         self.update(addr, len, access, period);
-        self.tag.store(tag, Ordering::SeqCst);
+        self.gen_hi
+            .store((generation >> 32) as u32, Ordering::Relaxed);
+        // Publishes everything above to a deliverer that reads this tag.
+        self.tag.store(tag_of(generation), Ordering::SeqCst);
     }
 
     /// Change the region and period of a live event (modify). Writers are
@@ -102,30 +126,25 @@ impl EventCell {
         self.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 
-    /// Hide the event and wait until every delivery that saw it has finished.
+    /// Hide the event and wait until every delivery that saw it has finished
+    /// (what an embedder's wait for a quiesced breakpoint amounts to).
     #[cfg(any(test, loom))]
     pub(crate) fn retire(&self) {
         self.hide();
-        self.drain();
+        while !self.idle() {
+            spin();
+        }
     }
 
-    /// Hide the event: no delivery that starts from now on reaches it. The
-    /// manager does this inside its critical section and [`EventCell::drain`]s
-    /// after leaving it, so that a handler on another CPU that enters a
-    /// critical section itself cannot deadlock against the unregister.
+    /// Hide the event: no delivery that starts from now on reaches it. Never
+    /// waits (the manager does it inside its critical section, possibly from
+    /// a handler); deliveries already in flight finish on their own.
     pub(crate) fn hide(&self) {
         self.tag.store(0, Ordering::SeqCst);
         // The fence (paired with the one in `enter`) is what makes the
         // store-then-load handshake hold; SeqCst accesses alone would too, but
         // loom only models the handshake through SeqCst fences.
         fence(Ordering::SeqCst);
-    }
-
-    /// Wait until no delivery is in flight (after [`EventCell::hide`]).
-    pub(crate) fn drain(&self) {
-        while !self.idle() {
-            spin();
-        }
     }
 
     /// No delivery is in flight right now. Once a hidden cell was seen idle,
@@ -143,7 +162,7 @@ impl EventCell {
             self.inflight.fetch_sub(1, Ordering::Release);
             return None;
         }
-        Some(Delivery { cell: self })
+        Some(Delivery { cell: self, tag })
     }
 
     /// Hits counted so far.
@@ -178,9 +197,17 @@ impl EventCell {
 /// An in-flight delivery: while it lives, the event cannot finish retiring.
 pub(crate) struct Delivery<'a> {
     cell: &'a EventCell,
+    tag: u32,
 }
 
 impl Delivery<'_> {
+    /// The full generation of the event being delivered. The cell cannot be
+    /// published again while this delivery lives, so the high half read here
+    /// is the one published with the tag the delivery matched.
+    pub(crate) fn generation(&self) -> u64 {
+        (u64::from(self.cell.gen_hi.load(Ordering::Relaxed)) << 32) | u64::from(self.tag)
+    }
+
     /// Count one hit; returns the hit count including this one and whether
     /// this hit completes a sample period.
     pub(crate) fn count(&self) -> (u64, bool) {
@@ -205,7 +232,23 @@ impl Drop for Delivery<'_> {
     }
 }
 
-/// Pack an event cell index and generation into one slot-map word (0 = empty).
+/// The dispatch tag of a generation: its low half.
+pub(crate) const fn tag_of(generation: u64) -> u32 {
+    generation as u32
+}
+
+/// The generation after `g`, skipping those whose tag would be 0 (the tag of
+/// a hidden cell).
+pub(crate) const fn next_generation(g: u64) -> u64 {
+    let n = g.wrapping_add(1);
+    if tag_of(n) == 0 {
+        n.wrapping_add(1)
+    } else {
+        n
+    }
+}
+
+/// Pack an event cell index and generation tag into one slot-map word (0 = empty).
 pub(crate) const fn pack(index: u16, tag: u32) -> u64 {
     ((tag as u64) << 32) | (index as u64 + 1)
 }
@@ -372,6 +415,18 @@ mod tests {
     }
 
     #[test]
+    fn generations_skip_a_zero_tag() {
+        assert_eq!(next_generation(1), 2);
+        assert_eq!(next_generation(u64::from(u32::MAX)), (1 << 32) | 1);
+        assert_eq!(next_generation(u64::MAX), 1);
+        let c = EventCell::new();
+        let g = (7 << 32) | 5;
+        c.publish(g, 0x10, 4, Access::WRITE, 1);
+        let d = c.enter(tag_of(g)).unwrap();
+        assert_eq!(d.generation(), g);
+    }
+
+    #[test]
     fn distances() {
         assert_eq!(distance(5, 8, 4), 3);
         assert_eq!(distance(9, 8, 4), 0);
@@ -415,8 +470,10 @@ mod loom_tests {
         });
     }
 
-    /// No handler runs for an event once `retire` (inside `unregister`) has
-    /// returned: a delivery that got in holds `retire` back until it ends.
+    /// No handler runs for an event once its hidden cell has been seen idle
+    /// (`retire` = hide, then wait for idle: what `wait_quiesced` waits
+    /// for after `unregister`): a delivery that got in holds it back until
+    /// it ends.
     #[test]
     fn loom_no_handler_after_retire_returned() {
         loom::model(|| {
@@ -441,10 +498,67 @@ mod loom_tests {
         });
     }
 
+    /// No delivery starts once `hide` (inside `unregister`, which never
+    /// waits) has returned: a deliverer that saw the hide done before it
+    /// tried to enter is always refused.
+    #[test]
+    fn loom_no_delivery_starts_after_hide() {
+        loom::model(|| {
+            let cell = Arc::new(EventCell::new());
+            cell.publish(1, 0x1000, 4, Access::WRITE, 1);
+            let hidden = Arc::new(AtomicBool::new(false));
+            let (c, h) = (cell.clone(), hidden.clone());
+            let deliverer = thread::spawn(move || {
+                let was_hidden = h.load(Ordering::SeqCst);
+                if let Some(d) = c.enter(1) {
+                    assert!(!was_hidden, "delivery started after hide returned");
+                    d.count();
+                }
+            });
+            cell.hide();
+            hidden.store(true, Ordering::SeqCst);
+            deliverer.join().unwrap();
+            assert!(cell.enter(1).is_none());
+            assert!(cell.idle());
+        });
+    }
+
+    /// The generation a delivery reports (the tag it matched plus the high
+    /// half) is the one whose hit counter it counted on, even when the cell
+    /// is republished under a generation with the same tag (the low half
+    /// wrapped): the high half cannot change under a delivery.
+    #[test]
+    fn loom_delivery_names_the_generation_it_counted_for() {
+        const OLD: u64 = (1 << 32) | 9;
+        const NEW: u64 = (2 << 32) | 9;
+        loom::model(|| {
+            let cell = Arc::new(EventCell::new());
+            cell.publish(OLD, 0x1000, 4, Access::WRITE, 1);
+            let c = cell.clone();
+            let deliverer = thread::spawn(move || {
+                let d = c.enter(tag_of(OLD))?;
+                let (hits, _) = d.count();
+                Some((d.generation(), hits))
+            });
+            cell.retire();
+            cell.publish(NEW, 0x2000, 8, Access::READ, 1);
+            let got = deliverer.join().unwrap();
+            match got {
+                // Counted on the old event, whose count the new one reset.
+                Some((OLD, 1)) => assert_eq!(cell.hits(), 0),
+                // Counted on the new event.
+                Some((NEW, 1)) => assert_eq!(cell.hits(), 1),
+                None => assert_eq!(cell.hits(), 0),
+                other => panic!("delivery reported {other:?}"),
+            }
+        });
+    }
+
     /// A slot-map entry that still names the old generation is never credited
     /// to a newer event that reuses the cell; an entry naming the new
     /// generation is credited to it. The writer follows the manager's order:
-    /// hide the slot, retire, publish the new event, point the slot at it.
+    /// hide the slot, hide the cell, reuse it only once it was seen idle
+    /// (`retire`), publish the new event, point the slot at it.
     #[test]
     fn loom_stale_slot_entry_never_credits_newer_event() {
         loom::model(|| {

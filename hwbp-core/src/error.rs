@@ -68,8 +68,12 @@ pub enum Error {
     TooManyEvents,
     /// The fixed-size storage for tasks is full.
     TooManyTasks,
-    /// The handle refers to an event that has been unregistered.
+    /// The handle refers to an event that has been unregistered, or comes
+    /// from another manager.
     StaleHandle,
+    /// The breakpoint is still registered, so its handler may run at any
+    /// time: there is nothing to wait for until it is unregistered.
+    StillRegistered,
     /// The debug architecture reported by the CPU is not supported.
     UnsupportedDebugArch {
         /// The raw version field read from the identification register.
@@ -86,7 +90,8 @@ pub enum Error {
     /// A raw register image (for example DR7) uses an encoding that this crate
     /// refuses (reserved or unsupported field values).
     InvalidImage,
-    /// The debugger reservation to release was never made.
+    /// The reservation to release was never made: no debugger reservation
+    /// there, or a constraint-table claim another table issued.
     NotReserved,
     /// The manager has not been initialized with [`crate::Hwbp::init`].
     NotInitialized,
@@ -128,7 +133,10 @@ impl fmt::Display for Error {
             Error::NoSlot { cpu } => write!(f, "no free debug register slot on CPU {cpu}"),
             Error::TooManyEvents => f.write_str("event table is full"),
             Error::TooManyTasks => f.write_str("task table is full"),
-            Error::StaleHandle => f.write_str("handle refers to an unregistered breakpoint"),
+            Error::StaleHandle => {
+                f.write_str("handle refers to an unregistered breakpoint or to another manager's")
+            }
+            Error::StillRegistered => f.write_str("breakpoint is still registered"),
             Error::UnsupportedDebugArch { version } => {
                 write!(
                     f,
@@ -138,7 +146,7 @@ impl fmt::Display for Error {
             Error::NoDebugHardware => f.write_str("no usable debug registers"),
             Error::UnknownPart { id } => write!(f, "unknown CPU part {id:#x}"),
             Error::InvalidImage => f.write_str("raw register image uses an unsupported encoding"),
-            Error::NotReserved => f.write_str("no debugger reservation to release"),
+            Error::NotReserved => f.write_str("no such reservation to release"),
             Error::NotInitialized => f.write_str("breakpoint manager is not initialized"),
             Error::Busy => f.write_str("breakpoint manager is busy on this CPU (re-entered)"),
         }

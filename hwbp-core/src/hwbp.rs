@@ -1,24 +1,39 @@
 //! [`Hwbp`]: the breakpoint manager an embedder keeps (usually in a `static`).
 
 use core::cell::RefCell;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use critical_section::Mutex;
 use heapless::Vec;
 
 use crate::arch::{AddressSpace, Arch, Fired, Image, Pool, Resume, SlotCounts, MAX_SLOTS};
-use crate::dispatch::{distance, EventCell, SlotMap};
+use crate::dispatch::{distance, next_generation, tag_of, EventCell, SlotMap};
 use crate::sched::{plan, Candidate, CpuState};
 use crate::table::{ConstraintTable, Demand};
 use crate::{Access, BpType, BreakpointAttr, Encoding, Error, Target, TaskId};
 
-/// Names one registered breakpoint. Generational: once the breakpoint is
-/// unregistered the handle is refused with [`Error::StaleHandle`], even if its
-/// storage is reused.
+/// Names one registered breakpoint of one manager.
+///
+/// Every call that takes a handle refuses it with [`Error::StaleHandle`]
+/// once the breakpoint is unregistered, even if its storage is reused, and
+/// when the handle comes from another manager (a handle carries the identity
+/// its manager took in [`Hwbp::init`]).
+///
+/// Storage is reused lowest index first, so one index can be reused very
+/// often (a debugger setting and clearing one watchpoint in a loop). The
+/// generation that tells its occupants apart is therefore 64-bit: an old
+/// handle could only become valid again after 2⁶⁴ reuses of its index
+/// (centuries at one reuse per nanosecond). A 32-bit generation would have
+/// let a handle kept by mistake name another user's breakpoint after 2³²
+/// reuses, about an hour of such a loop. No 64-bit atomics are needed:
+/// the exception path matches the low half and reads the high half only to
+/// name the breakpoint in [`Sample::handle`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Handle {
     index: u16,
-    generation: u32,
+    manager: u32,
+    generation: u64,
 }
 
 impl Handle {
@@ -129,9 +144,19 @@ pub struct Sample {
 /// Receives samples from the exception path.
 ///
 /// Runs in debug-exception (possibly NMI-like) context: it must not block for
-/// long and must not unregister the breakpoint that is being delivered. It may
-/// take critical sections (to record the sample, say) and call the manager:
-/// an unregister on another CPU waits for it outside its critical section.
+/// long. It may take critical sections (to record the sample, say) and call
+/// the manager, [`Hwbp::unregister`] and [`Hwbp::exit`] included: neither
+/// waits for a handler, so a handler may unregister another CPU's breakpoint
+/// while that breakpoint's handler unregisters its own, or unregister the
+/// breakpoint being delivered (a one-shot breakpoint). A call from a handler
+/// is refused with [`Error::Busy`] when the exception interrupted a manager
+/// call on the same CPU. The one thing a handler must not call is
+/// [`Hwbp::wait_quiesced`]: it waits for handlers to finish.
+///
+/// Once [`Hwbp::unregister`] has returned, no new delivery to the breakpoint
+/// starts, but one that started earlier on another CPU may still be
+/// running; [`Hwbp::quiesced`] / [`Hwbp::wait_quiesced`] tell when it is
+/// over (before freeing what the handler uses).
 pub trait Handler {
     /// Called every `sample_period` hits of a breakpoint.
     fn on_sample(&self, sample: &Sample);
@@ -189,7 +214,9 @@ struct State<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize> {
     retiring: [bool; EVENTS],
     /// How many entries of `retiring` are set.
     retiring_n: usize,
-    generations: [u32; EVENTS],
+    /// Per entry, the generation of its current (or, when free, next)
+    /// occupant; see [`Handle`].
+    generations: [u64; EVENTS],
     cpus: [CpuState<S>; CPUS],
 }
 
@@ -210,6 +237,10 @@ pub struct Hwbp<A: Arch, H, const CPUS: usize, const EVENTS: usize, const TASKS:
     /// Apart from `state` so a mutation borrows both in place: the table is
     /// large (it grows with `TASKS`) and is never moved or copied per call.
     table: Mutex<RefCell<Option<ConstraintTable<CPUS, TASKS>>>>,
+    /// This manager's identity, carried by its handles; 0 until
+    /// [`Hwbp::init`]. An atomic so the exception path can name handles
+    /// without a lock (32-bit: see `crate::id`).
+    id: AtomicU32,
     cells: [EventCell; EVENTS],
     maps: [SlotMap; CPUS],
 }
@@ -247,6 +278,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 cpus: [const { CpuState::OFFLINE }; CPUS],
             })),
             table: Mutex::new(RefCell::new(None)),
+            id: AtomicU32::new(0),
             cells: [const { EventCell::new() }; EVENTS],
             maps: [const { SlotMap::new() }; CPUS],
         }
@@ -271,6 +303,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 cpus: [const { CpuState::OFFLINE }; CPUS],
             })),
             table: Mutex::new(RefCell::new(None)),
+            id: AtomicU32::new(0),
             cells: core::array::from_fn(|_| EventCell::new()),
             maps: core::array::from_fn(|_| SlotMap::new()),
         }
@@ -326,6 +359,9 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     /// backend discovered. All CPUs start offline; bring each up with
     /// [`Hwbp::cpu_online`] on that CPU. Calling it again once breakpoints exist
     /// is refused with [`Error::Busy`].
+    ///
+    /// The first `init` also gives the manager the identity its handles
+    /// carry, so that no other manager accepts them.
     pub fn init(&self, nr_cpus: u16) -> Result<(), Error> {
         let counts = self.arch.slot_counts();
         let table = ConstraintTable::new(counts, nr_cpus)?;
@@ -342,6 +378,9 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 map.set_reserved(1, 0);
             }
             *slot = Some(table);
+            if self.id.load(Ordering::Relaxed) == 0 {
+                self.id.store(crate::id::next(), Ordering::Relaxed);
+            }
             Ok(())
         })
     }
@@ -359,6 +398,13 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     /// Bring `cpu` online. Call it on that CPU: the backend initializes the
     /// CPU's debug hardware (clearing every slot) and the CPU receives every
     /// breakpoint that applies to it, including all-CPU ones registered earlier.
+    ///
+    /// On a CPU that is online already (resuming from a low-power state that
+    /// lost the debug registers) the task running there stays the running
+    /// task, so its breakpoints are back at once, and flexible rotation
+    /// carries on where it was. Debugger reservations stay reserved, but
+    /// their registers were cleared with the rest: the debugger reprograms
+    /// them.
     pub fn cpu_online(&self, cpu: u16) -> Result<(), Error> {
         self.with_table(|st, table| {
             let c = cpu_index(table, cpu)?;
@@ -367,9 +413,16 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             // The hardware is blank again: so is what dispatch believes is on
             // it (this CPU may have been online already).
             self.clear_map(c);
+            let (task, cursor) = if cs.online {
+                (cs.task, cs.cursor)
+            } else {
+                (None, 0)
+            };
             *cs = CpuState::OFFLINE;
             cs.installed = Image::empty(table.counts());
             cs.online = true;
+            cs.task = task;
+            cs.cursor = cursor;
             self.reschedule(st, table, c);
             Ok(())
         })
@@ -450,7 +503,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 enabled: !attr.disabled,
                 times: Times::default(),
             };
-            table.reserve(&ev.demand())?;
+            table.take(&ev.demand())?;
             let handle = self.install_event(st, index, ev);
             Ok(Registered {
                 handle,
@@ -509,6 +562,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         ev: Event<A::Slot>,
     ) -> Handle {
         let generation = st.generations.get(index).copied().unwrap_or(1);
+        // (Generations start at 1 and skip tags of 0: see `next_generation`.)
         if let Some(cell) = self.cells.get(index) {
             cell.publish(
                 generation,
@@ -529,16 +583,22 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         }
         Handle {
             index: index as u16,
+            manager: self.id.load(Ordering::Relaxed),
             generation,
         }
     }
 
-    fn lookup(
-        st: &mut State<A::Slot, CPUS, EVENTS, TASKS>,
+    /// The live breakpoint `h` names: refused as stale when it was
+    /// unregistered or `h` is another manager's.
+    fn lookup<'s>(
+        &self,
+        st: &'s mut State<A::Slot, CPUS, EVENTS, TASKS>,
         h: Handle,
-    ) -> Result<&mut Event<A::Slot>, Error> {
+    ) -> Result<&'s mut Event<A::Slot>, Error> {
         let i = usize::from(h.index);
-        if st.generations.get(i) != Some(&h.generation) {
+        if h.manager != self.id.load(Ordering::Relaxed)
+            || st.generations.get(i) != Some(&h.generation)
+        {
             return Err(Error::StaleHandle);
         }
         st.events
@@ -547,24 +607,83 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             .ok_or(Error::StaleHandle)
     }
 
-    /// Unregister a breakpoint. When this returns, its handler is not running on
-    /// any CPU and will not run again; hits that still arrive before the CPUs in
-    /// the returned set are synced are counted as stray.
+    /// Unregister a breakpoint ("hide now, reclaim later"). When this
+    /// returns, no delivery to its handler starts any more on any CPU: hits
+    /// that still arrive before the CPUs in the returned set are synced are
+    /// counted as stray. A delivery that had already started on another CPU
+    /// may still be running; its storage is not reused until it is over.
     ///
-    /// Must not be called from the breakpoint's own handler (it would wait for
-    /// itself). The wait happens after the critical section is left, so a
-    /// handler on another CPU may take critical sections (or call the
-    /// manager) without deadlocking against it.
+    /// Never waits, so it may be called from any handler, the breakpoint's
+    /// own included. To know that the handler has finished (before freeing
+    /// what it uses), ask [`Hwbp::quiesced`] or call [`Hwbp::wait_quiesced`]
+    /// outside handler context.
     pub fn unregister(&self, h: Handle) -> Result<CpuSet, Error> {
-        let set = self.with_table(|st, table| {
-            let ev = Self::lookup(st, h)?.clone();
-            table.release(&ev.demand());
-            Ok(self.free_event(st, usize::from(h.index), ev.attr.target))
-        })?;
-        if let Some(cell) = self.cells.get(usize::from(h.index)) {
-            cell.drain();
+        self.with_table(|st, table| {
+            let ev = self.lookup(st, h)?;
+            let (demand, target) = (ev.demand(), ev.attr.target);
+            table.give_back(&demand);
+            Ok(self.free_event(st, usize::from(h.index), target))
+        })
+    }
+
+    /// Whether the breakpoint `h` named is unregistered and none of its
+    /// deliveries is still running on any CPU: from then on its handler
+    /// never runs for it again and what the handler uses for it may be freed.
+    ///
+    /// Refused with [`Error::StillRegistered`] while the breakpoint is
+    /// registered, and with [`Error::StaleHandle`] for another manager's
+    /// handle. It may answer `false` a little longer than needed: while a
+    /// later breakpoint that reused the storage was unregistered too and a
+    /// delivery of that one is running.
+    pub fn quiesced(&self, h: Handle) -> Result<bool, Error> {
+        self.with(|st| {
+            let i = usize::from(h.index);
+            let current = st.generations.get(i).copied().ok_or(Error::StaleHandle)?;
+            let occupied = st.events.get(i).is_some_and(Option::is_some);
+            if h.manager != self.id.load(Ordering::Relaxed) || h.generation > current {
+                return Err(Error::StaleHandle);
+            }
+            if h.generation == current {
+                // Live, or (free and this generation never issued) forged.
+                return Err(if occupied {
+                    Error::StillRegistered
+                } else {
+                    Error::StaleHandle
+                });
+            }
+            // Unregistered: its storage stays retiring until its cell has been
+            // seen idle after the hide, and after that no delivery that saw
+            // its tag is running. A later occupant means it was seen idle.
+            Ok(occupied || self.reclaimable(st, i))
+        })
+    }
+
+    /// Wait until [`Hwbp::quiesced`] says the unregistered breakpoint `h`
+    /// named has no delivery running on any CPU. Refused as
+    /// [`Hwbp::quiesced`] refuses.
+    ///
+    /// Must not be called from a [`Handler`] (nor anywhere a handler can be
+    /// held up, such as with the debug exception masked on a CPU where one
+    /// is pending): it waits for handlers, possibly this one. It takes the
+    /// manager's critical section only briefly, once per check.
+    pub fn wait_quiesced(&self, h: Handle) -> Result<(), Error> {
+        while !self.quiesced(h)? {
+            core::hint::spin_loop();
         }
-        Ok(set)
+        Ok(())
+    }
+
+    /// Whether every breakpoint unregistered so far has no delivery running
+    /// on any CPU (for breakpoints whose handles the embedder does not hold,
+    /// such as the copies [`Hwbp::fork`] made, after [`Hwbp::exit`]). Poll it
+    /// outside handler context; while other CPUs keep unregistering
+    /// breakpoints that are being hit it may stay `false`, and then
+    /// [`Hwbp::quiesced`] on a particular handle is the answer.
+    pub fn all_quiesced(&self) -> Result<bool, Error> {
+        self.with(|st| {
+            self.reclaim(st);
+            Ok(st.retiring_n == 0)
+        })
     }
 
     fn free_event(
@@ -589,7 +708,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             }
         }
         if let Some(g) = st.generations.get_mut(index) {
-            *g = g.wrapping_add(1).max(1);
+            *g = next_generation(*g);
         }
         affected(st, target)
     }
@@ -606,7 +725,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
 
     fn set_enabled(&self, h: Handle, on: bool) -> Result<CpuSet, Error> {
         self.with(|st| {
-            let ev = Self::lookup(st, h)?;
+            let ev = self.lookup(st, h)?;
             ev.enabled = on;
             let target = ev.attr.target;
             Ok(affected(st, target))
@@ -619,7 +738,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     /// stays exactly as it was.
     pub fn modify(&self, h: Handle, attr: &BreakpointAttr) -> Result<CpuSet, Error> {
         self.with_table(|st, table| {
-            let old = Self::lookup(st, h)?.clone();
+            let old = self.lookup(st, h)?.clone();
             let (enc, pool) = self.encode(table, attr)?;
             let new = Event {
                 attr: *attr,
@@ -628,16 +747,16 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 enabled: !attr.disabled,
                 times: old.times,
             };
-            table.release(&old.demand());
-            if let Err(e) = table.reserve(&new.demand()) {
+            table.give_back(&old.demand());
+            if let Err(e) = table.take(&new.demand()) {
                 // Giving the old reservation back cannot fail: it was there.
-                let _ = table.reserve(&old.demand());
+                let _ = table.take(&old.demand());
                 return Err(e);
             }
             if let Some(cell) = self.cells.get(usize::from(h.index)) {
                 cell.update(attr.addr, attr.len, attr.access, attr.sample_period);
             }
-            let ev = Self::lookup(st, h)?;
+            let ev = self.lookup(st, h)?;
             *ev = new;
             Ok(affected(st, old.attr.target).union(affected(st, attr.target)))
         })
@@ -663,9 +782,9 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 return Err(Error::TooManyEvents);
             }
             for (n, e) in copies.iter().enumerate() {
-                if let Err(err) = table.reserve(&e.demand()) {
+                if let Err(err) = table.take(&e.demand()) {
                     for undo in copies.iter().take(n) {
-                        table.release(&undo.demand());
+                        table.give_back(&undo.demand());
                     }
                     return Err(err);
                 }
@@ -684,41 +803,27 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         })
     }
 
-    /// `task` exited: unregister all of its breakpoints (waiting, outside the
-    /// critical section, for their handlers as [`Hwbp::unregister`] does; it
-    /// works in batches so that it waits only for the breakpoints it removed).
+    /// `task` exited: unregister all of its breakpoints, as
+    /// [`Hwbp::unregister`] does for each (in one critical section: all of
+    /// them or, if refused, none). Never waits for a handler, so a handler
+    /// may call it, for its own task too. To know that their handlers have
+    /// finished, use [`Hwbp::quiesced`] with their handles, or
+    /// [`Hwbp::all_quiesced`] for copies made by [`Hwbp::fork`].
     pub fn exit(&self, task: TaskId) -> Result<CpuSet, Error> {
-        /// Breakpoints removed per critical section.
-        const BATCH: usize = 32;
-        let mut set = CpuSet::EMPTY;
-        loop {
-            let hidden = self.with_table(|st, table| {
-                let mut hidden: Vec<u16, BATCH> = Vec::new();
-                for i in 0..EVENTS {
-                    if hidden.is_full() {
-                        break;
-                    }
-                    let Some(ev) = st.events.get(i).and_then(Option::as_ref) else {
-                        continue;
-                    };
-                    if ev.attr.task() == Some(task) {
-                        let (d, target) = (ev.demand(), ev.attr.target);
-                        table.release(&d);
-                        set = set.union(self.free_event(st, i, target));
-                        let _ = hidden.push(i as u16);
-                    }
-                }
-                Ok(hidden)
-            })?;
-            for &i in &hidden {
-                if let Some(cell) = self.cells.get(usize::from(i)) {
-                    cell.drain();
+        self.with_table(|st, table| {
+            let mut set = CpuSet::EMPTY;
+            for i in 0..EVENTS {
+                let Some(ev) = st.events.get(i).and_then(Option::as_ref) else {
+                    continue;
+                };
+                if ev.attr.task() == Some(task) {
+                    let (d, target) = (ev.demand(), ev.attr.target);
+                    table.give_back(&d);
+                    set = set.union(self.free_event(st, i, target));
                 }
             }
-            if !hidden.is_full() {
-                return Ok(set);
-            }
-        }
+            Ok(set)
+        })
     }
 
     /// Set aside `count` registers for breakpoints of type `ty` on `cpu` for a
@@ -928,14 +1033,14 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 for (s, occ) in row.iter().enumerate() {
                     let Some((idx, piece)) = *occ else { continue };
                     let i = usize::from(idx);
-                    let gen = st.generations.get(i).copied().unwrap_or(0);
+                    let tag = st.generations.get(i).copied().map_or(0, tag_of);
                     let hw = st
                         .events
                         .get(i)
                         .and_then(Option::as_ref)
                         .and_then(|e| e.enc.pieces.get(usize::from(piece)));
                     if let (Some(hw), Some(e)) = (hw, map.entry(p, s)) {
-                        e.set(idx, gen, hw.hw_addr, hw.hw_len);
+                        e.set(idx, tag, hw.hw_addr, hw.hw_len);
                     }
                 }
             }
@@ -973,7 +1078,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     /// Hits counted for a breakpoint.
     pub fn hits(&self, h: Handle) -> Result<u64, Error> {
         self.with(|st| {
-            Self::lookup(st, h)?;
+            self.lookup(st, h)?;
             Ok(self
                 .cells
                 .get(usize::from(h.index))
@@ -983,17 +1088,17 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
 
     /// Enabled/running ticks of a breakpoint.
     pub fn times(&self, h: Handle) -> Result<Times, Error> {
-        self.with(|st| Ok(Self::lookup(st, h)?.times))
+        self.with(|st| Ok(self.lookup(st, h)?.times))
     }
 
     /// The attr a breakpoint was registered (or last modified) with.
     pub fn attr(&self, h: Handle) -> Result<BreakpointAttr, Error> {
-        self.with(|st| Ok(Self::lookup(st, h)?.attr))
+        self.with(|st| Ok(self.lookup(st, h)?.attr))
     }
 
     /// The weight (registers needed) of a breakpoint.
     pub fn weight(&self, h: Handle) -> Result<u8, Error> {
-        self.with(|st| Ok(Self::lookup(st, h)?.enc.weight()))
+        self.with(|st| Ok(self.lookup(st, h)?.enc.weight()))
     }
 
     /// The physical slots a breakpoint occupies on `cpu` now, as a bit mask
@@ -1001,7 +1106,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     pub fn slots_on(&self, h: Handle, cpu: u16) -> Result<u32, Error> {
         self.with_table(|st, table| {
             let c = cpu_index(table, cpu)?;
-            let ev = Self::lookup(st, h)?;
+            let ev = self.lookup(st, h)?;
             let p = ev.pool.index();
             let cs = st.cpus.get(c).ok_or(Error::CpuOutOfRange { cpu })?;
             let mut mask = 0u32;
@@ -1013,7 +1118,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 let current = map
                     .and_then(|m| m.entry(p, s))
                     .and_then(|e| e.load())
-                    .is_some_and(|(_, gen, _, _)| gen == h.generation);
+                    .is_some_and(|(_, tag, _, _)| tag == tag_of(h.generation));
                 if matches!(occ, Some((i, _)) if *i == h.index) && current {
                     mask |= 1 << s;
                 }
@@ -1094,7 +1199,8 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                         let sample = Sample {
                             handle: Handle {
                                 index: idx,
-                                generation: tag,
+                                manager: self.id.load(Ordering::Relaxed),
+                                generation: g.generation(),
                             },
                             cpu,
                             addr,
@@ -1231,4 +1337,56 @@ fn affected<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize>(
         }
     }
     set
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::mock::{Mock, MockConfig};
+    use std::sync::Mutex;
+
+    static SAMPLES: Mutex<std::vec::Vec<Sample>> = Mutex::new(std::vec::Vec::new());
+
+    fn record(s: &Sample) {
+        SAMPLES.lock().unwrap().push(*s);
+    }
+
+    type Small = Hwbp<Mock, fn(&Sample), 1, 2, 2>;
+
+    /// Storage index 0 reused until its generation passes 2³²: the first
+    /// handle of that index must stay stale, and hits on the breakpoint now
+    /// there must name its handle (whose generation's low half wrapped).
+    #[test]
+    fn a_handle_stays_stale_after_2_pow_32_reuses_of_its_index() {
+        let hw: Box<Small> = Box::new(Hwbp::new(Mock::new(MockConfig::X86_LIKE), record));
+        hw.init(1).unwrap();
+        hw.cpu_online(0).unwrap();
+        let w = BreakpointAttr::watch(0x1000, 4, Access::WRITE).target(Target::Cpu(0));
+        let first = hw.register(&w).unwrap().handle;
+        hw.unregister(first).unwrap();
+        // As if index 0 had been registered and unregistered 2³² − 2 times
+        // more (too slow to do for real).
+        hw.with(|st| {
+            st.generations[0] = u32::MAX.into();
+            Ok(())
+        })
+        .unwrap();
+        let last32 = hw.register(&w).unwrap().handle;
+        hw.unregister(last32).unwrap();
+        let now = hw.register(&w).unwrap();
+        assert_eq!(now.handle.index(), first.index());
+        assert_eq!(
+            hw.attr(first),
+            Err(Error::StaleHandle),
+            "old handle valid again"
+        );
+        assert_eq!(hw.attr(last32), Err(Error::StaleHandle));
+        assert_ne!(now.handle, first);
+        hw.sync(0).unwrap();
+        hw.access(0, 0x1000, 4, Access::WRITE, 0x4000);
+        assert_eq!(hw.hits(now.handle), Ok(1));
+        let samples = SAMPLES.lock().unwrap().clone();
+        assert_eq!(samples.len(), 1);
+        assert_eq!(samples[0].handle, now.handle);
+    }
 }

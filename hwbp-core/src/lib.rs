@@ -29,6 +29,15 @@
 //! | context switch, on the switching CPU | [`Hwbp::sched_out`] then [`Hwbp::sched_in`] |
 //! | periodic tick (flexible breakpoints) | [`Hwbp::rotate`] |
 //! | debug exception | [`Hwbp::handle_exception`], then do what the [`Resume`] says |
+//! | before freeing what a handler uses, outside handlers | [`Hwbp::wait_quiesced`] (or poll [`Hwbp::quiesced`] / [`Hwbp::all_quiesced`]) after the unregister |
+//!
+//! Unregistering ([`Hwbp::unregister`], [`Hwbp::exit`]) hides a breakpoint
+//! at once and never waits for a handler ("hide now, reclaim later"): no
+//! delivery starts for it afterwards, its storage is reused only once no
+//! delivery is in flight, and a handler may unregister any breakpoint, its
+//! own included. A handler that had already started on another CPU may still
+//! be running when the unregister returns; [`Hwbp::wait_quiesced`] waits for
+//! it (never from a handler).
 //!
 //! The core never writes another CPU's registers: changes that concern other
 //! CPUs come back as a [`CpuSet`] for the embedder to resync there (an IPI in a
@@ -78,6 +87,7 @@ pub mod attr;
 mod dispatch;
 pub mod error;
 mod hwbp;
+mod id;
 pub mod mock;
 mod sched;
 pub mod table;
@@ -88,7 +98,7 @@ pub use arch::{
 pub use attr::{Access, BpType, BreakpointAttr, Target, TaskId};
 pub use error::Error;
 pub use hwbp::{CpuSet, Handle, Handler, Hwbp, Registered, Reservation, Sample, Times};
-pub use table::{ConstraintTable, Demand};
+pub use table::{Claim, ConstraintTable, Demand};
 
 /// This crate's README examples, compiled and run as doc tests so they
 /// cannot rot (inside the package, so they run on the packaged crate too).

@@ -15,6 +15,12 @@
 //! it can run on. The largest task weight is read off the histogram, so the cost
 //! of a check is `O(CPUs × MAX_SLOTS)` and never depends on how many tasks exist.
 //!
+//! A reservation made through the public API comes back as a [`Claim`], and
+//! only a claim this table issued can be released: the table keeps counts,
+//! not a list of requests, so releasing a demand it never accounted would
+//! silently take registers from the requests it did account and let a later
+//! one over-commit the hardware.
+//!
 //! As in Linux, one register is kept free for flexible requests whatever their
 //! weight: a flexible request that needs more registers than pinned ones leave
 //! free is accepted but may never get running time (its [`crate::Times`] show
@@ -110,12 +116,38 @@ impl<const CPUS: usize> TaskUsage<CPUS> {
     }
 }
 
+/// A demand a [`ConstraintTable`] accounted: proof that it may be released.
+///
+/// Returned by [`ConstraintTable::reserve`] and consumed by
+/// [`ConstraintTable::release`], so a reservation is released at most once,
+/// and only into the table that made it. Dropping a claim keeps its registers
+/// reserved.
+#[derive(Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "dropping a claim keeps its registers reserved for ever"]
+pub struct Claim {
+    demand: Demand,
+    table: u32,
+}
+
+impl Claim {
+    /// What was reserved.
+    pub fn demand(&self) -> Demand {
+        self.demand
+    }
+}
+
 /// Per-CPU, per-pool accounting of every registered request.
 ///
 /// `CPUS` bounds the number of CPUs; `TASKS` (a power of two) bounds the number
 /// of tasks that hold pinned requests at once.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Equality compares the accounts. A clone accounts the same requests but is
+/// another table: claims made by the original are refused by the clone.
+#[derive(Debug)]
 pub struct ConstraintTable<const CPUS: usize, const TASKS: usize> {
+    /// Identity carried by the claims this table issues.
+    id: u32,
     counts: SlotCounts,
     nr_cpus: u16,
     cpus: [[PoolAccount; 2]; CPUS],
@@ -130,6 +162,7 @@ impl<const CPUS: usize, const TASKS: usize> ConstraintTable<CPUS, TASKS> {
             return Err(Error::CpuOutOfRange { cpu: nr_cpus });
         }
         Ok(ConstraintTable {
+            id: crate::id::next(),
             counts,
             nr_cpus,
             cpus: [[PoolAccount::EMPTY; 2]; CPUS],
@@ -226,16 +259,38 @@ impl<const CPUS: usize, const TASKS: usize> ConstraintTable<CPUS, TASKS> {
         Ok(())
     }
 
-    /// Account `d` if it fits; otherwise change nothing.
-    pub fn reserve(&mut self, d: &Demand) -> Result<(), Error> {
+    /// Account `d` if it fits; otherwise change nothing. The claim is what
+    /// [`ConstraintTable::release`] takes back.
+    pub fn reserve(&mut self, d: &Demand) -> Result<Claim, Error> {
+        self.take(d)?;
+        Ok(Claim {
+            demand: *d,
+            table: self.id,
+        })
+    }
+
+    /// Give back what `claim` reserved. A claim this table did not issue
+    /// (another table's, or the original's after this table was cloned) is
+    /// refused with [`Error::NotReserved`] and changes nothing.
+    pub fn release(&mut self, claim: Claim) -> Result<(), Error> {
+        if claim.table != self.id {
+            return Err(Error::NotReserved);
+        }
+        self.give_back(&claim.demand);
+        Ok(())
+    }
+
+    /// [`ConstraintTable::reserve`] for the manager, which keeps each
+    /// event's demand itself and issues no claim.
+    pub(crate) fn take(&mut self, d: &Demand) -> Result<(), Error> {
         self.check(d)?;
         self.apply(d, true);
         Ok(())
     }
 
-    /// Remove a previously reserved `d`. Releasing what was never reserved is
-    /// ignored (counts saturate at zero).
-    pub fn release(&mut self, d: &Demand) {
+    /// Give back a demand [`ConstraintTable::take`] accounted. Only the
+    /// manager calls it, with the demand of an event it holds.
+    pub(crate) fn give_back(&mut self, d: &Demand) {
         if self.check_shape(d).is_ok() {
             self.apply(d, false);
         }
@@ -350,6 +405,29 @@ impl<const CPUS: usize, const TASKS: usize> ConstraintTable<CPUS, TASKS> {
     }
 }
 
+impl<const CPUS: usize, const TASKS: usize> Clone for ConstraintTable<CPUS, TASKS> {
+    fn clone(&self) -> Self {
+        ConstraintTable {
+            id: crate::id::next(),
+            counts: self.counts,
+            nr_cpus: self.nr_cpus,
+            cpus: self.cpus,
+            tasks: self.tasks.clone(),
+        }
+    }
+}
+
+impl<const CPUS: usize, const TASKS: usize> PartialEq for ConstraintTable<CPUS, TASKS> {
+    fn eq(&self, other: &Self) -> bool {
+        self.counts == other.counts
+            && self.nr_cpus == other.nr_cpus
+            && self.cpus == other.cpus
+            && self.tasks == other.tasks
+    }
+}
+
+impl<const CPUS: usize, const TASKS: usize> Eq for ConstraintTable<CPUS, TASKS> {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,46 +454,46 @@ mod tests {
     fn cpu_pinned_fills_then_refuses() {
         let mut t = ConstraintTable::<4, 8>::new(X86, 2).unwrap();
         for _ in 0..4 {
-            t.reserve(&d(0, 1, true, Target::Cpu(0))).unwrap();
+            t.take(&d(0, 1, true, Target::Cpu(0))).unwrap();
         }
         assert_eq!(
-            t.reserve(&d(0, 1, true, Target::Cpu(0))),
+            t.take(&d(0, 1, true, Target::Cpu(0))),
             Err(Error::NoSlot { cpu: 0 })
         );
         // CPU 1 is untouched.
-        t.reserve(&d(0, 4, true, Target::Cpu(1))).unwrap();
+        t.take(&d(0, 4, true, Target::Cpu(1))).unwrap();
     }
 
     #[test]
     fn tasks_only_count_their_worst_against_cpu_requests() {
         let mut t = ConstraintTable::<2, 8>::new(X86, 1).unwrap();
         // Two tasks of weight 3 each: only one runs at a time.
-        t.reserve(&d(0, 3, true, task(1))).unwrap();
-        t.reserve(&d(0, 3, true, task(2))).unwrap();
+        t.take(&d(0, 3, true, task(1))).unwrap();
+        t.take(&d(0, 3, true, task(2))).unwrap();
         // A CPU request sees the worst task (3): 1 more fits, 2 do not.
         assert_eq!(
             t.check(&d(0, 2, true, Target::Cpu(0))),
             Err(Error::NoSlot { cpu: 0 })
         );
-        t.reserve(&d(0, 1, true, Target::Cpu(0))).unwrap();
+        t.take(&d(0, 1, true, Target::Cpu(0))).unwrap();
         // Task 1 cannot grow now, but a fresh task with weight 3 can be added.
         assert_eq!(
             t.check(&d(0, 1, true, task(1))),
             Err(Error::NoSlot { cpu: 0 })
         );
-        t.reserve(&d(0, 3, true, task(3))).unwrap();
+        t.take(&d(0, 3, true, task(3))).unwrap();
         assert_eq!(t.tasks(), 3);
     }
 
     #[test]
     fn separate_pools_are_independent() {
         let mut t = ConstraintTable::<1, 8>::new(ARM, 1).unwrap();
-        t.reserve(&d(1, 4, true, Target::Cpu(0))).unwrap();
+        t.take(&d(1, 4, true, Target::Cpu(0))).unwrap();
         assert_eq!(
             t.check(&d(1, 1, true, Target::Cpu(0))),
             Err(Error::NoSlot { cpu: 0 })
         );
-        t.reserve(&d(0, 6, true, Target::Cpu(0))).unwrap();
+        t.take(&d(0, 6, true, Target::Cpu(0))).unwrap();
         assert_eq!(
             t.check(&d(0, 1, true, Target::Cpu(0))),
             Err(Error::NoSlot { cpu: 0 })
@@ -425,16 +503,16 @@ mod tests {
     #[test]
     fn flexible_keeps_one_register() {
         let mut t = ConstraintTable::<1, 8>::new(X86, 1).unwrap();
-        t.reserve(&d(0, 1, false, Target::Cpu(0))).unwrap();
-        t.reserve(&d(0, 1, false, Target::Cpu(0))).unwrap();
-        t.reserve(&d(0, 3, true, Target::Cpu(0))).unwrap();
+        let f1 = t.reserve(&d(0, 1, false, Target::Cpu(0))).unwrap();
+        let f2 = t.reserve(&d(0, 1, false, Target::Cpu(0))).unwrap();
+        t.take(&d(0, 3, true, Target::Cpu(0))).unwrap();
         assert_eq!(
             t.check(&d(0, 1, true, Target::Cpu(0))),
             Err(Error::NoSlot { cpu: 0 })
         );
-        t.release(&d(0, 1, false, Target::Cpu(0)));
-        t.release(&d(0, 1, false, Target::Cpu(0)));
-        t.reserve(&d(0, 1, true, Target::Cpu(0))).unwrap();
+        t.release(f1).unwrap();
+        t.release(f2).unwrap();
+        t.take(&d(0, 1, true, Target::Cpu(0))).unwrap();
         // Now the table is full: a first flexible request is refused.
         assert_eq!(
             t.check(&d(0, 1, false, Target::Cpu(0))),
@@ -445,10 +523,10 @@ mod tests {
     #[test]
     fn all_cpus_is_all_or_nothing() {
         let mut t = ConstraintTable::<4, 8>::new(X86, 3).unwrap();
-        t.reserve(&d(0, 4, true, Target::Cpu(2))).unwrap();
+        t.take(&d(0, 4, true, Target::Cpu(2))).unwrap();
         let before = t.clone();
         assert_eq!(
-            t.reserve(&d(0, 1, true, Target::AllCpus)),
+            t.take(&d(0, 1, true, Target::AllCpus)),
             Err(Error::NoSlot { cpu: 2 })
         );
         assert_eq!(t, before);
@@ -472,12 +550,11 @@ mod tests {
             d(0, 1, true, task(7)),
             d(0, 1, false, Target::AllCpus),
         ];
-        for x in &all {
-            t.reserve(x).unwrap();
-        }
+        let claims: Vec<Claim> = all.iter().map(|x| t.reserve(x).unwrap()).collect();
         assert_ne!(t, fresh);
-        for x in all.iter().rev() {
-            t.release(x);
+        for (c, x) in claims.into_iter().rev().zip(all.iter().rev()) {
+            assert_eq!(c.demand(), *x);
+            t.release(c).unwrap();
         }
         assert_eq!(t, fresh);
     }
@@ -485,17 +562,17 @@ mod tests {
     #[test]
     fn task_table_capacity_is_a_typed_error() {
         let mut t = ConstraintTable::<1, 2>::new(SlotCounts::Shared(16), 1).unwrap();
-        t.reserve(&d(0, 1, true, task(1))).unwrap();
-        t.reserve(&d(0, 1, true, task(2))).unwrap();
+        t.take(&d(0, 1, true, task(1))).unwrap();
+        t.take(&d(0, 1, true, task(2))).unwrap();
         assert_eq!(t.check(&d(0, 1, true, task(3))), Err(Error::TooManyTasks));
         // An existing task can still grow.
-        t.reserve(&d(0, 1, true, task(1))).unwrap();
+        t.take(&d(0, 1, true, task(1))).unwrap();
     }
 
     #[test]
     fn debugger_reservation_respects_promises() {
         let mut t = ConstraintTable::<1, 8>::new(X86, 1).unwrap();
-        t.reserve(&d(0, 2, true, Target::Cpu(0))).unwrap();
+        t.take(&d(0, 2, true, Target::Cpu(0))).unwrap();
         assert_eq!(t.set_reserved(0, Pool(0), 3), Err(Error::NoSlot { cpu: 0 }));
         t.set_reserved(0, Pool(0), 2).unwrap();
         assert_eq!(
@@ -503,7 +580,31 @@ mod tests {
             Err(Error::NoSlot { cpu: 0 })
         );
         t.set_reserved(0, Pool(0), 0).unwrap();
-        t.reserve(&d(0, 1, true, task(1))).unwrap();
+        t.take(&d(0, 1, true, task(1))).unwrap();
+    }
+
+    #[test]
+    fn release_of_an_unreserved_demand_never_over_commits() {
+        // Another table's claim for a demand this table never reserved: on
+        // the old `release(&Demand)` it was subtracted from the 4 registers
+        // promised here, and then 2 more were promised on a 4-register CPU.
+        let mut other = ConstraintTable::<1, 8>::new(X86, 1).unwrap();
+        let foreign = other.reserve(&d(0, 2, true, Target::Cpu(0))).unwrap();
+        let mut t = ConstraintTable::<1, 8>::new(X86, 1).unwrap();
+        let mine = t.reserve(&d(0, 4, true, Target::Cpu(0))).unwrap();
+        let before = t.clone();
+        assert_eq!(t.release(foreign), Err(Error::NotReserved));
+        assert_eq!(t, before, "a refused release changed the table");
+        assert_eq!(
+            t.reserve(&d(0, 2, true, Target::Cpu(0))),
+            Err(Error::NoSlot { cpu: 0 }),
+            "six registers promised on a four-register CPU"
+        );
+        assert_eq!(t.worst_case(0, Pool(0)), 4);
+        // A clone is another table: the original's claims stay the original's.
+        let mut copy = t.clone();
+        assert_eq!(copy.release(mine), Err(Error::NotReserved));
+        assert_eq!(copy.worst_case(0, Pool(0)), 4);
     }
 
     #[test]

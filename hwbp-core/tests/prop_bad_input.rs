@@ -291,3 +291,28 @@ fn bad_input_reinit_while_breakpoints_exist() {
     hw.init(1).unwrap();
     assert_eq!(hw.table().unwrap().nr_cpus(), 1);
 }
+
+#[test]
+fn bad_input_handle_from_another_manager() {
+    // Two managers of the same shape: their first breakpoints sit at the
+    // same index with the same generation, so only the manager identity
+    // tells the handles apart.
+    let a = hw(MockConfig::X86_LIKE);
+    let b = hw(MockConfig::X86_LIKE);
+    let ha = a.register(&w(0x1000, 4)).unwrap().handle;
+    let hb = b.register(&w(0x2000, 4)).unwrap().handle;
+    assert_eq!(ha.index(), hb.index());
+    refused(&b, Error::StaleHandle, |b| b.attr(ha));
+    refused(&b, Error::StaleHandle, |b| b.hits(ha));
+    refused(&b, Error::StaleHandle, |b| b.times(ha));
+    refused(&b, Error::StaleHandle, |b| b.weight(ha));
+    refused(&b, Error::StaleHandle, |b| b.slots_on(ha, 0));
+    refused(&b, Error::StaleHandle, |b| b.enable(ha));
+    refused(&b, Error::StaleHandle, |b| b.disable(ha));
+    refused(&b, Error::StaleHandle, |b| b.modify(ha, &w(0x3000, 4)));
+    refused(&b, Error::StaleHandle, |b| b.unregister(ha));
+    // Each handle still works on its own manager.
+    assert_eq!(b.attr(hb).unwrap().addr, 0x2000);
+    assert_eq!(a.attr(ha).unwrap().addr, 0x1000);
+    assert_ne!(ha, hb);
+}

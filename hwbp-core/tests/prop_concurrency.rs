@@ -6,7 +6,11 @@
 //! IPI; a control thread meanwhile registers, unregisters, modifies and forks
 //! breakpoints, while the CPUs switch between tasks. Checked:
 //!
-//! * no handler runs for a breakpoint after its `unregister` returned;
+//! * no handler runs for a breakpoint once `wait_quiesced` returned after its
+//!   `unregister` (which itself never waits);
+//! * handlers unregister breakpoints too: churned breakpoints at odd
+//!   addresses are one-shot, their handler unregisters them, concurrently
+//!   with the control thread and other CPUs' handlers;
 //! * no hit is lost: a pinned breakpoint that stays registered throughout is
 //!   credited exactly the accesses made to it (per CPU and, for an all-CPU one,
 //!   summed over CPUs delivering concurrently);
@@ -19,7 +23,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 
 use hwbp_core::mock::{Mock, MockConfig};
@@ -31,7 +35,11 @@ const ACCESSES: u64 = 3000;
 
 #[derive(Default)]
 struct Checker {
+    /// The manager, so that handlers can unregister (one-shot breakpoints).
+    hw: OnceLock<&'static Hw>,
     dead: Mutex<HashSet<Handle>>,
+    /// Breakpoints handlers unregistered, with the CPUs to sync.
+    one_shots: Mutex<Vec<(Handle, CpuSet)>>,
     violations: Mutex<Vec<String>>,
     samples: AtomicU64,
     churned: AtomicU64,
@@ -42,9 +50,18 @@ impl Handler for Checker {
         self.samples.fetch_add(1, Ordering::Relaxed);
         let mut bad = Vec::new();
         if self.dead.lock().unwrap().contains(&s.handle) {
-            bad.push(format!("handler ran after unregister returned: {s:?}"));
+            bad.push(format!("handler ran after wait_quiesced returned: {s:?}"));
         }
         let churned = (0x4000..0x5000).contains(&s.region_addr);
+        if churned && s.region_addr % 2 == 1 {
+            match self.hw.get().map(|hw| hw.unregister(s.handle)) {
+                Some(Ok(set)) => self.one_shots.lock().unwrap().push((s.handle, set)),
+                // Unregistered meanwhile by the control thread or another
+                // CPU's handler.
+                Some(Err(hwbp_core::Error::StaleHandle)) => {}
+                other => bad.push(format!("one-shot unregister from a handler: {other:?}")),
+            }
+        }
         if churned {
             self.churned.fetch_add(1, Ordering::Relaxed);
             // A churned breakpoint may be credited a hit on its previous form
@@ -88,9 +105,12 @@ impl Ipis {
     }
 }
 
-/// Returns the hits delivered to churned breakpoints.
-fn round(cfg: MockConfig, seed: u64) -> u64 {
-    let hw: Arc<Hw> = Arc::new(Hwbp::new(Mock::new(cfg), Checker::default()));
+/// Returns the hits delivered to churned breakpoints and how many one-shot
+/// breakpoints their handlers unregistered.
+fn round(cfg: MockConfig, seed: u64) -> (u64, usize) {
+    // Leaked: handlers reach the manager through `Checker::hw`.
+    let hw: &'static Hw = Box::leak(Box::new(Hwbp::new(Mock::new(cfg), Checker::default())));
+    hw.handler().hw.set(hw).ok();
     hw.init(CPUS).unwrap();
     for c in 0..CPUS {
         hw.cpu_online(c).unwrap();
@@ -116,7 +136,7 @@ fn round(cfg: MockConfig, seed: u64) -> u64 {
 
     let workers: Vec<_> = (0..CPUS)
         .map(|c| {
-            let (hw, ipis, stop) = (hw.clone(), ipis.clone(), stop.clone());
+            let (ipis, stop) = (ipis.clone(), stop.clone());
             thread::spawn(move || {
                 let mine = 0x1000 + 0x100 * u64::from(c);
                 let mut made = 0u64;
@@ -153,7 +173,21 @@ fn round(cfg: MockConfig, seed: u64) -> u64 {
         rng
     };
     let mut live: Vec<Handle> = Vec::new();
+    let mut one_shots = 0;
+    // Handlers unregistered these: sync, wait for their handlers, then no
+    // handler may run for them any more.
+    let mut reap = |live: &mut Vec<Handle>| {
+        let shots = std::mem::take(&mut *hw.handler().one_shots.lock().unwrap());
+        for (h, set) in shots {
+            ipis.send(set);
+            hw.wait_quiesced(h).unwrap();
+            hw.handler().dead.lock().unwrap().insert(h);
+            live.retain(|&x| x != h);
+            one_shots += 1;
+        }
+    };
     for _ in 0..400 {
+        reap(&mut live);
         match next() % 6 {
             0 | 1 => {
                 let r = next();
@@ -179,10 +213,18 @@ fn round(cfg: MockConfig, seed: u64) -> u64 {
             }
             2 if !live.is_empty() => {
                 let h = live.swap_remove(next() as usize % live.len());
-                let set = hw.unregister(h).unwrap();
-                // From here on no handler may run for h.
-                hw.handler().dead.lock().unwrap().insert(h);
-                ipis.send(set);
+                match hw.unregister(h) {
+                    Ok(set) => {
+                        ipis.send(set);
+                        // No new delivery starts; once the ones in flight
+                        // are over, no handler may run for h.
+                        hw.wait_quiesced(h).unwrap();
+                        hw.handler().dead.lock().unwrap().insert(h);
+                    }
+                    // A handler got there first (one-shot): reaped above
+                    // or next time.
+                    Err(e) => assert_eq!(e, hwbp_core::Error::StaleHandle),
+                }
             }
             3 if !live.is_empty() => {
                 let h = live[next() as usize % live.len()];
@@ -202,9 +244,12 @@ fn round(cfg: MockConfig, seed: u64) -> u64 {
         }
     }
     // Every CPU acknowledges the last changes, then stops after its quota.
+    reap(&mut live);
     ipis.wait_all_done();
     stop.store(true, Ordering::SeqCst);
     let made: Vec<u64> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    // No CPU delivers any more: nothing unregistered has a handler running.
+    assert_eq!(hw.all_quiesced(), Ok(true));
 
     let v = hw.handler().violations.lock().unwrap().clone();
     assert!(
@@ -223,22 +268,25 @@ fn round(cfg: MockConfig, seed: u64) -> u64 {
     );
     assert_eq!(hw.arch().desync(), 0);
     assert!(hw.handler().samples.load(Ordering::Relaxed) >= made.iter().sum::<u64>() * 2);
-    hw.handler().churned.load(Ordering::Relaxed)
+    (hw.handler().churned.load(Ordering::Relaxed), one_shots)
 }
 
 #[test]
 fn dispatch_races_lifecycle_on_threads() {
-    let mut churned = 0;
+    let (mut churned, mut one_shots) = (0, 0);
     for r in 0..rounds() {
         for cfg in [
             MockConfig::X86_LIKE,
             MockConfig::ARM_LIKE,
             MockConfig::SH_LIKE,
         ] {
-            churned += round(cfg, 0x9e37_79b9_7f4a_7c15 ^ r);
+            let (c, o) = round(cfg, 0x9e37_79b9_7f4a_7c15 ^ r);
+            churned += c;
+            one_shots += o;
         }
     }
-    // The churned breakpoints did reach the hardware and fire, so the race
-    // was real.
+    // The churned breakpoints did reach the hardware and fire, and handlers
+    // did unregister some, so the races were real.
     assert!(churned > 0);
+    assert!(one_shots > 0);
 }

@@ -11,8 +11,8 @@
 
 use hwbp_core::mock::{Mock, MockConfig, MockException, MockSlot};
 use hwbp_core::{
-    Access, AddressSpace, Arch, BpType, BreakpointAttr, ConstraintTable, Demand, Error, Fired,
-    Handle, Hwbp, Image, Pool, Resume, Sample, SlotCounts, Target, TaskId, MAX_SLOTS,
+    Access, AddressSpace, Arch, BpType, BreakpointAttr, Claim, ConstraintTable, Demand, Error,
+    Fired, Handle, Hwbp, Image, Pool, Resume, Sample, SlotCounts, Target, TaskId, MAX_SLOTS,
 };
 use proptest::prelude::*;
 
@@ -325,7 +325,10 @@ proptest! {
     }
 
     /// The constraint table under arbitrary demands: refusals change nothing,
-    /// accepted sets never over-commit, releasing them all restores it.
+    /// accepted sets never over-commit (the table's worst case is the one
+    /// the accepted demands add up to, within the registers), releasing them
+    /// all restores it, and releasing what this table never reserved (claims
+    /// of another table) is refused and changes nothing.
     #[test]
     fn table_never_panics(
         counts in any_counts(),
@@ -340,14 +343,23 @@ proptest! {
             return Ok(());
         };
         let fresh = t.clone();
-        let mut kept = Vec::new();
+        let mut other = ConstraintTable::<4, 4>::new(counts, nr).unwrap();
+        let mut kept: Vec<Claim> = Vec::new();
+        let mut strays = stray_releases.iter().filter_map(|d| other.reserve(d).ok());
         for d in &demands {
+            // A demand this table never reserved, released in between.
+            if let Some(foreign) = strays.next() {
+                let before = t.clone();
+                prop_assert_eq!(t.release(foreign), Err(Error::NotReserved));
+                prop_assert_eq!(&t, &before, "a refused release changed the table");
+            }
             let before = t.clone();
             let checked = t.check(d);
             match t.reserve(d) {
-                Ok(()) => {
+                Ok(claim) => {
                     prop_assert_eq!(checked, Ok(()));
-                    kept.push(*d);
+                    prop_assert_eq!(claim.demand(), *d);
+                    kept.push(claim);
                 }
                 Err(e) => {
                     prop_assert_eq!(checked, Err(e));
@@ -365,19 +377,17 @@ proptest! {
             }
             for cpu in 0..nr {
                 for p in 0..2u8 {
-                    prop_assert!(t.worst_case(cpu, Pool(p)) <= u16::from(counts.slots(Pool(p))));
+                    let worst = worst_case_of(&kept, cpu, p);
+                    prop_assert_eq!(t.worst_case(cpu, Pool(p)), worst, "cpu {} pool {}", cpu, p);
+                    prop_assert!(worst <= u16::from(counts.slots(Pool(p))), "over-committed");
                 }
             }
         }
         let _ = (t.counts(), t.nr_cpus(), t.tasks(), t.worst_case(u16::MAX, Pool(9)), t.reserved(u16::MAX, Pool(9)));
-        for d in kept.iter().rev() {
-            t.release(d);
+        for c in kept.into_iter().rev() {
+            prop_assert_eq!(t.release(c), Ok(()));
         }
         prop_assert_eq!(&t, &fresh, "releasing everything left counts behind");
-        // Releasing what was never reserved saturates instead of panicking.
-        for d in &stray_releases {
-            t.release(d);
-        }
     }
 
     /// Every manager method with arbitrary arguments, before and after init,
@@ -533,4 +543,31 @@ fn every_error_displays() {
     let texts: std::collections::BTreeSet<String> = all.iter().map(|e| e.to_string()).collect();
     assert_eq!(texts.len(), all.len(), "two errors print the same text");
     let _ = AddressSpace::User;
+}
+
+/// The worst case the accepted demands add up to on `cpu` in `pool`
+/// (independently of the table's counts): CPU-bound pinned weights, the
+/// heaviest task's pinned weight there, one register if flexible demands
+/// exist.
+fn worst_case_of(kept: &[Claim], cpu: u16, pool: u8) -> u16 {
+    let mut cpu_pinned = 0u16;
+    let mut tasks: std::collections::HashMap<u64, u16> = Default::default();
+    let mut flexible = false;
+    for d in kept.iter().map(Claim::demand) {
+        let here = match d.target {
+            Target::Cpu(c) | Target::Task { cpu: Some(c), .. } => c == cpu,
+            Target::AllCpus | Target::Task { cpu: None, .. } => true,
+        };
+        if d.pool != Pool(pool) || !here {
+            continue;
+        }
+        match (d.pinned, d.target) {
+            (false, _) => flexible = true,
+            (true, Target::Task { task, .. }) => {
+                *tasks.entry(task.0).or_default() += u16::from(d.weight)
+            }
+            (true, _) => cpu_pinned += u16::from(d.weight),
+        }
+    }
+    cpu_pinned + tasks.values().copied().max().unwrap_or(0) + u16::from(flexible)
 }

@@ -922,3 +922,43 @@ fn pieces_kept_in_place_may_outnumber_the_event_storage() {
     assert!(hw.access(0, 0x2000, 4, Access::WRITE, 0x4000).is_some());
     assert_eq!(hw.hits(b), Ok(1));
 }
+
+#[test]
+fn cpu_online_again_keeps_the_running_task() {
+    // Re-onlining a CPU that is online (resume from a low-power state that
+    // lost the debug registers) must not drop the running task's pinned
+    // breakpoints until the next context switch.
+    for cfg in [
+        MockConfig::X86_LIKE,
+        MockConfig::ARM_LIKE,
+        MockConfig::SH_LIKE,
+    ] {
+        let hw = hw(cfg, 2);
+        let cpu0 = reg(&hw, w(0x1000, 4).target(Target::Cpu(0))).unwrap();
+        let t = reg(&hw, w(0x2000, 4).target(task(7))).unwrap();
+        hw.sched_in(1, Some(TaskId(7))).unwrap();
+        hw.sched_in(0, Some(TaskId(7))).unwrap();
+        assert_ne!(hw.slots_on(t, 0), Ok(0), "{cfg:?}");
+        hw.arch().scramble(0);
+        hw.cpu_online(0).unwrap();
+        assert_ne!(
+            hw.slots_on(t, 0),
+            Ok(0),
+            "{cfg:?}: task breakpoint left CPU 0"
+        );
+        assert!(
+            hw.access(0, 0x2000, 4, Access::WRITE, 0).is_some(),
+            "{cfg:?}"
+        );
+        assert!(
+            hw.access(0, 0x1000, 4, Access::WRITE, 0).is_some(),
+            "{cfg:?}"
+        );
+        assert_eq!((hw.hits(t), hw.hits(cpu0)), (Ok(1), Ok(1)), "{cfg:?}");
+        // The task still runs there: switching it out takes its breakpoint off.
+        hw.sched_out(0).unwrap();
+        hw.sched_in(0, None).unwrap();
+        assert_eq!(hw.slots_on(t, 0), Ok(0), "{cfg:?}");
+        assert_eq!(hw.arch().desync(), 0, "{cfg:?}");
+    }
+}
