@@ -1,6 +1,6 @@
 //! The generic, architecture-independent description of a breakpoint.
 
-use crate::Error;
+use crate::{AddressSpace, Error};
 
 bitflags::bitflags! {
     /// Which accesses trigger a breakpoint.
@@ -216,11 +216,51 @@ impl BreakpointAttr {
         self.addr.checked_add(self.len - 1)
     }
 
-    /// Check the rules that hold on every architecture.
+    /// Check the rules that hold on every architecture and do not depend on
+    /// the address layout ([`BreakpointAttr::validate_request`] adds the
+    /// kernel-address rule).
     ///
     /// `nr_cpus` is the number of CPUs the caller manages; a CPU at or above it is
     /// refused.
     pub fn validate(&self, nr_cpus: u16) -> Result<(), Error> {
+        self.validate_shape()?;
+        if let Some(cpu) = self.cpu() {
+            if cpu >= nr_cpus {
+                return Err(Error::CpuOutOfRange { cpu });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every generic rule of a request: those of
+    /// [`BreakpointAttr::validate`] (the CPU range only when `nr_cpus` is
+    /// given: an encoder used without a manager does not know the CPUs), then
+    /// the kernel-address rule: a request that excludes the kernel
+    /// (`exclude_kernel`, made on behalf of user space) may not name a byte
+    /// that `address_space` classifies as kernel space
+    /// ([`Error::KernelAddress`]).
+    ///
+    /// This is the one implementation of these rules: the manager calls it
+    /// before [`Arch::encode`](crate::Arch::encode), and the backends'
+    /// encoders call it when used on their own (ptrace, perf).
+    /// `address_space` is called only for a region that does not wrap.
+    pub fn validate_request(
+        &self,
+        nr_cpus: Option<u16>,
+        address_space: impl FnOnce(u64, u64) -> AddressSpace,
+    ) -> Result<(), Error> {
+        match nr_cpus {
+            Some(n) => self.validate(n)?,
+            None => self.validate_shape()?,
+        }
+        if self.exclude_kernel && address_space(self.addr, self.len) == AddressSpace::Kernel {
+            return Err(Error::KernelAddress);
+        }
+        Ok(())
+    }
+
+    /// Access kind, length, wrap-around, exclusions and sample period.
+    fn validate_shape(&self) -> Result<(), Error> {
         if self.access.is_empty() || !Access::all().contains(self.access) {
             return Err(Error::NoAccess);
         }
@@ -238,11 +278,6 @@ impl BreakpointAttr {
         }
         if self.sample_period == 0 {
             return Err(Error::ZeroSamplePeriod);
-        }
-        if let Some(cpu) = self.cpu() {
-            if cpu >= nr_cpus {
-                return Err(Error::CpuOutOfRange { cpu });
-            }
         }
         Ok(())
     }

@@ -75,18 +75,21 @@
 
 pub mod arch;
 pub mod attr;
+pub mod attribution;
 mod dispatch;
 pub mod error;
 mod hwbp;
 pub mod mock;
+pub mod region;
 mod sched;
 pub mod table;
 
 pub use arch::{
-    AddressSpace, Arch, Decoded, Encoding, Fired, Image, Piece, Pool, Resume, SlotCounts, MAX_SLOTS,
+    Action, AddressSpace, Arch, Decoded, Encoding, Fired, Image, Piece, Pool, Resume, SlotCounts,
+    MAX_SLOTS,
 };
 pub use attr::{Access, BpType, BreakpointAttr, Target, TaskId};
-pub use error::Error;
+pub use error::{Error, HardwareError};
 pub use hwbp::{CpuSet, Handle, Handler, Hwbp, Registered, Reservation, Sample, Times};
 pub use table::{ConstraintTable, Demand};
 

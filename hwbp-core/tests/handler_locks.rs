@@ -110,7 +110,7 @@ fn storage_of_an_unregistered_breakpoint_is_not_reused_while_its_handler_runs() 
     cpu1.join().unwrap();
     assert_eq!(hw.hits(new), Ok(0), "the old hit was not credited to it");
     // Once the handler is over, the storage is reused (lowest index first).
-    hw.unregister(new).unwrap();
+    let _ = hw.unregister(new).unwrap();
     let again = hw.register(&watch(0x3000)).unwrap().handle;
     assert_eq!(again.index(), old.index());
 }

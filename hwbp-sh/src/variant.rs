@@ -8,7 +8,7 @@
 //!    (`0xFF00_0044`), with the same field extraction and values Linux uses
 //!    in `arch/sh/kernel/cpu/sh4/probe.c` (`(PVR >> 8) & 0xFFFF`,
 //!    `(PRR >> 4) & 0xFF`). A PVR value not in the table is an
-//!    [`Error::UnknownPart`]: the crate does not guess.
+//!    [`HardwareError::UnknownPart`](hwbp_core::HardwareError::UnknownPart): the crate does not guess.
 //! 2. When the PVR is not implemented (reads as all zeros or all ones), from
 //!    a probe of the channel registers ([`probe`]).
 //!
@@ -134,9 +134,13 @@ impl Variant {
 pub fn identify(pvr_raw: u32, prr_raw: u32) -> Result<Variant, Error> {
     let pvr = (pvr_raw >> 8) & 0xFFFF;
     let prr = (prr_raw >> 4) & 0xFF;
-    let unknown = Err(Error::UnknownPart { id: pvr_raw });
+    let unknown = Err(Error::Hardware(hwbp_core::HardwareError::UnknownPart {
+        id: pvr_raw,
+    }));
     // Every SH-4A part listed here documents two UBC channels (CBR0/CBR1).
-    let sh4a2 = |part| Variant::sh4a(part, 2).ok_or(Error::NoDebugHardware);
+    let sh4a2 = |part| {
+        Variant::sh4a(part, 2).ok_or(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
+    };
     match pvr {
         0x0205 => Ok(Variant::sh4(Part::Sh7750)),
         0x0206 => Ok(Variant::sh4(Part::Sh7750S)),
@@ -179,7 +183,7 @@ const CAR_PROBE: u32 = 0xA5C3_5A3C;
 ///
 /// Every register touched is restored. A UBC that ignores writes (module
 /// clock stopped, see [`check_writable`]) has no channel whose CAR reads
-/// back, so the probe returns [`Error::NoDebugHardware`] for it.
+/// back, so the probe returns [`HardwareError::NoDebugHardware`](hwbp_core::HardwareError::NoDebugHardware) for it.
 ///
 /// # Safety
 /// The caller owns the UBC and runs privileged on a SuperH part whose UBC is
@@ -215,15 +219,15 @@ pub unsafe fn probe<B: UbcBus>(bus: &B) -> Result<Variant, Error> {
         }
         n += 1;
     }
-    Variant::sh4a(Part::Other, n).ok_or(Error::NoDebugHardware)
+    Variant::sh4a(Part::Other, n).ok_or(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
 }
 
 /// Identify the UBC: from PVR/PRR when the PVR is implemented, else by
 /// [`probe`]; then check that the UBC accepts writes ([`check_writable`]).
 ///
 /// # Errors
-/// [`Error::UnknownPart`] for a PVR/PRR not in the table;
-/// [`Error::NoDebugHardware`] when the probe finds no UBC or the UBC ignores
+/// [`HardwareError::UnknownPart`](hwbp_core::HardwareError::UnknownPart) for a PVR/PRR not in the table;
+/// [`HardwareError::NoDebugHardware`](hwbp_core::HardwareError::NoDebugHardware) when the probe finds no UBC or the UBC ignores
 /// writes (module-stopped: clear its module-stop bit first).
 ///
 /// # Safety
@@ -257,7 +261,7 @@ const WRITABLE_PROBE: [u32; 2] = [0xA5C3_5A3C, 0x5A3C_A5C3];
 /// forgetting it into an error.
 ///
 /// # Errors
-/// [`Error::NoDebugHardware`] if a pattern does not read back.
+/// [`HardwareError::NoDebugHardware`](hwbp_core::HardwareError::NoDebugHardware) if a pattern does not read back.
 ///
 /// # Safety
 /// The caller owns the UBC and runs privileged on a part with `variant`'s
@@ -283,7 +287,7 @@ pub unsafe fn check_writable<B: UbcBus>(bus: &B, variant: Variant) -> Result<(),
     if ok {
         Ok(())
     } else {
-        Err(Error::NoDebugHardware)
+        Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
     }
 }
 
@@ -319,12 +323,16 @@ mod tests {
     fn unknown_parts_are_errors() {
         assert_eq!(
             identify(0x0030_0000, 0),
-            Err(Error::UnknownPart { id: 0x0030_0000 })
+            Err(Error::Hardware(hwbp_core::HardwareError::UnknownPart {
+                id: 0x0030_0000
+            }))
         );
         // SH7760 shares PVR 0x0500 with SH7750R/SH7751R but has PRR 0x5x.
         assert_eq!(
             identify(0x0005_0000, 0x500),
-            Err(Error::UnknownPart { id: 0x0005_0000 })
+            Err(Error::Hardware(hwbp_core::HardwareError::UnknownPart {
+                id: 0x0005_0000
+            }))
         );
         // PVR 0x300B is SH7724 only with PRR 0x20: SH7757 (0x10/0x11),
         // SH7372 (0xD0/0x40), SH7733/SH7734 (0xE0) and unlisted values are
@@ -332,7 +340,9 @@ mod tests {
         for prr in [0x000, 0x100, 0x110, 0xD00, 0x400, 0xE00, 0x210, 0x4E0] {
             assert_eq!(
                 identify(0x1030_0B00, prr),
-                Err(Error::UnknownPart { id: 0x1030_0B00 }),
+                Err(Error::Hardware(hwbp_core::HardwareError::UnknownPart {
+                    id: 0x1030_0B00
+                })),
                 "PRR {prr:#x}"
             );
         }
