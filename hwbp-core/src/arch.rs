@@ -393,3 +393,33 @@ pub trait Arch {
     /// Must not block or allocate: it runs in exception context.
     fn decode(&self, cpu: u16, state: &Self::CpuState, raw: &Self::Exception) -> Decoded;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_is_an_action_plus_pass_on() {
+        for (r, action) in [
+            (Resume::RETURN, Action::Return),
+            (Resume::SET_RESUME_FLAG, Action::SetResumeFlag),
+            (Resume::SINGLE_STEP, Action::SingleStep),
+        ] {
+            assert_eq!((r.action, r.pass_on, r.is_ours()), (action, false, true));
+            let on = r.and_pass_on();
+            assert_eq!((on.action, on.pass_on, on.is_ours()), (action, true, true));
+            assert_eq!(on.and_pass_on(), on);
+            assert_eq!(on.sets_resume_flag(), action == Action::SetResumeFlag);
+            assert_eq!(on.single_steps(), action == Action::SingleStep);
+        }
+        // Not ours: pass on, ask nothing of the CPU, and stay apart from
+        // "ours, and someone else's too".
+        let n = Resume::NOT_OURS;
+        assert_eq!(
+            (n.action, n.pass_on, n.is_ours()),
+            (Action::Return, true, false)
+        );
+        assert_ne!(n, Resume::RETURN.and_pass_on());
+        assert_eq!(n.and_pass_on(), n);
+    }
+}

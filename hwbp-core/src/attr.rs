@@ -288,6 +288,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn validate_request_adds_the_kernel_address_rule() {
+        let space = |a: u64, l: u64| {
+            if a + (l - 1) >= 0x8000 {
+                AddressSpace::Kernel
+            } else {
+                AddressSpace::User
+            }
+        };
+        let user = BreakpointAttr::watch(0x7ffc, 8, Access::WRITE).exclude_kernel(true);
+        assert_eq!(user.validate(1), Ok(()), "validate has no address layout");
+        assert_eq!(
+            user.validate_request(None, space),
+            Err(Error::KernelAddress)
+        );
+        let below = BreakpointAttr::watch(0x7ff8, 8, Access::WRITE).exclude_kernel(true);
+        assert_eq!(below.validate_request(None, space), Ok(()));
+        // Without exclude_kernel the layout does not matter.
+        let kernel = BreakpointAttr::watch(0x9000, 8, Access::WRITE);
+        assert_eq!(kernel.validate_request(Some(1), space), Ok(()));
+        // Generic rules first (the layout is never asked about a bad region),
+        // and the CPU range only when a count is given.
+        let wraps = BreakpointAttr::watch(u64::MAX, 2, Access::WRITE).exclude_kernel(true);
+        assert_eq!(
+            wraps.validate_request(None, |_, _| unreachable!()),
+            Err(Error::AddressOverflow)
+        );
+        let cpu3 = below.target(Target::Cpu(3));
+        assert_eq!(cpu3.validate_request(None, space), Ok(()));
+        assert_eq!(
+            cpu3.validate_request(Some(2), space),
+            Err(Error::CpuOutOfRange { cpu: 3 })
+        );
+    }
+
+    #[test]
     fn generic_rules() {
         let ok = BreakpointAttr::watch(0x1000, 8, Access::RW);
         assert_eq!(ok.validate(1), Ok(()));

@@ -928,3 +928,32 @@ fn pieces_kept_in_place_may_outnumber_the_event_storage() {
     assert!(hw.access(0, 0x2000, 4, Access::WRITE, 0x4000).is_some());
     assert_eq!(hw.hits(b), Ok(1));
 }
+
+/// The capacity parameters have defaults: `Hwbp<Mock>` is a manager for one
+/// CPU, 64 breakpoints and 64 tasks, and lives in a `static`.
+#[test]
+fn capacity_parameters_have_defaults() {
+    static DEFAULT: Hwbp<Mock> = Hwbp::new(Mock::new(MockConfig::X86_LIKE), ());
+    DEFAULT.init(1).unwrap();
+    DEFAULT.cpu_online(0).unwrap();
+    assert_eq!(DEFAULT.cpu_online(1), Err(Error::CpuOutOfRange { cpu: 1 }));
+    for i in 0..64 {
+        let _ = DEFAULT.register(&w(0x1000 + 8 * i, 8).flexible()).unwrap();
+    }
+    assert_eq!(
+        DEFAULT.register(&w(0x9000, 8).flexible()),
+        Err(Error::TooManyEvents)
+    );
+    // A backend without usable hardware is refused at init, with the reason.
+    static NONE: Hwbp<Mock> = Hwbp::new(
+        Mock::new(MockConfig {
+            counts: SlotCounts::Shared(0),
+            ..MockConfig::X86_LIKE
+        }),
+        (),
+    );
+    assert_eq!(
+        NONE.init(1),
+        Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
+    );
+}

@@ -34,7 +34,7 @@ use hwbp_core::{
 /// clock Linux enables; an MSTP bit of the part's standby control register)
 /// before [`Arch::discover`] or [`Arch::init_cpu`]; both check that a
 /// pattern written to CAR0 (SH-4A) / BARA (SH-4) reads back and return
-/// [`HardwareError::NoDebugHardware`](hwbp_core::HardwareError::NoDebugHardware) if not ([`variant::check_writable`]).
+/// [`HardwareError::NoDebugHardware`] if not ([`variant::check_writable`]).
 ///
 /// # Instruction breaks before execution
 ///
@@ -505,8 +505,8 @@ impl<B: UbcBus> Arch for ShBackend<B> {
     /// unless it was named ([`ShBackend::with_variant`]), then check that
     /// the UBC takes writes ([`variant::check_writable`]). Returns one shared
     /// pool of the part's channels. Errors:
-    /// [`HardwareError::UnknownPart`](hwbp_core::HardwareError::UnknownPart),
-    /// [`HardwareError::NoDebugHardware`](hwbp_core::HardwareError::NoDebugHardware)
+    /// [`HardwareError::UnknownPart`],
+    /// [`HardwareError::NoDebugHardware`]
     /// (no UBC found, or module-stopped).
     fn discover(&self) -> Result<SlotCounts, Error> {
         let v = match unpack(self.variant.load(Ordering::Acquire)) {
@@ -534,10 +534,10 @@ impl<B: UbcBus> Arch for ShBackend<B> {
     }
 
     /// Checks that the UBC takes writes ([`variant::check_writable`]:
-    /// [`HardwareError::NoDebugHardware`](hwbp_core::HardwareError::NoDebugHardware) for a module-stopped UBC), then clears
+    /// [`HardwareError::NoDebugHardware`] for a module-stopped UBC), then clears
     /// every channel and flag and the CPU's step-over state, so the hardware
     /// matches the empty image the core starts from. Before discovery:
-    /// [`HardwareError::NoDebugHardware`](hwbp_core::HardwareError::NoDebugHardware),
+    /// [`HardwareError::NoDebugHardware`],
     /// touching nothing.
     fn init_cpu(&self, _cpu: u16, state: &ShCpuState) -> Result<(), Error> {
         if self.channels() == 0 {

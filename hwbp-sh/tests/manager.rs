@@ -254,3 +254,34 @@ fn cover_blocks_are_filtered_by_address_when_asked() {
         assert_eq!(exec(&r, &hw, write(0x1010, 4)), None);
     }
 }
+
+/// The backend is const-constructible (it can sit in a `static` manager, the
+/// CPU count written once), and `Hwbp::init` identifies the part itself: no
+/// discovery before `init`.
+#[test]
+fn static_manager_and_discovery_at_init() {
+    // SAFETY: never initialised here, so `Mmio` is never touched; this only
+    // shows the type is buildable in a `static`.
+    static HW: Hwbp<hwbp_sh::ShBackend<hwbp_sh::Mmio>, (), 1> =
+        Hwbp::new(unsafe { hwbp_sh::ShBackend::new(hwbp_sh::Mmio) }, ());
+    assert_eq!(HW.slot_counts(), Err(Error::NotInitialized));
+
+    // An SH7785 (PVR 0x1030_0700) on the register file: init finds two channels.
+    let r = RegisterFile::new(sh4a(2), 0x1030_0700, 0);
+    // SAFETY: the bus is the in-memory register file, owned here.
+    let hw: Hwbp<Ubc<'_>> = Hwbp::new(unsafe { hwbp_sh::ShBackend::new(&r) }, ());
+    hw.init(1).unwrap();
+    assert_eq!(hw.slot_counts(), Ok(hwbp_core::SlotCounts::Shared(2)));
+    assert_eq!(hw.arch().variant().part, hwbp_sh::Part::Sh7785);
+    hw.cpu_online(0).unwrap();
+    // An unknown part is refused at init with the reason.
+    let r = RegisterFile::new(sh4a(2), 0x1040_0400, 0);
+    // SAFETY: as above.
+    let hw: Hwbp<Ubc<'_>> = Hwbp::new(unsafe { hwbp_sh::ShBackend::new(&r) }, ());
+    assert_eq!(
+        hw.init(1),
+        Err(Error::Hardware(hwbp_core::HardwareError::UnknownPart {
+            id: 0x1040_0400
+        }))
+    );
+}

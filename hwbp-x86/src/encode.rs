@@ -1,7 +1,7 @@
 //! Validation and encoding of generic requests into DR0–DR3/DR7 slots.
 //!
 //! [`Encoder`] is pure: it touches no register and runs anywhere, so the same
-//! rules serve the ring-0 backend ([`crate::X86`]), a ptrace implementation
+//! rules serve the ring-0 backend ([`crate::X86Backend`]), a ptrace implementation
 //! (`hwbp-linux`, the host example) and host tests.
 //!
 //! # Rules (Intel SDM vol. 3, §18.2.4–18.2.5)

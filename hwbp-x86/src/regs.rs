@@ -75,6 +75,19 @@ pub trait DebugRegs {
     /// keeps the owner's invariants: DR7.GD stays clear (see [`Cpu::new`]),
     /// and a slot is enabled only at an address whose accesses the
     /// embedder's #DB handler can take.
+    ///
+    /// Safe code holding the backend cannot write through its token:
+    ///
+    /// ```compile_fail,E0133
+    /// use hwbp_x86::{DebugReg, DebugRegs, Dr7, Encoder, Mode, X86Backend};
+    /// struct Regs;
+    /// impl DebugRegs for Regs {
+    ///     fn read(&self, _: u16, _: DebugReg) -> u64 { 0 }
+    ///     unsafe fn write(&self, _: u16, _: DebugReg, _: u64) {}
+    /// }
+    /// let hw = X86Backend::with_regs(Encoder::new(Mode::Bits64), Regs);
+    /// hw.regs().write(0, DebugReg::Dr7, Dr7::GD); // error: needs `unsafe`
+    /// ```
     unsafe fn write(&self, cpu: u16, reg: DebugReg, value: u64);
 }
 

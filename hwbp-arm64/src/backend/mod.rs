@@ -111,7 +111,7 @@ pub trait DebugRegs {
     }
 }
 
-/// How [`Arm`] single-steps over the instruction that hit.
+/// How [`ArmBackend`] single-steps over the instruction that hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum StepMethod {
@@ -282,8 +282,8 @@ impl<R: DebugRegs> ArmBackend<R> {
     /// the boot CPU; on a system whose cores differ, run that on one with the
     /// fewest registers.
     ///
-    /// Errors: the discovery error ([`HardwareError::UnsupportedDebugArch`](hwbp_core::HardwareError::UnsupportedDebugArch)),
-    /// [`HardwareError::NoDebugHardware`](hwbp_core::HardwareError::NoDebugHardware) when the counts are unusable (fewer than 2
+    /// Errors: the discovery error ([`HardwareError::UnsupportedDebugArch`]),
+    /// [`HardwareError::NoDebugHardware`] when the counts are unusable (fewer than 2
     /// breakpoints with [`StepMethod::Mismatch`]) or the calling CPU has fewer
     /// registers than the stored counts.
     pub fn probe(&self) -> Result<SlotCounts, Error> {
