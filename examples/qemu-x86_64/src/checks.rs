@@ -280,7 +280,7 @@ pub fn run() -> u32 {
 /// Step 1: slot counts and debug architecture through hwbp-x86.
 fn discover() {
     println!("-- 1. slot discovery");
-    let counts = ok(HWBP.slot_counts(), "slot_counts");
+    let counts = ok(hwbp_core::Arch::discover(HWBP.arch()), "discover");
     println!(
         "   debug architecture: x86 DR0-DR3 + DR6/DR7, {} mode, {:?}",
         if HWBP.arch().encoder().mode() == hwbp_x86::Mode::Bits64 {
