@@ -108,7 +108,7 @@ impl StepOver {
     /// * A step exception while a step is pending unmasks everything and
     ///   returns normally.
     /// * A step exception with no step pending belongs to someone else (a
-    ///   debugger stepping): `NotOurs`.
+    ///   debugger stepping): `Resume::NOT_OURS`.
     pub fn on_event(&mut self, ev: StepEvent) -> Action {
         match ev {
             StepEvent::Breakpoint | StepEvent::Watchpoint => {

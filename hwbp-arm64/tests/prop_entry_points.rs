@@ -6,7 +6,7 @@
 //!   on the register model, for any ID register, step method and installed
 //!   slots, over a random mix of arbitrary syndromes, real hits raised by the
 //!   model, step completions and re-installs. Each outcome is checked against
-//!   the documented rules (foreign events are `NotOurs`, only existing slots
+//!   the documented rules (foreign events are `Resume::NOT_OURS`, only existing slots
 //!   are named, a hit masks its kind and arms the step, a step ends it), and
 //!   after every operation the registers hold exactly the installed image,
 //!   with E clear only for a kind held for a pending step.

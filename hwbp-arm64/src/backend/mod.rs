@@ -490,7 +490,8 @@ impl<R: DebugRegs> Arch for ArmBackend<R> {
         self.probe()
     }
 
-    /// [`Encoder::encode`]; with [`StepMethod::Mismatch`], a request that
+    /// [`Encoder::encode_validated`] (the core has checked the generic
+    /// rules); with [`StepMethod::Mismatch`], a request that
     /// is not user-only (`exclude_kernel`) is refused with
     /// [`Error::UnsupportedAccess`]: a hit at PL1 cannot be mismatch-stepped.
     fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<ArmSlot>, Error> {
