@@ -8,7 +8,7 @@
 use hwbp_arm64::aarch32::{Aarch32Exception, AbortKind};
 use hwbp_arm64::model::{Model, ModelException, ModelId};
 use hwbp_arm64::{
-    Aarch64Exception, Arm, Dbgdidr, Encoder, Flavour, IdAa64Dfr0, StepMethod, AARCH32_KERNEL_BASE,
+    Aarch64Exception, ArmBackend, ArmCpuState, Dbgdidr, Encoder, Flavour, IdAa64Dfr0, StepMethod, AARCH32_KERNEL_BASE,
 };
 use hwbp_core::{Arch, Fired, Image};
 use hwbp_fuzz::Bytes;
@@ -63,14 +63,14 @@ fuzz_target!(|data: &[u8]| {
 
     // The backend: Cortex-A53-like AArch64 or Cortex-A15-like AArch32 model.
     let a64 = b.bool();
-    let arm: Arm<Model, 2> = if a64 {
-        Arm::new(
+    let arm: ArmBackend<Model> = if a64 {
+        ArmBackend::new(
             Model::new(ModelId::Aarch64(0x1030_5106)),
             Flavour::Aarch64,
             StepMethod::SoftwareStep,
         )
     } else {
-        Arm::new(
+        ArmBackend::new(
             Model::new(ModelId::Aarch32(0x3515_f021)),
             Flavour::Aarch32 {
                 kernel_base: AARCH32_KERNEL_BASE,
@@ -79,10 +79,14 @@ fuzz_target!(|data: &[u8]| {
             StepMethod::Mismatch,
         )
     };
-    if arm.probe().is_err() || arm.init_cpu(0).is_err() {
+    // The per-CPU state a manager would keep (CPUs 0 and 1 of 2).
+    let cpus = [ArmCpuState::new(), ArmCpuState::new()];
+    let Ok(counts) = arm.discover() else {
+        return;
+    };
+    if arm.init_cpu(0, &cpus[0]).is_err() {
         return;
     }
-    let counts = arm.slot_counts();
     let empty = Image::empty(counts);
     let mut img = empty.clone();
     for _ in 0..b.u8() % 4 {
@@ -93,7 +97,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    arm.install(0, &empty, &img);
+    arm.install(0, &cpus[0], &empty, &img);
     while !b.is_empty() {
         let raw = if a64 {
             ModelException::A64(Aarch64Exception {
@@ -116,7 +120,8 @@ fuzz_target!(|data: &[u8]| {
                 thumb: b.bool(),
             })
         };
-        let d = arm.decode(u16::from(b.u8() % 3), &raw);
+        let cpu = usize::from(b.u8() % 2);
+        let d = arm.decode(cpu as u16, &cpus[cpu], &raw);
         if let Fired::Slots { pool, mask } = d.fired {
             let n = counts.slots(pool);
             assert!(n > 0 && u64::from(mask) >> n == 0, "{d:?} on {counts:?}");

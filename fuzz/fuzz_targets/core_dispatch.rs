@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
         };
         let r = hw.handle_exception(u16::from(b.u8() % 4), &e);
         if e.fired == Fired::None {
-            assert_eq!(r, Resume::NotOurs);
+            assert_eq!(r, Resume::NOT_OURS);
         }
     }
 });

@@ -8,10 +8,9 @@
 use hwbp_core::{Access, BreakpointAttr};
 use hwbp_core::{Arch, Fired, Resume};
 use hwbp_fuzz::Bytes;
-use hwbp_x86::regs::DebugRegs;
+use hwbp_x86::model::{Model, ModelRegs};
 use hwbp_x86::{
-    Condition, DebugException, DebugReg, Dr6, Dr7, Encoder, Mode, Model, ModelRegs, RegisterImage,
-    X86,
+    Condition, DebugReg, Dr6, Dr7, Encoder, Mode, RegisterImage, X86Backend, X86Exception,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -50,10 +49,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let dr7 = b.u32();
     regs.write(0, DebugReg::Dr7, u64::from(dr7));
-    let x86 = X86::with_regs(Encoder::new(mode), &regs);
+    let x86 = X86Backend::with_regs(Encoder::new(mode), &regs);
     let d = x86.decode(
         0,
-        &DebugException {
+        &(),
+        &X86Exception {
             dr6: b.u64(),
             ip: b.u64(),
         },
@@ -62,6 +62,6 @@ fuzz_target!(|data: &[u8]| {
         let dr7 = Dr7::from_raw(u64::from(dr7));
         assert_eq!(u32::from(mask) & !u32::from(dr7.enabled_mask()), 0);
         let exec = (0..4).any(|n| mask & (1 << n) != 0 && dr7.condition(n) == Condition::Execute);
-        assert_eq!(d.resume == Resume::SetResumeFlag, exec);
+        assert_eq!(d.resume == Resume::SET_RESUME_FLAG, exec);
     }
 });

@@ -150,6 +150,41 @@ impl Bcr {
     }
 }
 
+/// Whether a control value has HMC (13) and SSC (15:14) clear: the plain,
+/// non-secure-state-filtered form this crate writes.
+pub(crate) fn plain_unlinked(ctrl: u32) -> bool {
+    ctrl & (0b111 << 13) == 0
+}
+
+/// Whether an address-match breakpoint on `bvr` with byte select `bas`
+/// matches the instruction at `pc` (A32/T32 halfwords; A64 uses the first).
+fn address_match(bvr: u64, bas: u8, pc: u64) -> bool {
+    if bvr & !3 != pc & !3 {
+        return false;
+    }
+    let half = if pc & 2 == 0 { 0b0011 } else { 0b1100 };
+    bas & half != 0
+}
+
+impl Bcr {
+    /// Whether this breakpoint, programmed with value `bvr`, matches an
+    /// instruction fetched at `pc` at some exception level: enabled, plain
+    /// and unlinked, and an address match on `pc` (or, for a mismatch
+    /// breakpoint, not on it). The privilege filter (`PMC`) is not applied.
+    /// The backend uses it to tell whether a breakpoint debug event it was
+    /// not told about (an unconfirmed one) can be its own.
+    pub fn matches_pc(self, bvr: u64, pc: u64) -> bool {
+        if !self.enabled() || !plain_unlinked(self.0) {
+            return false;
+        }
+        match self.bt() {
+            BreakpointType::AddressMatch => address_match(bvr, self.bas(), pc),
+            BreakpointType::AddressMismatch => !address_match(bvr, self.bas(), pc),
+            BreakpointType::Other(_) => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

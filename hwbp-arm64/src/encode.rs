@@ -58,7 +58,8 @@ pub const AARCH32_KERNEL_BASE: u32 = 0xC000_0000;
 
 /// Validates [`BreakpointAttr`]s against Arm's rules and encodes them.
 ///
-/// Rules (beyond the generic ones of [`BreakpointAttr::validate`]):
+/// Rules (beyond the generic ones of [`BreakpointAttr::validate_request`],
+/// which include the kernel-address rule with [`Encoder::address_space`]):
 /// * **Instruction breakpoints** (`Access::EXEC`): the address must be 4-byte
 ///   aligned on AArch64 ([`Error::Misaligned`] `align: 4`) and 2-byte aligned
 ///   on AArch32 (`align: 2`). A length of 2 means one T32 (Thumb) halfword
@@ -185,17 +186,21 @@ impl Encoder {
         }
     }
 
-    /// Validate and encode a request.
+    /// Validate a request (the core's generic rules,
+    /// [`BreakpointAttr::validate_request`], then the Arm ones) and encode it.
     pub fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<ArmSlot>, Error> {
-        match attr.validate(u16::MAX) {
-            Ok(()) | Err(Error::CpuOutOfRange { .. }) => {}
-            Err(e) => return Err(e),
-        }
+        attr.validate_request(None, |a, l| self.address_space(a, l))?;
+        self.encode_validated(attr)
+    }
+
+    /// [`Encoder::encode`] for a request that already passed the core's
+    /// generic rules ([`BreakpointAttr::validate_request`], which the manager
+    /// checks before [`hwbp_core::Arch::encode`]): only the Arm rules are
+    /// checked. Never panics; a request that breaks the generic rules is
+    /// refused with some error.
+    pub fn encode_validated(&self, attr: &BreakpointAttr) -> Result<Encoding<ArmSlot>, Error> {
         let last = attr.last_byte().ok_or(Error::AddressOverflow)?;
         self.check_address(attr.addr, last)?;
-        if attr.exclude_kernel && self.address_space(attr.addr, attr.len) == AddressSpace::Kernel {
-            return Err(Error::KernelAddress);
-        }
         let privilege = Privilege::from_excludes(attr.exclude_user, attr.exclude_kernel);
         match attr.bp_type() {
             BpType::Inst => self.encode_exec(attr, privilege),

@@ -39,7 +39,7 @@ pub enum DebugVer {
 impl DebugVer {
     /// Decode the 4-bit field. Values below `0b0110` (reserved: Armv8 is the
     /// first AArch64 debug architecture) and values that do not fit in 4 bits
-    /// are refused with [`Error::UnsupportedDebugArch`]; values above the
+    /// are refused with [`HardwareError::UnsupportedDebugArch`](hwbp_core::HardwareError::UnsupportedDebugArch); values above the
     /// newest known one decode to [`DebugVer::Newer`].
     pub const fn from_field(v: u8) -> Result<Self, Error> {
         Ok(match v {
@@ -50,7 +50,11 @@ impl DebugVer {
             0xA => DebugVer::V8p8,
             0xB => DebugVer::V8p9,
             n @ 0xC..=0xF => DebugVer::Newer(n),
-            _ => return Err(Error::UnsupportedDebugArch { version: v }),
+            _ => {
+                return Err(Error::Hardware(
+                    hwbp_core::HardwareError::UnsupportedDebugArch { version: v },
+                ))
+            }
         })
     }
 }
@@ -70,7 +74,7 @@ impl IdAa64Dfr0 {
         self.field(0)
     }
 
-    /// The debug architecture, or [`Error::UnsupportedDebugArch`] for a reserved
+    /// The debug architecture, or [`HardwareError::UnsupportedDebugArch`](hwbp_core::HardwareError::UnsupportedDebugArch) for a reserved
     /// value below Armv8 (values above the newest known decode to
     /// [`DebugVer::Newer`]).
     pub const fn debug_ver(self) -> Result<DebugVer, Error> {
@@ -251,13 +255,15 @@ impl Dbgdidr {
         DebugArch::from_field(self.field(16))
     }
 
-    /// The supported debug architecture, or [`Error::UnsupportedDebugArch`].
+    /// The supported debug architecture, or [`HardwareError::UnsupportedDebugArch`](hwbp_core::HardwareError::UnsupportedDebugArch).
     pub const fn supported_version(self) -> Result<DebugArch, Error> {
         let v = self.version();
         if v.is_supported() {
             Ok(v)
         } else {
-            Err(Error::UnsupportedDebugArch { version: v.field() })
+            Err(Error::Hardware(
+                hwbp_core::HardwareError::UnsupportedDebugArch { version: v.field() },
+            ))
         }
     }
 
@@ -307,11 +313,31 @@ mod tests {
     fn dbgdidr_versions() {
         let with = |v: u32| Dbgdidr(0x1100_0000 | (v << 16));
         let table = [
-            (0x0, Err(Error::UnsupportedDebugArch { version: 0 })),
-            (0x1, Err(Error::UnsupportedDebugArch { version: 1 })),
-            (0x2, Err(Error::UnsupportedDebugArch { version: 2 })),
+            (
+                0x0,
+                Err(Error::Hardware(
+                    hwbp_core::HardwareError::UnsupportedDebugArch { version: 0 },
+                )),
+            ),
+            (
+                0x1,
+                Err(Error::Hardware(
+                    hwbp_core::HardwareError::UnsupportedDebugArch { version: 1 },
+                )),
+            ),
+            (
+                0x2,
+                Err(Error::Hardware(
+                    hwbp_core::HardwareError::UnsupportedDebugArch { version: 2 },
+                )),
+            ),
             (0x3, Ok(DebugArch::V7Ecp14)),
-            (0x4, Err(Error::UnsupportedDebugArch { version: 4 })),
+            (
+                0x4,
+                Err(Error::Hardware(
+                    hwbp_core::HardwareError::UnsupportedDebugArch { version: 4 },
+                )),
+            ),
             (0x5, Ok(DebugArch::V7p1)),
             (0x6, Ok(DebugArch::V8)),
             (0x7, Ok(DebugArch::V8p1)),
@@ -409,12 +435,16 @@ mod tests {
         }
         assert_eq!(
             DebugVer::from_field(0x1C),
-            Err(Error::UnsupportedDebugArch { version: 0x1C })
+            Err(Error::Hardware(
+                hwbp_core::HardwareError::UnsupportedDebugArch { version: 0x1C }
+            ))
         );
         for v in [0x0u8, 0x1, 0x5] {
             assert_eq!(
                 IdAa64Dfr0(u64::from(v) | 0x5000).slot_counts(),
-                Err(Error::UnsupportedDebugArch { version: v })
+                Err(Error::Hardware(
+                    hwbp_core::HardwareError::UnsupportedDebugArch { version: v }
+                ))
             );
         }
     }

@@ -32,7 +32,7 @@ use crate::backend::aarch32::{
     enable_monitor_mode, Cp14, OSDLR_DLK, OSLSR_OSLK, OSLSR_OSLM0, OSLSR_OSLM1, PRSR_PU,
 };
 use crate::backend::{Bank, DebugRegs};
-use crate::bcr::{Bcr, BreakpointType, El};
+use crate::bcr::{plain_unlinked, Bcr, El};
 use crate::esr::{esr_for, Aarch64Exception, ExceptionClass};
 use crate::event::DebugEvent;
 use crate::id::{Dbgdidr, DebugArch, IdAa64Dfr0};
@@ -64,34 +64,15 @@ pub struct Fetch {
     pub el: El,
 }
 
-fn plain_unlinked(ctrl: u32) -> bool {
-    // HMC (13), SSC (15:14) zero; linked types excluded by the callers.
-    ctrl & (0b111 << 13) == 0
-}
-
-fn address_match(bvr: u64, bas: u8, pc: u64) -> bool {
-    if bvr & !3 != pc & !3 {
-        return false;
-    }
-    let half = if pc & 2 == 0 { 0b0011 } else { 0b1100 };
-    bas & half != 0
-}
-
 /// Whether a breakpoint register pair matches an instruction fetch.
 pub fn breakpoint_matches(bvr: u64, bcr: Bcr, f: &Fetch) -> bool {
     bcr.pmc().matches(f.el) && breakpoint_matches_any_el(bvr, bcr, f.pc)
 }
 
-/// [`breakpoint_matches`] without the privilege filter.
+/// [`breakpoint_matches`] without the privilege filter: the architectural
+/// rule, [`Bcr::matches_pc`].
 pub fn breakpoint_matches_any_el(bvr: u64, bcr: Bcr, pc: u64) -> bool {
-    if !bcr.enabled() || !plain_unlinked(bcr.0) {
-        return false;
-    }
-    match bcr.bt() {
-        BreakpointType::AddressMatch => address_match(bvr, bcr.bas(), pc),
-        BreakpointType::AddressMismatch => !address_match(bvr, bcr.bas(), pc),
-        BreakpointType::Other(_) => false,
-    }
+    bcr.matches_pc(bvr, pc)
 }
 
 /// The bytes a watchpoint watches, as (first byte, byte mask of a window of 8
@@ -607,6 +588,45 @@ impl Model {
     }
 }
 
+impl Model {
+    /// [`DebugRegs::enable`] on the model (safe: the model is memory).
+    pub fn enable(&self) -> Result<(), Error> {
+        if let ModelId::Aarch32(v) = self.id {
+            // The same sequence as on hardware, against the model's registers.
+            enable_monitor_mode(self, Dbgdidr(v).supported_version()?)?;
+        }
+        self.enabled.set(true);
+        Ok(())
+    }
+
+    /// [`DebugRegs::write_value`] on the model (safe: the model is memory).
+    pub fn write_value(&self, bank: Bank, n: u8, value: u64) {
+        let Some(i) = self.reg(bank, n) else { return };
+        self.writes.set(self.writes.get() + 1);
+        self.note_write(bank, i, false);
+        match bank {
+            Bank::Breakpoint => self.bvr[i].set(value),
+            Bank::Watchpoint => self.wvr[i].set(value),
+        }
+    }
+
+    /// [`DebugRegs::write_ctrl`] on the model (safe: the model is memory).
+    pub fn write_ctrl(&self, bank: Bank, n: u8, ctrl: u32) {
+        let Some(i) = self.reg(bank, n) else { return };
+        self.writes.set(self.writes.get() + 1);
+        self.note_write(bank, i, true);
+        match bank {
+            Bank::Breakpoint => self.bcr[i].set(ctrl),
+            Bank::Watchpoint => self.wcr[i].set(ctrl),
+        }
+    }
+
+    /// [`DebugRegs::set_step`] on the model (safe: the model is memory).
+    pub fn set_step(&self, on: bool) {
+        self.step.set(on);
+    }
+}
+
 impl DebugRegs for Model {
     type Exception = ModelException;
 
@@ -624,13 +644,8 @@ impl DebugRegs for Model {
         }
     }
 
-    fn enable(&self) -> Result<(), Error> {
-        if let ModelId::Aarch32(v) = self.id {
-            // The same sequence as on hardware, against the model's registers.
-            enable_monitor_mode(self, Dbgdidr(v).supported_version()?)?;
-        }
-        self.enabled.set(true);
-        Ok(())
+    unsafe fn enable(&self) -> Result<(), Error> {
+        Model::enable(self)
     }
 
     fn read_value(&self, bank: Bank, n: u8) -> u64 {
@@ -649,24 +664,12 @@ impl DebugRegs for Model {
         }
     }
 
-    fn write_value(&self, bank: Bank, n: u8, value: u64) {
-        let Some(i) = self.reg(bank, n) else { return };
-        self.writes.set(self.writes.get() + 1);
-        self.note_write(bank, i, false);
-        match bank {
-            Bank::Breakpoint => self.bvr[i].set(value),
-            Bank::Watchpoint => self.wvr[i].set(value),
-        }
+    unsafe fn write_value(&self, bank: Bank, n: u8, value: u64) {
+        Model::write_value(self, bank, n, value)
     }
 
-    fn write_ctrl(&self, bank: Bank, n: u8, ctrl: u32) {
-        let Some(i) = self.reg(bank, n) else { return };
-        self.writes.set(self.writes.get() + 1);
-        self.note_write(bank, i, true);
-        match bank {
-            Bank::Breakpoint => self.bcr[i].set(ctrl),
-            Bank::Watchpoint => self.wcr[i].set(ctrl),
-        }
+    unsafe fn write_ctrl(&self, bank: Bank, n: u8, ctrl: u32) {
+        Model::write_ctrl(self, bank, n, ctrl)
     }
 
     fn sync(&self) {
@@ -675,8 +678,8 @@ impl DebugRegs for Model {
         self.pending_ctrl.set(0);
     }
 
-    fn set_step(&self, on: bool) {
-        self.step.set(on);
+    unsafe fn set_step(&self, on: bool) {
+        Model::set_step(self, on)
     }
 
     fn event(&self, raw: &ModelException) -> DebugEvent {

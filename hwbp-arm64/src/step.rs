@@ -50,7 +50,7 @@ impl Action {
         unmask_all: false,
         arm_step: false,
         ours: false,
-        resume: Resume::NotOurs,
+        resume: Resume::NOT_OURS,
     };
 }
 
@@ -108,7 +108,7 @@ impl StepOver {
     /// * A step exception while a step is pending unmasks everything and
     ///   returns normally.
     /// * A step exception with no step pending belongs to someone else (a
-    ///   debugger stepping): `NotOurs`.
+    ///   debugger stepping): `Resume::NOT_OURS`.
     pub fn on_event(&mut self, ev: StepEvent) -> Action {
         match ev {
             StepEvent::Breakpoint | StepEvent::Watchpoint => {
@@ -119,7 +119,7 @@ impl StepOver {
                     unmask_all: false,
                     arm_step: true,
                     ours: true,
-                    resume: Resume::SingleStep,
+                    resume: Resume::SINGLE_STEP,
                 };
                 self.pending = true;
                 if data {
@@ -137,7 +137,7 @@ impl StepOver {
                     unmask_all: true,
                     arm_step: false,
                     ours: true,
-                    resume: Resume::Return,
+                    resume: Resume::RETURN,
                 }
             }
             StepEvent::Step => Action::NOT_OURS,
@@ -154,11 +154,11 @@ mod tests {
         let mut s = StepOver::IDLE;
         let a = s.on_event(StepEvent::Breakpoint);
         assert!(a.mask_inst && !a.mask_data && a.arm_step && a.ours);
-        assert_eq!(a.resume, Resume::SingleStep);
+        assert_eq!(a.resume, Resume::SINGLE_STEP);
         assert!(s.pending && s.masks(false) && !s.masks(true));
         let b = s.on_event(StepEvent::Step);
         assert!(b.unmask_all && b.ours && !b.arm_step);
-        assert_eq!(b.resume, Resume::Return);
+        assert_eq!(b.resume, Resume::RETURN);
         assert_eq!(s, StepOver::IDLE);
     }
 
@@ -168,7 +168,7 @@ mod tests {
         let a = s.on_event(StepEvent::Watchpoint);
         assert!(a.mask_data && !a.mask_inst && a.arm_step);
         assert!(s.masks(true) && !s.masks(false));
-        assert_eq!(s.on_event(StepEvent::Step).resume, Resume::Return);
+        assert_eq!(s.on_event(StepEvent::Step).resume, Resume::RETURN);
         assert!(!s.masks(true));
     }
 
@@ -177,7 +177,7 @@ mod tests {
         let mut s = StepOver::IDLE;
         let a = s.on_event(StepEvent::Step);
         assert!(!a.ours && !a.unmask_all);
-        assert_eq!(a.resume, Resume::NotOurs);
+        assert_eq!(a.resume, Resume::NOT_OURS);
         assert_eq!(s, StepOver::IDLE);
     }
 
@@ -188,18 +188,18 @@ mod tests {
         s.on_event(StepEvent::Breakpoint);
         let a = s.on_event(StepEvent::Watchpoint);
         assert!(a.mask_data && a.arm_step && a.ours);
-        assert_eq!(a.resume, Resume::SingleStep);
+        assert_eq!(a.resume, Resume::SINGLE_STEP);
         assert!(s.pending && s.masks(false) && s.masks(true));
         // A breakpoint hit while a step is pending (for example one installed
         // meanwhile) keeps the step pending and the masks.
         let b = s.on_event(StepEvent::Breakpoint);
-        assert_eq!(b.resume, Resume::SingleStep);
+        assert_eq!(b.resume, Resume::SINGLE_STEP);
         assert!(s.pending && s.masks(false) && s.masks(true));
         // One step exception ends it all.
-        assert_eq!(s.on_event(StepEvent::Step).resume, Resume::Return);
+        assert_eq!(s.on_event(StepEvent::Step).resume, Resume::RETURN);
         assert_eq!(s, StepOver::IDLE);
         // A second step exception is someone else's.
-        assert_eq!(s.on_event(StepEvent::Step).resume, Resume::NotOurs);
+        assert_eq!(s.on_event(StepEvent::Step).resume, Resume::NOT_OURS);
     }
 
     #[test]

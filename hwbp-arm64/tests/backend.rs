@@ -1,13 +1,17 @@
-//! The real backend logic (`Arm`) run against the software model: discovery,
+//! The real backend logic (`ArmBackend`) run against the software model: discovery,
 //! clearing at init, installation, decoding and the step-over state machine
 //! acting on the registers.
+
+mod rig;
+
+use rig::Rig;
 
 use hwbp_arm64::aarch32::{Aarch32Exception, AbortKind, Dbgdscr, Fsr, Moe};
 use hwbp_arm64::bcr::{El, Privilege};
 use hwbp_arm64::esr::{esr_for, ExceptionClass};
 use hwbp_arm64::model::{DataAccess, Fetch, Model, ModelException, ModelId};
 use hwbp_arm64::{
-    Aarch64Exception, Arm, ArmSlot, Bank, Dbgdidr, Flavour, IdAa64Dfr0, StepMethod,
+    Aarch64Exception, ArmBackend, ArmSlot, Bank, Dbgdidr, Flavour, IdAa64Dfr0, StepMethod,
     AARCH32_KERNEL_BASE,
 };
 use hwbp_core::{Access, Arch, BreakpointAttr, Error, Fired, Image, Pool, Resume, SlotCounts};
@@ -17,25 +21,25 @@ const A53: u64 = 0x1030_5106;
 /// QEMU cortex-a15: 6 breakpoints, 4 watchpoints, v7.1 debug.
 const A15: u32 = 0x3515_f021;
 
-type A64 = Arm<Model, 2>;
+type A64 = Rig<Model, 2>;
 
 fn a64(id: u64) -> A64 {
-    Arm::new(
+    Rig::new(ArmBackend::new(
         Model::new(ModelId::Aarch64(id)),
         Flavour::Aarch64,
         StepMethod::SoftwareStep,
-    )
+    ))
 }
 
-fn a32(model: Model, method: StepMethod) -> Arm<Model, 2> {
+fn a32(model: Model, method: StepMethod) -> Rig<Model, 2> {
     let flavour = Flavour::Aarch32 {
         kernel_base: AARCH32_KERNEL_BASE,
         wide_bas: true,
     };
-    Arm::new(model, flavour, method)
+    Rig::new(ArmBackend::new(model, flavour, method))
 }
 
-fn up<const N: usize>(arm: &Arm<Model, N>) -> Image<ArmSlot> {
+fn up<const N: usize>(arm: &Rig<Model, N>) -> Image<ArmSlot> {
     arm.probe().unwrap();
     arm.init_cpu(0).unwrap();
     Image::empty(arm.slot_counts())
@@ -43,7 +47,7 @@ fn up<const N: usize>(arm: &Arm<Model, N>) -> Image<ArmSlot> {
 
 /// Put `attr`'s pieces into `img` starting at slot `first` of its pool.
 fn place<const N: usize>(
-    arm: &Arm<Model, N>,
+    arm: &Rig<Model, N>,
     img: &mut Image<ArmSlot>,
     first: usize,
     attr: BreakpointAttr,
@@ -95,9 +99,14 @@ fn discovery_and_odd_counts() {
     }
     assert_eq!(
         a64(0x5005).probe(),
-        Err(Error::UnsupportedDebugArch { version: 5 })
+        Err(Error::Hardware(
+            hwbp_core::HardwareError::UnsupportedDebugArch { version: 5 }
+        ))
     );
-    assert_eq!(a64(A53).init_cpu(2), Err(Error::CpuOutOfRange { cpu: 2 }));
+    // A CPU beyond those the manager keeps state for.
+    let mgr: hwbp_core::Hwbp<ArmBackend<Model>, (), 2> = hwbp_core::Hwbp::new(a64(A53).arm, ());
+    mgr.init(2).unwrap();
+    assert_eq!(mgr.cpu_online(2), Err(Error::CpuOutOfRange { cpu: 2 }));
     // AArch32: cortex-a15, and an unsupported v7 memory-mapped core.
     let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Manual);
     assert_eq!(arm.probe(), Ok(SlotCounts::Separate { inst: 6, data: 4 }));
@@ -105,7 +114,12 @@ fn discovery_and_odd_counts() {
         Model::new(ModelId::Aarch32(0x3514_f021)),
         StepMethod::Manual,
     );
-    assert_eq!(mm.probe(), Err(Error::UnsupportedDebugArch { version: 4 }));
+    assert_eq!(
+        mm.probe(),
+        Err(Error::Hardware(
+            hwbp_core::HardwareError::UnsupportedDebugArch { version: 4 }
+        ))
+    );
     // Mismatch stepping reserves the last breakpoint register.
     let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Mismatch);
     assert_eq!(arm.probe(), Ok(SlotCounts::Separate { inst: 5, data: 4 }));
@@ -113,7 +127,10 @@ fn discovery_and_odd_counts() {
         Model::new(ModelId::Aarch32(0x3005_0000)),
         StepMethod::Mismatch,
     );
-    assert_eq!(one.probe(), Err(Error::NoDebugHardware));
+    assert_eq!(
+        one.probe(),
+        Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
+    );
 }
 
 #[test]
@@ -157,7 +174,7 @@ const V8_A32: u32 = 0x3516_0000;
 /// A DBGDIDR.Version newer than any this crate knows.
 const NEWER_A32: u32 = 0x351C_0000;
 
-fn init32(model: Model) -> (Arm<Model, 2>, Result<(), Error>) {
+fn init32(model: Model) -> (Rig<Model, 2>, Result<(), Error>) {
     let arm = a32(model, StepMethod::Manual);
     let r = arm.probe().and_then(|_| arm.init_cpu(0));
     (arm, r)
@@ -225,7 +242,10 @@ fn armv7_refuses_a_cpu_whose_debug_logic_is_powered_down() {
         let m = m.with_debug_powered_down();
         let oslsr = m.dbgoslsr();
         let (arm, r) = init32(m);
-        assert_eq!(r, Err(Error::NoDebugHardware));
+        assert_eq!(
+            r,
+            Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
+        );
         let m = arm.regs();
         assert_eq!(m.control_accesses(), 1, "only DBGPRSR");
         assert_eq!(m.undefined_accesses(), 0);
@@ -255,7 +275,10 @@ fn aarch32_init_fails_when_monitor_mode_does_not_take() {
         Model::new(ModelId::Aarch32(A15)).with_halting_mode(),
     ] {
         let (arm, r) = init32(m);
-        assert_eq!(r, Err(Error::NoDebugHardware));
+        assert_eq!(
+            r,
+            Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
+        );
         let m = arm.regs();
         assert_eq!(m.undefined_accesses(), 0);
         // No debug event reaches the handler: the model takes no exception.
@@ -333,14 +356,14 @@ fn breakpoint_step_over_aarch64() {
     assert_eq!(d.fired, Fired::ByAddress { pool: Pool(0) });
     assert_eq!(
         (d.addr, d.ip, d.access, d.resume),
-        (0x40_0000, 0x40_0000, Access::EXEC, Resume::SingleStep)
+        (0x40_0000, 0x40_0000, Access::EXEC, Resume::SINGLE_STEP)
     );
     // While stepping, the breakpoint is off and software step is armed.
     assert!(m.fetch(&fetch(0x40_0000)).is_none());
     assert!(m.step_armed());
     let step = m.retire(0x40_0004, El::El1).expect("step exception");
     let d = arm.decode(0, &step);
-    assert_eq!((d.fired, d.resume), (Fired::None, Resume::Return));
+    assert_eq!((d.fired, d.resume), (Fired::None, Resume::RETURN));
     assert!(!m.step_armed());
     // Re-enabled: the next time round it fires again.
     assert!(m.fetch(&fetch(0x40_0000)).is_some());
@@ -379,7 +402,7 @@ fn watchpoint_step_over_and_access_kinds() {
     assert_eq!(d.fired, Fired::ByAddress { pool: Pool(1) });
     assert_eq!(
         (d.addr, d.ip, d.access, d.resume),
-        (0x3000, 0x40_0010, Access::WRITE, Resume::SingleStep)
+        (0x3000, 0x40_0010, Access::WRITE, Resume::SINGLE_STEP)
     );
     assert!(
         m.access(&store(0x3000), 0x40_0010, None).is_none(),
@@ -387,7 +410,7 @@ fn watchpoint_step_over_and_access_kinds() {
     );
     assert_eq!(
         arm.decode(0, &m.retire(0x40_0014, El::El1).unwrap()).resume,
-        Resume::Return
+        Resume::RETURN
     );
     assert!(m.access(&store(0x3000), 0x40_0010, None).is_some());
 }
@@ -409,14 +432,14 @@ fn watchpoint_hit_while_stepping_over_a_breakpoint() {
     let m = arm.regs();
     assert_eq!(
         arm.decode(0, &m.fetch(&fetch(0x40_0000)).unwrap()).resume,
-        Resume::SingleStep
+        Resume::SINGLE_STEP
     );
     // Stepping: the fetch no longer hits, the store does.
     assert!(m.fetch(&fetch(0x40_0000)).is_none());
     let d = arm.decode(0, &m.access(&store(0x3000), 0x40_0000, None).unwrap());
     assert_eq!(
         (d.fired, d.resume),
-        (Fired::ByAddress { pool: Pool(1) }, Resume::SingleStep)
+        (Fired::ByAddress { pool: Pool(1) }, Resume::SINGLE_STEP)
     );
     let st = arm.step_state(0);
     assert!(st.pending && st.inst_masked && st.data_masked);
@@ -426,7 +449,7 @@ fn watchpoint_hit_while_stepping_over_a_breakpoint() {
     );
     assert_eq!(
         arm.decode(0, &m.retire(0x40_0004, El::El1).unwrap()).resume,
-        Resume::Return
+        Resume::RETURN
     );
     assert!(
         m.fetch(&fetch(0x40_0000)).is_some() && m.access(&store(0x3000), 0x40_0000, None).is_some()
@@ -449,7 +472,7 @@ fn breakpoint_hit_while_step_pending() {
     assert_eq!(
         arm.decode(0, &m.access(&store(0x3000), 0x40_0000, None).unwrap())
             .resume,
-        Resume::SingleStep
+        Resume::SINGLE_STEP
     );
     // A breakpoint is installed meanwhile and hits before the step completes.
     let mut img2 = img.clone();
@@ -462,14 +485,14 @@ fn breakpoint_hit_while_step_pending() {
     );
     assert_eq!(
         (d.fired, d.resume),
-        (Fired::ByAddress { pool: Pool(0) }, Resume::SingleStep)
+        (Fired::ByAddress { pool: Pool(0) }, Resume::SINGLE_STEP)
     );
     let st = arm.step_state(0);
     assert!(st.pending && st.inst_masked && st.data_masked);
     assert!(m.step_armed());
     assert_eq!(
         arm.decode(0, &m.retire(0x40_0004, El::El1).unwrap()).resume,
-        Resume::Return
+        Resume::RETURN
     );
     assert!(
         m.fetch(&fetch(0x40_0000)).is_some() && m.access(&store(0x3000), 0x40_0000, None).is_some()
@@ -513,7 +536,7 @@ fn install_during_pending_step_keeps_masking() {
     assert_eq!(m.watch_hits(&store(0x5000)), 0, "new slot masked too");
     assert_eq!(
         arm.decode(0, &m.retire(0x40_0004, El::El1).unwrap()).resume,
-        Resume::Return
+        Resume::RETURN
     );
     assert_eq!(m.watch_hits(&store(0x3000)), 0b010);
     assert_eq!(m.watch_hits(&store(0x5000)), 0b100);
@@ -532,26 +555,27 @@ fn foreign_exceptions_are_not_ours() {
         far: 0,
         elr: 0x1234,
     });
-    assert_eq!(arm.decode(0, &step).resume, Resume::NotOurs);
+    assert_eq!(arm.decode(0, &step).resume, Resume::NOT_OURS);
     let brk = ModelException::A64(Aarch64Exception {
         esr: esr_for(ExceptionClass::Brk64, 0x3e8),
         far: 0,
         elr: 0x1234,
     });
     let d = arm.decode(0, &brk);
-    assert_eq!((d.fired, d.resume), (Fired::None, Resume::NotOurs));
+    assert_eq!((d.fired, d.resume), (Fired::None, Resume::NOT_OURS));
     let data_abort = ModelException::A64(Aarch64Exception {
         esr: 0x25 << 26,
         far: 0,
         elr: 0,
     });
-    assert_eq!(arm.decode(0, &data_abort).resume, Resume::NotOurs);
-    // A CPU the backend has no state for.
-    assert_eq!(arm.decode(7, &brk).resume, Resume::NotOurs);
+    assert_eq!(arm.decode(0, &data_abort).resume, Resume::NOT_OURS);
+    // A CPU the manager has no state for.
+    let mgr: hwbp_core::Hwbp<ArmBackend<Model>, (), 2> = hwbp_core::Hwbp::new(arm.arm, ());
+    assert_eq!(mgr.handle_exception(7, &brk), Resume::NOT_OURS);
 }
 
 /// A cortex-a15 model stepping by mismatch, with `attr` installed.
-fn mismatch_with(attr: BreakpointAttr) -> Arm<Model, 2> {
+fn mismatch_with(attr: BreakpointAttr) -> Rig<Model, 2> {
     let arm = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Mismatch);
     let empty = up(&arm);
     let mut img = empty.clone();
@@ -579,7 +603,7 @@ fn aarch32_mismatch_step() {
         (
             Fired::ByAddress { pool: Pool(0) },
             0x8000,
-            Resume::SingleStep
+            Resume::SINGLE_STEP
         )
     );
     // Re-executing 0x8000: the breakpoint is masked and the mismatch breakpoint
@@ -597,7 +621,7 @@ fn aarch32_mismatch_step() {
     let step = m.fetch(&fetch(0x8004)).expect("mismatch fires");
     assert_eq!(m.break_hits(&fetch(0x8004)), 1 << 5);
     let d = arm.decode(0, &step);
-    assert_eq!((d.fired, d.resume), (Fired::None, Resume::Return));
+    assert_eq!((d.fired, d.resume), (Fired::None, Resume::RETURN));
     assert!(!m.breakpoint(5).unwrap().1.enabled());
     assert!(m.fetch(&fetch(0x8004)).is_none());
     assert!(m.fetch(&fetch(0x8000)).is_some());
@@ -619,7 +643,7 @@ fn aarch32_mismatch_step_t32() {
         m.set_thumb(true);
         let raw = m.fetch(&user(pc)).unwrap();
         assert!(matches!(raw, ModelException::A32(e) if e.thumb));
-        assert_eq!(arm.decode(0, &raw).resume, Resume::SingleStep);
+        assert_eq!(arm.decode(0, &raw).resume, Resume::SINGLE_STEP);
         let (bvr, bcr) = m.breakpoint(5).unwrap();
         assert_eq!((bvr, bcr.bas()), (pc & !3, bas), "{pc:#x}");
         assert!(m.fetch(&user(pc)).is_none(), "the stepped instruction");
@@ -627,14 +651,14 @@ fn aarch32_mismatch_step_t32() {
             .fetch(&user(next))
             .expect("the next T32 instruction trips the mismatch");
         let d = arm.decode(0, &step);
-        assert_eq!((d.fired, d.resume), (Fired::None, Resume::Return));
+        assert_eq!((d.fired, d.resume), (Fired::None, Resume::RETURN));
         assert_eq!(m.hazards(), 0);
     }
     // A32 keeps the whole word.
     let arm = mismatch_with(BreakpointAttr::exec(0x8000).user_only());
     let m = arm.regs();
     let raw = m.fetch(&user(0x8000)).unwrap();
-    assert_eq!(arm.decode(0, &raw).resume, Resume::SingleStep);
+    assert_eq!(arm.decode(0, &raw).resume, Resume::SINGLE_STEP);
     assert_eq!(m.breakpoint(5).unwrap().1.bas(), 0b1111);
 }
 
@@ -655,9 +679,12 @@ fn aarch32_mismatch_refuses_what_can_hit_at_pl1() {
         .encode(&BreakpointAttr::exec(0x8000).user_only())
         .is_ok());
     assert!(arm.encode(&user_watch.user_only()).is_ok());
-    // Generic errors come first; Manual stepping takes kernel requests.
+    // Generic errors come first (the manager checks them before the
+    // backend's rules); Manual stepping takes kernel requests.
+    let mgr: hwbp_core::Hwbp<ArmBackend<Model>> = hwbp_core::Hwbp::new(arm.arm, ());
+    mgr.init(1).unwrap();
     assert_eq!(
-        arm.encode(&BreakpointAttr::watch(0x2000, 0, Access::WRITE)),
+        mgr.register(&BreakpointAttr::watch(0x2000, 0, Access::WRITE)),
         Err(Error::ZeroLength)
     );
     let manual = a32(Model::new(ModelId::Aarch32(A15)), StepMethod::Manual);
@@ -695,7 +722,7 @@ fn aarch32_watchpoint_manual_step() {
     assert_eq!(d.fired, Fired::ByAddress { pool: Pool(1) });
     assert_eq!(
         (d.addr, d.ip, d.access, d.resume),
-        (0x2_0001, 0x8010, Access::empty(), Resume::SingleStep)
+        (0x2_0001, 0x8010, Access::empty(), Resume::SINGLE_STEP)
     );
     assert!(m.access(&load, 0x8010, None).is_none());
     assert!(arm.complete_step(0));
@@ -705,7 +732,7 @@ fn aarch32_watchpoint_manual_step() {
         ..ex
     });
     let d = arm.decode(0, &told);
-    assert_eq!((d.access, d.resume), (Access::READ, Resume::SingleStep));
+    assert_eq!((d.access, d.resume), (Access::READ, Resume::SINGLE_STEP));
     assert!(arm.complete_step(0));
     assert!(!arm.complete_step(0), "nothing pending any more");
     assert!(m.access(&load, 0x8010, None).is_some());
@@ -732,9 +759,9 @@ fn aarch32_without_moe_confirms_against_registers() {
         write: None,
         thumb: false,
     });
-    assert_eq!(arm.decode(0, &bkpt).resume, Resume::NotOurs);
+    assert_eq!(arm.decode(0, &bkpt).resume, Resume::NOT_OURS);
     let hit = arm.regs().fetch(&fetch(0x8000)).unwrap();
-    assert_eq!(arm.decode(0, &hit).resume, Resume::SingleStep);
+    assert_eq!(arm.decode(0, &hit).resume, Resume::SINGLE_STEP);
     // With MOE recorded, BKPT is never ours.
     let with_moe = ModelException::A32(Aarch32Exception {
         dscr: Dbgdscr(Dbgdscr::MDBGEN).with_moe(Moe::Bkpt).0,
@@ -744,7 +771,7 @@ fn aarch32_without_moe_confirms_against_registers() {
             ModelException::A64(_) => unreachable!(),
         }
     });
-    assert_eq!(arm.decode(0, &with_moe).resume, Resume::NotOurs);
+    assert_eq!(arm.decode(0, &with_moe).resume, Resume::NOT_OURS);
 }
 
 #[test]
@@ -753,11 +780,11 @@ fn narrow_bas_core() {
         kernel_base: AARCH32_KERNEL_BASE,
         wide_bas: false,
     };
-    let arm: Arm<Model, 1> = Arm::new(
+    let arm: Rig<Model, 1> = Rig::new(ArmBackend::new(
         Model::new(ModelId::Aarch32(A15)).narrow_bas(),
         flavour,
         StepMethod::Manual,
-    );
+    ));
     let empty = up(&arm);
     let mut img = empty.clone();
     // 8 bytes at a word: a MASK register on a 4-bit-BAS core.
@@ -791,7 +818,7 @@ impl hwbp_arm64::DebugRegs for TwoCpus {
     fn discover(&self) -> Result<SlotCounts, Error> {
         self.now().discover()
     }
-    fn enable(&self) -> Result<(), Error> {
+    unsafe fn enable(&self) -> Result<(), Error> {
         self.now().enable()
     }
     fn read_value(&self, bank: hwbp_arm64::Bank, n: u8) -> u64 {
@@ -800,16 +827,16 @@ impl hwbp_arm64::DebugRegs for TwoCpus {
     fn read_ctrl(&self, bank: hwbp_arm64::Bank, n: u8) -> u32 {
         self.now().read_ctrl(bank, n)
     }
-    fn write_value(&self, bank: hwbp_arm64::Bank, n: u8, value: u64) {
+    unsafe fn write_value(&self, bank: hwbp_arm64::Bank, n: u8, value: u64) {
         self.now().write_value(bank, n, value)
     }
-    fn write_ctrl(&self, bank: hwbp_arm64::Bank, n: u8, ctrl: u32) {
+    unsafe fn write_ctrl(&self, bank: hwbp_arm64::Bank, n: u8, ctrl: u32) {
         self.now().write_ctrl(bank, n, ctrl)
     }
     fn sync(&self) {
         self.now().sync()
     }
-    fn set_step(&self, on: bool) {
+    unsafe fn set_step(&self, on: bool) {
         self.now().set_step(on)
     }
     fn event(&self, raw: &ModelException) -> hwbp_arm64::DebugEvent {
@@ -828,7 +855,11 @@ fn cpus_with_different_counts() {
         ],
         current: core::cell::Cell::new(0),
     };
-    let arm: Arm<TwoCpus, 2> = Arm::new(regs, Flavour::Aarch64, StepMethod::SoftwareStep);
+    let arm: Rig<TwoCpus, 2> = Rig::new(ArmBackend::new(
+        regs,
+        Flavour::Aarch64,
+        StepMethod::SoftwareStep,
+    ));
     assert_eq!(arm.probe(), Ok(SlotCounts::Separate { inst: 6, data: 4 }));
     arm.init_cpu(0).unwrap();
     arm.regs().current.set(1);
@@ -852,8 +883,15 @@ fn cpus_with_different_counts() {
         ],
         current: core::cell::Cell::new(0),
     };
-    let arm: Arm<TwoCpus, 2> = Arm::new(regs, Flavour::Aarch64, StepMethod::SoftwareStep);
+    let arm: Rig<TwoCpus, 2> = Rig::new(ArmBackend::new(
+        regs,
+        Flavour::Aarch64,
+        StepMethod::SoftwareStep,
+    ));
     assert_eq!(arm.probe(), Ok(SlotCounts::Separate { inst: 8, data: 6 }));
     arm.regs().current.set(1);
-    assert_eq!(arm.init_cpu(1), Err(Error::NoDebugHardware));
+    assert_eq!(
+        arm.init_cpu(1),
+        Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
+    );
 }

@@ -8,19 +8,19 @@ use hwbp_arm64::bcr::El;
 use hwbp_arm64::esr::{esr_for, ExceptionClass};
 use hwbp_arm64::model::{DataAccess, Fetch, Model, ModelException, ModelId};
 use hwbp_arm64::Aarch64Exception;
-use hwbp_arm64::{Arm, Flavour, StepMethod, AARCH32_KERNEL_BASE};
+use hwbp_arm64::{ArmBackend, Flavour, StepMethod, AARCH32_KERNEL_BASE};
 use hwbp_core::{Access, BreakpointAttr, Handle, Hwbp, Resume, Sample, Target};
 
 const A53: u64 = 0x1030_5106;
 const A15: u32 = 0x3515_f021;
 
 struct Rig<F: Fn(&Sample)> {
-    hw: Hwbp<Arm<Model, 1>, F, 1, 8, 4>,
+    hw: Hwbp<ArmBackend<Model>, F, 1, 8, 4>,
 }
 
-fn rig<F: Fn(&Sample)>(arm: Arm<Model, 1>, f: F) -> Rig<F> {
+fn rig<F: Fn(&Sample)>(arm: ArmBackend<Model>, f: F) -> Rig<F> {
     let hw = Hwbp::new(arm, f);
-    hw.arch().probe().unwrap();
+    // init discovers the counts (ArmBackend::probe); no probe call first.
     hw.init(1).unwrap();
     hw.cpu_online(0).unwrap();
     Rig { hw }
@@ -55,20 +55,23 @@ impl<F: Fn(&Sample)> Rig<F> {
     }
 
     fn finish_step(&self, r: Resume, pc: u64) {
-        if r == Resume::SingleStep {
+        if r == Resume::SINGLE_STEP {
             match self.model().retire(pc + 4, El::El1) {
-                Some(step) => assert_eq!(self.hw.handle_exception(0, &step), Resume::Return),
+                Some(step) => assert_eq!(self.hw.handle_exception(0, &step), Resume::RETURN),
                 None => {
                     // AArch32 with StepMethod::Manual.
-                    assert!(self.hw.arch().complete_step(0));
+                    assert!(self
+                        .hw
+                        .arch()
+                        .complete_step(self.hw.backend_cpu(0).unwrap()));
                 }
             }
         }
     }
 }
 
-fn a64() -> Arm<Model, 1> {
-    Arm::new(
+fn a64() -> ArmBackend<Model> {
+    ArmBackend::new(
         Model::new(ModelId::Aarch64(A53)),
         Flavour::Aarch64,
         StepMethod::SoftwareStep,
@@ -96,12 +99,12 @@ fn imprecise_far_is_attributed_to_the_closest_watchpoint() {
     // 0x2ff8, outside every region: the closest watchpoint gets it.
     assert_eq!(
         r.access(store(0x2ff8, 16), 0x40_0000, Some(0x2ff8)),
-        Some(Resume::SingleStep)
+        Some(Resume::SINGLE_STEP)
     );
     // DC ZVA of 64 bytes at 0x33c0 reports the block start; 0x3400 is closer.
     assert_eq!(
         r.access(store(0x33c0, 0x48), 0x40_0004, Some(0x33c0)),
-        Some(Resume::SingleStep)
+        Some(Resume::SINGLE_STEP)
     );
     assert_eq!(*seen.borrow(), vec![(near, 0x2ff8), (far_wp, 0x33c0)]);
     assert_eq!(r.hw.hits(near), Ok(1));
@@ -124,7 +127,7 @@ fn reported_watchpoint_number_overrides_the_address() {
         far: 0x3008,
         elr: 0x40_0000,
     });
-    assert_eq!(r.hw.handle_exception(0, &raw), Resume::SingleStep);
+    assert_eq!(r.hw.handle_exception(0, &raw), Resume::SINGLE_STEP);
     assert_eq!(*seen.borrow(), vec![b]);
     assert_eq!((r.hw.hits(a), r.hw.hits(b)), (Ok(0), Ok(1)));
 }
@@ -137,16 +140,17 @@ fn access_kind_filters_the_attribution() {
     });
     let reader = r.add(BreakpointAttr::watch(0x3000, 8, Access::READ));
     let writer = r.add(BreakpointAttr::watch(0x3000, 8, Access::WRITE));
-    r.access(store(0x3004, 4), 0x40_0000, None).unwrap();
-    r.access(
-        DataAccess {
-            write: false,
-            ..store(0x3000, 1)
-        },
-        0x40_0004,
-        None,
-    )
-    .unwrap();
+    let _ = r.access(store(0x3004, 4), 0x40_0000, None).unwrap();
+    let _ = r
+        .access(
+            DataAccess {
+                write: false,
+                ..store(0x3000, 1)
+            },
+            0x40_0004,
+            None,
+        )
+        .unwrap();
     assert_eq!(
         *seen.borrow(),
         vec![(writer, Access::WRITE), (reader, Access::READ)]
@@ -194,7 +198,7 @@ fn hardware_over_coverage_is_filtered_as_stray() {
         kernel_base: AARCH32_KERNEL_BASE,
         wide_bas: true,
     };
-    let arm = Arm::new(
+    let arm = ArmBackend::new(
         Model::new(ModelId::Aarch32(A15)),
         flavour,
         StepMethod::Manual,
@@ -205,7 +209,7 @@ fn hardware_over_coverage_is_filtered_as_stray() {
     assert!(r.fetch(0x8002).is_some(), "the hardware fires");
     assert_eq!(*seen.borrow(), 0, "but nothing is delivered");
     assert_eq!(r.hw.stray(0), 1);
-    assert_eq!(r.fetch(0x8000), Some(Resume::SingleStep));
+    assert_eq!(r.fetch(0x8000), Some(Resume::SINGLE_STEP));
     assert_eq!(*seen.borrow(), 1);
     assert_eq!(r.hw.hits(h), Ok(1));
 }
@@ -218,7 +222,7 @@ fn breakpoint_round_trip_through_the_core() {
     });
     let h = r.add(BreakpointAttr::exec(0x40_1000).sample_period(2));
     for _ in 0..4 {
-        assert_eq!(r.fetch(0x40_1000), Some(Resume::SingleStep));
+        assert_eq!(r.fetch(0x40_1000), Some(Resume::SINGLE_STEP));
     }
     assert_eq!(r.hw.hits(h), Ok(4));
     assert_eq!(
@@ -260,7 +264,7 @@ fn aarch32_hits_do_not_depend_on_dfsr_wnr() {
     // DFSR.WnR is UNKNOWN for watchpoint debug events and the model reports
     // the wrong direction: a store to a write-only watchpoint must still be
     // its hit (by address), not a load filtered out as stray.
-    let arm = Arm::new(
+    let arm = ArmBackend::new(
         Model::new(ModelId::Aarch32(A15)),
         Flavour::Aarch32 {
             kernel_base: AARCH32_KERNEL_BASE,
@@ -276,7 +280,7 @@ fn aarch32_hits_do_not_depend_on_dfsr_wnr() {
     for _ in 0..3 {
         assert_eq!(
             r.access(store(0x3002, 2), 0x8000, None),
-            Some(Resume::SingleStep)
+            Some(Resume::SINGLE_STEP)
         );
     }
     assert_eq!(r.hw.hits(writer), Ok(3));
@@ -300,9 +304,9 @@ fn no_valid_far_credits_only_a_sole_candidate() {
     };
     let a = r.add(BreakpointAttr::watch(0x3000, 4, Access::WRITE));
     let step = |elr| {
-        assert_eq!(r.hw.handle_exception(0, &raw(elr)), Resume::SingleStep);
+        assert_eq!(r.hw.handle_exception(0, &raw(elr)), Resume::SINGLE_STEP);
         let done = r.model().retire(elr + 4, El::El1).unwrap();
-        assert_eq!(r.hw.handle_exception(0, &done), Resume::Return);
+        assert_eq!(r.hw.handle_exception(0, &done), Resume::RETURN);
     };
     step(0x40_0000);
     assert_eq!((r.hw.hits(a), r.hw.stray(0)), (Ok(1), 0));

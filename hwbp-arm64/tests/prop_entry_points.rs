@@ -2,35 +2,36 @@
 //! not reach, fed arbitrary values. Each must return (or decode to) what its
 //! documentation promises, not merely avoid panicking:
 //!
-//! * `backend_decode_follows_its_rules`: `Arch::decode` of the `Arm` backend
+//! * `backend_decode_follows_its_rules`: `Arch::decode` of the `ArmBackend`
 //!   on the register model, for any ID register, step method and installed
 //!   slots, over a random mix of arbitrary syndromes, real hits raised by the
 //!   model, step completions and re-installs. Each outcome is checked against
-//!   the documented rules (foreign events are `NotOurs`, only existing slots
+//!   the documented rules (foreign events are `Resume::NOT_OURS`, only existing slots
 //!   are named, a hit masks its kind and arms the step, a step ends it), and
 //!   after every operation the registers hold exactly the installed image,
 //!   with E clear only for a kind held for a pending step.
-//! * `probe_agrees_with_the_id_register`: `Arm::probe` and `Arch::init_cpu`
+//! * `probe_agrees_with_the_id_register`: `ArmBackend::probe` and `Arch::init_cpu`
 //!   on arbitrary `ID_AA64DFR0_EL1` / `DBGDIDR` values.
 //! * `id_register_fields_are_in_range`: every field accessor of
 //!   `IdAa64Dfr0`, `Dbgdidr` and `DebugArch`, including `usable_counts`.
-//! * `matcher_obeys_its_rule`: `matcher::match_address` on arbitrary
-//!   candidates.
 //! * `step_machine_follows_its_docs`: `StepOver::on_event` over arbitrary
 //!   event sequences, and its byte packing.
 //!
 //! Case count: proptest's default, or `PROPTEST_CASES`.
 
+mod rig;
+
+use rig::Rig;
+
 use hwbp_arm64::bcr::El;
 use hwbp_arm64::id::{DebugArch, DebugVer};
-use hwbp_arm64::matcher::{match_address, Candidate, Match};
 use hwbp_arm64::model::{
     breakpoint_matches_any_el, DataAccess, Fetch, Model, ModelException, ModelId,
 };
 use hwbp_arm64::step::{StepEvent, StepOver};
 use hwbp_arm64::{
-    Aarch32Exception, Aarch64Exception, AbortKind, Arm, ArmSlot, Dbgdidr, DebugEvent, Flavour,
-    IdAa64Dfr0, StepMethod, AARCH32_KERNEL_BASE,
+    Aarch32Exception, Aarch64Exception, AbortKind, ArmBackend, ArmSlot, Dbgdidr, DebugEvent,
+    Flavour, IdAa64Dfr0, StepMethod, AARCH32_KERNEL_BASE,
 };
 use hwbp_core::{
     Access, Arch, BreakpointAttr, Decoded, Error, Fired, Image, Pool, Resume, SlotCounts,
@@ -40,7 +41,7 @@ use proptest::prelude::*;
 /// CPUs the backend under test keeps state for; decodes on higher numbers
 /// must be refused.
 const CPUS: usize = 1;
-type Backend = Arm<Model, CPUS>;
+type Backend = Rig<Model, CPUS>;
 
 fn any_method() -> impl Strategy<Value = StepMethod> {
     prop_oneof![
@@ -81,7 +82,7 @@ fn backend(id: ModelId, method: StepMethod, wide_bas: bool, moe: bool) -> Backen
             }
         }
     };
-    Arm::new(model, flavour, method)
+    Rig::new(ArmBackend::new(model, flavour, method))
 }
 
 fn counts(arm: &Backend) -> (u8, u8) {
@@ -247,7 +248,7 @@ enum Op {
     Access(DataAccess, u64, Option<u64>),
     /// The stepped instruction completes; decode the step exception, if any.
     Retire(u64, El),
-    /// `Arm::complete_step` on this CPU.
+    /// `ArmBackend::complete_step` on this CPU.
     CompleteStep(u16),
     /// Install a new image on CPU 0.
     Install(Vec<SlotSpec>),
@@ -373,7 +374,7 @@ fn decode_and_check(
     };
     let d = arm.decode(cpu, raw);
     if usize::from(cpu) >= CPUS {
-        prop_assert_eq!((d.fired, d.resume), (Fired::None, Resume::NotOurs));
+        prop_assert_eq!((d.fired, d.resume), (Fired::None, Resume::NOT_OURS));
         return Ok(d);
     }
     let ours = |fired, addr, ip, access, resume| Decoded {
@@ -389,7 +390,7 @@ fn decode_and_check(
         DebugEvent::Breakpoint { pc, .. } => {
             ex.hit(false, pc);
             let fired = Fired::ByAddress { pool: Pool(0) };
-            Some(ours(fired, pc, pc, Access::EXEC, Resume::SingleStep))
+            Some(ours(fired, pc, pc, Access::EXEC, Resume::SINGLE_STEP))
         }
         DebugEvent::Watchpoint {
             addr,
@@ -418,12 +419,12 @@ fn decode_and_check(
                 addr.unwrap_or(0),
                 pc,
                 access,
-                Resume::SingleStep,
+                Resume::SINGLE_STEP,
             ))
         }
         DebugEvent::Step { pc } if ex.st.pending => {
             ex.st = StepOver::IDLE;
-            Some(ours(Fired::None, pc, pc, Access::empty(), Resume::Return))
+            Some(ours(Fired::None, pc, pc, Access::empty(), Resume::RETURN))
         }
         DebugEvent::Step { .. } => None,
     };
@@ -431,7 +432,7 @@ fn decode_and_check(
         Some(w) => prop_assert_eq!(d, w, "{:?} from {:?}", ev, raw),
         None => prop_assert_eq!(
             (d.fired, d.resume),
-            (Fired::None, Resume::NotOurs),
+            (Fired::None, Resume::NOT_OURS),
             "{:?} from {:?}",
             ev,
             raw
@@ -448,7 +449,7 @@ fn decode_hit(
 ) -> Result<(), TestCaseError> {
     if let Some(raw) = raw {
         let d = decode_and_check(arm, ex, 0, &raw)?;
-        prop_assert_ne!(d.resume, Resume::NotOurs, "{:?}", raw);
+        prop_assert_ne!(d.resume, Resume::NOT_OURS, "{:?}", raw);
     }
     Ok(())
 }
@@ -522,7 +523,7 @@ proptest! {
             (StepMethod::Mismatch, SlotCounts::Separate { inst, data }) if inst >= 2 => {
                 Ok(SlotCounts::Separate { inst: inst - 1, data })
             }
-            (StepMethod::Mismatch, _) => Err(Error::NoDebugHardware),
+            (StepMethod::Mismatch, _) => Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware)),
             (_, c) => Ok(c),
         });
         let got = arm.probe();
@@ -556,7 +557,7 @@ proptest! {
                     ModelId::Aarch32(v) => Dbgdidr(v).version().field(),
                 };
                 prop_assert!(
-                    e == Error::UnsupportedDebugArch { version } || e == Error::NoDebugHardware,
+                    e == Error::Hardware(hwbp_core::HardwareError::UnsupportedDebugArch { version }) || e == Error::Hardware(hwbp_core::HardwareError::NoDebugHardware),
                     "{:?}",
                     e
                 );
@@ -609,7 +610,7 @@ proptest! {
             }
             (Err(e), Err(u)) => {
                 prop_assert_eq!(e, u);
-                prop_assert_eq!(e, Error::UnsupportedDebugArch { version: v.field() });
+                prop_assert_eq!(e, Error::Hardware(hwbp_core::HardwareError::UnsupportedDebugArch { version: v.field() }));
             }
             (all, usable) => prop_assert!(false, "{:?} vs usable {:?}", all, usable),
         }
@@ -619,62 +620,6 @@ proptest! {
         prop_assert!(!arch.has_os_lock() || (arch.is_supported() && arch != DebugArch::V7Ecp14));
         prop_assert_eq!(arch.has_double_lock(), arch.has_os_lock());
         prop_assert_eq!(matches!(arch, DebugArch::Newer(_)), (0xA..=0xF).contains(&field));
-    }
-
-    #[test]
-    fn matcher_obeys_its_rule(
-        cands in proptest::collection::vec(
-            (prop_oneof![3 => 0u8..16, 1 => any::<u8>()], data_addr(), 0u64..24, 0u64..8, 0u64..8, 0u8..8),
-            0..8,
-        ),
-        addr in prop_oneof![3 => 0x1ff0u64..0x2060, 1 => any::<u64>()],
-        access in prop_oneof![Just(Access::empty()), Just(Access::READ), Just(Access::WRITE), Just(Access::RW)],
-    ) {
-        // Candidates whose hardware range (possibly) over-covers the region.
-        let cands: Vec<Candidate> = cands
-            .into_iter()
-            .map(|(slot, start, len, below, above, acc)| Candidate {
-                slot,
-                region: (start, len),
-                hw: (start.saturating_sub(below), len.saturating_add(below + above)),
-                access: Access::from_bits_retain(acc),
-            })
-            .collect();
-        let kind_ok: Vec<&Candidate> = cands
-            .iter()
-            .filter(|c| access.is_empty() || c.access.intersects(access))
-            .collect();
-        let inside = |(start, len): (u64, u64)| {
-            u128::from(addr) >= u128::from(start) && u128::from(addr) < u128::from(start) + u128::from(len)
-        };
-        // The distance from addr to a region (an empty region counts as its
-        // first byte).
-        let distance = |(start, len): (u64, u64)| {
-            let last = (u128::from(start) + u128::from(len.max(1)) - 1).min(u128::from(u64::MAX));
-            let a = u128::from(addr);
-            if a < u128::from(start) { u128::from(start) - a } else { a.saturating_sub(last) }
-        };
-        // Bit n = slot n: slots beyond 31 have no bit.
-        let exact: u32 = kind_ok
-            .iter()
-            .filter(|c| inside(c.region))
-            .fold(0, |m, c| m | 1u32.checked_shl(u32::from(c.slot)).unwrap_or(0));
-        let in_hw_only = kind_ok.iter().any(|c| !inside(c.region) && inside(c.hw));
-        match match_address(&cands, addr, access) {
-            Match::Exact(mask) => prop_assert!(mask != 0 && mask == exact, "{:#x} vs {:#x}", mask, exact),
-            Match::Stray => {
-                prop_assert_eq!(exact, 0);
-                prop_assert!(in_hw_only || kind_ok.is_empty());
-            }
-            Match::Closest(s) => {
-                prop_assert_eq!(exact, 0);
-                prop_assert!(!in_hw_only);
-                let best = kind_ok.iter().map(|c| (distance(c.region), c.slot)).min();
-                let mine = kind_ok.iter().filter(|c| c.slot == s).map(|c| (distance(c.region), c.slot)).min();
-                prop_assert!(mine.is_some(), "slot {} is no candidate of the access kind", s);
-                prop_assert_eq!(mine, best, "closest, ties to the lowest slot");
-            }
-        }
     }
 
     #[test]
@@ -696,19 +641,19 @@ proptest! {
                     let data = ev == StepEvent::Watchpoint;
                     prop_assert!(a.ours && a.arm_step && !a.unmask_all);
                     prop_assert_eq!((a.mask_inst, a.mask_data), (!data, data));
-                    prop_assert_eq!(a.resume, Resume::SingleStep);
+                    prop_assert_eq!(a.resume, Resume::SINGLE_STEP);
                     // Masks accumulate while the step is pending.
                     prop_assert!(s.pending && s.masks(data));
                     prop_assert_eq!(s.masks(!data), before.masks(!data));
                 }
                 StepEvent::Step if before.pending => {
                     prop_assert!(a.ours && a.unmask_all && !a.arm_step && !a.mask_inst && !a.mask_data);
-                    prop_assert_eq!(a.resume, Resume::Return);
+                    prop_assert_eq!(a.resume, Resume::RETURN);
                     prop_assert_eq!(s, StepOver::IDLE);
                 }
                 StepEvent::Step => {
                     prop_assert!(!a.ours && !a.unmask_all && !a.arm_step && !a.mask_inst && !a.mask_data);
-                    prop_assert_eq!(a.resume, Resume::NotOurs);
+                    prop_assert_eq!(a.resume, Resume::NOT_OURS);
                     prop_assert_eq!(s, before);
                 }
             }

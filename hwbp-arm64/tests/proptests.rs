@@ -121,7 +121,7 @@ proptest! {
         match a.slot_counts() {
             Ok(c) => { prop_assert!(c.validate().is_ok()); prop_assert!(a.debug_ver().is_ok()); }
             Err(e) => {
-                prop_assert_eq!(e, Error::UnsupportedDebugArch { version: (dfr0 & 0xF) as u8 });
+                prop_assert_eq!(e, Error::Hardware(hwbp_core::HardwareError::UnsupportedDebugArch { version: (dfr0 & 0xF) as u8 }));
                 prop_assert!(dfr0 & 0xF < 6, "only the reserved values below Armv8 are refused");
             }
         }
@@ -130,7 +130,7 @@ proptest! {
             Ok(c) => prop_assert!(c.validate().is_ok() && d.version().is_supported()),
             Err(e) => {
                 let version = ((didr >> 16) & 0xF) as u8;
-                prop_assert_eq!(e, Error::UnsupportedDebugArch { version });
+                prop_assert_eq!(e, Error::Hardware(hwbp_core::HardwareError::UnsupportedDebugArch { version }));
                 prop_assert!(matches!(version, 0 | 1 | 2 | 4), "refused {:#x}", version);
             }
         }

@@ -79,7 +79,7 @@ fn manager(tasks: usize) -> Box<Hw> {
         hw.cpu_online(cpu).expect("cpu_online");
     }
     for n in 0..tasks {
-        hw.register(&task_attr(n)).expect("register a task");
+        let _ = hw.register(&task_attr(n)).expect("register a task");
     }
     assert_eq!(hw.table().expect("table").tasks(), tasks);
     hw
@@ -137,12 +137,12 @@ fn bench_table(c: &mut Criterion) {
 fn bench_hwbp(c: &mut Criterion) {
     group(c, "hwbp_task", manager, |hw, tasks| {
         let r = hw.register(black_box(&task_attr(tasks))).expect("register");
-        black_box(hw.unregister(r.handle).expect("unregister"));
+        let _ = black_box(hw.unregister(r.handle).expect("unregister"));
     });
     group(c, "hwbp_cpu", manager, |hw, _| {
         let attr = BreakpointAttr::watch(0x10_0000, 4, Access::WRITE).target(Target::Cpu(0));
         let r = hw.register(black_box(&attr)).expect("register");
-        black_box(hw.unregister(r.handle).expect("unregister"));
+        let _ = black_box(hw.unregister(r.handle).expect("unregister"));
     });
 }
 

@@ -5,7 +5,7 @@
 //! on it now (the scheduler). This split is the one Linux makes between
 //! `kernel/events/hw_breakpoint.c` and `arch/*/kernel/hw_breakpoint.c`.
 
-use crate::{Access, BpType, BreakpointAttr, Error};
+use crate::{Access, BpType, BreakpointAttr, Error, HardwareError};
 use heapless::Vec;
 
 /// Compile-time upper bound on the registers of one pool (Arm allows 16
@@ -66,7 +66,7 @@ impl SlotCounts {
         if good {
             Ok(())
         } else {
-            Err(Error::NoDebugHardware)
+            Err(Error::Hardware(HardwareError::NoDebugHardware))
         }
     }
 }
@@ -192,71 +192,104 @@ pub enum Fired {
     },
 }
 
-/// What the CPU must do to return from the debug exception without losing the
-/// next hit or looping on this one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What the CPU itself must do to leave the debug exception.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Resume {
+pub enum Action {
     /// Return normally (x86 data breakpoints are traps: the access completed).
     Return,
-    /// Set the resume flag (x86 RFLAGS.RF) in the saved flags before returning, so
-    /// the faulting instruction breakpoint does not fire again.
+    /// Set the resume flag (x86 RFLAGS.RF) in the saved flags before
+    /// returning, so the faulting instruction breakpoint does not fire again.
     SetResumeFlag,
-    /// The backend disabled the fired slots and armed a single step; the saved
-    /// state must have its step bit set (Arm SPSR.SS) so the instruction
-    /// completes and the step exception re-enables the slots.
+    /// The backend disabled the fired slots and armed a single step; the
+    /// saved state must have its step bit set (Arm SPSR.SS) so the
+    /// instruction completes and the step exception re-enables the slots.
     SingleStep,
-    /// The exception does not belong to the breakpoint layer (a foreign step or a
-    /// software breakpoint): hand it to the next handler.
-    NotOurs,
-    /// Our slots fired and were handled, and the same exception also reports
-    /// an event that is not the breakpoint layer's (x86: a single step, `BS`,
-    /// or `BD`/`BT`, trapped together with a data breakpoint; a debugger's
-    /// reserved register): return as for [`Resume::Return`], after handing the
-    /// exception to the next handler too (the debugger).
-    ReturnAndPassOn,
-    /// [`Resume::SetResumeFlag`], and hand the exception on as well (a
-    /// debugger's reserved register fired with one of ours).
-    SetResumeFlagAndPassOn,
-    /// [`Resume::SingleStep`], and hand the exception on as well (on
-    /// address-only hardware, a hit that may be a debugger's: the backend has
-    /// masked its slots and the step must still run).
-    SingleStepAndPassOn,
+}
+
+/// How to continue after a debug exception: what the CPU must do
+/// ([`Resume::action`]) and whether the exception must also be handed to the
+/// next handler, a debugger say ([`Resume::pass_on`]).
+///
+/// Build one from the constants and [`Resume::and_pass_on`]:
+///
+/// | value | meaning |
+/// |---|---|
+/// | [`Resume::RETURN`] | ours, handled: return |
+/// | [`Resume::SET_RESUME_FLAG`] | ours, handled: set RF, return |
+/// | [`Resume::SINGLE_STEP`] | ours, handled: set the step bit, return |
+/// | `X.and_pass_on()` | as `X`, and the next handler sees the exception too (x86: a data hit merged with someone's single step; a debugger's reserved register fired with ours) |
+/// | [`Resume::NOT_OURS`] | nothing of the breakpoint layer's: hand it on; the next handler decides what the CPU does |
+///
+/// [`Resume::NOT_OURS`] and `RETURN.and_pass_on()` both ask the CPU for
+/// nothing and pass the exception on; they differ in [`Resume::is_ours`]: an
+/// exception the layer does not claim at all (a foreign step, a software
+/// breakpoint, only a debugger's register firing) is not the same report as
+/// a hit of ours that came with someone else's event.
+#[must_use = "the CPU must do what the Resume says, and pass the exception on when asked"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Resume {
+    /// What the CPU must do to return.
+    pub action: Action,
+    /// Whether the next handler must see the exception too.
+    pub pass_on: bool,
+    /// `false` only for [`Resume::NOT_OURS`].
+    ours: bool,
 }
 
 impl Resume {
-    /// The same CPU action, with the exception also handed on.
-    #[must_use]
-    pub const fn and_pass_on(self) -> Resume {
-        match self {
-            Resume::Return | Resume::ReturnAndPassOn => Resume::ReturnAndPassOn,
-            Resume::SetResumeFlag | Resume::SetResumeFlagAndPassOn => {
-                Resume::SetResumeFlagAndPassOn
-            }
-            Resume::SingleStep | Resume::SingleStepAndPassOn => Resume::SingleStepAndPassOn,
-            Resume::NotOurs => Resume::NotOurs,
+    /// Ours: return normally.
+    pub const RETURN: Resume = Resume::ours(Action::Return);
+    /// Ours: set the resume flag, then return.
+    pub const SET_RESUME_FLAG: Resume = Resume::ours(Action::SetResumeFlag);
+    /// Ours: set the step bit, then return.
+    pub const SINGLE_STEP: Resume = Resume::ours(Action::SingleStep);
+    /// The exception does not belong to the breakpoint layer (a foreign step
+    /// or a software breakpoint): hand it to the next handler, which decides
+    /// what the CPU does.
+    pub const NOT_OURS: Resume = Resume {
+        action: Action::Return,
+        pass_on: true,
+        ours: false,
+    };
+
+    /// The exception was the breakpoint layer's and the CPU must do `action`.
+    pub const fn ours(action: Action) -> Resume {
+        Resume {
+            action,
+            pass_on: false,
+            ours: true,
         }
+    }
+
+    /// The same CPU action, with the exception also handed on.
+    pub const fn and_pass_on(self) -> Resume {
+        Resume {
+            pass_on: true,
+            ..self
+        }
+    }
+
+    /// Whether the breakpoint layer claimed the exception (a hit, a stray
+    /// hit, a step-over of its own); `false` only for [`Resume::NOT_OURS`].
+    pub const fn is_ours(self) -> bool {
+        self.ours
     }
 
     /// Whether the next handler must see the exception too.
     pub const fn passes_on(self) -> bool {
-        matches!(
-            self,
-            Resume::NotOurs
-                | Resume::ReturnAndPassOn
-                | Resume::SetResumeFlagAndPassOn
-                | Resume::SingleStepAndPassOn
-        )
+        self.pass_on
     }
 
     /// Whether the saved flags need the resume flag (x86 RFLAGS.RF).
     pub const fn sets_resume_flag(self) -> bool {
-        matches!(self, Resume::SetResumeFlag | Resume::SetResumeFlagAndPassOn)
+        matches!(self.action, Action::SetResumeFlag)
     }
 
     /// Whether the saved state needs its step bit (Arm SPSR.SS).
     pub const fn single_steps(self) -> bool {
-        matches!(self, Resume::SingleStep | Resume::SingleStepAndPassOn)
+        matches!(self.action, Action::SingleStep)
     }
 }
 
@@ -279,11 +312,22 @@ pub struct Decoded {
 
 /// One CPU family's debug hardware.
 ///
-/// Methods take `&self`: a backend for real hardware is a zero-sized owner token
-/// (constructing it is `unsafe` and asserts the right privilege level), and
-/// per-CPU state it needs (a pending step-over, say) lives in its own per-CPU
-/// storage. [`Arch::install`] and [`Arch::decode`] are only ever called on the CPU
-/// they name.
+/// Every backend boots the same way:
+///
+/// 1. It is built by a `const fn` (an `unsafe` one for real hardware: the
+///    value is the owner token of the debug registers), so the manager can
+///    live in a `static`.
+/// 2. [`Hwbp::init`](crate::Hwbp::init) calls [`Arch::discover`] on the boot
+///    CPU: the backend identifies the hardware and returns its register
+///    counts, or the typed reason it cannot be used.
+/// 3. [`Hwbp::cpu_online`](crate::Hwbp::cpu_online) calls [`Arch::init_cpu`]
+///    on each CPU.
+///
+/// Methods take `&self`. State a backend keeps per CPU (a pending step-over,
+/// say) is its [`Arch::CpuState`]: the manager stores one per CPU, built from
+/// [`Arch::CPU_STATE_INIT`], and hands the calling CPU's to
+/// [`Arch::init_cpu`], [`Arch::install`] and [`Arch::decode`], which are only
+/// ever called on the CPU they name.
 pub trait Arch {
     /// The contents of one debug register slot (for example an address and its
     /// DR7 field on x86, a value/control register pair on Arm).
@@ -294,21 +338,35 @@ pub trait Arch {
     /// registers, fault address, saved PC…).
     type Exception;
 
-    /// The registers this CPU family has, discovered at run time.
-    fn slot_counts(&self) -> SlotCounts;
+    /// What the backend keeps per CPU (`()` when nothing). Touched only on
+    /// its own CPU, but shared through the manager's `static`, hence `Sync`.
+    type CpuState: Sync;
+
+    /// The state of a CPU that has not come online yet.
+    const CPU_STATE_INIT: Self::CpuState;
+
+    /// Identify the debug hardware (on the boot CPU, from
+    /// [`Hwbp::init`](crate::Hwbp::init)) and return the registers the core
+    /// may use, or why there are none: [`Error::Hardware`] with the reason.
+    fn discover(&self) -> Result<SlotCounts, Error>;
 
     /// Validate `attr` against the hardware's rules and encode it into register
-    /// values. The generic rules have already been checked by the core.
+    /// values.
+    ///
+    /// The core checks the generic rules first
+    /// ([`BreakpointAttr::validate_request`]); an implementation adds only its
+    /// architecture's rules. It must not panic on a request that breaks the
+    /// generic rules (it may refuse it with any error).
     fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<Self::Slot>, Error>;
 
     /// Prepare the debug hardware of `cpu` (the calling CPU) when it comes
     /// online: enable debug exceptions where the architecture needs it, clear
-    /// every slot (their reset values may be UNKNOWN), and check that the CPU
-    /// has at least the slots [`Arch::slot_counts`] reported.
+    /// every slot (their reset values may be UNKNOWN), check that the CPU
+    /// has at least the slots [`Arch::discover`] reported, and reset `state`.
     ///
     /// The default does nothing, for hardware whose reset state is known clear.
-    fn init_cpu(&self, cpu: u16) -> Result<(), Error> {
-        let _ = cpu;
+    fn init_cpu(&self, cpu: u16, state: &Self::CpuState) -> Result<(), Error> {
+        let _ = (cpu, state);
         Ok(())
     }
 
@@ -321,11 +379,47 @@ pub trait Arch {
     /// `current` is what the core last installed. A backend writes only the
     /// registers that differ, in an order that never leaves a half-written slot
     /// enabled.
-    fn install(&self, cpu: u16, current: &Image<Self::Slot>, desired: &Image<Self::Slot>);
+    fn install(
+        &self,
+        cpu: u16,
+        state: &Self::CpuState,
+        current: &Image<Self::Slot>,
+        desired: &Image<Self::Slot>,
+    );
 
     /// Decode a debug exception taken on `cpu` (the calling CPU), acknowledge it
     /// in the hardware (clear status bits) and prepare the continuation.
     ///
     /// Must not block or allocate: it runs in exception context.
-    fn decode(&self, cpu: u16, raw: &Self::Exception) -> Decoded;
+    fn decode(&self, cpu: u16, state: &Self::CpuState, raw: &Self::Exception) -> Decoded;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_is_an_action_plus_pass_on() {
+        for (r, action) in [
+            (Resume::RETURN, Action::Return),
+            (Resume::SET_RESUME_FLAG, Action::SetResumeFlag),
+            (Resume::SINGLE_STEP, Action::SingleStep),
+        ] {
+            assert_eq!((r.action, r.pass_on, r.is_ours()), (action, false, true));
+            let on = r.and_pass_on();
+            assert_eq!((on.action, on.pass_on, on.is_ours()), (action, true, true));
+            assert_eq!(on.and_pass_on(), on);
+            assert_eq!(on.sets_resume_flag(), action == Action::SetResumeFlag);
+            assert_eq!(on.single_steps(), action == Action::SingleStep);
+        }
+        // Not ours: pass on, ask nothing of the CPU, and stay apart from
+        // "ours, and someone else's too".
+        let n = Resume::NOT_OURS;
+        assert_eq!(
+            (n.action, n.pass_on, n.is_ours()),
+            (Action::Return, true, false)
+        );
+        assert_ne!(n, Resume::RETURN.and_pass_on());
+        assert_eq!(n.and_pass_on(), n);
+    }
 }

@@ -1,6 +1,6 @@
 //! The generic, architecture-independent description of a breakpoint.
 
-use crate::Error;
+use crate::{AddressSpace, Error};
 
 bitflags::bitflags! {
     /// Which accesses trigger a breakpoint.
@@ -216,11 +216,51 @@ impl BreakpointAttr {
         self.addr.checked_add(self.len - 1)
     }
 
-    /// Check the rules that hold on every architecture.
+    /// Check the rules that hold on every architecture and do not depend on
+    /// the address layout ([`BreakpointAttr::validate_request`] adds the
+    /// kernel-address rule).
     ///
     /// `nr_cpus` is the number of CPUs the caller manages; a CPU at or above it is
     /// refused.
     pub fn validate(&self, nr_cpus: u16) -> Result<(), Error> {
+        self.validate_shape()?;
+        if let Some(cpu) = self.cpu() {
+            if cpu >= nr_cpus {
+                return Err(Error::CpuOutOfRange { cpu });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every generic rule of a request: those of
+    /// [`BreakpointAttr::validate`] (the CPU range only when `nr_cpus` is
+    /// given: an encoder used without a manager does not know the CPUs), then
+    /// the kernel-address rule: a request that excludes the kernel
+    /// (`exclude_kernel`, made on behalf of user space) may not name a byte
+    /// that `address_space` classifies as kernel space
+    /// ([`Error::KernelAddress`]).
+    ///
+    /// This is the one implementation of these rules: the manager calls it
+    /// before [`Arch::encode`](crate::Arch::encode), and the backends'
+    /// encoders call it when used on their own (ptrace, perf).
+    /// `address_space` is called only for a region that does not wrap.
+    pub fn validate_request(
+        &self,
+        nr_cpus: Option<u16>,
+        address_space: impl FnOnce(u64, u64) -> AddressSpace,
+    ) -> Result<(), Error> {
+        match nr_cpus {
+            Some(n) => self.validate(n)?,
+            None => self.validate_shape()?,
+        }
+        if self.exclude_kernel && address_space(self.addr, self.len) == AddressSpace::Kernel {
+            return Err(Error::KernelAddress);
+        }
+        Ok(())
+    }
+
+    /// Access kind, length, wrap-around, exclusions and sample period.
+    fn validate_shape(&self) -> Result<(), Error> {
         if self.access.is_empty() || !Access::all().contains(self.access) {
             return Err(Error::NoAccess);
         }
@@ -239,11 +279,6 @@ impl BreakpointAttr {
         if self.sample_period == 0 {
             return Err(Error::ZeroSamplePeriod);
         }
-        if let Some(cpu) = self.cpu() {
-            if cpu >= nr_cpus {
-                return Err(Error::CpuOutOfRange { cpu });
-            }
-        }
         Ok(())
     }
 }
@@ -251,6 +286,41 @@ impl BreakpointAttr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validate_request_adds_the_kernel_address_rule() {
+        let space = |a: u64, l: u64| {
+            if a + (l - 1) >= 0x8000 {
+                AddressSpace::Kernel
+            } else {
+                AddressSpace::User
+            }
+        };
+        let user = BreakpointAttr::watch(0x7ffc, 8, Access::WRITE).exclude_kernel(true);
+        assert_eq!(user.validate(1), Ok(()), "validate has no address layout");
+        assert_eq!(
+            user.validate_request(None, space),
+            Err(Error::KernelAddress)
+        );
+        let below = BreakpointAttr::watch(0x7ff8, 8, Access::WRITE).exclude_kernel(true);
+        assert_eq!(below.validate_request(None, space), Ok(()));
+        // Without exclude_kernel the layout does not matter.
+        let kernel = BreakpointAttr::watch(0x9000, 8, Access::WRITE);
+        assert_eq!(kernel.validate_request(Some(1), space), Ok(()));
+        // Generic rules first (the layout is never asked about a bad region),
+        // and the CPU range only when a count is given.
+        let wraps = BreakpointAttr::watch(u64::MAX, 2, Access::WRITE).exclude_kernel(true);
+        assert_eq!(
+            wraps.validate_request(None, |_, _| unreachable!()),
+            Err(Error::AddressOverflow)
+        );
+        let cpu3 = below.target(Target::Cpu(3));
+        assert_eq!(cpu3.validate_request(None, space), Ok(()));
+        assert_eq!(
+            cpu3.validate_request(Some(2), space),
+            Err(Error::CpuOutOfRange { cpu: 3 })
+        );
+    }
 
     #[test]
     fn generic_rules() {

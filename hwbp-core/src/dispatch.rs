@@ -378,16 +378,6 @@ fn spin() {
     loom::thread::yield_now();
 }
 
-/// Distance from `addr` to the byte range `[start, start + len)`; 0 inside it.
-pub(crate) fn distance(addr: u64, start: u64, len: u64) -> u64 {
-    let last = start.saturating_add(len.saturating_sub(1));
-    if addr < start {
-        start - addr
-    } else {
-        addr.saturating_sub(last)
-    }
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -424,14 +414,6 @@ mod tests {
         c.publish(g, 0x10, 4, Access::WRITE, 1);
         let d = c.enter(tag_of(g)).unwrap();
         assert_eq!(d.generation(), g);
-    }
-
-    #[test]
-    fn distances() {
-        assert_eq!(distance(5, 8, 4), 3);
-        assert_eq!(distance(9, 8, 4), 0);
-        assert_eq!(distance(13, 8, 4), 2);
-        assert_eq!(distance(u64::MAX, u64::MAX - 1, 8), 0);
     }
 }
 

@@ -1,8 +1,11 @@
 //! The one error type of the crate family.
 //!
-//! Every refusal, generic or architecture-specific, is a variant here so that a
-//! debugger or kernel above hwbp can match on the reason without knowing which
-//! backend produced it. A refused call never changes any state.
+//! Every refusal is a variant of [`Error`] so that a debugger or kernel above
+//! hwbp can match on the reason without knowing which backend produced it.
+//! Request refusals are generic (the core checks the rules every architecture
+//! shares, and backends add theirs with the same variants); why a backend
+//! cannot drive the hardware at all is a [`HardwareError`], nested in
+//! [`Error::Hardware`]. A refused call never changes any state.
 
 use core::fmt;
 
@@ -74,22 +77,9 @@ pub enum Error {
     /// The breakpoint is still registered, so its handler may run at any
     /// time: there is nothing to wait for until it is unregistered.
     StillRegistered,
-    /// The debug architecture reported by the CPU is not supported.
-    UnsupportedDebugArch {
-        /// The raw version field read from the identification register.
-        version: u8,
-    },
-    /// The hardware reports no debug slots, or a CPU reports fewer slots than the
-    /// table was built for.
-    NoDebugHardware,
-    /// The CPU model could not be identified, so its debug registers are unknown.
-    UnknownPart {
-        /// The raw identification value read.
-        id: u32,
-    },
-    /// A raw register image (for example DR7) uses an encoding that this crate
-    /// refuses (reserved or unsupported field values).
-    InvalidImage,
+    /// The backend cannot drive this hardware (identification, discovery or
+    /// a raw register image it refuses).
+    Hardware(HardwareError),
     /// The reservation to release was never made: no debugger reservation
     /// there, or a constraint-table claim another table issued.
     NotReserved,
@@ -137,15 +127,7 @@ impl fmt::Display for Error {
                 f.write_str("handle refers to an unregistered breakpoint or to another manager's")
             }
             Error::StillRegistered => f.write_str("breakpoint is still registered"),
-            Error::UnsupportedDebugArch { version } => {
-                write!(
-                    f,
-                    "unsupported debug architecture (version field {version:#x})"
-                )
-            }
-            Error::NoDebugHardware => f.write_str("no usable debug registers"),
-            Error::UnknownPart { id } => write!(f, "unknown CPU part {id:#x}"),
-            Error::InvalidImage => f.write_str("raw register image uses an unsupported encoding"),
+            Error::Hardware(e) => e.fmt(f),
             Error::NotReserved => f.write_str("no such reservation to release"),
             Error::NotInitialized => f.write_str("breakpoint manager is not initialized"),
             Error::Busy => f.write_str("breakpoint manager is busy on this CPU (re-entered)"),
@@ -154,3 +136,54 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+impl From<HardwareError> for Error {
+    fn from(e: HardwareError) -> Self {
+        Error::Hardware(e)
+    }
+}
+
+/// Why a backend cannot use the debug hardware it was given: refusals that
+/// come from identifying the hardware, not from a request.
+///
+/// Marked `#[non_exhaustive]`: new backends may add reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum HardwareError {
+    /// The debug architecture reported by the CPU is not supported.
+    UnsupportedDebugArch {
+        /// The raw version field read from the identification register.
+        version: u8,
+    },
+    /// The hardware reports no debug slots, a CPU reports fewer slots than the
+    /// table was built for, or its debug logic cannot be used (powered down,
+    /// module-stopped, locked).
+    NoDebugHardware,
+    /// The CPU model could not be identified, so its debug registers are unknown.
+    UnknownPart {
+        /// The raw identification value read.
+        id: u32,
+    },
+    /// A raw register image (for example DR7) uses an encoding that this crate
+    /// refuses (reserved or unsupported field values).
+    InvalidImage,
+}
+
+impl fmt::Display for HardwareError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            HardwareError::UnsupportedDebugArch { version } => write!(
+                f,
+                "unsupported debug architecture (version field {version:#x})"
+            ),
+            HardwareError::NoDebugHardware => f.write_str("no usable debug registers"),
+            HardwareError::UnknownPart { id } => write!(f, "unknown CPU part {id:#x}"),
+            HardwareError::InvalidImage => {
+                f.write_str("raw register image uses an unsupported encoding")
+            }
+        }
+    }
+}
+
+impl core::error::Error for HardwareError {}

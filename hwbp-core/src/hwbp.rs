@@ -6,8 +6,9 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use critical_section::Mutex;
 use heapless::Vec;
 
-use crate::arch::{AddressSpace, Arch, Fired, Image, Pool, Resume, SlotCounts, MAX_SLOTS};
-use crate::dispatch::{distance, next_generation, tag_of, EventCell, SlotMap};
+use crate::arch::{Action, Arch, Fired, Image, Pool, Resume, SlotCounts, MAX_SLOTS};
+use crate::attribution::{distance, match_address, Candidate as Slot, Match};
+use crate::dispatch::{next_generation, tag_of, EventCell, SlotMap};
 use crate::sched::{plan, Candidate, CpuState};
 use crate::table::{ConstraintTable, Demand};
 use crate::{Access, BpType, BreakpointAttr, Encoding, Error, Target, TaskId};
@@ -45,6 +46,7 @@ impl Handle {
 
 /// A set of CPUs (at most 64) whose registers must be brought up to date by
 /// calling [`Hwbp::sync`] on each of them (in a kernel: an IPI).
+#[must_use = "the CPUs in the set must be synced (Hwbp::sync) for the change to reach their registers"]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct CpuSet(u64);
@@ -85,6 +87,7 @@ impl CpuSet {
 }
 
 /// A successful registration.
+#[must_use = "the CPUs in `sync` must be synced (Hwbp::sync) for the breakpoint to reach their registers"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Registered {
@@ -224,14 +227,25 @@ struct State<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize> {
 ///
 /// * `A`: the CPU family's backend.
 /// * `H`: receives samples.
-/// * `CPUS`: maximum CPUs (at most 64), `EVENTS`: maximum breakpoints (at most
-///   65535), `TASKS`: maximum tasks holding pinned breakpoints at once (a power
-///   of two).
+/// * `CPUS`: maximum CPUs (1 to 64; default 1), `EVENTS`: maximum
+///   breakpoints (1 to 65535; default 64), `TASKS`: maximum tasks holding
+///   pinned breakpoints at once (a power of two; default 64).
+///
+/// The backend's per-CPU state ([`Arch::CpuState`]) is kept here, one per
+/// CPU, so the CPU count is written once: `Hwbp<ArmBackend<_>, H, 4>`.
 ///
 /// Mutations are serialized with [`critical_section`]; [`Hwbp::handle_exception`]
 /// takes no lock. See the crate documentation for who calls what.
-pub struct Hwbp<A: Arch, H, const CPUS: usize, const EVENTS: usize, const TASKS: usize> {
+pub struct Hwbp<
+    A: Arch,
+    H = (),
+    const CPUS: usize = 1,
+    const EVENTS: usize = 64,
+    const TASKS: usize = 64,
+> {
     arch: A,
+    /// The backend's state for each CPU, handed to it on that CPU.
+    backend_cpus: [A::CpuState; CPUS],
     handler: H,
     state: Mutex<RefCell<State<A::Slot, CPUS, EVENTS, TASKS>>>,
     /// Apart from `state` so a mutation borrows both in place: the table is
@@ -267,6 +281,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         let () = Self::SHAPE_OK;
         Hwbp {
             arch,
+            backend_cpus: [const { A::CPU_STATE_INIT }; CPUS],
             handler,
             state: Mutex::new(RefCell::new(State {
                 events: [const { None }; EVENTS],
@@ -292,6 +307,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         let () = Self::SHAPE_OK;
         Hwbp {
             arch,
+            backend_cpus: [const { A::CPU_STATE_INIT }; CPUS],
             handler,
             state: Mutex::new(RefCell::new(State {
                 events: [const { None }; EVENTS],
@@ -312,6 +328,15 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     /// The backend.
     pub fn arch(&self) -> &A {
         &self.arch
+    }
+
+    /// The backend's state for `cpu` ([`Arch::CpuState`]), for calls the
+    /// backend offers beyond the [`Arch`] contract (Arm's manual step-over
+    /// completion, say). [`Error::CpuOutOfRange`] for `cpu >= CPUS`.
+    pub fn backend_cpu(&self, cpu: u16) -> Result<&A::CpuState, Error> {
+        self.backend_cpus
+            .get(usize::from(cpu))
+            .ok_or(Error::CpuOutOfRange { cpu })
     }
 
     /// The handler.
@@ -355,15 +380,17 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         self.with_parts(|st, table| f(st, table.as_mut().ok_or(Error::NotInitialized)?))
     }
 
-    /// Build the constraint table for `nr_cpus` CPUs from the slot counts the
-    /// backend discovered. All CPUs start offline; bring each up with
+    /// Discover the debug hardware ([`Arch::discover`]; call it on the boot
+    /// CPU) and build the constraint table for `nr_cpus` CPUs from the slot
+    /// counts found. All CPUs start offline; bring each up with
     /// [`Hwbp::cpu_online`] on that CPU. Calling it again once breakpoints exist
-    /// is refused with [`Error::Busy`].
+    /// is refused with [`Error::Busy`]. Without usable debug hardware the
+    /// backend's reason is returned ([`Error::Hardware`]).
     ///
     /// The first `init` also gives the manager the identity its handles
     /// carry, so that no other manager accepts them.
     pub fn init(&self, nr_cpus: u16) -> Result<(), Error> {
-        let counts = self.arch.slot_counts();
+        let counts = self.arch.discover()?;
         let table = ConstraintTable::new(counts, nr_cpus)?;
         self.with_parts(|st, slot| {
             if st.used != 0 {
@@ -408,7 +435,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     pub fn cpu_online(&self, cpu: u16) -> Result<(), Error> {
         self.with_table(|st, table| {
             let c = cpu_index(table, cpu)?;
-            self.arch.init_cpu(cpu)?;
+            self.arch.init_cpu(cpu, self.backend_cpu(cpu)?)?;
             let cs = st.cpus.get_mut(c).ok_or(Error::CpuOutOfRange { cpu })?;
             // The hardware is blank again: so is what dispatch believes is on
             // it (this CPU may have been online already).
@@ -442,7 +469,9 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             self.clear_map(c);
             let empty = Image::empty(counts);
             if cs.installed != empty {
-                self.arch.install(cpu, &cs.installed, &empty);
+                if let Some(bs) = self.backend_cpus.get(c) {
+                    self.arch.install(cpu, bs, &cs.installed, &empty);
+                }
             }
             *cs = CpuState::OFFLINE;
             cs.installed = empty;
@@ -466,12 +495,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         table: &ConstraintTable<CPUS, TASKS>,
         attr: &BreakpointAttr,
     ) -> Result<(Encoding<A::Slot>, Pool), Error> {
-        attr.validate(table.nr_cpus())?;
-        if attr.exclude_kernel
-            && self.arch.address_space(attr.addr, attr.len) == AddressSpace::Kernel
-        {
-            return Err(Error::KernelAddress);
-        }
+        attr.validate_request(Some(table.nr_cpus()), |a, l| self.arch.address_space(a, l))?;
         let enc = self.arch.encode(attr)?;
         let counts = table.counts();
         let pool = counts.pool_of(enc.ty);
@@ -835,8 +859,8 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     ///
     /// When a backend names the slots that fired (x86, SH) and one of them is
     /// reserved, [`Hwbp::handle_exception`] hands the exception on
-    /// ([`Resume::NotOurs`], or [`Resume::ReturnAndPassOn`] if a breakpoint of
-    /// ours fired too). When it only reports an address (Arm), a hit that no
+    /// ([`Resume::NOT_OURS`], or the resume with [`Resume::pass_on`] set if a
+    /// breakpoint of ours fired too). When it only reports an address (Arm), a hit that no
     /// breakpoint of ours contains is left to the debugger (neither guessed
     /// nor counted as stray), which matches the address against its own.
     pub fn reserve(&self, cpu: u16, ty: BpType, count: u8) -> Result<Reservation, Error> {
@@ -1017,7 +1041,9 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             }
         }
         if desired != cs.installed {
-            self.arch.install(cpu, &cs.installed, &desired);
+            if let Some(bs) = self.backend_cpus.get(c) {
+                self.arch.install(cpu, bs, &cs.installed, &desired);
+            }
             cs.installed = desired;
         }
         if let Some(map) = map {
@@ -1069,7 +1095,8 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             let c = cpu_index(table, cpu)?;
             let cs = st.cpus.get(c).ok_or(Error::CpuOutOfRange { cpu })?;
             if cs.online && *clobbered != cs.installed {
-                self.arch.install(cpu, clobbered, &cs.installed);
+                self.arch
+                    .install(cpu, self.backend_cpu(cpu)?, clobbered, &cs.installed);
             }
             Ok(())
         })
@@ -1178,10 +1205,14 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     /// the handler every `sample_period` hits, counts stray hits, and returns
     /// what the CPU must do to continue.
     pub fn handle_exception(&self, cpu: u16, raw: &A::Exception) -> Resume {
-        let d = self.arch.decode(cpu, raw);
-        let Some(map) = self.maps.get(usize::from(cpu)) else {
-            return d.resume;
+        let (Some(map), Some(bs)) = (
+            self.maps.get(usize::from(cpu)),
+            self.backend_cpus.get(usize::from(cpu)),
+        ) else {
+            // No such CPU: nothing of ours can have fired there.
+            return Resume::NOT_OURS;
         };
+        let d = self.arch.decode(cpu, bs, raw);
         let mut done: Vec<u16, MAX_SLOTS> = Vec::new();
         let mut deliver = |idx: u16, tag: u32, addr: u64| {
             if done.contains(&idx) {
@@ -1242,37 +1273,43 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 }
             }
             Fired::ByAddress { pool } => {
-                let mut exact: Vec<(u16, u32), MAX_SLOTS> = Vec::new();
-                let mut filtered = false;
-                let mut closest: Option<(u64, u16, u32)> = None;
-                for (idx, tag, (hw_addr, hw_len), (ra, rl)) in self.candidates(map, pool, d.access)
-                {
-                    if distance(d.addr, ra, rl) == 0 {
-                        if !exact.iter().any(|&(i, _)| i == idx) {
-                            let _ = exact.push((idx, tag));
-                        }
-                    } else if distance(d.addr, hw_addr, hw_len) == 0 {
-                        filtered = true;
-                    } else {
-                        let dist = distance(d.addr, hw_addr, hw_len);
-                        if closest.is_none_or(|(best, _, _)| dist < best) {
-                            closest = Some((dist, idx, tag));
+                // The slots' occupants as loaded, so a slot the rule picks is
+                // delivered to the event it was matched against.
+                let mut who: [Option<(u16, u32)>; MAX_SLOTS] = [None; MAX_SLOTS];
+                let slots = map
+                    .pool(pool.index())
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(s, e)| {
+                        let (idx, tag, hw_addr, hw_len) = e.load()?;
+                        let (ra, rl, racc) =
+                            self.cells.get(usize::from(idx)).map(EventCell::region)?;
+                        *who.get_mut(s)? = Some((idx, tag));
+                        Some(Slot {
+                            slot: s as u8,
+                            region: (ra, rl),
+                            hw: (hw_addr, hw_len),
+                            access: racc,
+                        })
+                    });
+                match match_address(slots, d.addr, d.access) {
+                    Match::Exact(mask) => {
+                        for (s, occ) in who.iter().enumerate() {
+                            if let (true, Some((idx, tag))) = (mask & (1 << s) != 0, *occ) {
+                                deliver(idx, tag, d.addr);
+                            }
                         }
                     }
-                }
-                if !exact.is_empty() {
-                    for (idx, tag) in exact {
-                        deliver(idx, tag, d.addr);
-                    }
-                } else if filtered {
-                    map.count_stray();
-                } else if map.reserved(pool.index()) != 0 {
+                    Match::Filtered => map.count_stray(),
                     // Maybe the debugger's: no guess, no stray; hand it on.
-                    foreign = true;
-                } else if let Some((_, idx, tag)) = closest {
-                    deliver(idx, tag, d.addr);
-                } else {
-                    map.count_stray();
+                    Match::Closest(_) | Match::NoCandidate if map.reserved(pool.index()) != 0 => {
+                        foreign = true
+                    }
+                    Match::Closest(s) => match who.get(usize::from(s)).copied().flatten() {
+                        Some((idx, tag)) => deliver(idx, tag, d.addr),
+                        None => map.count_stray(),
+                    },
+                    Match::NoCandidate => map.count_stray(),
                 }
             }
             // Maybe the debugger's, and nothing says which: hand it on.
@@ -1294,12 +1331,15 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 }
             }
         }
-        match d.resume {
-            r if !foreign => r,
+        let r = d.resume;
+        if !foreign {
+            r
+        } else if done.is_empty() && r.is_ours() && !r.pass_on && r.action != Action::SingleStep {
             // Nothing of ours fired and the backend has no step to finish:
             // wholly the debugger's.
-            Resume::Return | Resume::SetResumeFlag if done.is_empty() => Resume::NotOurs,
-            r => r.and_pass_on(),
+            Resume::NOT_OURS
+        } else {
+            r.and_pass_on()
         }
     }
 }
@@ -1363,7 +1403,7 @@ mod tests {
         hw.cpu_online(0).unwrap();
         let w = BreakpointAttr::watch(0x1000, 4, Access::WRITE).target(Target::Cpu(0));
         let first = hw.register(&w).unwrap().handle;
-        hw.unregister(first).unwrap();
+        let _ = hw.unregister(first).unwrap();
         // As if index 0 had been registered and unregistered 2³² − 2 times
         // more (too slow to do for real).
         hw.with(|st| {
@@ -1372,7 +1412,7 @@ mod tests {
         })
         .unwrap();
         let last32 = hw.register(&w).unwrap().handle;
-        hw.unregister(last32).unwrap();
+        let _ = hw.unregister(last32).unwrap();
         let now = hw.register(&w).unwrap();
         assert_eq!(now.handle.index(), first.index());
         assert_eq!(

@@ -18,7 +18,15 @@
 //! * [`Hwbp::handle_exception`]: lock-free, allocation-free dispatch from the
 //!   debug exception to the breakpoint's [`Handler`], with stray filtering.
 //! * [`Arch`]: what a CPU family's backend provides (`hwbp-x86`, `hwbp-arm64`,
-//!   `hwbp-sh`), and [`mock::Mock`], a software backend for host tests.
+//!   `hwbp-sh`): discovery ([`Arch::discover`], run by [`Hwbp::init`]),
+//!   encoding, per-CPU init, install, decode, with its per-CPU state
+//!   ([`Arch::CpuState`]) kept by the manager; and [`mock::Mock`], a
+//!   software backend for host tests.
+//! * What every backend shares: the generic request rules
+//!   ([`BreakpointAttr::validate_request`]), the power-of-two region
+//!   splitter ([`region`]), the address-match rule for hardware that reports
+//!   only an address ([`attribution`]), and [`HardwareError`] for hardware
+//!   that cannot be used.
 //!
 //! ## Who calls what
 //!
@@ -28,7 +36,7 @@
 //! | any context but the debug exception | register / modify / enable / disable / unregister / fork / exit / reserve, then [`Hwbp::sync`] on each CPU of the returned [`CpuSet`] |
 //! | context switch, on the switching CPU | [`Hwbp::sched_out`] then [`Hwbp::sched_in`] |
 //! | periodic tick (flexible breakpoints) | [`Hwbp::rotate`] |
-//! | debug exception | [`Hwbp::handle_exception`], then do what the [`Resume`] says |
+//! | debug exception | [`Hwbp::handle_exception`], then do what the [`Resume`] says: its [`Action`], and hand the exception on when [`Resume::pass_on`] is set |
 //! | before freeing what a handler uses, outside handlers | [`Hwbp::wait_quiesced`] (or poll [`Hwbp::quiesced`] / [`Hwbp::all_quiesced`]) after the unregister |
 //!
 //! Unregistering ([`Hwbp::unregister`], [`Hwbp::exit`]) hides a breakpoint
@@ -53,7 +61,8 @@
 //! static LAST: AtomicU64 = AtomicU64::new(0);
 //! fn on_hit(s: &Sample) { LAST.store(s.addr, Ordering::Relaxed); }
 //!
-//! // 1 CPU, up to 8 breakpoints, up to 4 tasks with pinned breakpoints.
+//! // 1 CPU, up to 8 breakpoints, up to 4 tasks with pinned breakpoints
+//! // (the defaults are 1 CPU, 64 breakpoints, 64 tasks: `Hwbp<Mock>`).
 //! static HW: Hwbp<Mock, fn(&Sample), 1, 8, 4> =
 //!     Hwbp::new(Mock::new(MockConfig::X86_LIKE), on_hit);
 //!
@@ -84,19 +93,22 @@
 
 pub mod arch;
 pub mod attr;
+pub mod attribution;
 mod dispatch;
 pub mod error;
 mod hwbp;
 mod id;
 pub mod mock;
+pub mod region;
 mod sched;
 pub mod table;
 
 pub use arch::{
-    AddressSpace, Arch, Decoded, Encoding, Fired, Image, Piece, Pool, Resume, SlotCounts, MAX_SLOTS,
+    Action, AddressSpace, Arch, Decoded, Encoding, Fired, Image, Piece, Pool, Resume, SlotCounts,
+    MAX_SLOTS,
 };
 pub use attr::{Access, BpType, BreakpointAttr, Target, TaskId};
-pub use error::Error;
+pub use error::{Error, HardwareError};
 pub use hwbp::{CpuSet, Handle, Handler, Hwbp, Registered, Reservation, Sample, Times};
 pub use table::{Claim, ConstraintTable, Demand};
 

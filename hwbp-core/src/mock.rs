@@ -8,7 +8,8 @@
 //!
 //! Its encoding rules are deliberately simple: a data region is split into
 //! naturally aligned power-of-two pieces of at most [`MockConfig::max_piece`]
-//! bytes (one register each), an instruction breakpoint has length 1.
+//! bytes (one register each, with the splitter x86 uses,
+//! [`crate::region::Pieces`]), an instruction breakpoint has length 1.
 
 use core::cell::RefCell;
 
@@ -18,6 +19,7 @@ use heapless::Vec;
 use crate::arch::{
     AddressSpace, Arch, Decoded, Encoding, Fired, Image, Piece, Pool, Resume, SlotCounts, MAX_SLOTS,
 };
+use crate::region::Pieces;
 use crate::{Access, BpType, BreakpointAttr, Error, Handler, Hwbp};
 
 /// CPUs the mock's register file covers.
@@ -243,11 +245,15 @@ impl Arch for Mock {
     type Slot = MockSlot;
     type Exception = MockException;
 
-    fn slot_counts(&self) -> SlotCounts {
-        self.config.counts
+    type CpuState = ();
+    const CPU_STATE_INIT: () = ();
+
+    fn discover(&self) -> Result<SlotCounts, Error> {
+        self.config.counts.validate()?;
+        Ok(self.config.counts)
     }
 
-    fn init_cpu(&self, cpu: u16) -> Result<(), Error> {
+    fn init_cpu(&self, cpu: u16, _: &()) -> Result<(), Error> {
         self.with(|hw| {
             let c = usize::from(cpu);
             let regs = hw.regs.get_mut(c).ok_or(Error::CpuOutOfRange { cpu })?;
@@ -279,12 +285,7 @@ impl Arch for Mock {
         }
         let max = u64::from(self.config.max_piece.clamp(1, 8));
         let slots = self.config.counts.slots(self.config.counts.pool_of(ty));
-        let (mut addr, mut left) = (attr.addr, attr.len);
-        while left > 0 {
-            let mut size = max;
-            while size > 1 && (addr % size != 0 || size > left) {
-                size /= 2;
-            }
+        for (addr, size) in Pieces::new(attr.addr, attr.len, max) {
             let piece = Piece {
                 slot: MockSlot {
                     addr,
@@ -300,8 +301,6 @@ impl Arch for Mock {
                     slots,
                 });
             }
-            left -= size;
-            addr = addr.wrapping_add(size);
         }
         Ok(Encoding { ty, pieces })
     }
@@ -315,7 +314,7 @@ impl Arch for Mock {
         }
     }
 
-    fn install(&self, cpu: u16, current: &Image<MockSlot>, desired: &Image<MockSlot>) {
+    fn install(&self, cpu: u16, _: &(), current: &Image<MockSlot>, desired: &Image<MockSlot>) {
         self.with(|hw| {
             let c = usize::from(cpu);
             let mut out_of_sync = false;
@@ -358,11 +357,11 @@ impl Arch for Mock {
         })
     }
 
-    fn decode(&self, _cpu: u16, raw: &MockException) -> Decoded {
+    fn decode(&self, _cpu: u16, _: &(), raw: &MockException) -> Decoded {
         let resume = match raw.fired {
-            Fired::None => Resume::NotOurs,
-            _ if raw.access.contains(Access::EXEC) => Resume::SetResumeFlag,
-            _ => Resume::Return,
+            Fired::None => Resume::NOT_OURS,
+            _ if raw.access.contains(Access::EXEC) => Resume::SET_RESUME_FLAG,
+            _ => Resume::RETURN,
         };
         Decoded {
             fired: raw.fired,

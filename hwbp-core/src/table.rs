@@ -27,7 +27,7 @@
 //! `running` staying 0), until pinned breakpoints go away.
 
 use crate::arch::{Pool, SlotCounts, MAX_SLOTS};
-use crate::{Error, Target, TaskId};
+use crate::{Error, HardwareError, Target, TaskId};
 use heapless::FnvIndexMap;
 
 /// What one registered request costs the table.
@@ -197,7 +197,7 @@ impl<const CPUS: usize, const TASKS: usize> ConstraintTable<CPUS, TASKS> {
     fn check_shape(&self, d: &Demand) -> Result<(), Error> {
         let slots = self.counts.slots(d.pool);
         if slots == 0 {
-            return Err(Error::NoDebugHardware);
+            return Err(Error::Hardware(HardwareError::NoDebugHardware));
         }
         if d.weight == 0 || d.weight > slots {
             return Err(Error::RangeTooLarge {

@@ -97,7 +97,7 @@ fn storage_of_an_unregistered_breakpoint_is_not_reused_while_its_handler_runs() 
         thread::yield_now();
     }
     // The unregister hides the breakpoint and returns; its handler runs on.
-    hw.unregister(old).unwrap();
+    let _ = hw.unregister(old).unwrap();
     assert!(hw.is_empty());
     assert_eq!(hw.quiesced(old), Ok(false));
     assert_eq!(hw.all_quiesced(), Ok(false));
@@ -111,7 +111,7 @@ fn storage_of_an_unregistered_breakpoint_is_not_reused_while_its_handler_runs() 
     assert_eq!(hw.all_quiesced(), Ok(true));
     assert_eq!(hw.hits(new), Ok(0), "the old hit was not credited to it");
     // Once the handler is over, the storage is reused (lowest index first).
-    hw.unregister(new).unwrap();
+    let _ = hw.unregister(new).unwrap();
     let again = hw.register(&watch(0x3000)).unwrap().handle;
     assert_eq!(again.index(), old.index());
     // The old handle names nothing live, and stays quiesced.

@@ -146,8 +146,8 @@ fn bad_input_cpu_out_of_range() {
 fn bad_input_capacity_exhausted_slots() {
     let hw = hw(MockConfig::X86_LIKE);
     // Two 8-byte-aligned 16-byte regions: 2 + 2 registers of CPU 0's four.
-    hw.register(&w(0x1000, 16).target(Target::Cpu(0))).unwrap();
-    hw.register(&w(0x2000, 16).target(Target::Cpu(0))).unwrap();
+    let _ = hw.register(&w(0x1000, 16).target(Target::Cpu(0))).unwrap();
+    let _ = hw.register(&w(0x2000, 16).target(Target::Cpu(0))).unwrap();
     refused(&hw, Error::NoSlot { cpu: 0 }, |hw| {
         hw.register(&w(0x3000, 1).target(Target::Cpu(0)))
     });
@@ -156,7 +156,7 @@ fn bad_input_capacity_exhausted_slots() {
     refused(&hw, Error::NoSlot { cpu: 0 }, |hw| {
         hw.register(&w(0x3000, 1).target(Target::AllCpus))
     });
-    hw.register(&w(0x3000, 1).target(Target::Cpu(1))).unwrap();
+    let _ = hw.register(&w(0x3000, 1).target(Target::Cpu(1))).unwrap();
     // A debugger reservation cannot take promised registers.
     refused(&hw, Error::NoSlot { cpu: 0 }, |hw| {
         hw.reserve(0, BpType::Data, 1)
@@ -167,7 +167,7 @@ fn bad_input_capacity_exhausted_slots() {
 fn bad_input_capacity_exhausted_events() {
     let hw = hw(MockConfig::ARM_LIKE);
     for i in 0..4 {
-        hw.register(&w(0x1000 + 8 * i, 1).flexible()).unwrap();
+        let _ = hw.register(&w(0x1000 + 8 * i, 1).flexible()).unwrap();
     }
     refused(&hw, Error::TooManyEvents, |hw| hw.register(&w(0x2000, 1)));
 }
@@ -179,22 +179,22 @@ fn bad_input_capacity_exhausted_tasks() {
         task: TaskId(n),
         cpu: None,
     };
-    hw.register(&w(0x1000, 1).target(t(1))).unwrap();
-    hw.register(&w(0x1000, 1).target(t(2))).unwrap();
+    let _ = hw.register(&w(0x1000, 1).target(t(1))).unwrap();
+    let _ = hw.register(&w(0x1000, 1).target(t(2))).unwrap();
     refused(&hw, Error::TooManyTasks, |hw| {
         hw.register(&w(0x1000, 1).target(t(3)))
     });
     // A task that already holds pinned breakpoints can still add more, and a
     // flexible request does not take a task entry.
-    hw.register(&w(0x1008, 1).target(t(1))).unwrap();
-    hw.register(&w(0x1000, 1).target(t(3)).flexible()).unwrap();
+    let _ = hw.register(&w(0x1008, 1).target(t(1))).unwrap();
+    let _ = hw.register(&w(0x1000, 1).target(t(3)).flexible()).unwrap();
 }
 
 #[test]
 fn bad_input_stale_handle() {
     let hw = hw(MockConfig::X86_LIKE);
     let old = hw.register(&w(0x1000, 4)).unwrap().handle;
-    hw.unregister(old).unwrap();
+    let _ = hw.unregister(old).unwrap();
     // The storage is reused by a new breakpoint; the old handle still fails.
     let new = hw.register(&w(0x2000, 4)).unwrap().handle;
     assert_eq!(new.index(), old.index());
@@ -238,14 +238,17 @@ fn bad_input_no_debug_hardware() {
             ..MockConfig::X86_LIKE
         };
         let hw: Box<Hw> = Box::new(Hwbp::new(Mock::new(cfg), ()));
-        assert_eq!(hw.init(1), Err(Error::NoDebugHardware));
+        assert_eq!(
+            hw.init(1),
+            Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
+        );
         assert_eq!(
             hw.register(&w(0x1000, 4)).unwrap_err(),
             Error::NotInitialized
         );
         assert_eq!(
             ConstraintTable::<1, 2>::new(counts, 1),
-            Err(Error::NoDebugHardware)
+            Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
         );
     }
 }
@@ -287,7 +290,7 @@ fn bad_input_reinit_while_breakpoints_exist() {
     assert_eq!(hw.slots_on(h, 0).unwrap().count_ones(), 1);
     assert_eq!(hw.table().unwrap().nr_cpus(), 2);
     // Once it is gone, init is allowed again (and takes the CPUs offline).
-    hw.unregister(h).unwrap();
+    let _ = hw.unregister(h).unwrap();
     hw.init(1).unwrap();
     assert_eq!(hw.table().unwrap().nr_cpus(), 1);
 }

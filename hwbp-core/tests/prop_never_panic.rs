@@ -261,7 +261,7 @@ proptest! {
                 prop_assert_eq!(got, Some(MockSlot::default()));
             }
         } else {
-            prop_assert_eq!(c.validate(), Err(Error::NoDebugHardware));
+            prop_assert_eq!(c.validate(), Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware)));
         }
         if s >= MAX_SLOTS {
             prop_assert_eq!(got, None);
@@ -274,7 +274,7 @@ proptest! {
     fn mock_encode_never_panics(cfg in any_config(), a in any_attr(), cpu in edge_u16()) {
         let m = Mock::new(cfg);
         let _ = m.address_space(a.addr, a.len);
-        let _ = m.init_cpu(cpu);
+        let _ = m.init_cpu(cpu, &());
         match m.encode(&a) {
             // The meaning is only specified for the documented piece sizes and
             // for attrs that passed the generic validation (the manager never
@@ -315,8 +315,8 @@ proptest! {
     ) {
         let m = Mock::new(cfg);
         m.scramble(cpu);
-        m.install(cpu, &cur, &want);
-        let d = m.decode(cpu, &e);
+        m.install(cpu, &(), &cur, &want);
+        let d = m.decode(cpu, &(), &e);
         prop_assert_eq!(d.fired, e.fired);
         let _ = (m.writes(cpu), m.inits(cpu), m.log(), m.desync());
         let _ = m.register(cpu, Pool(p), s);
@@ -490,7 +490,7 @@ proptest! {
                 Call::Exception(c, e) => {
                     let r = hw.handle_exception(c, &e);
                     if e.fired == Fired::None {
-                        prop_assert_eq!(r, Resume::NotOurs);
+                        prop_assert_eq!(r, Resume::NOT_OURS);
                     }
                 }
                 Call::Access(c, a, l, k) => { let _ = hw.access(c, a, l, k, a ^ 1); }
@@ -532,10 +532,10 @@ fn every_error_displays() {
         Error::TooManyEvents,
         Error::TooManyTasks,
         Error::StaleHandle,
-        Error::UnsupportedDebugArch { version: 0xff },
-        Error::NoDebugHardware,
-        Error::UnknownPart { id: u32::MAX },
-        Error::InvalidImage,
+        Error::Hardware(hwbp_core::HardwareError::UnsupportedDebugArch { version: 0xff }),
+        Error::Hardware(hwbp_core::HardwareError::NoDebugHardware),
+        Error::Hardware(hwbp_core::HardwareError::UnknownPart { id: u32::MAX }),
+        Error::Hardware(hwbp_core::HardwareError::InvalidImage),
         Error::NotReserved,
         Error::NotInitialized,
         Error::Busy,

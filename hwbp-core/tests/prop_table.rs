@@ -1052,7 +1052,7 @@ impl Run {
                     }
                 }
                 // The guest's registers, written by the hypervisor.
-                self.hw.arch().install(c, &host, &guest);
+                self.hw.arch().install(c, &(), &host, &guest);
                 prop_assert_eq!(self.hw.restore(c, &guest), Ok(()));
                 Ok(false)
             }

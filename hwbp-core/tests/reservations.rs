@@ -20,7 +20,7 @@ fn debugger_programs(hw: &Hw, pool: usize, slot: usize, v: MockSlot) {
     let cur = hw.image(0).unwrap();
     let mut with = cur.clone();
     with.pools[pool][slot] = v;
-    hw.arch().install(0, &cur, &with);
+    hw.arch().install(0, &(), &cur, &with);
 }
 
 /// The debugger's write watchpoint.
@@ -52,14 +52,14 @@ fn a_debugger_breakpoint_on_our_instruction_is_handed_on_with_the_resume_flag() 
     hw.sync(0).unwrap();
     assert_eq!(
         hw.access(0, 0x4000, 1, Access::EXEC, 0x4000),
-        Some(Resume::SetResumeFlagAndPassOn)
+        Some(Resume::SET_RESUME_FLAG.and_pass_on())
     );
     assert_eq!(hw.hits(ours), Ok(1));
     // The debugger's alone: wholly its own, RF is its decision.
     debugger_programs(&hw, 0, 3, exec(0x5000));
     assert_eq!(
         hw.access(0, 0x5000, 1, Access::EXEC, 0x5000),
-        Some(Resume::NotOurs)
+        Some(Resume::NOT_OURS)
     );
     assert_eq!((hw.hits(ours), hw.stray(0)), (Ok(1), 0));
 }
@@ -77,13 +77,13 @@ fn on_address_only_hardware_a_hit_no_breakpoint_of_ours_contains_is_handed_on() 
     hw.sync(0).unwrap();
     assert_eq!(
         hw.access(0, 0x9000, 4, Access::WRITE, 0x4000),
-        Some(Resume::NotOurs)
+        Some(Resume::NOT_OURS)
     );
     assert_eq!((hw.hits(ours), hw.stray(0)), (Ok(0), 0), "not guessed");
     // Ours still is ours.
     assert_eq!(
         hw.access(0, 0x1000, 4, Access::WRITE, 0x4000),
-        Some(Resume::Return)
+        Some(Resume::RETURN)
     );
     assert_eq!(hw.hits(ours), Ok(1));
     // Without an address, the sole candidate of ours may not be the one.
@@ -93,7 +93,7 @@ fn on_address_only_hardware_a_hit_no_breakpoint_of_ours_contains_is_handed_on() 
         ip: 0x4000,
         access: Access::WRITE,
     };
-    assert_eq!(hw.handle_exception(0, &unknown), Resume::NotOurs);
+    assert_eq!(hw.handle_exception(0, &unknown), Resume::NOT_OURS);
     assert_eq!(hw.hits(ours), Ok(1));
 }
 
@@ -118,7 +118,7 @@ fn a_reservation_takes_effect_in_dispatch_at_the_sync() {
     hw.reserve(0, BpType::Data, 1).unwrap();
     assert_eq!(
         hw.access(0, addr, 4, Access::WRITE, 0x4000),
-        Some(Resume::Return)
+        Some(Resume::RETURN)
     );
     assert_eq!(hw.hits(in3), Ok(1));
     // Synced: slot 3 is the debugger's now.
@@ -127,12 +127,13 @@ fn a_reservation_takes_effect_in_dispatch_at_the_sync() {
     debugger_programs(&hw, 0, 3, WATCH_9000);
     assert_eq!(
         hw.access(0, 0x9000, 4, Access::WRITE, 0x4000),
-        Some(Resume::NotOurs)
+        Some(Resume::NOT_OURS)
     );
     // Given back (the debugger clears its register first) and synced: ours again.
     let mut programmed = hw.image(0).unwrap();
     programmed.pools[0][3] = WATCH_9000;
-    hw.arch().install(0, &programmed, &hw.image(0).unwrap());
+    hw.arch()
+        .install(0, &(), &programmed, &hw.image(0).unwrap());
     hw.unreserve(0, BpType::Data).unwrap();
     hw.sync(0).unwrap();
     assert!(handles

@@ -83,7 +83,7 @@ fn write_watchpoint_fires_end_to_end() {
     );
     assert_eq!(
         hw.access(0, 0x1003, 1, Access::WRITE, 0x20),
-        Some(Resume::Return)
+        Some(Resume::RETURN)
     );
     let s = hw.handler().take();
     assert_eq!(s.len(), 1);
@@ -101,7 +101,7 @@ fn instruction_breakpoint_asks_for_resume_flag() {
     for _ in 0..3 {
         assert_eq!(
             hw.access(0, 0x40_1000, 1, Access::EXEC, 0x40_1000),
-            Some(Resume::SetResumeFlag)
+            Some(Resume::SET_RESUME_FLAG)
         );
     }
     assert_eq!(hw.hits(h), Ok(3));
@@ -182,7 +182,10 @@ fn slot_counts_come_from_the_backend_at_run_time() {
         }),
         (),
     );
-    assert_eq!(bad.init(1), Err(Error::NoDebugHardware));
+    assert_eq!(
+        bad.init(1),
+        Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
+    );
     assert_eq!(bad.register(&w(0, 1)).unwrap_err(), Error::NotInitialized);
 }
 
@@ -421,10 +424,10 @@ fn inherit_is_all_or_nothing() {
         (),
     ));
     small.init(1).unwrap();
-    small
+    let _ = small
         .register(&w(0x1000, 8).target(task(1)).inherit(true))
         .unwrap();
-    small
+    let _ = small
         .register(&w(0x2000, 8).target(task(1)).inherit(true))
         .unwrap();
     let table = small.table().unwrap();
@@ -437,9 +440,10 @@ fn inherit_is_all_or_nothing() {
         (),
     ));
     tiny.init(1).unwrap();
-    tiny.register(&w(0x1000, 8).target(task(1)).inherit(true))
+    let _ = tiny
+        .register(&w(0x1000, 8).target(task(1)).inherit(true))
         .unwrap();
-    tiny.register(&w(0x2000, 8).target(task(3))).unwrap();
+    let _ = tiny.register(&w(0x2000, 8).target(task(3))).unwrap();
     let table = tiny.table().unwrap();
     assert_eq!(tiny.fork(p, TaskId(2)).unwrap_err(), Error::TooManyTasks);
     assert_eq!((tiny.len(), tiny.table().unwrap()), (2, table));
@@ -517,7 +521,7 @@ fn debugger_reservation_is_never_touched() {
             access: Access::WRITE,
         };
     }
-    hwbp_core::Arch::install(hw.arch(), 0, &core_image, &debugger);
+    hwbp_core::Arch::install(hw.arch(), 0, &(), &core_image, &debugger);
     let before: Vec<_> = (2..4).map(|s| hw.arch().register(0, Pool(0), s)).collect();
     assert!(before.iter().all(|r| r.is_some_and(|r| r.len == 4)));
     for _ in 0..10 {
@@ -540,7 +544,7 @@ fn debugger_reservation_is_never_touched() {
     let stray = hw.stray(0);
     assert_eq!(
         hw.access(0, 0x7100, 4, Access::WRITE, 0x4000),
-        Some(Resume::NotOurs)
+        Some(Resume::NOT_OURS)
     );
     assert_eq!(hw.stray(0), stray);
     // Together with a hit of ours: ours is delivered, the exception passed on.
@@ -554,9 +558,9 @@ fn debugger_reservation_is_never_touched() {
         access: Access::WRITE,
     };
     let hits = hw.hits(h).unwrap();
-    assert_eq!(hw.handle_exception(0, &both), Resume::ReturnAndPassOn);
+    assert_eq!(hw.handle_exception(0, &both), Resume::RETURN.and_pass_on());
     assert_eq!(hw.hits(h), Ok(hits + 1));
-    hw.unregister(more).unwrap();
+    let _ = hw.unregister(more).unwrap();
     // While reserved, a second pinned request does not fit.
     assert_eq!(
         hw.register(&w(0x3000, 8).target(Target::Cpu(0)))
@@ -692,7 +696,7 @@ fn save_and_restore_an_image() {
         access: Access::WRITE,
     };
     use hwbp_core::Arch;
-    hw.arch().install(0, &saved, &guest);
+    hw.arch().install(0, &(), &saved, &guest);
     let writes = hw.arch().writes(0);
     hw.restore(0, &guest).unwrap();
     assert_eq!(hw.arch().writes(0), writes + 1);
@@ -741,19 +745,19 @@ fn imprecise_reports_are_matched_by_address_and_strays_filtered() {
         access,
     };
     // Exact match.
-    hw.handle_exception(0, &exc(0x1004, Access::READ));
+    let _ = hw.handle_exception(0, &exc(0x1004, Access::READ));
     // Exact match on b.
-    hw.handle_exception(0, &exc(0x1012, Access::WRITE));
+    let _ = hw.handle_exception(0, &exc(0x1012, Access::WRITE));
     // Access kind filters: b only watches writes, so a read reported at b is not
     // b's; the closest read-watching slot (a) gets it.
-    hw.handle_exception(0, &exc(0x1011, Access::READ));
+    let _ = hw.handle_exception(0, &exc(0x1011, Access::READ));
     // An imprecise address between the two (a wide store starting before b):
     // closest wins.
-    hw.handle_exception(0, &exc(0x100e, Access::WRITE));
+    let _ = hw.handle_exception(0, &exc(0x100e, Access::WRITE));
     assert_eq!((hw.hits(a), hw.hits(b)), (Ok(2), Ok(2)));
     // A pool with nothing that can match: stray.
     let stray = hw.stray(0);
-    hw.handle_exception(0, &exc(0x1004, Access::EXEC));
+    let _ = hw.handle_exception(0, &exc(0x1004, Access::EXEC));
     assert_eq!(hw.stray(0), stray + 1);
 }
 
@@ -774,13 +778,13 @@ fn unattributed_hits_go_only_to_the_one_breakpoint_that_can_explain_them() {
         access,
     };
     // Nothing installed: stray.
-    hw.handle_exception(0, &exc(Access::WRITE));
+    let _ = hw.handle_exception(0, &exc(Access::WRITE));
     assert_eq!(hw.stray(0), 1);
     // One breakpoint, split over two slots: it is the only explanation.
     let a = reg(&hw, w(0x1004, 8).target(Target::Cpu(0))).unwrap();
     assert_eq!(hw.slots_on(a, 0).unwrap().count_ones(), 2);
-    hw.handle_exception(0, &exc(Access::WRITE));
-    hw.handle_exception(0, &exc(Access::empty()));
+    let _ = hw.handle_exception(0, &exc(Access::WRITE));
+    let _ = hw.handle_exception(0, &exc(Access::empty()));
     assert_eq!(hw.hits(a), Ok(2));
     let s = hw.handler().take();
     assert_eq!(
@@ -794,15 +798,15 @@ fn unattributed_hits_go_only_to_the_one_breakpoint_that_can_explain_them() {
         BreakpointAttr::watch(0x2000, 4, Access::READ).target(Target::Cpu(0)),
     )
     .unwrap();
-    hw.handle_exception(0, &exc(Access::READ));
+    let _ = hw.handle_exception(0, &exc(Access::READ));
     assert_eq!((hw.hits(a), hw.hits(b)), (Ok(2), Ok(1)));
     let stray = hw.stray(0);
-    hw.handle_exception(0, &exc(Access::empty()));
+    let _ = hw.handle_exception(0, &exc(Access::empty()));
     assert_eq!((hw.hits(a), hw.hits(b)), (Ok(2), Ok(1)), "never a guess");
     assert_eq!(hw.stray(0), stray + 1);
     // Instruction slots are another pool.
     let e = reg(&hw, BreakpointAttr::exec(0x4000).target(Target::Cpu(0))).unwrap();
-    hw.handle_exception(
+    let _ = hw.handle_exception(
         0,
         &hwbp_core::mock::MockException {
             fired: hwbp_core::Fired::Unattributed { pool: Pool(0) },
@@ -822,8 +826,10 @@ fn hits_outside_the_user_region_are_filtered() {
     impl Arch for Coarse {
         type Slot = u64;
         type Exception = MockException;
-        fn slot_counts(&self) -> SlotCounts {
-            SlotCounts::Separate { inst: 1, data: 1 }
+        type CpuState = ();
+        const CPU_STATE_INIT: () = ();
+        fn discover(&self) -> Result<SlotCounts, Error> {
+            Ok(SlotCounts::Separate { inst: 1, data: 1 })
         }
         fn encode(&self, a: &BreakpointAttr) -> Result<Encoding<u64>, Error> {
             let base = a.addr & !15;
@@ -841,14 +847,14 @@ fn hits_outside_the_user_region_are_filtered() {
         fn address_space(&self, _: u64, _: u64) -> AddressSpace {
             AddressSpace::User
         }
-        fn install(&self, _: u16, _: &Image<u64>, _: &Image<u64>) {}
-        fn decode(&self, _: u16, raw: &MockException) -> Decoded {
+        fn install(&self, _: u16, _: &(), _: &Image<u64>, _: &Image<u64>) {}
+        fn decode(&self, _: u16, _: &(), raw: &MockException) -> Decoded {
             Decoded {
                 fired: raw.fired,
                 addr: raw.addr,
                 ip: raw.ip,
                 access: raw.access,
-                resume: Resume::SingleStep,
+                resume: Resume::SINGLE_STEP,
             }
         }
     }
@@ -872,11 +878,11 @@ fn hits_outside_the_user_region_are_filtered() {
     // The hardware fires for 0x100c (same block) but the user watches 0x1004..0x1008.
     assert_eq!(
         hw.handle_exception(0, &exc(0x100c)),
-        Resume::SingleStep,
+        Resume::SINGLE_STEP,
         "the CPU still steps over"
     );
     assert_eq!((hw.hits(h), hw.stray(0)), (Ok(0), 1));
-    hw.handle_exception(0, &exc(0x1006));
+    let _ = hw.handle_exception(0, &exc(0x1006));
     assert_eq!(hw.hits(h), Ok(1));
     assert_eq!(hw.handler().take().len(), 1);
 }
@@ -888,7 +894,7 @@ fn cpu_online_again_forgets_what_was_on_the_cpu() {
     let b = reg(&hw, w(0x1000, 4).target(Target::Cpu(0))).unwrap();
     let a = reg(&hw, w(0x1000, 4).target(Target::Cpu(0))).unwrap();
     assert_eq!(hw.slots_on(a, 0).unwrap().count_ones(), 1);
-    hw.disable(a).unwrap();
+    let _ = hw.disable(a).unwrap();
     hw.cpu_online(0).unwrap();
     assert_eq!(hw.slots_on(a, 0), Ok(0));
     hw.access(0, 0x1000, 4, Access::WRITE, 0x4000);
@@ -961,4 +967,33 @@ fn cpu_online_again_keeps_the_running_task() {
         assert_eq!(hw.slots_on(t, 0), Ok(0), "{cfg:?}");
         assert_eq!(hw.arch().desync(), 0, "{cfg:?}");
     }
+}
+
+/// The capacity parameters have defaults: `Hwbp<Mock>` is a manager for one
+/// CPU, 64 breakpoints and 64 tasks, and lives in a `static`.
+#[test]
+fn capacity_parameters_have_defaults() {
+    static DEFAULT: Hwbp<Mock> = Hwbp::new(Mock::new(MockConfig::X86_LIKE), ());
+    DEFAULT.init(1).unwrap();
+    DEFAULT.cpu_online(0).unwrap();
+    assert_eq!(DEFAULT.cpu_online(1), Err(Error::CpuOutOfRange { cpu: 1 }));
+    for i in 0..64 {
+        let _ = DEFAULT.register(&w(0x1000 + 8 * i, 8).flexible()).unwrap();
+    }
+    assert_eq!(
+        DEFAULT.register(&w(0x9000, 8).flexible()),
+        Err(Error::TooManyEvents)
+    );
+    // A backend without usable hardware is refused at init, with the reason.
+    static NONE: Hwbp<Mock> = Hwbp::new(
+        Mock::new(MockConfig {
+            counts: SlotCounts::Shared(0),
+            ..MockConfig::X86_LIKE
+        }),
+        (),
+    );
+    assert_eq!(
+        NONE.init(1),
+        Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
+    );
 }

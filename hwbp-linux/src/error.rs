@@ -90,7 +90,9 @@ impl Error {
             // Linux does not say on which CPU the table is full; per-thread
             // requests follow the thread everywhere.
             Error::NoSlot => Some(hwbp_core::Error::NoSlot { cpu: 0 }),
-            Error::NoHardware { .. } => Some(hwbp_core::Error::NoDebugHardware),
+            Error::NoHardware { .. } => Some(hwbp_core::Error::Hardware(
+                hwbp_core::HardwareError::NoDebugHardware,
+            )),
             _ => None,
         }
     }
@@ -269,7 +271,9 @@ mod pure_tests {
         );
         assert_eq!(
             Error::NoHardware { errno: 19 }.core(),
-            Some(hwbp_core::Error::NoDebugHardware)
+            Some(hwbp_core::Error::Hardware(
+                hwbp_core::HardwareError::NoDebugHardware
+            ))
         );
         assert_eq!(Error::TooManyFiles.core(), None);
     }

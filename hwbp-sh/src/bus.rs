@@ -82,6 +82,20 @@ impl<T: UbcBus + ?Sized> UbcBus for &T {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Mmio;
 
+/// Run a register write with compiler fences on both sides. A volatile
+/// access is ordered only with other volatile accesses: without the fences
+/// the compiler could move an ordinary load or store — the very access a
+/// channel is being set up (or torn down) to watch — across the UBC write.
+/// This is the MMIO counterpart of leaving `nomem` off the x86 and Arm
+/// debug-register writes. (The hardware side is the backend's read-back of
+/// the register, which the SH-4/SH-4A manuals ask for.)
+fn fenced(write: impl FnOnce()) {
+    use core::sync::atomic::{compiler_fence, Ordering::SeqCst};
+    compiler_fence(SeqCst);
+    write();
+    compiler_fence(SeqCst);
+}
+
 impl UbcBus for Mmio {
     unsafe fn read8(&self, addr: u32) -> u8 {
         // SAFETY: the caller guarantees `addr` is an 8-bit device register.
@@ -97,14 +111,14 @@ impl UbcBus for Mmio {
     }
     unsafe fn write8(&self, addr: u32, value: u8) {
         // SAFETY: the caller guarantees `addr` is an 8-bit device register it owns.
-        unsafe { core::ptr::write_volatile(addr as usize as *mut u8, value) }
+        fenced(|| unsafe { core::ptr::write_volatile(addr as usize as *mut u8, value) })
     }
     unsafe fn write16(&self, addr: u32, value: u16) {
         // SAFETY: the caller guarantees `addr` is an aligned 16-bit device register it owns.
-        unsafe { core::ptr::write_volatile(addr as usize as *mut u16, value) }
+        fenced(|| unsafe { core::ptr::write_volatile(addr as usize as *mut u16, value) })
     }
     unsafe fn write32(&self, addr: u32, value: u32) {
         // SAFETY: the caller guarantees `addr` is an aligned 32-bit device register it owns.
-        unsafe { core::ptr::write_volatile(addr as usize as *mut u32, value) }
+        fenced(|| unsafe { core::ptr::write_volatile(addr as usize as *mut u32, value) })
     }
 }

@@ -4,42 +4,11 @@
 //! The UBC does not report the data address of an operand break, only that a
 //! channel's condition matched (CCMFR.MFn on SH-4A, BRCR.CMFA/CMFB on SH-4)
 //! and the PC saved in SPC. An embedder that decodes the instruction at SPC
-//! can pass the data address in [`UbcException::data_addr`].
+//! can pass the data address in [`ShException::data_addr`](crate::ShException::data_addr).
 
 use crate::slot::UbcSlot;
-use crate::variant::USER_BREAK_EXPEVT;
 use crate::{sh4, sh4a};
 use hwbp_core::{Access, Fired, Pool};
-
-/// The state the embedder's exception handler passes to
-/// [`hwbp_core::Arch::decode`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct UbcException {
-    /// EXPEVT at entry (the user break is `0x1E0`; anything else is not ours).
-    pub expevt: u32,
-    /// SPC at entry: the instruction for a before-execution break, the next
-    /// instruction otherwise.
-    pub spc: u32,
-    /// The operand address, if the embedder decoded it from the instruction.
-    pub data_addr: Option<u32>,
-}
-
-impl UbcException {
-    /// A user break exception with SPC `spc`.
-    pub const fn user_break(spc: u32) -> Self {
-        UbcException {
-            expevt: USER_BREAK_EXPEVT,
-            spc,
-            data_addr: None,
-        }
-    }
-
-    /// Whether EXPEVT says this is a user break.
-    pub const fn is_user_break(&self) -> bool {
-        self.expevt == USER_BREAK_EXPEVT
-    }
-}
 
 /// Channels flagged in an SH-4A CCMFR value.
 pub const fn sh4a_flags(ccmfr: u32) -> u32 {

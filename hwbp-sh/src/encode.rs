@@ -1,7 +1,7 @@
 //! Validation and encoding of generic requests into UBC channel settings.
 //!
 //! Pure: usable on the host, by a debugger that only wants to know whether a
-//! request fits, and by [`crate::UbcBackend`].
+//! request fits, and by [`crate::ShBackend`].
 //!
 //! # Rules
 //!
@@ -123,19 +123,28 @@ impl Encoder {
         }
     }
 
-    /// Validate and encode `attr`.
+    /// Validate `attr` (the core's generic rules,
+    /// [`BreakpointAttr::validate_request`], then the UBC's) and encode it.
     pub fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<UbcSlot>, Error> {
+        attr.validate_request(None, |a, l| self.address_space(a, l))?;
+        self.encode_validated(attr)
+    }
+
+    /// [`Encoder::encode`] for a request that already passed the core's
+    /// generic rules ([`BreakpointAttr::validate_request`], which the manager
+    /// checks before [`hwbp_core::Arch::encode`]): only the UBC's rules are
+    /// checked. Never panics; a request that breaks the generic rules is
+    /// refused with some error.
+    pub fn encode_validated(&self, attr: &BreakpointAttr) -> Result<Encoding<UbcSlot>, Error> {
         let (cycle, rw) = classify(attr.access)?;
         let (addr, len) = (attr.addr, attr.len);
         if len == 0 {
-            return Err(Error::ZeroLength);
+            return Err(Error::UnsupportedLength { len });
         }
+        // The UBC compares 32-bit addresses.
         let end = addr.checked_add(len).ok_or(Error::AddressOverflow)?;
         if end > ADDR_END {
             return Err(Error::AddressOverflow);
-        }
-        if attr.exclude_kernel && self.address_space(addr, len) == AddressSpace::Kernel {
-            return Err(Error::KernelAddress);
         }
         let base = UbcSlot {
             enabled: true,
@@ -309,12 +318,9 @@ fn classify(access: Access) -> Result<(CycleSelect, BusCommand), Error> {
         Ok((CycleSelect::Operand, BusCommand::Write))
     } else if access == Access::RW {
         Ok((CycleSelect::Operand, BusCommand::ReadWrite))
-    } else if access.contains(Access::EXEC)
-        && access.intersects(Access::RW)
-        && Access::all().contains(access)
-    {
-        Err(Error::ExecWithData)
     } else {
+        // The core refuses such a request first, with the precise generic
+        // reason (`BreakpointAttr::validate_request`).
         Err(Error::NoAccess)
     }
 }

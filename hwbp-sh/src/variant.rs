@@ -12,7 +12,8 @@
 //!    (PVR bits 23:8) name the part, with `(PRR >> 4) & 0xFF` telling apart
 //!    parts that share them. A part is known only when both agree with the
 //!    table: an SH-4A part number under a non-SH-4A family byte, or an SH-4
-//!    part number under the SH-4A family byte, is an [`Error::UnknownPart`]
+//!    part number under the SH-4A family byte, is an
+//!    [`HardwareError::UnknownPart`](hwbp_core::HardwareError::UnknownPart)
 //!    like any value not in the table. The crate does not guess.
 //! 2. When the PVR is not implemented (reads as all zeros or all ones), from
 //!    a probe of the channel registers ([`probe`]).
@@ -150,9 +151,13 @@ pub fn identify(pvr_raw: u32, prr_raw: u32) -> Result<Variant, Error> {
     let pvr = (pvr_raw >> 8) & 0xFF_FFFF;
     let family_sh4a = pvr >> 16 == SH4A_FAMILY;
     let prr = (prr_raw >> 4) & 0xFF;
-    let unknown = Err(Error::UnknownPart { id: pvr_raw });
+    let unknown = Err(Error::Hardware(hwbp_core::HardwareError::UnknownPart {
+        id: pvr_raw,
+    }));
     // Every SH-4A part listed here documents two UBC channels (CBR0/CBR1).
-    let sh4a2 = |part| Variant::sh4a(part, 2).ok_or(Error::NoDebugHardware);
+    let sh4a2 = |part| {
+        Variant::sh4a(part, 2).ok_or(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
+    };
     let found = match pvr & 0xFFFF {
         0x0205 => Ok(Variant::sh4(Part::Sh7750)),
         0x0206 => Ok(Variant::sh4(Part::Sh7750S)),
@@ -203,7 +208,7 @@ const CAR_PROBE: u32 = 0xA5C3_5A3C;
 ///
 /// Every register touched is restored. A UBC that ignores writes (module
 /// clock stopped, see [`check_writable`]) has no channel whose CAR reads
-/// back, so the probe returns [`Error::NoDebugHardware`] for it.
+/// back, so the probe returns [`HardwareError::NoDebugHardware`](hwbp_core::HardwareError::NoDebugHardware) for it.
 ///
 /// # Safety
 /// The caller owns the UBC and runs privileged on a SuperH part whose UBC is
@@ -239,15 +244,15 @@ pub unsafe fn probe<B: UbcBus>(bus: &B) -> Result<Variant, Error> {
         }
         n += 1;
     }
-    Variant::sh4a(Part::Other, n).ok_or(Error::NoDebugHardware)
+    Variant::sh4a(Part::Other, n).ok_or(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
 }
 
 /// Identify the UBC: from PVR/PRR when the PVR is implemented, else by
 /// [`probe`]; then check that the UBC accepts writes ([`check_writable`]).
 ///
 /// # Errors
-/// [`Error::UnknownPart`] for a PVR/PRR not in the table;
-/// [`Error::NoDebugHardware`] when the probe finds no UBC or the UBC ignores
+/// [`HardwareError::UnknownPart`](hwbp_core::HardwareError::UnknownPart) for a PVR/PRR not in the table;
+/// [`HardwareError::NoDebugHardware`](hwbp_core::HardwareError::NoDebugHardware) when the probe finds no UBC or the UBC ignores
 /// writes (module-stopped: clear its module-stop bit first).
 ///
 /// # Safety
@@ -281,7 +286,7 @@ const WRITABLE_PROBE: [u32; 2] = [0xA5C3_5A3C, 0x5A3C_A5C3];
 /// forgetting it into an error.
 ///
 /// # Errors
-/// [`Error::NoDebugHardware`] if a pattern does not read back.
+/// [`HardwareError::NoDebugHardware`](hwbp_core::HardwareError::NoDebugHardware) if a pattern does not read back.
 ///
 /// # Safety
 /// The caller owns the UBC and runs privileged on a part with `variant`'s
@@ -307,7 +312,7 @@ pub unsafe fn check_writable<B: UbcBus>(bus: &B, variant: Variant) -> Result<(),
     if ok {
         Ok(())
     } else {
-        Err(Error::NoDebugHardware)
+        Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
     }
 }
 
@@ -343,12 +348,16 @@ mod tests {
     fn unknown_parts_are_errors() {
         assert_eq!(
             identify(0x0030_0000, 0),
-            Err(Error::UnknownPart { id: 0x0030_0000 })
+            Err(Error::Hardware(hwbp_core::HardwareError::UnknownPart {
+                id: 0x0030_0000
+            }))
         );
         // SH7760 shares PVR 0x0500 with SH7750R/SH7751R but has PRR 0x5x.
         assert_eq!(
             identify(0x0005_0000, 0x500),
-            Err(Error::UnknownPart { id: 0x0005_0000 })
+            Err(Error::Hardware(hwbp_core::HardwareError::UnknownPart {
+                id: 0x0005_0000
+            }))
         );
         // PVR 0x300B is SH7724 only with PRR 0x20: SH7757 (0x10/0x11),
         // SH7372 (0xD0/0x40), SH7733/SH7734 (0xE0) and unlisted values are
@@ -356,7 +365,9 @@ mod tests {
         for prr in [0x000, 0x100, 0x110, 0xD00, 0x400, 0xE00, 0x210, 0x4E0] {
             assert_eq!(
                 identify(0x1030_0B00, prr),
-                Err(Error::UnknownPart { id: 0x1030_0B00 }),
+                Err(Error::Hardware(hwbp_core::HardwareError::UnknownPart {
+                    id: 0x1030_0B00
+                })),
                 "PRR {prr:#x}"
             );
         }
@@ -378,7 +389,9 @@ mod tests {
         ] {
             assert_eq!(
                 identify(pvr, prr),
-                Err(Error::UnknownPart { id: pvr }),
+                Err(Error::Hardware(hwbp_core::HardwareError::UnknownPart {
+                    id: pvr
+                })),
                 "PVR {pvr:#x}"
             );
         }

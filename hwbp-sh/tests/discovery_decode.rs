@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use hwbp_core::{Access, Arch, BreakpointAttr, Error, Fired, Resume, SlotCounts};
 use hwbp_sh::model::RegisterFile;
-use hwbp_sh::{sh4, sh4a, Layout, Part, UbcBackend, UbcException, Variant};
+use hwbp_sh::{sh4, sh4a, Layout, Part, ShException, Variant};
 
 fn discover(r: &RegisterFile) -> Result<Variant, Error> {
     // SAFETY: in-memory register file.
@@ -41,7 +41,7 @@ fn known_parts_from_pvr() {
             (part, layout, n, 0x1E0)
         );
         // SAFETY: in-memory register file.
-        let b = unsafe { UbcBackend::<_>::discover(&r) }.unwrap();
+        let b = discovered(&r).unwrap();
         assert_eq!(b.slot_counts(), SlotCounts::Shared(n));
         // PVR identification writes only the writability check's patterns
         // to CAR0/BARA, and restores the register.
@@ -53,10 +53,20 @@ fn known_parts_from_pvr() {
 #[test]
 fn unknown_part_is_an_error() {
     let r = RegisterFile::new(sh4a(2), 0x1040_0400, 0);
-    assert_eq!(discover(&r), Err(Error::UnknownPart { id: 0x1040_0400 }));
+    assert_eq!(
+        discover(&r),
+        Err(Error::Hardware(hwbp_core::HardwareError::UnknownPart {
+            id: 0x1040_0400
+        }))
+    );
     // SAFETY: in-memory register file.
-    let b = unsafe { UbcBackend::<_>::discover(&r) };
-    assert!(matches!(b, Err(Error::UnknownPart { .. })));
+    let b = discovered(&r);
+    assert!(matches!(
+        b,
+        Err(Error::Hardware(
+            hwbp_core::HardwareError::UnknownPart { .. }
+        ))
+    ));
 }
 
 #[test]
@@ -67,10 +77,10 @@ fn a_part_number_under_another_family_is_unknown() {
     // any UBC register is written.
     for (v, pvr) in [(sh4a(2), 0x0020_0600u32), (sh7750(), 0x1002_0500)] {
         let r = RegisterFile::new(v, pvr, 0);
-        assert_eq!(discover(&r), Err(Error::UnknownPart { id: pvr }));
-        // SAFETY: in-memory register file.
-        let b = unsafe { UbcBackend::<_>::discover(&r) };
-        assert!(matches!(b, Err(Error::UnknownPart { id }) if id == pvr));
+        let unknown = Error::Hardware(hwbp_core::HardwareError::UnknownPart { id: pvr });
+        assert_eq!(discover(&r), Err(unknown));
+        let b = discovered(&r);
+        assert!(matches!(b, Err(e) if e == unknown));
         assert!(r.write_log().is_empty(), "{pvr:#x}");
     }
 }
@@ -146,7 +156,7 @@ fn exception_sequence_disables_then_reenables() {
     arm(&b, &BreakpointAttr::watch(0x3000, 4, Access::WRITE)).unwrap();
     r.cycle(write(0x3000, 4), 0);
     r.clear_log();
-    let d = b.decode(0, &UbcException::user_break(0x8c00_2002));
+    let d = b.decode(0, &ShException::user_break(0x8c00_2002));
     assert_eq!(fired_mask(&d), 1);
     let log = r.write_log();
     let disable = log
@@ -173,15 +183,15 @@ fn stray_breaks_are_filtered() {
         let b = backend(&r);
         arm(&b, &BreakpointAttr::watch(0x3000, 4, Access::WRITE)).unwrap();
         // 1. A user break with no flag set.
-        let d = b.decode(0, &UbcException::user_break(0x100));
-        assert_eq!((d.fired, d.resume), (Fired::None, Resume::Return));
+        let d = b.decode(0, &ShException::user_break(0x100));
+        assert_eq!((d.fired, d.resume), (Fired::None, Resume::RETURN));
         // 2. A flag of a channel that is not enabled (stale, or set by someone
         //    else): not reported, but cleared.
         match v.layout {
             Layout::Sh4a => r.poke(sh4a::CCMFR, 0b10),
             Layout::Sh4 => r.poke(sh4::BRCR, r.peek(sh4::BRCR) | 0x4000),
         }
-        let d = b.decode(0, &UbcException::user_break(0x100));
+        let d = b.decode(0, &ShException::user_break(0x100));
         assert_eq!(d.fired, Fired::None, "{v:?}");
         match v.layout {
             Layout::Sh4a => assert_eq!(r.peek(sh4a::CCMFR), 0),
@@ -191,7 +201,7 @@ fn stray_breaks_are_filtered() {
         if v.layout == Layout::Sh4a {
             r.poke(sh4a::CCMFR, 0xFFFF_FFFC);
             assert_eq!(
-                b.decode(0, &UbcException::user_break(0x100)).fired,
+                b.decode(0, &ShException::user_break(0x100)).fired,
                 Fired::None
             );
         }
@@ -199,23 +209,20 @@ fn stray_breaks_are_filtered() {
         r.cycle(write(0x3000, 4), 0);
         let d = b.decode(
             0,
-            &UbcException {
+            &ShException {
                 expevt: 0x160,
                 spc: 0x100,
                 data_addr: None,
             },
         );
-        assert_eq!((d.fired, d.resume), (Fired::None, Resume::NotOurs));
+        assert_eq!((d.fired, d.resume), (Fired::None, Resume::NOT_OURS));
         let pending = match v.layout {
             Layout::Sh4a => r.peek(sh4a::CCMFR) & 1,
             Layout::Sh4 => (r.peek(sh4::BRCR) >> 15) & 1,
         };
         assert_eq!(pending, 1);
         // ... and the real break is still decoded afterwards.
-        assert_eq!(
-            fired_mask(&b.decode(0, &UbcException::user_break(0x100))),
-            1
-        );
+        assert_eq!(fired_mask(&b.decode(0, &ShException::user_break(0x100))), 1);
     }
 }
 
@@ -266,10 +273,17 @@ fn module_stopped_ubc_is_refused() {
         };
         r.poke(addr_reg, 0x0bad_cafe);
         r.set_module_stopped(true);
-        assert_eq!(discover(&r), Err(Error::NoDebugHardware), "{v:?} {pvr:#x}");
+        assert_eq!(
+            discover(&r),
+            Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware)),
+            "{v:?} {pvr:#x}"
+        );
         // SAFETY: in-memory register file.
-        let b = unsafe { UbcBackend::<_>::discover(&r) };
-        assert!(matches!(b, Err(Error::NoDebugHardware)));
+        let b = discovered(&r);
+        assert!(matches!(
+            b,
+            Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
+        ));
         // Clock running again: discovery works and left the register as it was.
         r.set_module_stopped(false);
         assert_eq!(r.peek(addr_reg), 0x0bad_cafe);
@@ -284,9 +298,12 @@ fn init_cpu_refuses_a_module_stopped_ubc() {
     for v in [sh7750(), sh4a(2)] {
         let r = regs(v);
         // SAFETY: in-memory register file.
-        let b = unsafe { UbcBackend::<_>::new(&r, v) };
+        let b = with_cpus::<1>(&r, v);
         r.set_module_stopped(true);
-        assert_eq!(b.init_cpu(0), Err(Error::NoDebugHardware));
+        assert_eq!(
+            b.init_cpu(0),
+            Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
+        );
         r.set_module_stopped(false);
         assert_eq!(b.init_cpu(0), Ok(()));
         // The check's patterns do not stay behind: init_cpu cleared CAR0/BARA.
@@ -304,7 +321,7 @@ fn cpus_without_step_state_are_refused() {
     for v in [sh7750(), sh4a(2)] {
         let r = regs(v);
         // SAFETY: in-memory register file.
-        let b = unsafe { UbcBackend::<_, 2>::new(&r, v) };
+        let b = with_cpus::<2>(&r, v);
         assert_eq!(b.init_cpu(1), Ok(()));
         r.clear_log();
         assert_eq!(b.init_cpu(2), Err(Error::CpuOutOfRange { cpu: 2 }));
@@ -327,11 +344,11 @@ fn cpus_without_step_state_are_refused() {
         let out = r.cycle(hwbp_sh::model::BusCycle::Fetch { pc: 0x8c01_0000 }, 0);
         assert!(out.brk);
         r.clear_log();
-        let d = b.decode(2, &UbcException::user_break(out.spc));
-        assert_eq!((d.fired, d.resume), (Fired::None, Resume::NotOurs));
+        let d = b.decode(2, &ShException::user_break(out.spc));
+        assert_eq!((d.fired, d.resume), (Fired::None, Resume::NOT_OURS));
         assert!(r.write_log().is_empty());
         // The same break on CPU 0 is a hit and starts the step-over.
-        let d = b.decode(0, &UbcException::user_break(out.spc));
+        let d = b.decode(0, &ShException::user_break(out.spc));
         assert_eq!(fired_mask(&d), 1);
         assert_eq!(
             b.read_channel(0).map(|s| s.timing),

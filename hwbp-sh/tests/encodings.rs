@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use hwbp_core::{Access, AddressSpace, Arch, BpType, BreakpointAttr, Error, Resume};
-use hwbp_sh::{BreakTiming, Encoder, RangePolicy, SizePolicy, UbcBackend, Variant};
+use hwbp_sh::{BreakTiming, Encoder, RangePolicy, SizePolicy, Variant};
 
 fn variants() -> [Variant; 3] {
     [sh7750(), sh4a(2), sh4a(4)]
@@ -33,7 +33,7 @@ fn data_kinds_on_both_layouts() {
                 assert_eq!(fired_mask(&d), 1);
                 assert_eq!(d.addr, 0x0c00_1000);
                 assert_eq!(d.access, access);
-                assert_eq!(d.resume, Resume::Return);
+                assert_eq!(d.resume, Resume::RETURN);
                 // Operand breaks are taken after the access: SPC is the next insn.
                 assert_eq!(d.ip, 0x8c00_2002);
             }
@@ -160,7 +160,7 @@ fn instruction_break_before_execution_steps_over_itself() {
         // that break is the step-over completing, not a hit.
         let d = run(&r, &b, fetch(0x8c01_0000)).expect("step-over break");
         assert_eq!(d.fired, hwbp_core::Fired::None, "{v:?}");
-        assert_eq!(d.resume, Resume::Return);
+        assert_eq!(d.resume, Resume::RETURN);
         // The channel is back to before-execution: the next pass hits again.
         assert_eq!(b.read_channel(0).unwrap().timing, BreakTiming::Before);
         let d = run(&r, &b, fetch(0x8c01_0000)).expect("break");
@@ -399,7 +399,7 @@ fn instruction_ranges() {
 fn runtime_channel_counts() {
     for n in [1u8, 2, 3, 4, 8, 16] {
         let r = regs(sh4a(n));
-        let b: UbcBackend<_> = backend(&r);
+        let b: Backend<'_> = backend(&r);
         assert_eq!(b.slot_counts(), hwbp_core::SlotCounts::Shared(n));
         // One byte watch per channel, each on its own address.
         let mut img = hwbp_core::Image::empty(b.slot_counts());
@@ -442,7 +442,7 @@ fn abandoned_step_over_does_not_swallow_the_next_hit() {
         // is still in after-execution mode, and its break is a real hit.
         let d = run(&r, &b, fetch(0x8c01_0004)).expect("break");
         assert_eq!(fired_mask(&d), 1, "{v:?}: hit not lost");
-        assert_eq!((d.ip, d.resume), (0x8c01_0006, Resume::Return));
+        assert_eq!((d.ip, d.resume), (0x8c01_0006, Resume::RETURN));
         // Back to before-execution: the next pass breaks before again.
         assert_eq!(b.read_channel(0).unwrap().timing, BreakTiming::Before);
         breaks_before(&r, &b, 0x8c01_0008, 1);
@@ -465,7 +465,7 @@ fn stepping_a_branch_or_a_delay_slot_counts_one_hit() {
         arm(&b, &BreakpointAttr::exec(0x8c01_0000)).unwrap();
         breaks_before(&r, &b, 0x8c01_0000, 1);
         r.raise_flags(1);
-        let d = b.decode(0, &hwbp_sh::UbcException::user_break(0x8c02_0000));
+        let d = b.decode(0, &hwbp_sh::ShException::user_break(0x8c02_0000));
         assert_eq!(
             d.fired,
             hwbp_core::Fired::None,
@@ -480,10 +480,10 @@ fn stepping_a_branch_or_a_delay_slot_counts_one_hit() {
         let b = backend(&r);
         arm(&b, &BreakpointAttr::exec(u64::from(slot))).unwrap();
         r.raise_flags(1);
-        let d = b.decode(0, &hwbp_sh::UbcException::user_break(branch));
+        let d = b.decode(0, &hwbp_sh::ShException::user_break(branch));
         assert_eq!(fired_mask(&d), 1, "{v:?}: the hit");
         r.raise_flags(1);
-        let d = b.decode(0, &hwbp_sh::UbcException::user_break(dest));
+        let d = b.decode(0, &hwbp_sh::ShException::user_break(dest));
         assert_eq!(
             d.fired,
             hwbp_core::Fired::None,

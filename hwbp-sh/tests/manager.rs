@@ -1,5 +1,5 @@
 //! End to end through the core manager: register through `hwbp_core::Hwbp`,
-//! let it install through `UbcBackend` into the register file, simulate the
+//! let it install through `ShBackend` into the register file, simulate the
 //! access in the UBC model, hand the exception to `Hwbp::handle_exception`
 //! and check the handler ran (or did not).
 
@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use common::*;
 use hwbp_core::{Access, BreakpointAttr, Error, Handler, Hwbp, Resume, Sample, Target};
 use hwbp_sh::model::{BusCycle, RegisterFile};
-use hwbp_sh::{sh4a, UbcException, Variant};
+use hwbp_sh::{sh4a, ShException, Variant};
 
 #[derive(Default)]
 struct Log(RefCell<Vec<Sample>>);
@@ -21,10 +21,10 @@ impl Handler for &Log {
     }
 }
 
-type Mgr<'a> = Hwbp<Backend<'a>, &'a Log, 1, 8, 4>;
+type Mgr<'a> = Hwbp<Ubc<'a>, &'a Log, 1, 8, 4>;
 
 fn manager<'a>(r: &'a RegisterFile, log: &'a Log) -> Mgr<'a> {
-    let hw = Hwbp::new(backend(r), log);
+    let hw = Hwbp::new(backend(r).ubc, log);
     hw.init(1).unwrap();
     hw.cpu_online(0).unwrap();
     hw
@@ -48,7 +48,7 @@ fn exec(r: &RegisterFile, hw: &Mgr<'_>, cycle: BusCycle) -> Option<Resume> {
     };
     Some(hw.handle_exception(
         0,
-        &UbcException {
+        &ShException {
             expevt: 0x1E0,
             spc: out.spc,
             data_addr,
@@ -67,7 +67,7 @@ fn scenario(v: Variant) {
         .unwrap();
     sync(&hw, w.sync);
     assert_eq!(exec(&r, &hw, read(0x0c00_1000, 4)), None);
-    assert_eq!(exec(&r, &hw, write(0x0c00_1000, 4)), Some(Resume::Return));
+    assert_eq!(exec(&r, &hw, write(0x0c00_1000, 4)), Some(Resume::RETURN));
     {
         let l = log.0.borrow();
         assert_eq!(l.len(), 1, "{v:?}");
@@ -84,7 +84,7 @@ fn scenario(v: Variant) {
     sync(&hw, x.sync);
     assert_eq!(
         exec(&r, &hw, BusCycle::Fetch { pc: 0x8c01_0000 }),
-        Some(Resume::Return)
+        Some(Resume::RETURN)
     );
     assert_eq!(
         log.0.borrow().last().map(|s| (s.handle, s.ip)),
@@ -93,7 +93,7 @@ fn scenario(v: Variant) {
     // Re-executing the instruction completes the step-over: no new sample.
     assert_eq!(
         exec(&r, &hw, BusCycle::Fetch { pc: 0x8c01_0000 }),
-        Some(Resume::Return)
+        Some(Resume::RETURN)
     );
     assert_eq!(log.0.borrow().len(), 2);
     assert_eq!(hw.hits(x.handle).unwrap(), 1);
@@ -139,8 +139,8 @@ fn scenario(v: Variant) {
     }
     let (samples, stray) = (log.0.borrow().len(), hw.stray(0));
     assert_eq!(
-        hw.handle_exception(0, &UbcException::user_break(0x100)),
-        Resume::Return
+        hw.handle_exception(0, &ShException::user_break(0x100)),
+        Resume::RETURN
     );
     assert_eq!((log.0.borrow().len(), hw.stray(0)), (samples, stray));
     assert_eq!(r.width_errors(), 0);
@@ -225,7 +225,7 @@ fn cover_blocks_are_filtered_by_address_when_asked() {
                 BreakTiming::Before,
             )
             .filter_by_address(filter);
-        let hw: Mgr<'_> = Hwbp::new(b, &log);
+        let hw: Mgr<'_> = Hwbp::new(b.ubc, &log);
         hw.init(1).unwrap();
         hw.cpu_online(0).unwrap();
         // 10 bytes at 0x1003: the hardware watches the 16-byte block at 0x1000.
@@ -253,4 +253,35 @@ fn cover_blocks_are_filtered_by_address_when_asked() {
         // Outside the block: the hardware does not match at all.
         assert_eq!(exec(&r, &hw, write(0x1010, 4)), None);
     }
+}
+
+/// The backend is const-constructible (it can sit in a `static` manager, the
+/// CPU count written once), and `Hwbp::init` identifies the part itself: no
+/// discovery before `init`.
+#[test]
+fn static_manager_and_discovery_at_init() {
+    // SAFETY: never initialised here, so `Mmio` is never touched; this only
+    // shows the type is buildable in a `static`.
+    static HW: Hwbp<hwbp_sh::ShBackend<hwbp_sh::Mmio>, (), 1> =
+        Hwbp::new(unsafe { hwbp_sh::ShBackend::new(hwbp_sh::Mmio) }, ());
+    assert_eq!(HW.slot_counts(), Err(Error::NotInitialized));
+
+    // An SH7785 (PVR 0x1030_0700) on the register file: init finds two channels.
+    let r = RegisterFile::new(sh4a(2), 0x1030_0700, 0);
+    // SAFETY: the bus is the in-memory register file, owned here.
+    let hw: Hwbp<Ubc<'_>> = Hwbp::new(unsafe { hwbp_sh::ShBackend::new(&r) }, ());
+    hw.init(1).unwrap();
+    assert_eq!(hw.slot_counts(), Ok(hwbp_core::SlotCounts::Shared(2)));
+    assert_eq!(hw.arch().variant().part, hwbp_sh::Part::Sh7785);
+    hw.cpu_online(0).unwrap();
+    // An unknown part is refused at init with the reason.
+    let r = RegisterFile::new(sh4a(2), 0x1040_0400, 0);
+    // SAFETY: as above.
+    let hw: Hwbp<Ubc<'_>> = Hwbp::new(unsafe { hwbp_sh::ShBackend::new(&r) }, ());
+    assert_eq!(
+        hw.init(1),
+        Err(Error::Hardware(hwbp_core::HardwareError::UnknownPart {
+            id: 0x1040_0400
+        }))
+    );
 }

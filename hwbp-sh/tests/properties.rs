@@ -24,7 +24,7 @@ use hwbp_sh::model::{BusCycle, RegisterFile};
 use hwbp_sh::variant::USER_BREAK_EXPEVT;
 use hwbp_sh::{
     identify, sh4, sh4a, BreakTiming, BusCommand, CycleSelect, Encoder, Layout, OperandSize, Part,
-    RangePolicy, SizePolicy, UbcBus, UbcException, UbcSlot, Variant,
+    RangePolicy, ShException, SizePolicy, UbcBus, UbcSlot, Variant,
 };
 use proptest::prelude::*;
 
@@ -123,7 +123,7 @@ proptest! {
                 // The family byte (PVR bits 31:24; 0x10 is SH-4A) agrees.
                 prop_assert_eq!(v.layout == Layout::Sh4a, pvr >> 24 == 0x10);
             }
-            Err(e) => prop_assert_eq!(e, Error::UnknownPart { id: pvr }),
+            Err(e) => prop_assert_eq!(e, Error::Hardware(hwbp_core::HardwareError::UnknownPart { id: pvr })),
         }
     }
 
@@ -152,7 +152,7 @@ proptest! {
         for (a, j) in addrs.iter().zip(regs_junk) {
             r.poke(*a, j);
         }
-        let d = b.decode(cpu, &UbcException { expevt, spc, data_addr: None });
+        let d = b.decode(cpu, &ShException { expevt, spc, data_addr: None });
         if let Fired::Slots { mask, .. } = d.fired {
             prop_assert_eq!(mask & !v.channel_mask(), 0);
         }
@@ -358,7 +358,7 @@ proptest! {
                 // The PVR names a part whose UBC is not the one modelled: the
                 // writability check may notice.
                 Ok(id) => prop_assert!(
-                    found == Ok(id) || found == Err(hwbp_core::Error::NoDebugHardware),
+                    found == Ok(id) || found == Err(hwbp_core::Error::Hardware(hwbp_core::HardwareError::NoDebugHardware)),
                     "{:?}",
                     found
                 ),
@@ -463,11 +463,11 @@ proptest! {
             let flagged = flags(&r);
             let chans: Vec<UbcSlot> = (0..v.channels).map(|n| b.read_channel(n).unwrap_or_default()).collect();
             r.clear_log();
-            let d = b.decode(cpu, &UbcException { expevt, spc, data_addr });
+            let d = b.decode(cpu, &ShException { expevt, spc, data_addr });
             // Not a user break, or a CPU the backend keeps no state for (the
             // default CPUS = 1): not ours, and the UBC is not touched.
             if expevt != USER_BREAK_EXPEVT || cpu != 0 {
-                prop_assert_eq!((d.fired, d.resume), (Fired::None, Resume::NotOurs));
+                prop_assert_eq!((d.fired, d.resume), (Fired::None, Resume::NOT_OURS));
                 prop_assert!(r.write_log().is_empty());
                 prop_assert_eq!(flags(&r), flagged);
                 // The flags stay set; the next decode on CPU 0 sees them.
@@ -523,7 +523,7 @@ proptest! {
                 addr: data_addr.or(fired_slots.first().map(|s| s.addr)).map_or(0, u64::from),
                 ip: u64::from(spc),
                 access,
-                resume: Resume::Return,
+                resume: Resume::RETURN,
             };
             prop_assert_eq!(d, want);
             // The flags are cleared, the channels enabled as before.
@@ -550,7 +550,7 @@ proptest! {
         let edge = if past <= 0 { AddressSpace::User } else { AddressSpace::Kernel };
         prop_assert_eq!(b.address_space(at, len), edge);
         let excluding = BreakpointAttr { exclude_kernel: true, ..attr };
-        if b.encode(&excluding).is_ok() {
+        if b.encoder().encode(&excluding).is_ok() {
             prop_assert_eq!(space, AddressSpace::User);
         }
     }

@@ -1,9 +1,12 @@
-//! The [`Arch`] implementation: installs slot images and decodes #DB.
+//! [`X86Backend`], the [`Arch`] implementation: installs slot images and
+//! decodes #DB.
 
 use hwbp_core::{
     Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, Image, Pool,
     Resume, SlotCounts,
 };
+
+use crate::exception::X86Exception;
 
 use crate::dr6::Dr6;
 use crate::dr7::{Condition, Dr7};
@@ -12,32 +15,20 @@ use crate::image::RegisterImage;
 use crate::regs::{DebugReg, DebugRegs};
 use crate::slot::DrSlot;
 
-/// What the embedder's #DB handler hands to [`Arch::decode`].
-///
-/// Read DR6 first thing in the handler (before anything can take another #DB)
-/// — with [`X86::read_dr6`] or directly — and pass it here with the saved
-/// instruction pointer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct DebugException {
-    /// DR6 as read from the hardware (raw, active-low bits not yet flipped).
-    pub dr6: u64,
-    /// The saved RIP/EIP: for an instruction breakpoint (a fault) the address of
-    /// the instruction that did not run yet; for a data breakpoint (a trap) the
-    /// instruction after the one that accessed the data.
-    pub ip: u64,
-}
-
 /// The x86 debug-register backend for one kind of register access `R`:
-/// [`crate::Cpu`] on real hardware (ring 0), [`crate::ModelRegs`] on the host.
+/// [`Cpu`](crate::regs) on real hardware (ring 0), `model::ModelRegs`
+/// (feature `model`) on the host.
+///
+/// It keeps no per-CPU state ([`Arch::CpuState`] is `()`), and x86 always
+/// has four slots, so [`Arch::discover`] cannot fail.
 #[derive(Debug)]
-pub struct X86<R> {
+pub struct X86Backend<R> {
     encoder: Encoder,
     regs: R,
 }
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-impl X86<crate::regs::Cpu> {
+impl X86Backend<crate::regs::Cpu> {
     /// The backend for the real debug registers, with [`Encoder::default`].
     ///
     /// # Safety
@@ -46,7 +37,7 @@ impl X86<crate::regs::Cpu> {
     /// this value is the only thing that reads or writes DR0–DR7 on every CPU
     /// it is used on.
     pub const unsafe fn new() -> Self {
-        X86 {
+        X86Backend {
             encoder: Encoder::new(crate::encode::Mode::NATIVE),
             // SAFETY: forwarded to our caller.
             regs: unsafe { crate::regs::Cpu::new() },
@@ -54,11 +45,11 @@ impl X86<crate::regs::Cpu> {
     }
 }
 
-impl<R: DebugRegs> X86<R> {
+impl<R: DebugRegs> X86Backend<R> {
     /// A backend over `regs` with the given encoder. Safe: owning an `R` is
     /// already the right to use its registers.
     pub const fn with_regs(encoder: Encoder, regs: R) -> Self {
-        X86 { encoder, regs }
+        X86Backend { encoder, regs }
     }
 
     /// Replace the encoder (mode, CR4.DE, policy, user/kernel split).
@@ -73,12 +64,23 @@ impl<R: DebugRegs> X86<R> {
         &self.encoder
     }
 
-    /// The register access.
+    /// The register access. Reads are safe through it; writes are `unsafe`
+    /// ([`DebugRegs::write`]): a write that sets DR7.GD or changes a slot
+    /// behind the backend's back breaks what the backend relies on.
     pub const fn regs(&self) -> &R {
         &self.regs
     }
 
-    /// Read DR6 of the calling CPU, for building a [`DebugException`].
+    /// Write a register as the owner.
+    fn write(&self, cpu: u16, reg: DebugReg, value: u64) {
+        // SAFETY: the backend owns the registers (constructor contract), and
+        // every value it writes keeps DR7.GD as the register held it (clear
+        // under `Cpu::new`'s contract): DR7 images come from `Dr7::control`,
+        // `DrSlot::apply` and `set_enable`, which never set GD.
+        unsafe { self.regs.write(cpu, reg, value) }
+    }
+
+    /// Read DR6 of the calling CPU, for building an [`X86Exception`].
     pub fn read_dr6(&self, cpu: u16) -> u64 {
         self.regs.read(cpu, DebugReg::Dr6)
     }
@@ -90,9 +92,9 @@ impl<R: DebugRegs> X86<R> {
         let mut clean = dr7.control();
         clean.update_exact();
         if clean != dr7 {
-            self.regs.write(cpu, DebugReg::Dr7, clean.raw());
+            self.write(cpu, DebugReg::Dr7, clean.raw());
         }
-        self.regs.write(cpu, DebugReg::Dr6, Dr6::QUIET);
+        self.write(cpu, DebugReg::Dr6, Dr6::QUIET);
     }
 
     /// The current DR0–DR3 and DR7 of the calling CPU.
@@ -114,22 +116,25 @@ fn slot_of(image: &Image<DrSlot>, n: usize) -> DrSlot {
     image.get(Pool(0), n).unwrap_or_default()
 }
 
-impl<R: DebugRegs> Arch for X86<R> {
+impl<R: DebugRegs> Arch for X86Backend<R> {
     type Slot = DrSlot;
-    type Exception = DebugException;
+    type Exception = X86Exception;
+    type CpuState = ();
+    const CPU_STATE_INIT: () = ();
 
-    fn slot_counts(&self) -> SlotCounts {
-        SlotCounts::Shared(SLOTS)
+    fn discover(&self) -> Result<SlotCounts, Error> {
+        Ok(SlotCounts::Shared(SLOTS))
     }
 
+    /// [`Encoder::encode_validated`]: the core has checked the generic rules.
     fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<DrSlot>, Error> {
-        self.encoder.encode(attr)
+        self.encoder.encode_validated(attr)
     }
 
-    /// Disables every slot and clears DR6 ([`X86::reset`]): after a reset the
+    /// Disables every slot and clears DR6 ([`X86Backend::reset`]): after a reset the
     /// SDM defines DR7 as `0x400`, but firmware or a previous kernel may have
     /// left breakpoints behind. x86 always has 4 slots, so this cannot fail.
-    fn init_cpu(&self, cpu: u16) -> Result<(), Error> {
+    fn init_cpu(&self, cpu: u16, _: &()) -> Result<(), Error> {
         self.reset(cpu);
         Ok(())
     }
@@ -147,7 +152,7 @@ impl<R: DebugRegs> Arch for X86<R> {
     /// its stale address (DR7 alone disables it); a slot being enabled from the
     /// disabled state always gets its address written, because the image does
     /// not say what the disabled register held.
-    fn install(&self, cpu: u16, current: &Image<DrSlot>, desired: &Image<DrSlot>) {
+    fn install(&self, cpu: u16, _: &(), current: &Image<DrSlot>, desired: &Image<DrSlot>) {
         let n_slots = usize::from(SLOTS);
         let mut write_addr = [false; 4];
         let mut changed = false;
@@ -167,12 +172,12 @@ impl<R: DebugRegs> Arch for X86<R> {
             }
         }
         if dr7 != hw {
-            self.regs.write(cpu, DebugReg::Dr7, dr7.raw());
+            self.write(cpu, DebugReg::Dr7, dr7.raw());
         }
         let written = dr7;
         for (n, &w) in write_addr.iter().enumerate() {
             if let (true, Some(reg)) = (w, DebugReg::addr(n)) {
-                self.regs.write(cpu, reg, slot_of(desired, n).addr);
+                self.write(cpu, reg, slot_of(desired, n).addr);
             }
         }
         for n in 0..n_slots {
@@ -184,7 +189,7 @@ impl<R: DebugRegs> Arch for X86<R> {
         }
         dr7.update_exact();
         if dr7 != written {
-            self.regs.write(cpu, DebugReg::Dr7, dr7.raw());
+            self.write(cpu, DebugReg::Dr7, dr7.raw());
         }
     }
 
@@ -193,9 +198,9 @@ impl<R: DebugRegs> Arch for X86<R> {
     /// - Only B bits of slots enabled in DR7 count: the SDM allows the others
     ///   to be set by conditions met on disabled slots.
     /// - Instruction breakpoints are faults: when one is reported the caller
-    ///   must set RFLAGS.RF in the saved frame ([`Resume::SetResumeFlag`]) or
+    ///   must set RFLAGS.RF in the saved frame ([`Resume::SET_RESUME_FLAG`]) or
     ///   the instruction faults again. Data breakpoints are traps: the access
-    ///   is done and the handler sees the new value ([`Resume::Return`]).
+    ///   is done and the handler sees the new value ([`Resume::RETURN`]).
     /// - Single step (BS) together with an instruction breakpoint: the step
     ///   wins and the instruction slot is not reported. TF and data breakpoints
     ///   are both traps and merge, but an instruction breakpoint is a fault of
@@ -204,20 +209,21 @@ impl<R: DebugRegs> Arch for X86<R> {
     ///   choice (`hw_breakpoint_handler` in `arch/x86/kernel/hw_breakpoint.c`
     ///   skips execute slots when `DR_STEP` is set and delays them to the next
     ///   exception). Data slots reported together with BS (or BD, BT) are
-    ///   delivered and the resume is [`Resume::ReturnAndPassOn`]: the step
-    ///   belongs to whoever set TF, and the caller hands the
-    ///   [`DebugException`] (whose `dr6` still shows BS) on to it.
+    ///   delivered and the resume is [`Resume::RETURN`] with
+    ///   [`Resume::pass_on`]: the step belongs to whoever set TF, and the
+    ///   caller hands the [`X86Exception`] (whose `dr6` still shows BS) on to
+    ///   it.
     /// - Nothing of ours (BS, BD, BT alone, or only disabled slots' bits):
-    ///   [`Fired::None`] and [`Resume::NotOurs`].
+    ///   [`Fired::None`] and [`Resume::NOT_OURS`].
     ///
     /// `addr` is the instruction address for instruction breakpoints and the
     /// watched address of the lowest fired data slot otherwise (DR6 does not
     /// say which byte was accessed). `access` is `EXEC` or `WRITE` when every
     /// fired slot says so, empty when a read-write slot fired (x86 does not say
     /// whether it was a read or a write).
-    fn decode(&self, cpu: u16, raw: &DebugException) -> Decoded {
+    fn decode(&self, cpu: u16, _: &(), raw: &X86Exception) -> Decoded {
         let dr6 = Dr6::from_raw(raw.dr6);
-        self.regs.write(cpu, DebugReg::Dr6, Dr6::QUIET);
+        self.write(cpu, DebugReg::Dr6, Dr6::QUIET);
         let dr7 = Dr7::from_raw(self.regs.read(cpu, DebugReg::Dr7));
         let mut mask = dr6.slots() & dr7.enabled_mask();
         let mut exec = 0u8;
@@ -235,19 +241,19 @@ impl<R: DebugRegs> Arch for X86<R> {
                 addr: raw.ip,
                 ip: raw.ip,
                 access: Access::empty(),
-                resume: Resume::NotOurs,
+                resume: Resume::NOT_OURS,
             };
         }
         let (addr, resume) = if mask & exec != 0 {
-            (raw.ip, Resume::SetResumeFlag)
+            (raw.ip, Resume::SET_RESUME_FLAG)
         } else {
             let first = mask.trailing_zeros() as usize;
             let a = DebugReg::addr(first).map_or(0, |r| self.regs.read(cpu, r));
             if dr6.intersects(Dr6::BS | Dr6::BD | Dr6::BT) {
                 // Data traps merged with someone else's step or trap.
-                (a, Resume::ReturnAndPassOn)
+                (a, Resume::RETURN.and_pass_on())
             } else {
-                (a, Resume::Return)
+                (a, Resume::RETURN)
             }
         };
         let mut access = Access::all();
@@ -278,14 +284,13 @@ mod tests {
     use super::*;
     use crate::dr7::{Size, SlotEnable};
     use crate::encode::Mode;
-    use crate::model::{CpuAccess, Model};
-    use crate::model_regs::{ModelRegs, RegWrite};
+    use crate::model::{CpuAccess, Model, ModelRegs, RegWrite};
     use hwbp_core::Access;
 
     type Regs = ModelRegs<2>;
 
-    fn backend(regs: &Regs) -> X86<&Regs> {
-        X86::with_regs(Encoder::new(Mode::Bits64), regs)
+    fn backend(regs: &Regs) -> X86Backend<&Regs> {
+        X86Backend::with_regs(Encoder::new(Mode::Bits64), regs)
     }
 
     fn image(slots: &[DrSlot]) -> Image<DrSlot> {
@@ -327,17 +332,17 @@ mod tests {
     fn install_writes_only_what_changed_in_a_safe_order() {
         let regs = Regs::new(Model::new(Mode::Bits64));
         let hw = backend(&regs);
-        hw.init_cpu(0).unwrap();
+        hw.init_cpu(0, &()).unwrap();
         regs.take_log();
         let empty = image(&[]);
         let a = image(&[watch(0x1000, Condition::Write, Size::Four)]);
-        hw.install(0, &empty, &a);
+        hw.install(0, &(), &empty, &a);
         let log = regs.take_log().unwrap();
         assert_eq!(log.len(), 2, "DR0 then DR7: {log:?}");
         assert_eq!((log[0].reg, log[0].value), (DebugReg::Dr0, 0x1000));
         assert_eq!(log[1].reg, DebugReg::Dr7);
         // Same image again: nothing written.
-        hw.install(0, &a, &a);
+        hw.install(0, &(), &a, &a);
         assert!(regs.take_log().unwrap().is_empty());
         // Move slot 0 and add slot 2: disable slot 0 first, write both
         // addresses, enable in one final DR7 write.
@@ -350,7 +355,7 @@ mod tests {
             },
         ]);
         let before = regs.image(0);
-        hw.install(0, &a, &b);
+        hw.install(0, &(), &a, &b);
         let log = regs.take_log().unwrap();
         check_order(before, &log);
         let regs_written: heapless::Vec<DebugReg, 8> = log.iter().map(|w| w.reg).collect();
@@ -367,14 +372,14 @@ mod tests {
                 ..watch(0, Condition::Execute, Size::One)
             },
         ]);
-        hw.install(0, &b, &c);
+        hw.install(0, &(), &b, &c);
         let log = regs.take_log().unwrap();
         assert_eq!(
             log.iter().map(|w| w.reg).collect::<Vec<_>>(),
             [DebugReg::Dr7]
         );
         // Disabling leaves the address alone.
-        hw.install(0, &c, &empty);
+        hw.install(0, &(), &c, &empty);
         let log = regs.take_log().unwrap();
         assert_eq!(
             log.iter().map(|w| w.reg).collect::<Vec<_>>(),
@@ -393,7 +398,7 @@ mod tests {
             .encode(&hwbp_core::BreakpointAttr::watch(0x1003, 6, Access::WRITE))
             .unwrap();
         let slots: heapless::Vec<DrSlot, 4> = enc.pieces.iter().map(|p| p.slot).collect();
-        hw.install(0, &image(&[]), &image(&slots));
+        hw.install(0, &(), &image(&[]), &image(&slots));
         for a in 0x1003..0x1009 {
             assert!(
                 regs.access(0, &CpuAccess::write(a, 1), 0).is_some(),
@@ -421,6 +426,7 @@ mod tests {
         let before = regs.image(0);
         hw.install(
             0,
+            &(),
             &image(&[]),
             &image(&[DrSlot::DISABLED, watch(0x3000, Condition::Write, Size::One)]),
         );
@@ -433,14 +439,14 @@ mod tests {
         let hw = backend(&regs);
         regs.write(0, DebugReg::Dr7, 0xffff_00ff | Dr7::RESERVED_ONE | Dr7::GD);
         regs.write(0, DebugReg::Dr6, Dr6::B2.to_raw());
-        hw.init_cpu(0).unwrap();
+        hw.init_cpu(0, &()).unwrap();
         assert_eq!(regs.read(0, DebugReg::Dr7), Dr7::RESERVED_ONE | Dr7::GD);
         assert_eq!(regs.read(0, DebugReg::Dr6), Dr6::QUIET);
     }
 
     fn setup(slots: &[DrSlot]) -> Regs {
         let regs = Regs::new(Model::new(Mode::Bits64));
-        backend(&regs).install(0, &image(&[]), &image(slots));
+        backend(&regs).install(0, &(), &image(&[]), &image(slots));
         regs
     }
 
@@ -458,7 +464,7 @@ mod tests {
             .access(0, &CpuAccess::write(0x1006, 2), 0x40_0010)
             .unwrap();
         assert_eq!(Dr6::from_raw(ex.dr6), Dr6::B0 | Dr6::B1 | Dr6::B3);
-        let d = hw.decode(0, &ex);
+        let d = hw.decode(0, &(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -466,7 +472,7 @@ mod tests {
                 mask: 0b1011
             }
         );
-        assert_eq!(d.resume, Resume::Return);
+        assert_eq!(d.resume, Resume::RETURN);
         assert_eq!(d.addr, 0x1000);
         assert_eq!(d.ip, 0x40_0010);
         // A read-write slot fired: x86 cannot say read or write.
@@ -477,7 +483,7 @@ mod tests {
         let ex = regs
             .access(0, &CpuAccess::read(0x1004, 4), 0x40_0020)
             .unwrap();
-        let d = hw.decode(0, &ex);
+        let d = hw.decode(0, &(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -490,7 +496,7 @@ mod tests {
         let ex = regs
             .access(0, &CpuAccess::write(0x1000, 1), 0x40_0030)
             .unwrap();
-        let d = hw.decode(0, &ex);
+        let d = hw.decode(0, &(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -512,7 +518,7 @@ mod tests {
         regs.write(0, DebugReg::Dr1, off.addr);
         let ex = regs.access(0, &CpuAccess::write(0x5000, 1), 0).unwrap();
         assert_eq!(Dr6::from_raw(ex.dr6).slots(), 0b11);
-        let d = backend(&regs).decode(0, &ex);
+        let d = backend(&regs).decode(0, &(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -535,7 +541,7 @@ mod tests {
         let ex = regs
             .access(0, &CpuAccess::fetch(0x40_1000), 0x40_1000)
             .unwrap();
-        let d = hw.decode(0, &ex);
+        let d = hw.decode(0, &(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -543,7 +549,7 @@ mod tests {
                 mask: 0b10
             }
         );
-        assert_eq!(d.resume, Resume::SetResumeFlag);
+        assert_eq!(d.resume, Resume::SET_RESUME_FLAG);
         assert_eq!(
             (d.addr, d.ip, d.access),
             (0x40_1000, 0x40_1000, Access::EXEC)
@@ -573,14 +579,14 @@ mod tests {
         // TF trap after the instruction before 0x40_2000: DR6 shows BS and B0.
         let ex = regs.single_step(0, 0x40_2000);
         assert_eq!(Dr6::from_raw(ex.dr6), Dr6::BS | Dr6::B0);
-        let d = hw.decode(0, &ex);
+        let d = hw.decode(0, &(), &ex);
         assert_eq!(d.fired, Fired::None);
-        assert_eq!(d.resume, Resume::NotOurs);
+        assert_eq!(d.resume, Resume::NOT_OURS);
         // No RF: returning re-executes the fetch, which now faults on its own.
         let ex = regs
             .access(0, &CpuAccess::fetch(0x40_2000), 0x40_2000)
             .unwrap();
-        let d = hw.decode(0, &ex);
+        let d = hw.decode(0, &(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -588,7 +594,7 @@ mod tests {
                 mask: 0b01
             }
         );
-        assert_eq!(d.resume, Resume::SetResumeFlag);
+        assert_eq!(d.resume, Resume::SET_RESUME_FLAG);
     }
 
     #[test]
@@ -602,11 +608,11 @@ mod tests {
         ]);
         let hw = backend(&regs);
         // A store trapped on slot 1 and TF was set: one #DB with B1 | BS.
-        let ex = DebugException {
+        let ex = X86Exception {
             dr6: (Dr6::B1 | Dr6::BS).to_raw(),
             ip: 0x40_1ffc,
         };
-        let d = hw.decode(0, &ex);
+        let d = hw.decode(0, &(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -615,14 +621,14 @@ mod tests {
             }
         );
         // The step is someone else's: handled hits, then pass it on.
-        assert_eq!(d.resume, Resume::ReturnAndPassOn);
+        assert_eq!(d.resume, Resume::RETURN.and_pass_on());
         assert_eq!(d.access, Access::WRITE);
         // With B0 too (next instruction is the breakpoint): still only B1.
-        let ex = DebugException {
+        let ex = X86Exception {
             dr6: (Dr6::B0 | Dr6::B1 | Dr6::BS).to_raw(),
             ip: 0x40_2000,
         };
-        let d = hw.decode(0, &ex);
+        let d = hw.decode(0, &(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -630,13 +636,13 @@ mod tests {
                 mask: 0b10
             }
         );
-        assert_eq!(d.resume, Resume::ReturnAndPassOn);
+        assert_eq!(d.resume, Resume::RETURN.and_pass_on());
         // Without BS the same data hit is simply returned from.
-        let ex = DebugException {
+        let ex = X86Exception {
             dr6: Dr6::B1.to_raw(),
             ip: 0x40_2000,
         };
-        assert_eq!(hw.decode(0, &ex).resume, Resume::Return);
+        assert_eq!(hw.decode(0, &(), &ex).resume, Resume::RETURN);
     }
 
     #[test]
@@ -646,14 +652,15 @@ mod tests {
         for flags in [Dr6::BS, Dr6::BD, Dr6::BT, Dr6::empty(), Dr6::RTM | Dr6::BS] {
             let d = hw.decode(
                 0,
-                &DebugException {
+                &(),
+                &X86Exception {
                     dr6: flags.to_raw(),
                     ip: 7,
                 },
             );
             assert_eq!(
                 (d.fired, d.resume),
-                (Fired::None, Resume::NotOurs),
+                (Fired::None, Resume::NOT_OURS),
                 "{flags:?}"
             );
             assert_eq!(d.ip, 7);
@@ -661,10 +668,10 @@ mod tests {
     }
 
     #[test]
-    fn slot_counts_and_encode_are_the_encoders() {
+    fn discover_and_encode_are_the_encoders() {
         let regs = Regs::new(Model::new(Mode::Bits64));
         let hw = backend(&regs);
-        assert_eq!(hw.slot_counts(), SlotCounts::Shared(4));
+        assert_eq!(hw.discover().unwrap(), SlotCounts::Shared(4));
         assert_eq!(
             hw.encode(&hwbp_core::BreakpointAttr::watch(0, 1, Access::READ)),
             Err(Error::UnsupportedAccess)
@@ -686,18 +693,18 @@ mod tests {
                 regs.write(0, DebugReg::addr(n).unwrap(), *a);
             }
             regs.write(0, DebugReg::Dr7, u64::from(dr7));
-            let d = backend(&regs).decode(0, &DebugException { dr6, ip });
+            let d = backend(&regs).decode(0, &(), &X86Exception { dr6, ip });
             let dr7 = Dr7::from_raw(u64::from(dr7));
             match d.fired {
-                Fired::None => proptest::prop_assert_eq!(d.resume, Resume::NotOurs),
+                Fired::None => proptest::prop_assert_eq!(d.resume, Resume::NOT_OURS),
                 Fired::Slots { pool, mask } => {
                     proptest::prop_assert_eq!(pool, Pool(0));
                     proptest::prop_assert!(mask != 0 && mask & !u32::from(dr7.enabled_mask()) == 0);
                     proptest::prop_assert!(mask & !u32::from(Dr6::from_raw(dr6).slots()) == 0);
                     let exec = (0..4).any(|n| mask & (1 << n) != 0 && dr7.condition(n) == Condition::Execute);
-                    proptest::prop_assert_eq!(d.resume == Resume::SetResumeFlag, exec);
+                    proptest::prop_assert_eq!(d.resume == Resume::SET_RESUME_FLAG, exec);
                     let foreign = Dr6::from_raw(dr6).intersects(Dr6::BS | Dr6::BD | Dr6::BT);
-                    proptest::prop_assert_eq!(d.resume == Resume::ReturnAndPassOn, !exec && foreign);
+                    proptest::prop_assert_eq!(d.resume == Resume::RETURN.and_pass_on(), !exec && foreign);
                     proptest::prop_assert!(!(exec && Dr6::from_raw(dr6).contains(Dr6::BS)));
                 }
                 Fired::ByAddress { .. } | Fired::Unattributed { .. } => proptest::prop_assert!(false, "x86 names its slots"),
@@ -724,7 +731,7 @@ mod tests {
             for (n, s) in slots.iter().enumerate() {
                 regs.write(0, DebugReg::addr(n).unwrap(), s.addr);
             }
-            backend(&regs).install(0, &image(&[]), &image(&slots));
+            backend(&regs).install(0, &(), &image(&[]), &image(&slots));
             for (n, s) in slots.iter().enumerate() {
                 regs.write(0, DebugReg::addr(n).unwrap(), s.addr);
             }
@@ -741,7 +748,7 @@ mod tests {
             match regs.access(0, &acc, 0x40_0000) {
                 None => proptest::prop_assert_eq!(want, 0),
                 Some(ex) => {
-                    let d = backend(&regs).decode(0, &ex);
+                    let d = backend(&regs).decode(0, &(), &ex);
                     proptest::prop_assert_eq!(d.fired, Fired::Slots { pool: Pool(0), mask: want });
                 }
             }

@@ -1,7 +1,7 @@
 //! Validation and encoding of generic requests into DR0–DR3/DR7 slots.
 //!
 //! [`Encoder`] is pure: it touches no register and runs anywhere, so the same
-//! rules serve the ring-0 backend ([`crate::X86`]), a ptrace implementation
+//! rules serve the ring-0 backend ([`crate::X86Backend`]), a ptrace implementation
 //! (`hwbp-linux`, the host example) and host tests.
 //!
 //! # Rules (Intel SDM vol. 3, §18.2.4–18.2.5)
@@ -14,8 +14,8 @@
 //! | data, [`RegionPolicy::Single`], address not a multiple of the length | [`Error::Misaligned`] |
 //! | data, [`RegionPolicy::Split`], more pieces than the 4 slots | [`Error::RangeTooLarge`] |
 //! | region beyond the address width (32-bit mode: 4 GiB) or wrapping | [`Error::AddressOverflow`] |
-//! | `exclude_kernel` and any byte in kernel space | [`Error::KernelAddress`] |
-//! | empty access, execute mixed with data, length 0 | [`Error::NoAccess`], [`Error::ExecWithData`], [`Error::ZeroLength`] (also checked by the core) |
+//! | `exclude_kernel` and any byte in kernel space ([`Encoder::address_space`]) | [`Error::KernelAddress`] (the core's rule) |
+//! | empty access, execute mixed with data, length 0, … | the core's generic rules ([`BreakpointAttr::validate_request`]), checked first |
 //!
 //! Kernel space is everything at or above [`Encoder::user_limit`]: by default
 //! the start of the upper canonical half, `0x0000_8000_0000_0000`, in 64-bit
@@ -32,8 +32,8 @@
 use hwbp_core::{Access, AddressSpace, BpType, BreakpointAttr, Encoding, Error, Piece};
 
 use crate::dr7::{Condition, Size, SlotEnable};
-use crate::region::{weight, Pieces};
 use crate::slot::DrSlot;
+use hwbp_core::region::{weight, Pieces};
 
 /// Number of address slots (DR0–DR3).
 pub const SLOTS: u8 = 4;
@@ -203,20 +203,12 @@ impl Encoder {
         }
     }
 
-    /// Check everything that does not depend on the region shape.
-    fn check_common(&self, attr: &BreakpointAttr) -> Result<(), Error> {
-        if attr.access.is_empty() || !Access::all().contains(attr.access) {
-            return Err(Error::NoAccess);
-        }
-        if attr.access.contains(Access::EXEC) && attr.access.intersects(Access::RW) {
-            return Err(Error::ExecWithData);
-        }
+    /// The x86 rules that do not depend on the region shape. The generic
+    /// rules are the core's ([`BreakpointAttr::validate_request`]).
+    fn check_arch(&self, attr: &BreakpointAttr) -> Result<(), Error> {
         if attr.access == Access::READ {
             // SDM §18.2.4: R/W offers execute, write, I/O and read-write only.
             return Err(Error::UnsupportedAccess);
-        }
-        if attr.len == 0 {
-            return Err(Error::ZeroLength);
         }
         match attr.last_byte() {
             Some(last) if last <= self.mode.max_addr() => {}
@@ -226,10 +218,12 @@ impl Encoder {
             // SDM §18.2.5: instruction breakpoints must use LEN = 00.
             return Err(Error::UnsupportedLength { len: attr.len });
         }
-        if attr.exclude_kernel && self.address_space(attr.addr, attr.len) == AddressSpace::Kernel {
-            return Err(Error::KernelAddress);
-        }
         Ok(())
+    }
+
+    /// The core's generic rules, with this encoder's address layout.
+    fn check_generic(&self, attr: &BreakpointAttr) -> Result<(), Error> {
+        attr.validate_request(None, |a, l| self.address_space(a, l))
     }
 
     fn condition(access: Access) -> Condition {
@@ -246,12 +240,17 @@ impl Encoder {
     /// the length must be one the LEN field can express in this mode, and the
     /// address naturally aligned.
     pub fn encode_slot(&self, attr: &BreakpointAttr) -> Result<DrSlot, Error> {
-        self.check_common(attr)?;
+        self.check_generic(attr)?;
+        self.encode_slot_validated(attr)
+    }
+
+    fn encode_slot_validated(&self, attr: &BreakpointAttr) -> Result<DrSlot, Error> {
+        self.check_arch(attr)?;
         let size = match Size::from_bytes(attr.len) {
             Some(s) if self.mode.allows(s) => s,
             _ => return Err(Error::UnsupportedLength { len: attr.len }),
         };
-        if attr.addr % attr.len != 0 {
+        if attr.addr.checked_rem(attr.len) != Some(0) {
             return Err(Error::Misaligned {
                 addr: attr.addr,
                 align: attr.len,
@@ -265,13 +264,24 @@ impl Encoder {
         })
     }
 
-    /// Validate `attr` and encode it into one slot per piece (the weight).
+    /// Validate `attr` (the core's generic rules, then the x86 ones) and
+    /// encode it into one slot per piece (the weight).
     pub fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<DrSlot>, Error> {
-        self.check_common(attr)?;
+        self.check_generic(attr)?;
+        self.encode_validated(attr)
+    }
+
+    /// [`Encoder::encode`] for a request that already passed the core's
+    /// generic rules ([`BreakpointAttr::validate_request`], which the manager
+    /// checks before [`hwbp_core::Arch::encode`]): only the x86 rules are
+    /// checked. Never panics; a request that breaks the generic rules is
+    /// refused with some error.
+    pub fn encode_validated(&self, attr: &BreakpointAttr) -> Result<Encoding<DrSlot>, Error> {
+        self.check_arch(attr)?;
         let mut pieces = heapless::Vec::new();
         let ty = attr.bp_type();
         if ty == BpType::Inst || self.policy == RegionPolicy::Single {
-            let slot = self.encode_slot(attr)?;
+            let slot = self.encode_slot_validated(attr)?;
             // Cannot fail: the vector holds 16.
             let _ = pieces.push(Piece {
                 slot,

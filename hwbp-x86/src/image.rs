@@ -11,10 +11,10 @@
 //!
 //! | image                                                | error |
 //! |------------------------------------------------------|-------|
-//! | DR7 bits 63:32 set, or reserved-zero bits 12, 14, 15 | [`Error::InvalidImage`] |
-//! | an address beyond 32 bits in 32-bit mode             | [`Error::InvalidImage`] |
-//! | enabled slot with LEN `10` in 32-bit mode (undefined) | [`Error::InvalidImage`] |
-//! | enabled slot with R/W `10` and CR4.DE clear (undefined) | [`Error::InvalidImage`] |
+//! | DR7 bits 63:32 set, or reserved-zero bits 12, 14, 15 | [`HardwareError::InvalidImage`](hwbp_core::HardwareError::InvalidImage) |
+//! | an address beyond 32 bits in 32-bit mode             | [`HardwareError::InvalidImage`](hwbp_core::HardwareError::InvalidImage) |
+//! | enabled slot with LEN `10` in 32-bit mode (undefined) | [`HardwareError::InvalidImage`](hwbp_core::HardwareError::InvalidImage) |
+//! | enabled slot with R/W `10` and CR4.DE clear (undefined) | [`HardwareError::InvalidImage`](hwbp_core::HardwareError::InvalidImage) |
 //! | enabled slot with R/W `10` and CR4.DE set: an I/O breakpoint, which has no generic form | [`Error::UnsupportedAccess`] |
 //! | enabled execute slot with LEN ≠ `00`                 | [`Error::UnsupportedLength`] |
 //! | enabled data slot whose address is not a multiple of its length (the hardware would silently watch the aligned bytes instead) | [`Error::Misaligned`] |
@@ -131,10 +131,10 @@ impl Encoder {
     ) -> Result<Imported, Error> {
         let reserved_zero = !0xffff_ffffu64 | (1 << 12) | (1 << 14) | (1 << 15);
         if image.dr7 & reserved_zero != 0 {
-            return Err(Error::InvalidImage);
+            return Err(Error::Hardware(hwbp_core::HardwareError::InvalidImage));
         }
         if self.mode() == Mode::Bits32 && image.addr.iter().any(|&a| a > u64::from(u32::MAX)) {
-            return Err(Error::InvalidImage);
+            return Err(Error::Hardware(hwbp_core::HardwareError::InvalidImage));
         }
         let dr7 = Dr7::from_raw(image.dr7);
         let single = self.with_policy(RegionPolicy::Single);
@@ -149,7 +149,7 @@ impl Encoder {
                 continue;
             }
             if !self.mode().allows(slot.size) {
-                return Err(Error::InvalidImage);
+                return Err(Error::Hardware(hwbp_core::HardwareError::InvalidImage));
             }
             let access = match slot.condition {
                 Condition::Execute => {
@@ -163,7 +163,9 @@ impl Encoder {
                 Condition::Write => Access::WRITE,
                 Condition::ReadWrite => Access::RW,
                 Condition::Io if self.io_breakpoints() => return Err(Error::UnsupportedAccess),
-                Condition::Io => return Err(Error::InvalidImage),
+                Condition::Io => {
+                    return Err(Error::Hardware(hwbp_core::HardwareError::InvalidImage))
+                }
             };
             let request = BreakpointAttr {
                 addr,
@@ -180,7 +182,7 @@ impl Encoder {
             if (encoded.addr, encoded.condition, encoded.size)
                 != (slot.addr, slot.condition, slot.size)
             {
-                return Err(Error::InvalidImage);
+                return Err(Error::Hardware(hwbp_core::HardwareError::InvalidImage));
             }
             out.request = Some(request);
         }
@@ -285,21 +287,28 @@ mod tests {
         for bit in [12, 14, 15, 32, 63] {
             let mut i = one(0x1000, Condition::Write, Size::One);
             i.dr7 |= 1 << bit;
-            assert_eq!(e64.import(&i, &k), Err(Error::InvalidImage), "bit {bit}");
+            assert_eq!(
+                e64.import(&i, &k),
+                Err(Error::Hardware(hwbp_core::HardwareError::InvalidImage)),
+                "bit {bit}"
+            );
         }
         // Address too wide for 32-bit mode (even in a disabled slot).
         let mut i = RegisterImage::default();
         i.addr[3] = 1 << 32;
-        assert_eq!(e32.import(&i, &k), Err(Error::InvalidImage));
+        assert_eq!(
+            e32.import(&i, &k),
+            Err(Error::Hardware(hwbp_core::HardwareError::InvalidImage))
+        );
         // LEN 10 is undefined in 32-bit mode.
         assert_eq!(
             e32.import(&one(0x1000, Condition::Write, Size::Eight), &k),
-            Err(Error::InvalidImage)
+            Err(Error::Hardware(hwbp_core::HardwareError::InvalidImage))
         );
         // I/O: undefined without CR4.DE, no generic form with it.
         assert_eq!(
             e64.import(&one(0x3f8, Condition::Io, Size::One), &k),
-            Err(Error::InvalidImage)
+            Err(Error::Hardware(hwbp_core::HardwareError::InvalidImage))
         );
         assert_eq!(
             e64.with_io_breakpoints(true)

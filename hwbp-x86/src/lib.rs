@@ -1,13 +1,23 @@
 //! hwbp backend for the x86 debug registers DR0–DR7 (x86 and x86_64).
 //!
+//! The same layout as every hwbp arch crate:
+//!
+//! | concept | here |
+//! |---|---|
+//! | the [`hwbp_core::Arch`] implementation | [`backend::X86Backend`] |
+//! | what the #DB handler hands in | [`exception::X86Exception`] |
+//! | validation and encoding (pure, host-usable) | [`encode::Encoder`] |
+//! | software model of the hardware (feature `model`) | `model` (`Model`, `ModelRegs`) |
+//!
 //! - [`Dr7`], [`Dr6`]: typed register values (Intel SDM vol. 3, §18.2).
-//! - [`Encoder`]: pure validation and encoding of generic
-//!   [`hwbp_core::BreakpointAttr`] requests, including splitting a region into
-//!   the fewest naturally aligned pieces ([`region`]). Usable anywhere, for
-//!   example by a ptrace implementation.
-//! - [`X86`]: the [`hwbp_core::Arch`] implementation. Over [`Cpu`] it drives the
-//!   real registers (ring 0); over [`ModelRegs`] it drives the software
-//!   [`Model`] of the debug hardware, so the same code is tested on the host.
+//! - [`Encoder`]: validation (the core's generic rules, then the x86 ones) and
+//!   encoding of generic [`hwbp_core::BreakpointAttr`] requests, including
+//!   splitting a region into the fewest naturally aligned pieces
+//!   ([`hwbp_core::region`]). Usable anywhere, for example by a ptrace
+//!   implementation.
+//! - [`X86Backend`]: over [`Cpu`](regs) it drives the real registers
+//!   (ring 0); over `model::ModelRegs` it drives the software model of the
+//!   debug hardware, so the same code is tested on the host.
 //! - [`RegisterImage`], [`Encoder::import`]: raw DR0–DR3/DR7 images in and out,
 //!   losslessly.
 //!
@@ -20,20 +30,19 @@ pub mod backend;
 pub mod dr6;
 pub mod dr7;
 pub mod encode;
+pub mod exception;
 pub mod image;
+#[cfg(any(test, feature = "model"))]
 pub mod model;
-pub mod model_regs;
-pub mod region;
 pub mod regs;
 pub mod slot;
 
-pub use backend::{DebugException, X86};
+pub use backend::X86Backend;
 pub use dr6::Dr6;
 pub use dr7::{Condition, Dr7, Size, SlotEnable};
 pub use encode::{Encoder, Mode, RegionPolicy, SLOTS};
+pub use exception::X86Exception;
 pub use image::{Imported, ImportedSlot, RegisterImage};
-pub use model::{AccessKind, CpuAccess, Model};
-pub use model_regs::{ModelRegs, RegWrite};
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 pub use regs::Cpu;
 pub use regs::{DebugReg, DebugRegs};

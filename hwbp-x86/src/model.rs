@@ -23,6 +23,10 @@
 //!   bits of enabled slots.
 //! - Addresses are compared modulo 2^32 in 32-bit mode.
 
+pub mod regs;
+
+pub use regs::{ModelRegs, RegWrite};
+
 use crate::dr6::Dr6;
 use crate::dr7::{Condition, Dr7, Size};
 use crate::encode::Mode;

@@ -1,14 +1,20 @@
 //! Access to the debug registers: the seam between the backend and the CPU.
 //!
-//! [`DebugRegs`] is what [`crate::X86`] needs from a CPU: read and write DR0–DR3,
-//! DR6 and DR7 of the calling CPU. [`Cpu`] implements it with `mov %drN`
-//! (x86/x86_64 only); [`crate::ModelRegs`] implements it in memory over the
-//! software [`crate::Model`], so the same backend code runs in host tests.
+//! [`DebugRegs`] is what [`crate::X86Backend`] needs from a CPU: read and
+//! write DR0–DR3, DR6 and DR7 of the calling CPU. [`Cpu`] implements it with
+//! `mov %drN` (x86/x86_64 only); `model::ModelRegs` (feature `model`)
+//! implements it in memory over the software model, so the same backend code
+//! runs in host tests.
 //!
-//! The lowest level, [`read`](fn@read) and [`write`](fn@write) (x86 targets only), is `unsafe`: debug registers can be
-//! touched only at CPL 0, and writing them changes what the CPU traps on. The
-//! trait methods are safe because a value implementing the trait is itself the
-//! proof of ownership: [`Cpu::new`] is `unsafe`.
+//! The lowest level, [`read`](fn@read) and [`write`](fn@write) (x86 targets
+//! only), is `unsafe`: debug registers can be touched only at CPL 0, and
+//! writing them changes what the CPU traps on. [`DebugRegs::read`] is safe
+//! because a value implementing the trait is itself the proof of ownership
+//! ([`Cpu::new`] is `unsafe`). [`DebugRegs::write`] stays `unsafe`: the owner
+//! token is reachable from safe code ([`crate::X86Backend::regs`]), and a
+//! write can break what [`Cpu::new`] promises (DR7.GD set makes every later
+//! debug-register access raise #DB) or what the backend believes is
+//! installed.
 
 /// One debug register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -62,15 +68,36 @@ pub trait DebugRegs {
     /// Read one register.
     fn read(&self, cpu: u16, reg: DebugReg) -> u64;
     /// Write one register.
-    fn write(&self, cpu: u16, reg: DebugReg, value: u64);
+    ///
+    /// # Safety
+    ///
+    /// The caller is the owner of the registers (the backend), and the value
+    /// keeps the owner's invariants: DR7.GD stays clear (see [`Cpu::new`]),
+    /// and a slot is enabled only at an address whose accesses the
+    /// embedder's #DB handler can take.
+    ///
+    /// Safe code holding the backend cannot write through its token:
+    ///
+    /// ```compile_fail,E0133
+    /// use hwbp_x86::{DebugReg, DebugRegs, Dr7, Encoder, Mode, X86Backend};
+    /// struct Regs;
+    /// impl DebugRegs for Regs {
+    ///     fn read(&self, _: u16, _: DebugReg) -> u64 { 0 }
+    ///     unsafe fn write(&self, _: u16, _: DebugReg, _: u64) {}
+    /// }
+    /// let hw = X86Backend::with_regs(Encoder::new(Mode::Bits64), Regs);
+    /// hw.regs().write(0, DebugReg::Dr7, Dr7::GD); // error: needs `unsafe`
+    /// ```
+    unsafe fn write(&self, cpu: u16, reg: DebugReg, value: u64);
 }
 
 impl<R: DebugRegs + ?Sized> DebugRegs for &R {
     fn read(&self, cpu: u16, reg: DebugReg) -> u64 {
         (**self).read(cpu, reg)
     }
-    fn write(&self, cpu: u16, reg: DebugReg, value: u64) {
-        (**self).write(cpu, reg, value)
+    unsafe fn write(&self, cpu: u16, reg: DebugReg, value: u64) {
+        // SAFETY: forwarded; the caller upholds the contract.
+        unsafe { (**self).write(cpu, reg, value) }
     }
 }
 
@@ -155,13 +182,14 @@ cfg_if::cfg_if! {
                 unsafe { read(reg) }
             }
 
-            fn write(&self, _cpu: u16, reg: DebugReg, value: u64) {
+            unsafe fn write(&self, _cpu: u16, reg: DebugReg, value: u64) {
                 // Writing 1s above bit 31 of DR6/DR7 raises #GP; drop them.
                 let value = match reg {
                     DebugReg::Dr6 | DebugReg::Dr7 => value & 0xffff_ffff,
                     _ => value,
                 };
-                // SAFETY: as for `read`; the value has been made valid above.
+                // SAFETY: as for `read` (CPL 0, sole owner), the caller keeps
+                // GD clear, and the value has been made valid above.
                 unsafe { write(reg, value) }
             }
         }

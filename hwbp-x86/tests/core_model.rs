@@ -6,20 +6,22 @@
 use std::cell::RefCell;
 
 use hwbp_core::{Access, BreakpointAttr, Error, Handle, Hwbp, Resume, Sample, Target, TaskId};
-use hwbp_x86::{
-    CpuAccess, DebugReg, Dr7, Encoder, Mode, Model, ModelRegs, RegWrite, RegisterImage, X86,
-};
+use hwbp_x86::model::{CpuAccess, Model, ModelRegs, RegWrite};
+use hwbp_x86::{DebugReg, Dr7, Encoder, Mode, RegisterImage, X86Backend};
 
 type Regs = ModelRegs<2>;
 
 struct Rig<'a, F: Fn(&Sample)> {
     regs: &'a Regs,
-    hw: Hwbp<X86<&'a Regs>, F, 2, 16, 4>,
+    hw: Hwbp<X86Backend<&'a Regs>, F, 2, 16, 4>,
 }
 
 impl<'a, F: Fn(&Sample)> Rig<'a, F> {
     fn new(regs: &'a Regs, handler: F) -> Self {
-        let hw = Hwbp::new(X86::with_regs(Encoder::new(Mode::Bits64), regs), handler);
+        let hw = Hwbp::new(
+            X86Backend::with_regs(Encoder::new(Mode::Bits64), regs),
+            handler,
+        );
         hw.init(2).unwrap();
         hw.cpu_online(0).unwrap();
         hw.cpu_online(1).unwrap();
@@ -69,7 +71,7 @@ fn split_region_hits_are_reported_once_against_the_region() {
     for a in 0x1003..0x1009 {
         assert_eq!(
             rig.access(0, CpuAccess::write(a, 1)),
-            Some(Resume::Return),
+            Some(Resume::RETURN),
             "{a:#x}"
         );
         assert_eq!(rig.access(1, CpuAccess::write(a, 1)), None);
@@ -77,7 +79,7 @@ fn split_region_hits_are_reported_once_against_the_region() {
     // A store spanning two pieces sets two B bits but is one hit.
     assert_eq!(
         rig.access(0, CpuAccess::write(0x1002, 4)),
-        Some(Resume::Return)
+        Some(Resume::RETURN)
     );
     // Outside the region and reads: nothing.
     assert_eq!(rig.access(0, CpuAccess::write(0x1009, 1)), None);
@@ -126,12 +128,12 @@ fn constraint_table_counts_weights_and_refuses_what_cannot_fit() {
     // The execute breakpoint faults: the core passes the backend's RF request on.
     assert_eq!(
         rig.access(0, CpuAccess::fetch(0x40_1000)),
-        Some(Resume::SetResumeFlag)
+        Some(Resume::SET_RESUME_FLAG)
     );
     assert_eq!(rig.hw.hits(b), Ok(1));
     // Single step onto the breakpoint: the step wins, nothing is counted.
     let ex = regs.single_step(0, 0x40_1000);
-    assert_eq!(rig.hw.handle_exception(0, &ex), Resume::NotOurs);
+    assert_eq!(rig.hw.handle_exception(0, &ex), Resume::NOT_OURS);
     assert_eq!(rig.hw.hits(b), Ok(1));
     // Unregistering frees the slots for the bigger region.
     for cpu in rig.hw.unregister(a).unwrap().iter() {
@@ -143,7 +145,7 @@ fn constraint_table_counts_weights_and_refuses_what_cannot_fit() {
         .unwrap();
     assert_eq!(
         rig.access(0, CpuAccess::write(0x300f, 1)),
-        Some(Resume::Return)
+        Some(Resume::RETURN)
     );
     assert_eq!(rig.hw.hits(c), Ok(1));
     check_order(&regs.take_log().unwrap());
@@ -248,11 +250,11 @@ fn imported_image_registers_and_exports_back() {
     // And it behaves: the write traps, the fetch faults.
     assert_eq!(
         rig.access(0, CpuAccess::write(0x7002, 2)),
-        Some(Resume::Return)
+        Some(Resume::RETURN)
     );
     assert_eq!(
         rig.access(0, CpuAccess::fetch(0x40_2000)),
-        Some(Resume::SetResumeFlag)
+        Some(Resume::SET_RESUME_FLAG)
     );
 }
 
@@ -284,11 +286,11 @@ fn a_debuggers_reserved_register_is_left_alone_and_its_hits_handed_on() {
     // Its hit is the debugger's; ours still is ours.
     assert_eq!(
         rig.access(0, CpuAccess::write(0x9002, 1)),
-        Some(Resume::NotOurs)
+        Some(Resume::NOT_OURS)
     );
     assert_eq!(
         rig.access(0, CpuAccess::write(0x2000, 8)),
-        Some(Resume::Return)
+        Some(Resume::RETURN)
     );
     assert_eq!((rig.hw.hits(ours), rig.hw.stray(0)), (Ok(1), 0));
 }

@@ -42,7 +42,7 @@ fn write_watchpoint_traps_after_the_store() {
     assert_eq!(h.slots[0].size, Size::Eight);
     assert_eq!(Dr6::from_raw(h.dr6), Dr6::B0, "DR6 {:#x}", h.dr6);
     assert_eq!(h.decoded.fired, slots(0b1));
-    assert_eq!(h.decoded.resume, Resume::Return);
+    assert_eq!(h.decoded.resume, Resume::RETURN);
     assert_eq!(h.decoded.access, Access::WRITE);
     assert_eq!(h.decoded.addr, addr_a());
     // A trap: the store has completed, the new value is visible.
@@ -56,7 +56,7 @@ fn execute_breakpoint_faults_before_the_instruction() {
     assert_eq!(h.decoded.fired, slots(0b1));
     // A fault: RIP is the breakpoint address, and returning needs RF.
     assert_eq!(h.stop.rip, addr_probe());
-    assert_eq!(h.decoded.resume, Resume::SetResumeFlag);
+    assert_eq!(h.decoded.resume, Resume::SET_RESUME_FLAG);
     assert_eq!(h.decoded.access, Access::EXEC);
 }
 
@@ -68,7 +68,7 @@ fn read_write_watchpoint_traps_on_a_read() {
     );
     assert_eq!(Dr6::from_raw(h.dr6), Dr6::B0, "DR6 {:#x}", h.dr6);
     assert_eq!(h.decoded.fired, slots(0b1));
-    assert_eq!(h.decoded.resume, Resume::Return);
+    assert_eq!(h.decoded.resume, Resume::RETURN);
     // x86 does not say whether a read-write slot saw a read or a write.
     assert_eq!(h.decoded.access, Access::empty());
 }
@@ -84,7 +84,7 @@ fn two_slots_on_one_address_report_together() {
     );
     assert_eq!(Dr6::from_raw(h.dr6), Dr6::B0 | Dr6::B1, "DR6 {:#x}", h.dr6);
     assert_eq!(h.decoded.fired, slots(0b11));
-    assert_eq!(h.decoded.resume, Resume::Return);
+    assert_eq!(h.decoded.resume, Resume::RETURN);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The glue to hwbp-arm64's real backend: which type, how the trap handler's
 //! registers become its exception type, and discovery (step 1).
 
-use hwbp_arm64::{Aarch64, Aarch64Exception, DebugVer, IdAa64Dfr0};
+use hwbp_arm64::{Aarch64Backend, Aarch64Exception, DebugVer, IdAa64Dfr0};
 use hwbp_core::SlotCounts;
 
 use board_kit::fatal;
@@ -10,7 +10,7 @@ use crate::{println, HWBP};
 
 /// The real AArch64 backend (MRS/MSR on the `DBG*_EL1` registers), for the
 /// board's 2 CPUs.
-pub type Backend = Aarch64<2>;
+pub type Backend = Aarch64Backend;
 
 /// The backend's view of a synchronous debug exception.
 pub fn exception(esr: u64, far: u64, elr: u64) -> Aarch64Exception {
@@ -30,9 +30,14 @@ fn id_aa64dfr0() -> IdAa64Dfr0 {
 /// every slot cleared) is the backend's `Arch::init_cpu`, which
 /// `Hwbp::cpu_online` runs on each CPU.
 pub fn discover() -> usize {
-    let counts = match HWBP.arch().probe() {
+    // `init` runs the backend's discovery (ID_AA64DFR0_EL1) on this, the
+    // boot CPU, and sizes the manager from it.
+    if let Err(e) = HWBP.init(2) {
+        fatal!("init(2) failed: {:?}", e);
+    }
+    let counts = match HWBP.slot_counts() {
         Ok(counts) => counts,
-        Err(e) => fatal!("hwbp-arm64 probe failed: {:?}", e),
+        Err(e) => fatal!("hwbp-arm64 discovery failed: {:?}", e),
     };
     let id = id_aa64dfr0();
     let ver: Result<DebugVer, _> = id.debug_ver();

@@ -157,12 +157,12 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 
 /// The manager: hwbp-arm64's real backend, the sample recorder, 2 CPUs, 24
 /// breakpoints, 2 tasks (unused here).
-// SAFETY (of `Aarch64::aarch64`): the firmware runs at EL1 (checked at boot
+// SAFETY (of `Aarch64Backend::aarch64`): the firmware runs at EL1 (checked at boot
 // before any use), nothing else on either CPU touches the debug registers,
 // and install/decode run only on the CPU they name (hwbp-core's contract,
 // kept by cpu1.rs, which resyncs CPU 1 on CPU 1).
 pub static HWBP: Hwbp<hw::Backend, &'static Recorder<64>, 2, 24, 2> =
-    Hwbp::new(unsafe { hwbp_arm64::Aarch64::aarch64() }, &REC);
+    Hwbp::new(unsafe { hwbp_arm64::Aarch64Backend::aarch64() }, &REC);
 
 /// Debug exceptions taken so far (both CPUs): a broken step-over would loop
 /// on one instruction forever, so the handler gives up after a bound.
@@ -202,9 +202,6 @@ extern "C" fn primary_main() -> ! {
 
     // Step 1: discovery.
     let data_slots = hw::discover();
-    if let Err(e) = HWBP.init(2) {
-        fatal!("init(2) failed: {:?}", e);
-    }
     if let Err(e) = HWBP.cpu_online(0) {
         fatal!("cpu_online(0) failed: {:?}", e);
     }
@@ -266,8 +263,8 @@ extern "C" fn rust_exception(kind: u64, frame: &mut boot::Frame) {
         }
         let raw = hw::exception(esr, far, frame.elr);
         match HWBP.handle_exception(cpu, &raw) {
-            Resume::Return => {}
-            Resume::SingleStep => frame.spsr |= SPSR_SS,
+            Resume::RETURN => {}
+            Resume::SINGLE_STEP => frame.spsr |= SPSR_SS,
             other => fatal!(
                 "debug exception on CPU {} not taken by hwbp ({:?}): ESR {:#x} FAR {:#x} ELR {:#x}",
                 cpu,

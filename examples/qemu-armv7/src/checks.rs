@@ -485,7 +485,8 @@ pub fn fill_pinned() -> Outcome {
 
 fn release(held: &[Handle]) -> Outcome {
     for &h in held {
-        HWBP.unregister(h).ctx("unregister")?;
+        // The board has one CPU, synced once below for every unregister.
+        let _cpus = HWBP.unregister(h).ctx("unregister")?;
     }
     HWBP.sync(0).ctx("sync")
 }

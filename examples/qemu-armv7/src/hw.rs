@@ -1,19 +1,19 @@
 //! The board's debug hardware, all through hwbp-arm64's AArch32 backend.
 
-use hwbp_arm64::{Aarch32, Aarch32Exception, AbortKind, Dbgdidr, StepMethod};
+use hwbp_arm64::{Aarch32Backend, Aarch32Exception, AbortKind, Dbgdidr, StepMethod};
 
 use crate::boot::{Frame, Vector};
 
 /// One CPU; the firmware steps over hits itself (see `stepover`), because QEMU
 /// 7.2 does not implement the mismatch breakpoints of `StepMethod::Mismatch`.
-pub type Backend = Aarch32<1>;
+pub type Backend = Aarch32Backend;
 
 /// The backend, for the `Hwbp` static (a `const fn` so it can be built in a
 /// `static` initializer).
 pub const fn backend() -> Backend {
     // SAFETY: the firmware runs in SVC mode (PL1) and nothing but this
     // backend touches the cp14 debug registers.
-    unsafe { Aarch32::aarch32(StepMethod::Manual) }
+    unsafe { Aarch32Backend::aarch32(StepMethod::Manual) }
 }
 
 /// `DBGDIDR`, read through the backend's register owner.

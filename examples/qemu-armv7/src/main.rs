@@ -163,9 +163,9 @@ fn bring_up() -> checks::Outcome {
     // table from that; bringing CPU 0 online has the backend clear the OS
     // lock, enable monitor debug-mode (DBGDSCRext.MDBGen) and clear every
     // slot.
-    let counts = HWBP.arch().probe().ctx("backend probe")?;
-    println!("bring-up: backend probed {counts:?}");
     HWBP.init(1).ctx("init")?;
+    let counts = HWBP.slot_counts().ctx("backend probe")?;
+    println!("bring-up: backend probed {counts:?}");
     HWBP.cpu_online(0).ctx("cpu_online")?;
     println!("bring-up: manager initialized, CPU 0 online");
     Ok(())
@@ -278,16 +278,14 @@ fn debug_abort(frame: &mut Frame, v: Vector) -> Result<(), &'static str> {
         let value = store_value(frame);
         critical_section::with(|cs| LAST_STORE.borrow(cs).set(value));
     }
-    match HWBP.handle_exception(0, &raw) {
-        Resume::NotOurs => Err("debug event the breakpoint layer does not claim"),
-        Resume::SingleStep => stepover::start(frame),
-        Resume::Return => Ok(()),
-        Resume::SetResumeFlag
-        | Resume::ReturnAndPassOn
-        | Resume::SetResumeFlagAndPassOn
-        | Resume::SingleStepAndPassOn => {
-            Err("x86 resume requested (resume flag, or a merged single step)")
-        }
+    let resume = HWBP.handle_exception(0, &raw);
+    if !resume.is_ours() {
+        return Err("debug event the breakpoint layer does not claim");
+    }
+    match resume {
+        Resume::SINGLE_STEP => stepover::start(frame),
+        Resume::RETURN => Ok(()),
+        _ => Err("x86 resume requested (resume flag, or a merged single step)"),
     }
 }
 

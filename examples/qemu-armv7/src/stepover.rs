@@ -4,7 +4,7 @@
 //! and AArch32 has no PSTATE.D to mask debug exceptions. hwbp-arm64 therefore
 //! disables the slots of the kind that fired (all breakpoints, or all
 //! watchpoints) in `decode` and asks for a single step
-//! ([`Resume::SingleStep`](hwbp_core::Resume::SingleStep)). AArch64 steps with
+//! ([`Resume::SINGLE_STEP`](hwbp_core::Resume::SINGLE_STEP)). AArch64 steps with
 //! `MDSCR_EL1.SS`; AArch32 has no software step, and its substitute, an
 //! address *mismatch* breakpoint (`DBGBCR.BT = 0b0100`, hwbp-arm64's
 //! `StepMethod::Mismatch`), is not implemented by QEMU 7.2: it never fires
@@ -15,7 +15,8 @@
 //! undefined instruction (`UDF #0x5e5`) in place of the *next* instruction,
 //! returns to the instruction that hit (which now completes: its slots are
 //! disabled), takes the undefined-instruction exception on the next one,
-//! puts the original instruction back and calls `Arm::complete_step`, which
+//! puts the original instruction back and calls `ArmBackend::complete_step` (with the CPU's state from
+//! `Hwbp::backend_cpu`), which
 //! re-enables the disabled slots. Then execution continues at the next
 //! instruction with every slot armed, so the next hit is not lost.
 //!
@@ -149,7 +150,10 @@ pub fn finish(frame: &Frame) -> Result<bool, &'static str> {
         let steps = STEPS.borrow(cs);
         steps.set(steps.get() + 1);
     });
-    if !HWBP.arch().complete_step(0) {
+    let cpu0 = HWBP
+        .backend_cpu(0)
+        .map_err(|_| "no backend state for CPU 0")?;
+    if !HWBP.arch().complete_step(cpu0) {
         return Err("the backend had no step pending");
     }
     Ok(true)

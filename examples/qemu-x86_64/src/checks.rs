@@ -236,7 +236,7 @@ pub fn run() {
 /// Step 1: slot counts and debug architecture through hwbp-x86.
 fn discover() {
     println!("-- 1. slot discovery");
-    let counts = hwbp_core::Arch::slot_counts(HWBP.arch());
+    let counts = ok(hwbp_core::Arch::discover(HWBP.arch()), "discover");
     println!(
         "   debug architecture: x86 DR0-DR3 + DR6/DR7, {} mode, {:?}",
         if HWBP.arch().encoder().mode() == hwbp_x86::Mode::Bits64 {

@@ -3,8 +3,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use hwbp_core::{CpuSet, Hwbp, Resume};
-use hwbp_x86::{Cpu, DebugException, X86};
+use hwbp_core::{Action, CpuSet, Hwbp};
+use hwbp_x86::{Cpu, X86Backend, X86Exception};
 
 use board_kit::fatal;
 
@@ -13,13 +13,13 @@ use crate::idt::{Frame, RFLAGS_RF};
 
 /// One CPU, up to 16 breakpoints, 2 task slots (the smallest the table
 /// allows; this firmware has no tasks).
-pub type Manager = Hwbp<X86<Cpu>, Recording, 1, 16, 2>;
+pub type Manager = Hwbp<X86Backend<Cpu>, Recording, 1, 16, 2>;
 
 /// The one manager. hwbp-x86's `X86<Cpu>` is the only code that touches
 /// DR0–DR7: this firmware runs at CPL 0 with DR7.GD clear and has no other
 /// debug-register user.
 // SAFETY: see above; the token is created once, here.
-pub static HWBP: Manager = Hwbp::new(unsafe { X86::new() }, Recording);
+pub static HWBP: Manager = Hwbp::new(unsafe { X86Backend::new() }, Recording);
 
 /// The only CPU.
 pub const CPU: u16 = 0;
@@ -47,20 +47,23 @@ pub fn on_debug_exception(frame: &mut Frame) {
     }
     // DR6 first, before anything else can raise another #DB.
     let dr6 = HWBP.arch().read_dr6(CPU);
-    let raw = DebugException { dr6, ip: frame.rip };
-    match HWBP.handle_exception(CPU, &raw) {
-        Resume::Return => {}
-        Resume::SetResumeFlag => frame.rflags |= RFLAGS_RF,
-        Resume::SingleStep => fatal!("x86 backend asked for a single step (dr6 {dr6:#x})"),
-        Resume::ReturnAndPassOn | Resume::SetResumeFlagAndPassOn | Resume::SingleStepAndPassOn => {
-            fatal!(
-            "data hit merged with a step or task switch this firmware never asked for: dr6 {dr6:#x}"
-        )
-        }
-        Resume::NotOurs => fatal!(
+    let raw = X86Exception { dr6, ip: frame.rip };
+    let resume = HWBP.handle_exception(CPU, &raw);
+    if !resume.is_ours() {
+        fatal!(
             "#DB that is not a breakpoint's: dr6 {dr6:#x} at rip {:#x}",
             frame.rip
-        ),
+        );
+    }
+    if resume.pass_on {
+        fatal!(
+            "data hit merged with a step or task switch this firmware never asked for: dr6 {dr6:#x}"
+        );
+    }
+    match resume.action {
+        Action::Return => {}
+        Action::SetResumeFlag => frame.rflags |= RFLAGS_RF,
+        Action::SingleStep => fatal!("x86 backend asked for a single step (dr6 {dr6:#x})"),
     }
 }
 

@@ -1,23 +1,23 @@
-//! The [`Arch`] implementation shared by the AArch64 and AArch32 backends.
+//! [`ArmBackend`], the [`Arch`] implementation shared by AArch64 and AArch32.
 //!
-//! [`Arm`] owns the per-CPU step-over state and the discovered slot counts;
-//! the register accesses go through [`DebugRegs`], implemented by
+//! [`ArmBackend`] owns the discovered slot counts; its per-CPU step-over
+//! state is an [`ArmCpuState`], which the manager keeps per CPU. The register
+//! accesses go through [`DebugRegs`], implemented by
 //! [`Aarch64Regs`](aarch64::Aarch64Regs) (MRS/MSR), by
 //! [`Aarch32Regs`](aarch32::Aarch32Regs) (MRC/MCR p14), and on the host by
-//! [`Model`](crate::model::Model).
+//! the software model (`model::Model`, feature `model`).
 
 use crate::bcr::{Bcr, BreakpointType, Privilege};
 use crate::encode::{ArmSlot, Encoder, Flavour};
 use crate::event::DebugEvent;
-use crate::model;
 use crate::step::{Action, StepEvent, StepOver};
 use core::sync::atomic::{
     AtomicBool, AtomicU32, AtomicU64, AtomicU8,
     Ordering::{Acquire, Relaxed, Release},
 };
 use hwbp_core::{
-    Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, Image, Pool,
-    Resume, SlotCounts, MAX_SLOTS,
+    Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, HardwareError,
+    Image, Pool, Resume, SlotCounts, MAX_SLOTS,
 };
 
 pub mod aarch32;
@@ -48,8 +48,17 @@ impl Bank {
 ///
 /// Implementations ignore `n` at or above the number of registers the
 /// calling CPU has (reads return 0, writes do nothing): on hardware those
-/// encodings are UNDEFINED, and these methods are safe and public (through
-/// [`Arm::regs`]). [`Arm`] itself never passes such an `n`.
+/// encodings are UNDEFINED. Reads are safe (the value implementing the trait
+/// is the owner token, built by an `unsafe` constructor); every method that
+/// writes is `unsafe`, because the token is reachable from safe code
+/// ([`ArmBackend::regs`]) and a write behind the backend's back breaks what
+/// it relies on (the slots it installed, the mismatch-step register, the
+/// debug enables of the CPU).
+///
+/// # Safety of the writing methods
+///
+/// The caller is the owner of the registers (the backend) on the calling
+/// CPU, and what it writes is consistent with what it installed.
 pub trait DebugRegs {
     /// The raw exception state the embedder hands to [`Arch::decode`].
     type Exception;
@@ -66,20 +75,32 @@ pub trait DebugRegs {
     }
     /// Unlock and enable self-hosted debug on the calling CPU (OS lock, OS
     /// double lock, monitor debug mode, debug exception masking).
-    fn enable(&self) -> Result<(), Error>;
+    ///
+    /// # Safety
+    /// See the trait documentation.
+    unsafe fn enable(&self) -> Result<(), Error>;
     /// Read `DBGBVR<n>`/`DBGWVR<n>`.
     fn read_value(&self, bank: Bank, n: u8) -> u64;
     /// Read `DBGBCR<n>`/`DBGWCR<n>`.
     fn read_ctrl(&self, bank: Bank, n: u8) -> u32;
     /// Write `DBGBVR<n>`/`DBGWVR<n>`.
-    fn write_value(&self, bank: Bank, n: u8, value: u64);
+    ///
+    /// # Safety
+    /// See the trait documentation.
+    unsafe fn write_value(&self, bank: Bank, n: u8, value: u64);
     /// Write `DBGBCR<n>`/`DBGWCR<n>`.
-    fn write_ctrl(&self, bank: Bank, n: u8, ctrl: u32);
+    ///
+    /// # Safety
+    /// See the trait documentation.
+    unsafe fn write_ctrl(&self, bank: Bank, n: u8, ctrl: u32);
     /// Make the preceding writes visible to the next instruction (`ISB`).
     fn sync(&self);
     /// Arm or disarm software step (`MDSCR_EL1.SS`); a no-op where the step
     /// method does not use it.
-    fn set_step(&self, on: bool);
+    ///
+    /// # Safety
+    /// See the trait documentation.
+    unsafe fn set_step(&self, on: bool);
     /// Classify a raw exception.
     fn event(&self, raw: &Self::Exception) -> DebugEvent;
     /// Whether the instruction of a raw exception is T32 (Thumb), which the
@@ -90,13 +111,13 @@ pub trait DebugRegs {
     }
 }
 
-/// How [`Arm`] single-steps over the instruction that hit.
+/// How [`ArmBackend`] single-steps over the instruction that hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum StepMethod {
     /// AArch64 software step: `MDSCR_EL1.SS` (set by the backend) and
     /// `SPSR_EL1.SS` (bit 21, set by the embedder in the saved state when
-    /// [`Resume::SingleStep`] is returned).
+    /// [`Resume::SINGLE_STEP`] is returned).
     SoftwareStep,
     /// AArch32: an unlinked address-mismatch breakpoint on the last breakpoint
     /// register, which is then reserved (the pool reports one fewer). Linux
@@ -114,12 +135,16 @@ pub enum StepMethod {
     /// for kernel breakpoints and watchpoints.
     Mismatch,
     /// The embedder steps the instruction by its own means and then calls
-    /// [`Arm::complete_step`]. The slots stay disabled until it does.
+    /// [`ArmBackend::complete_step`]. The slots stay disabled until it does.
     Manual,
 }
 
-/// Per-CPU state, touched only by its own CPU.
-struct PerCpu {
+/// The Arm backend's state for one CPU ([`Arch::CpuState`]): the step-over
+/// in progress. Touched only by its own CPU; the manager keeps one per CPU
+/// and hands it out with `Hwbp::backend_cpu` (for
+/// [`ArmBackend::complete_step`]).
+#[derive(Debug)]
+pub struct ArmCpuState {
     step: AtomicU8,
     /// Slots disabled for the step: bit n = breakpoint n, bit 16 + n =
     /// watchpoint n.
@@ -127,43 +152,56 @@ struct PerCpu {
     step_pc: AtomicU64,
 }
 
-impl PerCpu {
-    const fn new() -> Self {
-        PerCpu {
+impl ArmCpuState {
+    /// A CPU with no step-over pending.
+    pub const fn new() -> Self {
+        ArmCpuState {
             step: AtomicU8::new(0),
             disabled: AtomicU32::new(0),
             step_pc: AtomicU64::new(0),
         }
     }
+
+    /// The step-over state of this CPU.
+    pub fn step_over(&self) -> StepOver {
+        StepOver::from_bits(self.step.load(Relaxed))
+    }
 }
 
-/// The Arm debug-register backend: implements [`hwbp_core::Arch`] for
-/// `CPUS` CPUs on top of a [`DebugRegs`] implementation.
+impl Default for ArmCpuState {
+    fn default() -> Self {
+        ArmCpuState::new()
+    }
+}
+
+/// The Arm debug-register backend: implements [`hwbp_core::Arch`] on top of
+/// a [`DebugRegs`] implementation.
 ///
-/// * Construct it in a `static` with [`Arm::new`] (const).
-/// * On the boot CPU, call [`Arm::probe`] (discovers the slot counts), then
-///   `Hwbp::init`, which reads [`Arch::slot_counts`].
+/// * Construct it in a `static` with [`ArmBackend::new`] (const), or
+///   `ArmBackend::aarch64` / `ArmBackend::aarch32`.
+/// * On the boot CPU, `Hwbp::init` calls [`Arch::discover`]
+///   ([`ArmBackend::probe`]: the slot counts from the identification
+///   register).
 /// * On every CPU, `Hwbp::cpu_online(cpu)` calls [`Arch::init_cpu`]: it
 ///   checks the counts agree, unlocks and enables debug, clears every slot
 ///   (their reset value is UNKNOWN) and resets the step state. Without
 ///   hwbp-core, call `Arch::init_cpu` yourself.
 /// * In the debug exception handler, hand the raw state to the core (which
-///   calls [`Arch::decode`]); on [`Resume::SingleStep`] with
+///   calls [`Arch::decode`]); on [`Resume::SINGLE_STEP`] with
 ///   [`StepMethod::SoftwareStep`], set `SPSR_EL1.SS` (bit 21) in the saved
 ///   state before `ERET`.
 ///
-/// The step-over state is per CPU, in atomics, and only touched by its own
-/// CPU; `install` must not itself be interrupted by a debug exception that
+/// The step-over state is per CPU ([`ArmCpuState`], kept by the manager), in
+/// atomics, and only touched by its own CPU; `install` must not itself be interrupted by a debug exception that
 /// this backend handles on the same CPU (do not watch the core's own data, or
 /// call it with debug exceptions masked).
-pub struct Arm<R, const CPUS: usize> {
+pub struct ArmBackend<R> {
     regs: R,
     flavour: Flavour,
     method: StepMethod,
     ready: AtomicBool,
     inst: AtomicU8,
     data: AtomicU8,
-    cpus: [PerCpu; CPUS],
 }
 
 fn bit(bank: Bank, n: u8) -> u32 {
@@ -171,23 +209,41 @@ fn bit(bank: Bank, n: u8) -> u32 {
     1u32.checked_shl(shift).unwrap_or(0)
 }
 
-impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
+impl<R: DebugRegs> ArmBackend<R> {
     /// A backend that has not discovered anything yet (zero slots).
     pub const fn new(regs: R, flavour: Flavour, method: StepMethod) -> Self {
-        Arm {
+        ArmBackend {
             regs,
             flavour,
             method,
             ready: AtomicBool::new(false),
             inst: AtomicU8::new(0),
             data: AtomicU8::new(0),
-            cpus: [const { PerCpu::new() }; CPUS],
         }
     }
 
-    /// The register accessor.
+    /// The register accessor. Reads are safe through it; writes are
+    /// `unsafe` ([`DebugRegs`]).
     pub fn regs(&self) -> &R {
         &self.regs
+    }
+
+    fn write_ctrl(&self, bank: Bank, n: u8, ctrl: u32) {
+        // SAFETY: the backend owns the registers (constructor contract) and
+        // writes only registers below the discovered counts, in the orders
+        // documented at each call.
+        unsafe { self.regs.write_ctrl(bank, n, ctrl) }
+    }
+
+    fn write_value(&self, bank: Bank, n: u8, value: u64) {
+        // SAFETY: as `write_ctrl`.
+        unsafe { self.regs.write_value(bank, n, value) }
+    }
+
+    fn set_step(&self, on: bool) {
+        // SAFETY: the backend owns the registers; software step is armed only
+        // for the step-over it manages and disarmed when it ends.
+        unsafe { self.regs.set_step(on) }
     }
 
     /// The step method.
@@ -203,12 +259,14 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
             data,
         } = self.regs.discover()?
         else {
-            return Err(Error::NoDebugHardware);
+            return Err(Error::Hardware(HardwareError::NoDebugHardware));
         };
         let hw_inst = hw_inst.min(MAX_SLOTS as u8);
         let data = data.min(MAX_SLOTS as u8);
         let inst = match self.method {
-            StepMethod::Mismatch => hw_inst.checked_sub(1).ok_or(Error::NoDebugHardware)?,
+            StepMethod::Mismatch => hw_inst
+                .checked_sub(1)
+                .ok_or(Error::Hardware(HardwareError::NoDebugHardware))?,
             _ => hw_inst,
         };
         let counts = SlotCounts::Separate { inst, data };
@@ -217,35 +275,35 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
     }
 
     /// Discover the slot counts on the calling CPU and return the pools the
-    /// core may use. The first call stores them; later calls (from
-    /// [`Arch::init_cpu`] on each CPU) check that the calling CPU has at least
-    /// as many registers, and keep the stored counts (a CPU with more uses only
-    /// the first ones). Call it once, on the boot CPU, before `Hwbp::init`,
-    /// which reads [`Arch::slot_counts`]; on a system whose cores differ, call it
-    /// on one with the fewest registers.
+    /// core may use ([`Arch::discover`] is this). The first call stores them;
+    /// later calls (from [`Arch::init_cpu`] on each CPU) check that the
+    /// calling CPU has at least as many registers, and keep the stored counts
+    /// (a CPU with more uses only the first ones). `Hwbp::init` calls it on
+    /// the boot CPU; on a system whose cores differ, run that on one with the
+    /// fewest registers.
     ///
-    /// Errors: the discovery error ([`Error::UnsupportedDebugArch`]),
-    /// [`Error::NoDebugHardware`] when the counts are unusable (fewer than 2
+    /// Errors: the discovery error ([`HardwareError::UnsupportedDebugArch`]),
+    /// [`HardwareError::NoDebugHardware`] when the counts are unusable (fewer than 2
     /// breakpoints with [`StepMethod::Mismatch`]) or the calling CPU has fewer
     /// registers than the stored counts.
     pub fn probe(&self) -> Result<SlotCounts, Error> {
         let (_, _, counts) = self.local()?;
         let SlotCounts::Separate { inst, data } = counts else {
-            return Err(Error::NoDebugHardware);
+            return Err(Error::Hardware(HardwareError::NoDebugHardware));
         };
         // Acquire pairs with the Release below: the counts are visible once
         // `ready` is.
         if self.ready.load(Acquire) {
-            let have = self.slot_counts();
+            let have = self.counts_now();
             let SlotCounts::Separate {
                 inst: have_inst,
                 data: have_data,
             } = have
             else {
-                return Err(Error::NoDebugHardware);
+                return Err(Error::Hardware(HardwareError::NoDebugHardware));
             };
             if inst < have_inst || data < have_data {
-                return Err(Error::NoDebugHardware);
+                return Err(Error::Hardware(HardwareError::NoDebugHardware));
             }
             Ok(have)
         } else {
@@ -266,21 +324,21 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         )
     }
 
-    /// The step-over state of `cpu` (idle for an unknown CPU).
-    pub fn step_state(&self, cpu: u16) -> StepOver {
-        self.cpus.get(usize::from(cpu)).map_or(StepOver::IDLE, |s| {
-            StepOver::from_bits(s.step.load(Relaxed))
-        })
+    /// The slot counts stored by the first [`ArmBackend::probe`] (zero
+    /// before it).
+    pub fn counts_now(&self) -> SlotCounts {
+        SlotCounts::Separate {
+            inst: self.inst.load(Relaxed),
+            data: self.data.load(Relaxed),
+        }
     }
 
     /// With [`StepMethod::Manual`]: the instruction that hit has been stepped
-    /// on the calling CPU `cpu`; re-enable the slots. Returns `false` when no
+    /// on the calling CPU, whose state is `state` (from the manager:
+    /// `HW.backend_cpu(cpu)?`); re-enable the slots. Returns `false` when no
     /// step was pending. Works with the other methods too (abandoning the
     /// armed step).
-    pub fn complete_step(&self, cpu: u16) -> bool {
-        let Some(state) = self.cpus.get(usize::from(cpu)) else {
-            return false;
-        };
+    pub fn complete_step(&self, state: &ArmCpuState) -> bool {
         let mut st = StepOver::from_bits(state.step.load(Relaxed));
         let action = st.on_event(StepEvent::Step);
         self.apply(state, action, 0, false);
@@ -295,12 +353,12 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         }
     }
 
-    fn mask_bank(&self, state: &PerCpu, bank: Bank) -> bool {
+    fn mask_bank(&self, state: &ArmCpuState, bank: Bank) -> bool {
         let mut wrote = false;
         for n in 0..self.counts(bank) {
             let ctrl = self.regs.read_ctrl(bank, n);
             if ctrl & 1 != 0 {
-                self.regs.write_ctrl(bank, n, ctrl & !1);
+                self.write_ctrl(bank, n, ctrl & !1);
                 state.disabled.fetch_or(bit(bank, n), Relaxed);
                 wrote = true;
             }
@@ -308,7 +366,7 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         wrote
     }
 
-    fn apply(&self, state: &PerCpu, a: Action, pc: u64, thumb: bool) {
+    fn apply(&self, state: &ArmCpuState, a: Action, pc: u64, thumb: bool) {
         let mut wrote = false;
         if a.mask_inst {
             wrote |= self.mask_bank(state, Bank::Breakpoint);
@@ -322,15 +380,15 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
                 for n in 0..self.counts(bank) {
                     if disabled & (1 << (shift + u32::from(n))) != 0 {
                         let ctrl = self.regs.read_ctrl(bank, n);
-                        self.regs.write_ctrl(bank, n, ctrl | 1);
+                        self.write_ctrl(bank, n, ctrl | 1);
                     }
                 }
             }
             match self.method {
-                StepMethod::SoftwareStep => self.regs.set_step(false),
+                StepMethod::SoftwareStep => self.set_step(false),
                 StepMethod::Mismatch => {
                     if let Some(r) = self.reserved_slot() {
-                        self.regs.write_ctrl(Bank::Breakpoint, r, 0);
+                        self.write_ctrl(Bank::Breakpoint, r, 0);
                     }
                 }
                 StepMethod::Manual => {}
@@ -340,7 +398,7 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         if a.arm_step {
             state.step_pc.store(pc, Relaxed);
             match self.method {
-                StepMethod::SoftwareStep => self.regs.set_step(true),
+                StepMethod::SoftwareStep => self.set_step(true),
                 StepMethod::Mismatch => {
                     if let Some(r) = self.reserved_slot() {
                         // Exclude only the instruction's own halfword for
@@ -356,11 +414,11 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
                             .with_bt(BreakpointType::AddressMismatch);
                         // As write_slot: each write synchronised before the
                         // next, so the pair is never enabled half-written.
-                        self.regs.write_ctrl(Bank::Breakpoint, r, 0);
+                        self.write_ctrl(Bank::Breakpoint, r, 0);
                         self.regs.sync();
-                        self.regs.write_value(Bank::Breakpoint, r, pc & !3);
+                        self.write_value(Bank::Breakpoint, r, pc & !3);
                         self.regs.sync();
-                        self.regs.write_ctrl(Bank::Breakpoint, r, ctrl.0);
+                        self.write_ctrl(Bank::Breakpoint, r, ctrl.0);
                     }
                 }
                 StepMethod::Manual => {}
@@ -375,7 +433,7 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
     /// The breakpoint register reserved for mismatch stepping.
     ///
     /// The register just above the usable ones: it exists on every CPU that
-    /// passed [`Arm::probe`].
+    /// passed [`ArmBackend::probe`].
     fn reserved_slot(&self) -> Option<u8> {
         (self.method == StepMethod::Mismatch && self.ready.load(Acquire))
             .then(|| self.inst.load(Relaxed))
@@ -386,23 +444,23 @@ impl<R: DebugRegs, const CPUS: usize> Arm<R, CPUS> {
         (0..self.counts(Bank::Breakpoint)).any(|n| {
             let bcr = Bcr(self.regs.read_ctrl(Bank::Breakpoint, n));
             let bvr = self.regs.read_value(Bank::Breakpoint, n);
-            model::breakpoint_matches_any_el(bvr, bcr, pc)
+            bcr.matches_pc(bvr, pc)
         })
     }
 
-    fn write_slot(&self, state: &PerCpu, masked: bool, bank: Bank, n: u8, slot: ArmSlot) {
+    fn write_slot(&self, state: &ArmCpuState, masked: bool, bank: Bank, n: u8, slot: ArmSlot) {
         // Disable first so no half-written slot is ever enabled. A system
         // register write only reaches breakpoint/watchpoint matching at a
         // context synchronisation event, and writes to two registers may
         // take effect in either order without one: an ISB after the disable
         // and after the value (as Linux arm64's write_wb_reg, which issues
         // one after every write). The caller synchronises the last write.
-        self.regs.write_ctrl(bank, n, 0);
+        self.write_ctrl(bank, n, 0);
         self.regs.sync();
-        self.regs.write_value(bank, n, slot.value);
+        self.write_value(bank, n, slot.value);
         self.regs.sync();
         let ctrl = if masked { slot.ctrl & !1 } else { slot.ctrl };
-        self.regs.write_ctrl(bank, n, ctrl);
+        self.write_ctrl(bank, n, ctrl);
         if masked && slot.enabled() {
             state.disabled.fetch_or(bit(bank, n), Relaxed);
         } else {
@@ -416,43 +474,44 @@ const NOT_OURS: Decoded = Decoded {
     addr: 0,
     ip: 0,
     access: Access::empty(),
-    resume: Resume::NotOurs,
+    resume: Resume::NOT_OURS,
 };
 
-impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
+impl<R: DebugRegs> Arch for ArmBackend<R> {
     type Slot = ArmSlot;
     type Exception = R::Exception;
+    type CpuState = ArmCpuState;
+    // An initialiser for the manager's per-CPU array, never shared itself.
+    #[allow(clippy::declare_interior_mutable_const)]
+    const CPU_STATE_INIT: ArmCpuState = ArmCpuState::new();
 
-    fn slot_counts(&self) -> SlotCounts {
-        SlotCounts::Separate {
-            inst: self.inst.load(Relaxed),
-            data: self.data.load(Relaxed),
-        }
+    /// [`ArmBackend::probe`].
+    fn discover(&self) -> Result<SlotCounts, Error> {
+        self.probe()
     }
 
-    /// [`Encoder::encode`]; with [`StepMethod::Mismatch`], a request that
+    /// [`Encoder::encode_validated`] (the core has checked the generic
+    /// rules); with [`StepMethod::Mismatch`], a request that
     /// is not user-only (`exclude_kernel`) is refused with
     /// [`Error::UnsupportedAccess`]: a hit at PL1 cannot be mismatch-stepped.
     fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<ArmSlot>, Error> {
-        let e = self.encoder().encode(attr)?;
+        let e = self.encoder().encode_validated(attr)?;
         if self.method == StepMethod::Mismatch && !attr.exclude_kernel {
             return Err(Error::UnsupportedAccess);
         }
         Ok(e)
     }
 
-    /// On the calling CPU `cpu`: [`Arm::probe`] (the counts must agree with
+    /// On the calling CPU: [`ArmBackend::probe`] (the counts must agree with
     /// the first CPU's), unlock and enable self-hosted debug, clear every
     /// register the CPU has ([`DebugRegs::present`]: their reset value is
-    /// UNKNOWN), disarm any step and reset the step-over state. [`Error::CpuOutOfRange`] for `cpu >= CPUS`.
-    fn init_cpu(&self, cpu: u16) -> Result<(), Error> {
-        let state = self
-            .cpus
-            .get(usize::from(cpu))
-            .ok_or(Error::CpuOutOfRange { cpu })?;
+    /// UNKNOWN), disarm any step and reset the step-over state.
+    fn init_cpu(&self, _cpu: u16, state: &ArmCpuState) -> Result<(), Error> {
         let (mut hw_inst, mut hw_data, _) = self.local()?;
         self.probe()?;
-        self.regs.enable()?;
+        // SAFETY: the backend owns the registers; enabling self-hosted debug
+        // on the calling CPU is what the owner does when it comes online.
+        unsafe { self.regs.enable()? };
         // Every register this CPU has, including any beyond the shared counts
         // and any the backend does not use.
         if let Ok(SlotCounts::Separate { inst, data }) = self.regs.present() {
@@ -462,19 +521,19 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
         // Disable every pair, synchronise, then clear the values (so no pair
         // is ever enabled on a value being cleared).
         for n in 0..hw_inst {
-            self.regs.write_ctrl(Bank::Breakpoint, n, 0);
+            self.write_ctrl(Bank::Breakpoint, n, 0);
         }
         for n in 0..hw_data {
-            self.regs.write_ctrl(Bank::Watchpoint, n, 0);
+            self.write_ctrl(Bank::Watchpoint, n, 0);
         }
         self.regs.sync();
         for n in 0..hw_inst {
-            self.regs.write_value(Bank::Breakpoint, n, 0);
+            self.write_value(Bank::Breakpoint, n, 0);
         }
         for n in 0..hw_data {
-            self.regs.write_value(Bank::Watchpoint, n, 0);
+            self.write_value(Bank::Watchpoint, n, 0);
         }
-        self.regs.set_step(false);
+        self.set_step(false);
         self.regs.sync();
         state.step.store(0, Relaxed);
         state.disabled.store(0, Relaxed);
@@ -485,10 +544,13 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
         self.encoder().address_space(addr, len)
     }
 
-    fn install(&self, cpu: u16, current: &Image<ArmSlot>, desired: &Image<ArmSlot>) {
-        let Some(state) = self.cpus.get(usize::from(cpu)) else {
-            return;
-        };
+    fn install(
+        &self,
+        _cpu: u16,
+        state: &ArmCpuState,
+        current: &Image<ArmSlot>,
+        desired: &Image<ArmSlot>,
+    ) {
         let st = StepOver::from_bits(state.step.load(Relaxed));
         let mut wrote = false;
         for (bank, pool) in [(Bank::Breakpoint, Pool(0)), (Bank::Watchpoint, Pool(1))] {
@@ -507,10 +569,7 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
         }
     }
 
-    fn decode(&self, cpu: u16, raw: &R::Exception) -> Decoded {
-        let Some(state) = self.cpus.get(usize::from(cpu)) else {
-            return NOT_OURS;
-        };
+    fn decode(&self, _cpu: u16, state: &ArmCpuState, raw: &R::Exception) -> Decoded {
         let mut st = StepOver::from_bits(state.step.load(Relaxed));
         let mut ev = self.regs.event(raw);
         if let (StepMethod::Mismatch, true, DebugEvent::Breakpoint { pc, .. }) =
@@ -573,7 +632,7 @@ impl<R: DebugRegs, const CPUS: usize> Arch for Arm<R, CPUS> {
                 addr,
                 ip,
                 access,
-                resume: Resume::NotOurs,
+                resume: Resume::NOT_OURS,
             };
         }
         Decoded {

@@ -2,11 +2,107 @@
 //! run a bus cycle through the UBC model and the backend's decoder.
 #![allow(dead_code)]
 
-use hwbp_core::{Arch, BreakpointAttr, Decoded, Encoding, Error, Image, Pool};
-use hwbp_sh::model::{BusCycle, RegisterFile};
-use hwbp_sh::{Part, UbcBackend, UbcException, UbcSlot, Variant};
+use core::ops::Deref;
 
-pub type Backend<'a> = UbcBackend<&'a RegisterFile>;
+use hwbp_core::{
+    Access, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, Image, Pool, Resume, SlotCounts,
+};
+use hwbp_sh::model::{BusCycle, RegisterFile};
+use hwbp_sh::{
+    BreakTiming, Part, RangePolicy, ShBackend, ShCpuState, ShException, SizePolicy, UbcBus,
+    UbcSlot, Variant,
+};
+
+/// The backend on the in-memory register file (what a manager holds).
+pub type Ubc<'a> = ShBackend<&'a RegisterFile>;
+/// The backend driven without a manager, with one CPU's state.
+pub type Backend<'a> = Rig<&'a RegisterFile>;
+
+/// A backend and the state of `N` CPUs, as a kernel that keeps its own
+/// per-CPU state would drive it. A CPU without state is refused the way the
+/// manager refuses it (`Hwbp::cpu_online`: `CpuOutOfRange`, before touching
+/// the UBC; `Hwbp::handle_exception`: `Resume::NOT_OURS`).
+pub struct Rig<B: UbcBus, const N: usize = 1> {
+    pub ubc: ShBackend<B>,
+    pub cpus: [ShCpuState; N],
+}
+
+impl<B: UbcBus, const N: usize> Rig<B, N> {
+    pub fn new(ubc: ShBackend<B>) -> Self {
+        Rig {
+            ubc,
+            cpus: [const { ShCpuState::new() }; N],
+        }
+    }
+
+    pub fn with_policies(self, size: SizePolicy, range: RangePolicy, timing: BreakTiming) -> Self {
+        Rig {
+            ubc: self.ubc.with_policies(size, range, timing),
+            cpus: self.cpus,
+        }
+    }
+
+    pub fn filter_by_address(self, on: bool) -> Self {
+        Rig {
+            ubc: self.ubc.filter_by_address(on),
+            cpus: self.cpus,
+        }
+    }
+
+    fn cpu(&self, cpu: u16) -> Option<&ShCpuState> {
+        self.cpus.get(usize::from(cpu))
+    }
+
+    pub fn slot_counts(&self) -> SlotCounts {
+        self.ubc.variant().slot_counts()
+    }
+
+    pub fn init_cpu(&self, cpu: u16) -> Result<(), Error> {
+        let st = self.cpu(cpu).ok_or(Error::CpuOutOfRange { cpu })?;
+        self.ubc.init_cpu(cpu, st)
+    }
+
+    pub fn install(&self, cpu: u16, current: &Image<UbcSlot>, desired: &Image<UbcSlot>) {
+        if let Some(st) = self.cpu(cpu) {
+            self.ubc.install(cpu, st, current, desired)
+        }
+    }
+
+    pub fn decode(&self, cpu: u16, raw: &ShException) -> Decoded {
+        match self.cpu(cpu) {
+            Some(st) => self.ubc.decode(cpu, st, raw),
+            None => Decoded {
+                fired: Fired::None,
+                addr: 0,
+                ip: u64::from(raw.spc),
+                access: Access::empty(),
+                resume: Resume::NOT_OURS,
+            },
+        }
+    }
+}
+
+impl<B: UbcBus, const N: usize> Deref for Rig<B, N> {
+    type Target = ShBackend<B>;
+    fn deref(&self) -> &ShBackend<B> {
+        &self.ubc
+    }
+}
+
+/// `ShBackend::new` followed by discovery, as `Hwbp::init` does it.
+pub fn discovered(r: &RegisterFile) -> Result<Backend<'_>, Error> {
+    // SAFETY: the "bus" is an in-memory register file owned by the test.
+    let b = unsafe { ShBackend::new(r) };
+    b.discover()?;
+    Ok(Rig::new(b))
+}
+
+/// A backend over a register file for the named variant, discovered.
+pub fn with_cpus<const N: usize>(r: &RegisterFile, v: Variant) -> Rig<&RegisterFile, N> {
+    // SAFETY: the "bus" is an in-memory register file owned by the test.
+    let b = unsafe { ShBackend::with_variant(r, v) };
+    Rig::new(b)
+}
 
 pub fn sh7750() -> Variant {
     Variant::sh4(Part::Sh7750)
@@ -21,8 +117,7 @@ pub fn regs(v: Variant) -> RegisterFile {
 }
 
 pub fn backend(r: &RegisterFile) -> Backend<'_> {
-    // SAFETY: the "bus" is an in-memory register file owned by the test.
-    let b = unsafe { UbcBackend::new(r, r.variant()) };
+    let b = with_cpus(r, r.variant());
     b.reset();
     b
 }
@@ -67,7 +162,7 @@ pub fn run(r: &RegisterFile, b: &Backend<'_>, cycle: BusCycle) -> Option<Decoded
     };
     Some(b.decode(
         0,
-        &UbcException {
+        &ShException {
             expevt: 0x1E0,
             spc: out.spc,
             data_addr,

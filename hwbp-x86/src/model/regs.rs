@@ -6,9 +6,9 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use critical_section::Mutex;
 
-use crate::backend::DebugException;
 use crate::dr6::Dr6;
 use crate::dr7::Dr7;
+use crate::exception::X86Exception;
 use crate::model::{CpuAccess, Model};
 use crate::regs::{DebugReg, DebugRegs};
 
@@ -98,7 +98,7 @@ impl<const CPUS: usize> ModelRegs<CPUS> {
 
     /// Run an access on `cpu` at instruction pointer `ip`. If it raises #DB,
     /// update DR6 and return what the trap handler would read.
-    pub fn access(&self, cpu: u16, access: &CpuAccess, ip: u64) -> Option<DebugException> {
+    pub fn access(&self, cpu: u16, access: &CpuAccess, ip: u64) -> Option<X86Exception> {
         let (addr, dr7) = self.image(cpu);
         let bits = self.model.access(&addr, dr7, access)?;
         Some(self.raise(cpu, bits, ip))
@@ -108,7 +108,7 @@ impl<const CPUS: usize> ModelRegs<CPUS> {
     /// next instruction. As QEMU does in `helper_single_step`, the instruction
     /// breakpoint conditions met by the next instruction are reported in B0–B3
     /// together with BS.
-    pub fn single_step(&self, cpu: u16, next_ip: u64) -> DebugException {
+    pub fn single_step(&self, cpu: u16, next_ip: u64) -> X86Exception {
         let (addr, dr7) = self.image(cpu);
         let fetch = CpuAccess::fetch(next_ip);
         let mut bits = Dr6::BS;
@@ -123,13 +123,13 @@ impl<const CPUS: usize> ModelRegs<CPUS> {
         self.raise(cpu, bits, next_ip)
     }
 
-    fn raise(&self, cpu: u16, bits: Dr6, ip: u64) -> DebugException {
+    fn raise(&self, cpu: u16, bits: Dr6, ip: u64) -> X86Exception {
         let old = Dr6::from_raw(self.get(cpu, DebugReg::Dr6));
         let new = old.difference(Dr6::TRAP_BITS) | bits;
         if let Some(c) = self.cell(cpu, DebugReg::Dr6) {
             c.store(new.to_raw(), Ordering::SeqCst);
         }
-        DebugException {
+        X86Exception {
             dr6: new.to_raw(),
             ip,
         }
@@ -141,7 +141,15 @@ impl<const CPUS: usize> DebugRegs for ModelRegs<CPUS> {
         self.get(cpu, reg)
     }
 
-    fn write(&self, cpu: u16, reg: DebugReg, value: u64) {
+    unsafe fn write(&self, cpu: u16, reg: DebugReg, value: u64) {
+        ModelRegs::write(self, cpu, reg, value)
+    }
+}
+
+impl<const CPUS: usize> ModelRegs<CPUS> {
+    /// Write one register of the model (any value: the model is memory, so
+    /// this is safe, unlike [`DebugRegs::write`]), and log it.
+    pub fn write(&self, cpu: u16, reg: DebugReg, value: u64) {
         if let Some(c) = self.cell(cpu, reg) {
             c.store(value, Ordering::SeqCst);
         }

@@ -1,11 +1,12 @@
-//! Splitting a data region into naturally aligned debug-register pieces.
+//! Splitting a region into naturally aligned power-of-two pieces, one debug
+//! register each.
 //!
-//! An x86 slot watches 1, 2, 4 or (64-bit mode) 8 bytes at an address aligned
-//! to that length (the hardware masks the low address bits, SDM §18.2.5). A
-//! region of any other shape is covered exactly by several slots. The cover is
-//! exact — no piece watches a byte outside the region — because DR6 names the
-//! slot but not the accessed address: a stray hit on a padding byte could not
-//! be told apart from a real one afterwards.
+//! Hardware whose registers watch 1, 2, 4 or 8 bytes at an address aligned to
+//! that length (x86 DR0–DR3, SDM §18.2.5; the mock backend) covers a region of
+//! any other shape exactly with several registers. The cover is exact — no
+//! piece watches a byte outside the region — because such hardware names the
+//! register that fired but not the accessed address: a stray hit on a padding
+//! byte could not be told apart from a real one afterwards.
 //!
 //! Taking, at each step, the largest allowed power of two that is aligned at
 //! the current address and fits in what is left gives the fewest pieces: any

@@ -1,38 +1,40 @@
-//! The memory-mapped UBC backend: [`hwbp_core::Arch`] for SH-4 and SH-4A.
+//! [`ShBackend`]: the memory-mapped UBC backend, [`hwbp_core::Arch`] for
+//! SH-4 and SH-4A.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::bus::UbcBus;
-use crate::decode::{self, UbcException};
+use crate::decode;
 use crate::encode::{Encoder, RangePolicy, SizePolicy};
+use crate::exception::ShException;
 use crate::slot::{BreakTiming, UbcSlot};
-use crate::variant::{self, Layout, Variant};
+use crate::variant::{self, Layout, Part, Variant, USER_BREAK_EXPEVT};
 use crate::{sh4, sh4a};
 use hwbp_core::{
-    Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, Image, Resume,
-    SlotCounts, MAX_SLOTS,
+    Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, HardwareError,
+    Image, Resume, SlotCounts, MAX_SLOTS,
 };
 
 /// The UBC of one SuperH part, driven through a [`UbcBus`].
 ///
-/// Constructing one is `unsafe`: the value is the owner token of the UBC, and
-/// everything after construction is safe because only the owner writes the
-/// registers. `CPUS` is the number of CPUs whose step-over state the backend
-/// keeps (the SuperH parts described here are single-core; the default is 1).
-/// The backend serves CPUs `0..CPUS` only: [`Arch::init_cpu`] refuses any
-/// other with [`Error::CpuOutOfRange`], [`Arch::install`] ignores it, and
-/// [`Arch::decode`] answers [`Resume::NotOurs`] without touching the UBC
-/// (without step-over state a before-execution break there would repeat
-/// forever).
+/// Constructing one is `unsafe` (and `const`, so it can live in a `static`):
+/// the value is the owner token of the UBC, and everything after construction
+/// is safe because only the owner writes the registers.
+/// [`ShBackend::new`] leaves the part to [`Arch::discover`] (which
+/// `Hwbp::init` calls: PVR/PRR, else a probe); [`ShBackend::with_variant`]
+/// names it, and discovery then only checks that the UBC takes writes.
+/// Before discovery the backend has no channel and decodes nothing as its
+/// own. The per-CPU step-over state is a [`ShCpuState`], kept by the manager
+/// (one per CPU).
 ///
 /// # Module clock
 ///
 /// A module-stopped UBC ignores every write, so no breakpoint would ever
 /// fire. The embedder must clear the UBC's module-stop bit (the `ubc0`
 /// clock Linux enables; an MSTP bit of the part's standby control register)
-/// before [`UbcBackend::discover`] or [`Arch::init_cpu`]; both check that a
+/// before [`Arch::discover`] or [`Arch::init_cpu`]; both check that a
 /// pattern written to CAR0 (SH-4A) / BARA (SH-4) reads back and return
-/// [`Error::NoDebugHardware`] if not ([`variant::check_writable`]).
+/// [`HardwareError::NoDebugHardware`] if not ([`variant::check_writable`]).
 ///
 /// # Instruction breaks before execution
 ///
@@ -44,7 +46,7 @@ use hwbp_core::{
 /// break.
 ///
 /// For a channel that matches a single instruction, that next break is the
-/// end of the step (reported as [`Fired::None`], [`Resume::Return`]) whatever
+/// end of the step (reported as [`Fired::None`], [`Resume::RETURN`]) whatever
 /// the SPC: only the stepped instruction can raise it, and the SPC of an
 /// after-execution break is wherever the CPU goes next (the following
 /// instruction, a branch target, or for an instruction in a delay slot the
@@ -69,65 +71,151 @@ use hwbp_core::{
 /// user break while SR.BL = 1, which holds until the handler's RTE), and
 /// reports only flags of channels that were enabled: flags of disabled or
 /// missing channels are stray.
-pub struct UbcBackend<B: UbcBus, const CPUS: usize = 1> {
+pub struct ShBackend<B: UbcBus> {
     bus: B,
-    encoder: Encoder,
-    /// Per CPU: channels currently switched to after-execution for a step-over.
-    stepping: [AtomicU32; CPUS],
-    /// Per CPU: the PC of the instruction being stepped over (meaningful
-    /// while the CPU's `stepping` mask is not 0).
-    step_pc: [AtomicU32; CPUS],
+    /// The discovered (or named) variant, packed ([`pack`]); 0 before.
+    variant: AtomicU64,
+    size: SizePolicy,
+    range: RangePolicy,
+    timing: BreakTiming,
     /// Report operand breaks with a known data address as
     /// `Fired::ByAddress`, so the core filters hits outside the region.
     by_address: bool,
 }
 
-impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
-    /// Take ownership of the UBC of a known variant.
+/// The SuperH backend's state for one CPU ([`Arch::CpuState`]): the
+/// step-over of a before-execution instruction break. Touched only by its
+/// own CPU; the manager keeps one per CPU.
+#[derive(Debug, Default)]
+pub struct ShCpuState {
+    /// Channels currently switched to after-execution for a step-over.
+    stepping: AtomicU32,
+    /// The PC of the instruction being stepped over (meaningful while
+    /// `stepping` is not 0).
+    step_pc: AtomicU32,
+}
+
+impl ShCpuState {
+    /// A CPU with no step-over pending.
+    pub const fn new() -> Self {
+        ShCpuState {
+            stepping: AtomicU32::new(0),
+            step_pc: AtomicU32::new(0),
+        }
+    }
+
+    /// The channels switched to after-execution for a pending step-over
+    /// (bit n = channel n).
+    pub fn stepping(&self) -> u32 {
+        self.stepping.load(Ordering::Relaxed)
+    }
+}
+
+const PARTS: [Part; 11] = [
+    Part::Sh7750,
+    Part::Sh7750S,
+    Part::Sh7750R,
+    Part::Sh7751,
+    Part::Sh7751R,
+    Part::Sh7780,
+    Part::Sh7781,
+    Part::Sh7763,
+    Part::Sh7785,
+    Part::Sh7724,
+    Part::Other,
+];
+
+/// A variant in one word, so a `static` backend can learn it at run time
+/// without a lock: bit 63 set, part index (bits 40..44), layout (bit 39),
+/// channels (bits 32..37), trap code (bits 0..32).
+const fn pack(v: Variant) -> u64 {
+    let mut part = 0;
+    while part < PARTS.len() && PARTS[part] as u8 != v.part as u8 {
+        part += 1;
+    }
+    let layout = match v.layout {
+        Layout::Sh4 => 0u64,
+        Layout::Sh4a => 1,
+    };
+    1 << 63 | (part as u64) << 40 | layout << 39 | (v.channels as u64 & 0x1f) << 32 | v.trap as u64
+}
+
+fn unpack(w: u64) -> Option<Variant> {
+    if w >> 63 == 0 {
+        return None;
+    }
+    Some(Variant {
+        part: *PARTS.get(((w >> 40) & 0xf) as usize)?,
+        layout: if (w >> 39) & 1 == 0 {
+            Layout::Sh4
+        } else {
+            Layout::Sh4a
+        },
+        channels: ((w >> 32) & 0x1f) as u8,
+        trap: w as u32,
+    })
+}
+
+/// What the backend reports before discovery: no channel.
+const UNKNOWN: Variant = Variant {
+    part: Part::Other,
+    layout: Layout::Sh4a,
+    channels: 0,
+    trap: USER_BREAK_EXPEVT,
+};
+
+impl<B: UbcBus> ShBackend<B> {
+    /// Take ownership of the UBC; [`Arch::discover`] (from `Hwbp::init`)
+    /// identifies the part.
     ///
     /// # Safety
-    /// `bus` reaches the UBC of a part with this `variant`, the caller runs
-    /// privileged, and nothing else (another backend, a JTAG debugger using
-    /// the UBC) writes the UBC registers while the backend lives.
-    pub unsafe fn new(bus: B, variant: Variant) -> Self {
-        UbcBackend {
+    /// `bus` reaches the UBC (and the CCN identification registers) of an
+    /// SH-4/SH-4A part, the caller runs privileged, and nothing else
+    /// (another backend, a JTAG debugger using the UBC) writes the UBC
+    /// registers while the backend lives.
+    pub const unsafe fn new(bus: B) -> Self {
+        ShBackend {
             bus,
-            encoder: Encoder::new(variant),
-            stepping: [const { AtomicU32::new(0) }; CPUS],
-            step_pc: [const { AtomicU32::new(0) }; CPUS],
+            variant: AtomicU64::new(0),
+            size: SizePolicy::OperandSize,
+            range: RangePolicy::Split,
+            timing: BreakTiming::Before,
             by_address: false,
         }
     }
 
-    /// Identify the part ([`variant::discover`]) and take ownership of its UBC.
+    /// Take ownership of the UBC of a known variant (discovery then only
+    /// checks that the UBC takes writes).
     ///
     /// # Safety
-    /// As [`UbcBackend::new`], for whatever SH-4/SH-4A part `bus` reaches.
-    pub unsafe fn discover(bus: B) -> Result<Self, Error> {
-        // SAFETY: forwarded from the caller.
-        let v = unsafe { variant::discover(&bus)? };
-        // SAFETY: forwarded from the caller; `v` describes the part.
-        Ok(unsafe { Self::new(bus, v) })
+    /// As [`ShBackend::new`], and `bus` reaches a part with this `variant`.
+    pub const unsafe fn with_variant(bus: B, variant: Variant) -> Self {
+        ShBackend {
+            bus,
+            variant: AtomicU64::new(pack(variant)),
+            size: SizePolicy::OperandSize,
+            range: RangePolicy::Split,
+            timing: BreakTiming::Before,
+            by_address: false,
+        }
     }
 
     /// Change the encoding policies.
     #[must_use]
-    pub fn with_policies(
+    pub const fn with_policies(
         mut self,
         size: SizePolicy,
         range: RangePolicy,
         timing: BreakTiming,
     ) -> Self {
-        self.encoder = self
-            .encoder
-            .size_policy(size)
-            .range_policy(range)
-            .exec_timing(timing);
+        self.size = size;
+        self.range = range;
+        self.timing = timing;
         self
     }
 
     /// When `on`, an operand break whose exception carries the data address
-    /// ([`UbcException::data_addr`]) is reported as
+    /// ([`ShException::data_addr`]) is reported as
     /// [`Fired::ByAddress`] instead of [`Fired::Slots`]: the core then
     /// delivers it only to breakpoints whose region contains the address and
     /// counts hits that the hardware matched outside the region (a
@@ -135,19 +223,22 @@ impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
     /// fired channels are reported exactly, and the core delivers every hit
     /// of a channel to its breakpoint.
     #[must_use]
-    pub fn filter_by_address(mut self, on: bool) -> Self {
+    pub const fn filter_by_address(mut self, on: bool) -> Self {
         self.by_address = on;
         self
     }
 
-    /// The variant driven.
+    /// The variant driven (no channel before [`Arch::discover`]).
     pub fn variant(&self) -> Variant {
-        self.encoder.variant()
+        unpack(self.variant.load(Ordering::Acquire)).unwrap_or(UNKNOWN)
     }
 
-    /// The encoder in use.
-    pub fn encoder(&self) -> &Encoder {
-        &self.encoder
+    /// The encoder for the variant and policies in use.
+    pub fn encoder(&self) -> Encoder {
+        Encoder::new(self.variant())
+            .size_policy(self.size)
+            .range_policy(self.range)
+            .exec_timing(self.timing)
     }
 
     /// The register bus.
@@ -161,19 +252,9 @@ impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
 
     /// Put the UBC in its known idle state: every channel disabled, match
     /// flags clear, breaks vectored through VBR (UBDE = 0), no sequential
-    /// conditions, and forget every CPU's step-over state. Call once per CPU
-    /// at boot, before the core installs anything (the core's `cpu_online`
-    /// then writes every slot). [`Arch::init_cpu`] does the same for one CPU.
+    /// conditions. [`Arch::init_cpu`] does the same and also resets the
+    /// CPU's step-over state.
     pub fn reset(&self) {
-        self.clear_hardware();
-        for (s, pc) in self.stepping.iter().zip(&self.step_pc) {
-            s.store(0, Ordering::Relaxed);
-            pc.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// The register part of [`UbcBackend::reset`].
-    fn clear_hardware(&self) {
         match self.variant().layout {
             Layout::Sh4a => {
                 // SAFETY: SH-4A UBC registers, 32-bit, owned (constructor contract).
@@ -410,52 +491,80 @@ impl<B: UbcBus, const CPUS: usize> UbcBackend<B, CPUS> {
             }
         }
     }
-
-    /// The step-over state of `cpu`: channels stepping and the stepped PC.
-    /// `None` for a CPU the backend has no state for (`cpu >= CPUS`).
-    fn step_state(&self, cpu: u16) -> Option<(&AtomicU32, &AtomicU32)> {
-        let c = usize::from(cpu);
-        Some((self.stepping.get(c)?, self.step_pc.get(c)?))
-    }
 }
 
-impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
+impl<B: UbcBus> Arch for ShBackend<B> {
     type Slot = UbcSlot;
-    type Exception = UbcException;
+    type Exception = ShException;
+    type CpuState = ShCpuState;
+    // An initialiser for the manager's per-CPU array, never shared itself.
+    #[allow(clippy::declare_interior_mutable_const)]
+    const CPU_STATE_INIT: ShCpuState = ShCpuState::new();
 
-    fn slot_counts(&self) -> SlotCounts {
-        self.variant().slot_counts()
+    /// Identify the part ([`variant::discover`]: PVR/PRR, else a probe),
+    /// unless it was named ([`ShBackend::with_variant`]), then check that
+    /// the UBC takes writes ([`variant::check_writable`]). Returns one shared
+    /// pool of the part's channels. Errors:
+    /// [`HardwareError::UnknownPart`],
+    /// [`HardwareError::NoDebugHardware`]
+    /// (no UBC found, or module-stopped).
+    fn discover(&self) -> Result<SlotCounts, Error> {
+        let v = match unpack(self.variant.load(Ordering::Acquire)) {
+            Some(v) => {
+                // SAFETY: the constructor's contract: the bus reaches the UBC
+                // of a part with this variant, privileged, owned.
+                unsafe { variant::check_writable(&self.bus, v)? };
+                v
+            }
+            // SAFETY: the constructor's contract: the bus reaches an
+            // SH-4/SH-4A part's UBC and CCN, privileged, owned.
+            None => unsafe { variant::discover(&self.bus)? },
+        };
+        // Release: the variant is complete before anything reads it.
+        self.variant.store(pack(v), Ordering::Release);
+        Ok(v.slot_counts())
     }
 
+    /// [`Encoder::encode_validated`]: the core has checked the generic rules.
     fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<UbcSlot>, Error> {
-        self.encoder.encode(attr)
+        if self.channels() == 0 {
+            return Err(Error::Hardware(HardwareError::NoDebugHardware));
+        }
+        self.encoder().encode_validated(attr)
     }
 
     /// Checks that the UBC takes writes ([`variant::check_writable`]:
-    /// [`Error::NoDebugHardware`] for a module-stopped UBC), then clears
+    /// [`HardwareError::NoDebugHardware`] for a module-stopped UBC), then clears
     /// every channel and flag and the CPU's step-over state, so the hardware
-    /// matches the empty image the core starts from.
-    /// [`Error::CpuOutOfRange`] for `cpu >= CPUS`, before touching anything.
-    fn init_cpu(&self, cpu: u16) -> Result<(), Error> {
-        let (stepping, pc) = self.step_state(cpu).ok_or(Error::CpuOutOfRange { cpu })?;
+    /// matches the empty image the core starts from. Before discovery:
+    /// [`HardwareError::NoDebugHardware`],
+    /// touching nothing.
+    fn init_cpu(&self, _cpu: u16, state: &ShCpuState) -> Result<(), Error> {
+        if self.channels() == 0 {
+            return Err(Error::Hardware(HardwareError::NoDebugHardware));
+        }
+        let (stepping, pc) = (&state.stepping, &state.step_pc);
         // SAFETY: the constructor's contract: the bus reaches the UBC of a
         // part with this variant, privileged, and the backend owns it.
         unsafe { variant::check_writable(&self.bus, self.variant())? };
-        self.clear_hardware();
+        self.reset();
         stepping.store(0, Ordering::Relaxed);
         pc.store(0, Ordering::Relaxed);
         Ok(())
     }
 
     fn address_space(&self, addr: u64, len: u64) -> AddressSpace {
-        self.encoder.address_space(addr, len)
+        self.encoder().address_space(addr, len)
     }
 
-    /// Does nothing for `cpu >= CPUS` (which [`Arch::init_cpu`] refuses).
-    fn install(&self, cpu: u16, current: &Image<UbcSlot>, desired: &Image<UbcSlot>) {
-        let Some((stepping, _)) = self.step_state(cpu) else {
-            return;
-        };
+    fn install(
+        &self,
+        _cpu: u16,
+        state: &ShCpuState,
+        current: &Image<UbcSlot>,
+        desired: &Image<UbcSlot>,
+    ) {
+        let stepping = &state.stepping;
         let cur = current.pools.first();
         let want = desired.pools.first();
         for n in 0..self.channels() {
@@ -473,22 +582,18 @@ impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
         }
     }
 
-    fn decode(&self, cpu: u16, raw: &UbcException) -> Decoded {
+    fn decode(&self, _cpu: u16, state: &ShCpuState, raw: &ShException) -> Decoded {
         let not_ours = Decoded {
             fired: Fired::None,
             addr: 0,
             ip: u64::from(raw.spc),
             access: Access::empty(),
-            resume: Resume::NotOurs,
+            resume: Resume::NOT_OURS,
         };
-        if raw.expevt != self.variant().trap {
+        if raw.expevt != self.variant().trap || self.channels() == 0 {
             return not_ours;
         }
-        // A CPU without step-over state is not served (`init_cpu` refused
-        // it): a before-execution break there could not be stepped over.
-        let Some((stepping, step_pc)) = self.step_state(cpu) else {
-            return not_ours;
-        };
+        let (stepping, step_pc) = (&state.stepping, &state.step_pc);
         // The channels' settings, read while they are still enabled.
         let mut slots = [UbcSlot::DISABLED; MAX_SLOTS];
         for (n, s) in (0..self.channels()).zip(slots.iter_mut()) {
@@ -582,7 +687,7 @@ impl<B: UbcBus, const CPUS: usize> Arch for UbcBackend<B, CPUS> {
             addr,
             ip: u64::from(raw.spc),
             access,
-            resume: Resume::Return,
+            resume: Resume::RETURN,
         }
     }
 }
