@@ -106,6 +106,31 @@ fn must<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
     r.unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
+/// Read until a read finds nothing new (records published by other CPUs
+/// just before are then in).
+fn drain(bp: &mut SampledBreakpoint, records: &mut Vec<Record>) {
+    must(bp.read(records), "read");
+    for _ in 0..20 {
+        let _ = must(bp.wait(std::time::Duration::from_millis(5)), "wait");
+        if must(bp.read(records), "read") == 0 {
+            break;
+        }
+    }
+}
+
+/// Samples per thread and the other records, for failure messages.
+fn summary(records: &[Record]) -> String {
+    let mut per_tid = std::collections::BTreeMap::new();
+    let mut other = Vec::new();
+    for r in records {
+        match r {
+            Record::Sample(s) => *per_tid.entry((s.tid, s.kernel_mode)).or_insert(0u32) += 1,
+            r => other.push(format!("{r:?}")),
+        }
+    }
+    format!("samples per (tid, kernel mode): {per_tid:?}; other records: {other:?}")
+}
+
 fn samples(records: &[Record]) -> Vec<&Sample> {
     records
         .iter()
@@ -217,7 +242,7 @@ fn sampled_report_names_both_call_paths_with_exact_counts() {
     tb.join().unwrap();
     let tids: std::collections::HashMap<char, u32> = rx.iter().collect();
     let mut records = Vec::new();
-    must(bp.read(&mut records), "read");
+    drain(&mut bp, &mut records);
     let all = samples(&records);
     let totals = bp.totals();
     assert_eq!(must(bp.count(), "count"), 1000);
@@ -229,7 +254,8 @@ fn sampled_report_names_both_call_paths_with_exact_counts() {
             throttled: 0,
             other: 0
         },
-        "{records:?}"
+        "{}",
+        summary(&records)
     );
     let pid = std::process::id();
     for s in &all {
@@ -273,7 +299,7 @@ fn a_full_ring_reports_lost_records_and_totals_add_up() {
         pace(i, per_ms);
     }
     let mut records = Vec::new();
-    must(bp.read(&mut records), "read");
+    drain(&mut bp, &mut records);
     let first = bp.totals();
     assert!(
         first.samples < 1000,
@@ -281,7 +307,7 @@ fn a_full_ring_reports_lost_records_and_totals_add_up() {
     );
     // The drops are reported with the next record the kernel writes.
     TINY.store(1, Ordering::Relaxed);
-    must(bp.read(&mut records), "read");
+    drain(&mut bp, &mut records);
     let totals = bp.totals();
     let count = must(bp.count(), "count");
     assert_eq!(count, 1001);
@@ -297,10 +323,10 @@ fn a_full_ring_reports_lost_records_and_totals_add_up() {
 }
 
 /// `read(2)` from `/dev/zero` into the watched static: the write happens in
-/// kernel mode. Where the kernel permits kernel-mode hits (root here, and
-/// in the arm64 guest) they are sampled with a kernel call chain that names
-/// the kernel's copy routine and a user chain that ends in this function's
-/// system call; otherwise they are not sampled at all.
+/// kernel mode. On x86_64, where the kernel permits kernel-mode hits (root
+/// here), they are sampled with a kernel call chain (the kernel's copy
+/// routine up to the system call entry) and a user chain that reaches this
+/// test; otherwise, and on arm64, only the user-mode write is counted.
 #[test]
 fn a_system_call_writing_the_watched_memory_is_sampled_in_kernel_mode() {
     let _g = lock();
@@ -323,16 +349,24 @@ fn a_system_call_writing_the_watched_memory_is_sampled_in_kernel_mode() {
     assert_eq!(n, 8);
     BUF.store(1, Ordering::Relaxed); // one user-mode hit as well
     let mut records = Vec::new();
-    must(bp.read(&mut records), "read");
+    drain(&mut bp, &mut records);
     let all = samples(&records);
     let count = must(bp.count(), "count");
-    assert_eq!(all.len() as u64, count, "every hit sampled: {records:?}");
+    assert_eq!(
+        all.len() as u64,
+        count,
+        "every hit sampled: {}",
+        summary(&records)
+    );
     let user = all.last().expect("the user-mode write");
     assert!(!user.kernel_mode && user.kernel_chain.is_empty());
     let kernel = &all[..all.len() - 1];
-    if bp.kernel_hits() {
+    // arm64 Linux arms a watchpoint on a user address for EL0 only (the
+    // privilege follows the address), so the kernel's own stores are not seen
+    // there even when perf would permit them (seen on 6.1 under QEMU).
+    if bp.kernel_hits() && cfg!(target_arch = "x86_64") {
         // The kernel may fill the 8 bytes with several stores (one hit each).
-        assert!(!kernel.is_empty(), "{records:?}");
+        assert!(!kernel.is_empty(), "{}", summary(&records));
         let mut sym = must(Symbolizer::new(std::process::id() as i32), "symbolizer");
         for k in kernel {
             assert!(k.kernel_mode, "{k:?}");
@@ -479,7 +513,7 @@ fn another_process_is_watched_by_pid_with_all_its_threads() {
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "done");
     let mut records = Vec::new();
-    must(bp.read(&mut records), "read");
+    drain(&mut bp, &mut records);
     let all = samples(&records);
     assert_eq!(must(bp.count(), "count"), 1000);
     assert_eq!(
