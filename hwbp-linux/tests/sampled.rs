@@ -102,6 +102,18 @@ fn path_b(n: u64, per_ms: u64) {
     }
 }
 
+/// Rings big enough for every record of a test read after the writes: on
+/// arm64 a sample's user chain runs through std and the test harness (about
+/// 40 frames, 400 bytes a record), and 700 of them overflow the default 64
+/// pages. The kernel would report that drop only with the ring's next
+/// record, which never comes once the writers are done.
+fn big_rings() -> SampleOptions {
+    SampleOptions {
+        data_pages: 512,
+        ..SampleOptions::default()
+    }
+}
+
 fn must<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
     r.unwrap_or_else(|e| panic!("{what}: {e}"))
 }
@@ -223,7 +235,7 @@ fn sampled_report_names_both_call_paths_with_exact_counts() {
         .target(current_thread())
         .inherit(true);
     let mut bp = must(
-        SampledBreakpoint::open(&attr, &SampleOptions::default()),
+        SampledBreakpoint::open(&attr, &big_rings()),
         "open sampled breakpoint",
     );
     let (tx, rx) = mpsc::channel();
@@ -500,7 +512,7 @@ fn another_process_is_watched_by_pid_with_all_its_threads() {
 
     let attr = BreakpointAttr::watch(printed, 8, Access::WRITE);
     let mut bp = must(
-        SampledBreakpoint::open_process(pid, &attr, &SampleOptions::default()),
+        SampledBreakpoint::open_process(pid, &attr, &big_rings()),
         "open_process",
     );
     assert!(
