@@ -612,3 +612,25 @@ fn a_missing_process_is_no_such_task() {
         "{got:?}"
     );
 }
+
+/// A ring of 3 data pages (not a power of two) is refused before anything
+/// is opened; so is 0.
+#[test]
+fn ring_sizes_must_be_powers_of_two() {
+    let _g = lock();
+    static W: AtomicU64 = AtomicU64::new(0);
+    let attr = BreakpointAttr::watch(W.as_ptr() as u64, 8, Access::WRITE).target(current_thread());
+    for pages in [0, 3, 6] {
+        let got = SampledBreakpoint::open(
+            &attr,
+            &SampleOptions {
+                data_pages: pages,
+                ..SampleOptions::default()
+            },
+        );
+        assert!(
+            matches!(&got, Err(hwbp_linux::Error::Unsupported(why)) if why.contains("power of two")),
+            "{pages}: {got:?}"
+        );
+    }
+}
