@@ -31,6 +31,14 @@ pub mod flag {
     pub const EXCLUDE_USER: u64 = 1 << 4;
     /// Do not count in kernel mode.
     pub const EXCLUDE_KERNEL: u64 = 1 << 5;
+    /// Do not count in the hypervisor.
+    pub const EXCLUDE_HV: u64 = 1 << 6;
+    /// `wakeup_watermark` (bytes) instead of `wakeup_events` (records).
+    pub const WATERMARK: u64 = 1 << 14;
+    /// No kernel part in `PERF_SAMPLE_CALLCHAIN`.
+    pub const EXCLUDE_CALLCHAIN_KERNEL: u64 = 1 << 21;
+    /// `PERF_SAMPLE_TIME` is read from `clockid`.
+    pub const USE_CLOCKID: u64 = 1 << 25;
     /// Drop the event from the task on `execve` (Linux ≥ 5.13; a reserved bit,
     /// so `EINVAL`, before).
     pub const REMOVE_ON_EXEC: u64 = 1 << 36;
@@ -65,10 +73,26 @@ pub struct PerfEventAttr {
     pub bp_addr: u64,
     /// `bp_len` (union with `config2`).
     pub bp_len: u64,
-    /// `branch_sample_type`, `sample_regs_user`, `sample_stack_user`, `clockid`,
-    /// `sample_regs_intr`, `aux_watermark`, `sample_max_stack`, `__reserved_2`,
-    /// `aux_sample_size`, `__reserved_3`: all zero for breakpoints.
-    pub unused: [u64; 6],
+    /// `branch_sample_type`.
+    pub branch_sample_type: u64,
+    /// `sample_regs_user`.
+    pub sample_regs_user: u64,
+    /// `sample_stack_user`.
+    pub sample_stack_user: u32,
+    /// `clockid` (with [`flag::USE_CLOCKID`]): the clock of `PERF_SAMPLE_TIME`.
+    pub clockid: i32,
+    /// `sample_regs_intr`.
+    pub sample_regs_intr: u64,
+    /// `aux_watermark`.
+    pub aux_watermark: u32,
+    /// `sample_max_stack` (0: the system's `perf_event_max_stack`).
+    pub sample_max_stack: u16,
+    /// `__reserved_2`.
+    pub reserved_2: u16,
+    /// `aux_sample_size`.
+    pub aux_sample_size: u32,
+    /// `__reserved_3`.
+    pub reserved_3: u32,
     /// `sig_data`: returned in `si_perf_data` of the SIGTRAP.
     pub sig_data: u64,
 }
@@ -82,6 +106,9 @@ const _: () = {
     assert!(core::mem::offset_of!(PerfEventAttr, bp_type) == 52);
     assert!(core::mem::offset_of!(PerfEventAttr, bp_addr) == 56);
     assert!(core::mem::offset_of!(PerfEventAttr, bp_len) == 64);
+    assert!(core::mem::offset_of!(PerfEventAttr, wakeup_events) == 48);
+    assert!(core::mem::offset_of!(PerfEventAttr, clockid) == 92);
+    assert!(core::mem::offset_of!(PerfEventAttr, sample_max_stack) == 108);
     assert!(core::mem::offset_of!(PerfEventAttr, sig_data) == 120);
 };
 
@@ -92,6 +119,74 @@ pub const PERF_EVENT_IOC_DISABLE: u64 = 0x2401;
 /// `_IOW('$', 11, struct perf_event_attr *)`: the size field is that of a
 /// pointer, 8 on both supported architectures.
 pub const PERF_EVENT_IOC_MODIFY_ATTRIBUTES: u64 = 0x4008_240b;
+
+/// `_IO('$', 5)`: send this event's records to another event's ring buffer
+/// (same CPU, or same task for per-task events).
+pub const PERF_EVENT_IOC_SET_OUTPUT: u64 = 0x2405;
+
+/// `enum perf_event_sample_format`: the fields of a `PERF_RECORD_SAMPLE`, in
+/// the order they appear in the record.
+pub mod sample {
+    /// The instruction pointer of the hit.
+    pub const IP: u64 = 1 << 0;
+    /// `u32 pid, tid`.
+    pub const TID: u64 = 1 << 1;
+    /// A timestamp.
+    pub const TIME: u64 = 1 << 2;
+    /// The data address (for a breakpoint: its `bp_addr`).
+    pub const ADDR: u64 = 1 << 3;
+    /// `u64 nr, ips[nr]`, with `PERF_CONTEXT_*` markers between the parts.
+    pub const CALLCHAIN: u64 = 1 << 5;
+}
+
+/// `enum perf_event_type`: the `type` of a ring-buffer record.
+pub mod record {
+    /// `u64 id, lost`: records the kernel could not write (ring full).
+    pub const LOST: u32 = 2;
+    /// `u64 time, id, stream_id`: sampling stopped (too many samples a tick).
+    pub const THROTTLE: u32 = 5;
+    /// Sampling resumed.
+    pub const UNTHROTTLE: u32 = 6;
+    /// A sample, laid out as `sample_type` says.
+    pub const SAMPLE: u32 = 9;
+    /// `misc & CPUMODE_MASK`: where the sampled code ran.
+    pub const MISC_CPUMODE_MASK: u16 = 7;
+    /// Kernel mode.
+    pub const MISC_KERNEL: u16 = 1;
+    /// User mode.
+    pub const MISC_USER: u16 = 2;
+}
+
+/// `enum perf_callchain_context`: markers in a call chain (as `u64`, these
+/// are the top 4095 values) saying whose frames follow.
+pub mod context {
+    /// Hypervisor frames follow.
+    pub const HV: u64 = -32i64 as u64;
+    /// Kernel frames follow.
+    pub const KERNEL: u64 = -128i64 as u64;
+    /// User frames follow.
+    pub const USER: u64 = -512i64 as u64;
+    /// Every value from here up is a marker (`PERF_CONTEXT_MAX`).
+    pub const MAX: u64 = -4095i64 as u64;
+}
+
+/// Byte offsets in `struct perf_event_mmap_page`, the first page of an event's
+/// ring-buffer mapping (the record area follows it).
+pub mod mmap_page {
+    /// `data_head` (`u64`): where the kernel writes next; read with acquire.
+    pub const DATA_HEAD: usize = 1024;
+    /// `data_tail` (`u64`): how far the reader has consumed; written with
+    /// release. The kernel does not overwrite records past it.
+    pub const DATA_TAIL: usize = 1032;
+    /// `data_offset` (`u64`, Linux 4.1): where the record area starts.
+    pub const DATA_OFFSET: usize = 1040;
+    /// `data_size` (`u64`, Linux 4.1): the record area's size.
+    pub const DATA_SIZE: usize = 1048;
+}
+
+/// `struct perf_event_header`: `u32 type, u16 misc, u16 size` (size includes
+/// the header).
+pub const RECORD_HEADER_SIZE: usize = 8;
 
 /// Byte offsets in the kernel's `siginfo_t` (`asm-generic/siginfo.h`, the same
 /// on x86_64 and arm64 because both are LP64 with 8-byte pointer alignment):

@@ -80,7 +80,7 @@ pub fn thread(tid: i32) -> Target {
 }
 
 /// The error for `perf_event_open(.., pid, cpu, ..)` failing with `errno`.
-fn map_errno(errno: i32, pid: i32, cpu: i32, sigtrap: bool) -> Error {
+pub(crate) fn map_errno(errno: i32, pid: i32, cpu: i32, sigtrap: bool) -> Error {
     let per_cpu = pid == -1;
     match errno {
         // Per-CPU events on an offline CPU (kernel/events/core.c:
@@ -117,7 +117,7 @@ fn map_errno(errno: i32, pid: i32, cpu: i32, sigtrap: bool) -> Error {
 /// `remove_on_exec` (the bit is reserved there): a count-only event is then
 /// opened without it, so a copy inherited by a child survives the child's
 /// `execve` there. Signal delivery needs the bit, so it is not retried.
-fn without_remove_on_exec(perf: &PerfEventAttr, kernel: Option<(u32, u32)>) -> Option<PerfEventAttr> {
+pub(crate) fn without_remove_on_exec(perf: &PerfEventAttr, kernel: Option<(u32, u32)>) -> Option<PerfEventAttr> {
     let flags = perf.flags;
     let old_kernel = kernel.is_some_and(|v| v < (5, 13));
     (old_kernel && flags & abi::flag::REMOVE_ON_EXEC != 0 && flags & abi::flag::SIGTRAP == 0)

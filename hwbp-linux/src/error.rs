@@ -69,6 +69,22 @@ pub enum Error {
         /// The process that opened the breakpoint.
         opened_by: i32,
     },
+    /// `mmap` of a sampled breakpoint's ring buffer failed: with `EPERM`, the
+    /// buffer is more than this user may lock (`perf_event_mlock_kb` per CPU,
+    /// then `RLIMIT_MEMLOCK`, unless CAP_IPC_LOCK).
+    RingBuffer {
+        /// The errno of `mmap`.
+        errno: i32,
+        /// Bytes asked for (metadata page included).
+        bytes: usize,
+    },
+    /// A ring-buffer record that cannot be what the kernel wrote (a size that
+    /// does not fit the published data). The reader skipped to the kernel's
+    /// head; no record was read past its end.
+    RingCorrupt {
+        /// What was wrong.
+        what: &'static str,
+    },
     /// A request that hwbp-linux does not support on Linux (explained in the
     /// message).
     Unsupported(&'static str),
@@ -139,8 +155,10 @@ impl fmt::Display for Error {
                         "per-thread breakpoints need perf_event_paranoid <= 2 (a value of 3 or \
                          more, a distribution patch, forbids perf to unprivileged users) or \
                          CAP_PERFMON: `sysctl kernel.perf_event_paranoid=2` or run with the \
-                         capability; a security module (SELinux perf_event class, seccomp) may \
-                         also refuse the call",
+                         capability; a thread of another process also needs the rights a \
+                         debugger reading it would have (same user and a dumpable process, or \
+                         CAP_SYS_PTRACE); a security module (SELinux perf_event class, seccomp) \
+                         may also refuse the call",
                     )
                 }
             }
@@ -177,6 +195,25 @@ impl fmt::Display for Error {
                  its perf events, so enabling, disabling or moving it here would change the \
                  parent's breakpoint (and every inherited copy); open a breakpoint of the \
                  child's own instead"
+            ),
+            Error::RingBuffer { errno, bytes } => {
+                write!(
+                    f,
+                    "mmap of the {bytes}-byte perf ring buffer failed (errno {errno})"
+                )?;
+                if errno == EPERM {
+                    f.write_str(
+                        ": more than this user may lock for perf (kernel.perf_event_mlock_kb per \
+                         CPU, then `ulimit -l`); ask for fewer pages, raise the limits, or run \
+                         with CAP_IPC_LOCK",
+                    )?;
+                }
+                Ok(())
+            }
+            Error::RingCorrupt { what } => write!(
+                f,
+                "malformed perf ring-buffer record ({what}); the records after it up to the \
+                 kernel's head were skipped"
             ),
             Error::Unsupported(why) => write!(f, "unsupported on Linux: {why}"),
             Error::Os { call, errno } => write!(f, "{call} failed with errno {errno}"),
@@ -255,6 +292,25 @@ mod pure_tests {
             other.contains("opened by process 77") && other.contains("parent's breakpoint"),
             "{other}"
         );
+        assert!(
+            p.contains("another process") && p.contains("CAP_SYS_PTRACE"),
+            "{p}"
+        );
+        let ring = Error::RingBuffer {
+            errno: 1,
+            bytes: 266_240,
+        }
+        .to_string();
+        assert!(
+            ring.contains("266240-byte") && ring.contains("perf_event_mlock_kb"),
+            "{ring}"
+        );
+        let ring = Error::RingBuffer {
+            errno: 12,
+            bytes: 8192,
+        }
+        .to_string();
+        assert!(ring.ends_with("(errno 12)"), "{ring}");
         let inv = Error::from(hwbp_core::Error::UnsupportedAccess).to_string();
         assert!(inv.starts_with("invalid breakpoint: "), "{inv}");
     }

@@ -55,16 +55,22 @@ macro_rules! cfg_if_linux {
 
 pub mod abi;
 mod error;
+pub mod record;
 pub mod rules;
 
 pub use error::Error;
 
 cfg_if_linux! {
     mod breakpoint;
+    mod sampled;
     pub mod signal;
+    #[cfg(feature = "symbols")]
+    pub mod symbols;
     mod sys;
 
     pub use breakpoint::{current_thread, thread, Breakpoint, Delivery};
+    pub use record::{Record, Sample};
+    pub use sampled::{KernelHits, SampleOptions, SampledBreakpoint, Totals, Wakeup};
     pub use signal::{Hit, HitFn};
 }
 

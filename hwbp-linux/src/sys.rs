@@ -145,3 +145,10 @@ pub fn is_own_thread(tid: i32) -> bool {
     // SAFETY: signal 0 performs only the permission and existence checks.
     unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, 0) == 0 }
 }
+
+/// The size of a memory page.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf only reads a system value.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
