@@ -977,11 +977,13 @@ mod loom_tests {
         Some(Delivered { sample, count: Some(count), covers: count })
     }
 
-    /// A hit with the old breakpoint's cookie races its drop and the entry's
-    /// reuse by a new breakpoint: it is refused, or it runs the old handler
-    /// with the old owner's sample number and events, before the drop
-    /// returns; the new owner starts clean either way, and later hits with
-    /// the old cookie are refused (its generation is gone).
+    /// A hit with the old breakpoint's cookie races its drop on a second
+    /// thread and the entry's reuse by a new breakpoint opened on a third:
+    /// the hit is refused, or it runs the old handler with the old owner's
+    /// sample number and events, before the drop returns; the new owner gets
+    /// a new cookie and starts clean either way (no sample or count of the
+    /// old hit, its own handler and events), and later hits with the old
+    /// cookie are refused (its generation is gone).
     #[test]
     fn loom_hit_racing_drop_and_reuse_sees_only_its_owner() {
         loom::model(|| {
@@ -992,11 +994,17 @@ mod loom_tests {
             let dropped = Arc::new(AtomicBool::new(false));
             let (e, d) = (entry.clone(), dropped.clone());
             let hitter = thread::spawn(move || hit(&e, old, fds_as_count, &d));
-
-            entry.release();
-            dropped.store(true, Ordering::SeqCst);
-            let new = entry.claim(7, Some(new_handler), &new_events).expect("free after the drop");
+            let (e, d) = (entry.clone(), dropped.clone());
+            let dropper = thread::spawn(move || {
+                e.release();
+                d.store(true, Ordering::SeqCst);
+            });
+            // The new breakpoint takes the entry if the drop has freed it by
+            // now, else (below) once the drop has returned.
+            let new = entry.claim(7, Some(new_handler), &new_events);
             let seen = hitter.join().expect("no panic in the hit");
+            dropper.join().expect("no panic in the drop");
+            let new = new.or_else(|| entry.claim(7, Some(new_handler), &new_events)).expect("free after the drop");
 
             assert_ne!(new, old, "a reused entry got the same cookie");
             if let Some(seen) = seen {
