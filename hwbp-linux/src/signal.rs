@@ -19,13 +19,92 @@
 //! without dropping its breakpoints (as it must anyway in a multi-threaded
 //! parent).
 
-use core::ffi::c_void;
 use core::cell::Cell;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use core::ffi::c_void;
 use std::sync::Once;
+
+use self::sync::{fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use crate::abi::siginfo;
 use crate::sys;
+
+/// The table's atomics: `core`'s, or loom's under `--cfg hwbp_linux_loom`,
+/// which model checks the entry protocol (`loom_tests`, tests only). The
+/// protocol's code is the same in both builds; only the statics and the wait
+/// differ (loom's atomics are built at run time, and a model has no time).
+#[macro_use]
+mod sync {
+    #[cfg(not(hwbp_linux_loom))]
+    pub(super) use core::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+    #[cfg(hwbp_linux_loom)]
+    pub(super) use loom::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+    /// One round of waiting for a handler on another thread (`spins`: rounds
+    /// so far): yield a little, then sleep. `sched_yield` never hands the CPU
+    /// to a lower-priority thread, so a real-time thread waiting for a handler
+    /// on the same CPU could otherwise starve it.
+    #[cfg(not(hwbp_linux_loom))]
+    pub(super) fn pause(spins: &mut u32) {
+        if *spins < 64 {
+            *spins += 1;
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+    }
+
+    /// Under loom: let the other threads of the model run (it has no time).
+    #[cfg(hwbp_linux_loom)]
+    pub(super) fn pause(_: &mut u32) {
+        loom::thread::yield_now();
+    }
+
+    /// A `const fn`, or a plain one under loom, whose atomics cannot be built
+    /// in constant context.
+    macro_rules! const_unless_loom {
+        ($(#[$m:meta])* fn $name:ident() -> $t:ty $body:block) => {
+            #[cfg(not(hwbp_linux_loom))]
+            $(#[$m])*
+            const fn $name() -> $t $body
+            #[cfg(hwbp_linux_loom)]
+            $(#[$m])*
+            fn $name() -> $t $body
+        };
+    }
+
+    /// `static`s of the types above: plain ones, or under loom lazy statics
+    /// that each model execution builds afresh.
+    macro_rules! statics {
+        ($($(#[$m:meta])* static $name:ident: $t:ty = $init:expr;)*) => {
+            $(
+                #[cfg(not(hwbp_linux_loom))]
+                $(#[$m])*
+                static $name: $t = $init;
+            )*
+            #[cfg(hwbp_linux_loom)]
+            loom::lazy_static! {
+                $($(#[$m])* static ref $name: $t = $init;)*
+            }
+        };
+    }
+
+    /// A thread-local `Cell<usize>` starting at 0 (std's, or loom's, whose
+    /// threads share one OS thread).
+    macro_rules! thread_local_usize {
+        ($(#[$m:meta])* static $name:ident;) => {
+            #[cfg(not(hwbp_linux_loom))]
+            std::thread_local! {
+                $(#[$m])*
+                static $name: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+            }
+            #[cfg(hwbp_linux_loom)]
+            loom::thread_local! {
+                $(#[$m])*
+                static $name: core::cell::Cell<usize> = core::cell::Cell::new(0);
+            }
+        };
+    }
+}
 
 /// A hit delivered to a handler, in the thread that made the access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,12 +193,12 @@ fn count_only_id_of(gen: u64) -> u64 {
     ((gen & 0xffff_ffff_ffff) << 16) | COUNT_ONLY_ENTRY
 }
 
-thread_local! {
+thread_local_usize! {
     /// The entry (its address) this thread is claiming or freeing, 0 for none.
     /// A fork made from a signal handler that interrupted this thread there
     /// continues that claim or release in the child, so [`reset_after_fork`]
     /// must leave that entry alone.
-    static BUSY: Cell<usize> = const { Cell::new(0) };
+    static BUSY;
 }
 
 /// Marks the calling thread as inside [`Entry::claim`] or [`Entry::release`]
@@ -128,13 +207,13 @@ struct Busy(usize);
 
 impl Busy {
     fn mark(entry: &Entry) -> Busy {
-        Busy(BUSY.replace(entry as *const Entry as usize))
+        Busy(BUSY.with(|b| b.replace(entry as *const Entry as usize)))
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        BUSY.set(self.0);
+        BUSY.with(|b| b.set(self.0));
     }
 }
 
@@ -214,16 +293,18 @@ impl Drop for Active<'_> {
 }
 
 impl Entry {
-    const fn new() -> Self {
-        Entry {
-            claimed: AtomicBool::new(false),
-            cookie: AtomicU64::new(0),
-            handler: AtomicPtr::new(core::ptr::null_mut()),
-            samples: AtomicU64::new(0),
-            events: AtomicPtr::new(core::ptr::null_mut()),
-            events_len: AtomicUsize::new(0),
-            counted: AtomicU64::new(0),
-            active: AtomicUsize::new(0),
+    const_unless_loom! {
+        fn new() -> Self {
+            Entry {
+                claimed: AtomicBool::new(false),
+                cookie: AtomicU64::new(0),
+                handler: AtomicPtr::new(core::ptr::null_mut()),
+                samples: AtomicU64::new(0),
+                events: AtomicPtr::new(core::ptr::null_mut()),
+                events_len: AtomicUsize::new(0),
+                counted: AtomicU64::new(0),
+                active: AtomicUsize::new(0),
+            }
         }
     }
 
@@ -254,8 +335,13 @@ impl Entry {
     /// cookie was checked against, never of a later one.
     fn enter(&self, cookie: u64) -> Option<Active<'_>> {
         // SeqCst pairs with `release`: either this increment is seen by its
-        // wait, or the cleared cookie is seen here.
+        // wait, or the cleared cookie is seen here. The SeqCst accesses alone
+        // guarantee that; the fence (paired with the one in `release`) is
+        // there because loom models this store-then-load handshake only
+        // through SeqCst fences (it treats SeqCst accesses as AcqRel), so the
+        // code it checks is the code that runs.
         self.active.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         let guard = Active { entry: self };
         (self.cookie.load(Ordering::SeqCst) == cookie).then_some(guard)
     }
@@ -269,17 +355,10 @@ impl Entry {
         // A signal still in flight for this event now finds no owner and is
         // dropped (its tag says it is ours, so it is not chained).
         self.cookie.store(0, Ordering::SeqCst);
-        // Yield a little, then sleep: `sched_yield` never hands the CPU to a
-        // lower-priority thread, so a real-time thread dropping a breakpoint
-        // could otherwise starve the handler it waits for on the same CPU.
+        fence(Ordering::SeqCst); // see `enter`
         let mut spins = 0u32;
         while self.active.load(Ordering::SeqCst) != 0 {
-            if spins < 64 {
-                spins += 1;
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(100));
-            }
+            sync::pause(&mut spins);
         }
         self.forget_owner();
         self.claimed.store(false, Ordering::Release);
@@ -309,15 +388,23 @@ impl Entry {
     }
 }
 
+#[cfg(not(hwbp_linux_loom))]
 static TABLE: [Entry; TABLE_SIZE] = [const { Entry::new() }; TABLE_SIZE];
-static GENERATION: AtomicU64 = AtomicU64::new(1);
-static COUNT_ONLY_GENERATION: AtomicU64 = AtomicU64::new(1);
-
-/// The previous SIGTRAP disposition: `sa_sigaction` and `sa_flags`.
-static PREV_ACTION: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
-static PREV_FLAGS: AtomicI32 = AtomicI32::new(0);
+// Under loom: built on the heap, as loom's entries are too big for the stack
+// of a model thread.
+#[cfg(hwbp_linux_loom)]
+loom::lazy_static! {
+    static ref TABLE: Box<[Entry]> = (0..TABLE_SIZE).map(|_| Entry::new()).collect();
+}
+statics! {
+    static GENERATION: AtomicU64 = AtomicU64::new(1);
+    static COUNT_ONLY_GENERATION: AtomicU64 = AtomicU64::new(1);
+    /// The previous SIGTRAP disposition: `sa_sigaction` and `sa_flags`.
+    static PREV_ACTION: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
+    static PREV_FLAGS: AtomicI32 = AtomicI32::new(0);
+    static INSTALL_ERRNO: AtomicI32 = AtomicI32::new(0);
+}
 static INSTALL: Once = Once::new();
-static INSTALL_ERRNO: AtomicI32 = AtomicI32::new(0);
 
 /// A claimed table entry; frees it on drop, before its event array.
 #[derive(Debug)]
@@ -395,8 +482,8 @@ pub fn count_only_id() -> u64 {
 /// ([`Entry::reset_after_fork`]). Forks that skip `pthread_atfork` handlers
 /// do not get this (see the module documentation).
 extern "C" fn reset_after_fork() {
-    let busy = BUSY.get();
-    for e in &TABLE {
+    let busy = BUSY.with(Cell::get);
+    for e in TABLE.iter() {
         e.reset_after_fork(e as *const Entry as usize == busy);
     }
 }
@@ -499,14 +586,8 @@ fn dispatch(info: *mut libc::siginfo_t, ctx: *mut c_void) -> bool {
     let Some(entry) = TABLE.get((cookie & 0xffff) as usize) else {
         return true;
     };
-    let Some(active) = entry.enter(cookie) else {
-        // A late signal of a closed breakpoint.
-        return true;
-    };
-    let (sample, handler) = active.sample();
-    let count = read_count(active.events());
-    let covers = active.account(count);
-    if let Some(f) = handler {
+    // `false`: a late signal of a closed breakpoint, dropped all the same.
+    deliver(entry, cookie, read_count, |f, d| {
         let hit = Hit {
             id: crate::Id(cookie),
             // SAFETY: as above.
@@ -514,13 +595,48 @@ fn dispatch(info: *mut libc::siginfo_t, ctx: *mut c_void) -> bool {
             // SAFETY: `ctx` is the handler's ucontext argument.
             ip: unsafe { saved_pc(ctx) },
             tid: sys::gettid(),
-            sample,
-            count,
-            covers,
+            sample: d.sample,
+            count: d.count,
+            covers: d.covers,
             // SAFETY: as above.
             flags: unsafe { field(info, siginfo::PERF_FLAGS) },
         };
         f(&hit);
+    });
+    true
+}
+
+/// What a delivery found in its entry (see [`deliver`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Delivered {
+    /// [`Hit::sample`].
+    sample: u64,
+    /// [`Hit::count`].
+    count: Option<u64>,
+    /// [`Hit::covers`].
+    covers: u64,
+}
+
+/// The table side of a delivery for `cookie` to `entry` (see [`dispatch`]):
+/// enter the entry, count the sample, read the kernel's count over the
+/// owner's events with `count_of`, account for it, and hand the owner's
+/// handler (if it has one) to `run`, all before leaving the entry. Returns
+/// `false`, leaving the entry as it was, when the entry is not (or no longer)
+/// owned by that breakpoint.
+fn deliver(
+    entry: &Entry,
+    cookie: u64,
+    count_of: impl FnOnce(&[AtomicI32]) -> Option<u64>,
+    run: impl FnOnce(HitFn, Delivered),
+) -> bool {
+    let Some(active) = entry.enter(cookie) else {
+        return false;
+    };
+    let (sample, handler) = active.sample();
+    let count = count_of(active.events());
+    let covers = active.account(count);
+    if let Some(f) = handler {
+        run(f, Delivered { sample, count, covers });
     }
     drop(active);
     true
@@ -574,7 +690,7 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
 
 /// No system calls: these also run under Miri
 /// (`cargo +nightly miri test -p hwbp-linux --lib pure_tests`).
-#[cfg(test)]
+#[cfg(all(test, not(hwbp_linux_loom)))]
 mod pure_tests {
     use super::*;
     use std::sync::mpsc;
@@ -789,5 +905,200 @@ mod pure_tests {
         assert_eq!(BUSY.get(), 0);
         E.release();
         assert_eq!(BUSY.get(), 0);
+    }
+}
+
+/// Model checking of the table's entry protocol with loom (issue 13): every
+/// interleaving of the threads below, up to the preemption bound, is explored
+/// against the code above built with loom's atomics:
+///
+/// ```text
+/// RUSTFLAGS="--cfg hwbp_linux_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p hwbp-linux --release --lib loom
+/// ```
+///
+/// A "hit" is [`deliver`], what the SIGTRAP handler does once it has a cookie
+/// (its system calls replaced: the count it reads is the sum of the owner's
+/// descriptor numbers, so a delivery's count says whose events it read). A
+/// "drop" is [`Entry::release`], which [`Slot`]'s drop does before it frees
+/// the event array. `--lib` is needed: the integration tests use the real
+/// table, which under that cfg exists only inside a model.
+#[cfg(all(test, hwbp_linux_loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    loom::thread_local! {
+        /// Which of the handlers below ran on this (model) thread.
+        static RAN: Cell<&'static str> = Cell::new("none");
+    }
+    fn old_handler(_: &Hit) {
+        RAN.with(|r| r.set("old"));
+    }
+    fn new_handler(_: &Hit) {
+        RAN.with(|r| r.set("new"));
+    }
+
+    /// The stand-in for the kernel's count: the sum of the descriptors.
+    fn fds_as_count(events: &[AtomicI32]) -> Option<u64> {
+        Some(events.iter().map(|e| e.load(Ordering::Acquire) as u64).sum())
+    }
+
+    /// What one hit saw: `None` if it was refused, else the handler that ran
+    /// ("none" for none) and what it was handed. `dropped` is set once the
+    /// drop of the breakpoint has returned: no handler may run after that.
+    fn hit(
+        entry: &Entry,
+        cookie: u64,
+        count_of: impl FnOnce(&[AtomicI32]) -> Option<u64>,
+        dropped: &AtomicBool,
+    ) -> Option<(&'static str, Option<Delivered>)> {
+        RAN.with(|r| r.set("none"));
+        let mut seen = None;
+        let entered = deliver(entry, cookie, count_of, |f, d| {
+            let hit = Hit {
+                id: crate::Id(cookie),
+                addr: 0,
+                ip: 0,
+                tid: 0,
+                sample: d.sample,
+                count: d.count,
+                covers: d.covers,
+                flags: 0,
+            };
+            f(&hit);
+            assert!(!dropped.load(Ordering::SeqCst), "a handler ran after the drop returned");
+            seen = Some(d);
+        });
+        entered.then(|| (RAN.with(Cell::get), seen))
+    }
+
+    fn owner(sample: u64, count: u64) -> Option<Delivered> {
+        Some(Delivered { sample, count: Some(count), covers: count })
+    }
+
+    /// A hit with the old breakpoint's cookie races its drop on a second
+    /// thread and the entry's reuse by a new breakpoint opened on a third:
+    /// the hit is refused, or it runs the old handler with the old owner's
+    /// sample number and events, before the drop returns; the new owner gets
+    /// a new cookie and starts clean either way (no sample or count of the
+    /// old hit, its own handler and events), and later hits with the old
+    /// cookie are refused (its generation is gone).
+    #[test]
+    fn loom_hit_racing_drop_and_reuse_sees_only_its_owner() {
+        loom::model(|| {
+            let entry = Arc::new(Entry::new());
+            let old_events = [AtomicI32::new(10)];
+            let new_events = [AtomicI32::new(20)];
+            let old = entry.claim(7, Some(old_handler), &old_events).expect("free entry");
+            let dropped = Arc::new(AtomicBool::new(false));
+            let (e, d) = (entry.clone(), dropped.clone());
+            let hitter = thread::spawn(move || hit(&e, old, fds_as_count, &d));
+            let (e, d) = (entry.clone(), dropped.clone());
+            let dropper = thread::spawn(move || {
+                e.release();
+                d.store(true, Ordering::SeqCst);
+            });
+            // The new breakpoint takes the entry if the drop has freed it by
+            // now, else (below) once the drop has returned.
+            let new = entry.claim(7, Some(new_handler), &new_events);
+            let seen = hitter.join().expect("no panic in the hit");
+            dropper.join().expect("no panic in the drop");
+            let new = new.or_else(|| entry.claim(7, Some(new_handler), &new_events)).expect("free after the drop");
+
+            assert_ne!(new, old, "a reused entry got the same cookie");
+            if let Some(seen) = seen {
+                assert_eq!(seen, ("old", owner(1, 10)), "the hit saw another owner");
+            }
+            assert_eq!(entry.samples.load(Ordering::SeqCst), 0, "the old hit counted for the new owner");
+            assert_eq!(entry.counted.load(Ordering::SeqCst), 0);
+            assert!(hit(&entry, old, fds_as_count, &AtomicBool::new(false)).is_none());
+            assert_eq!(hit(&entry, new, fds_as_count, &AtomicBool::new(false)), Some(("new", owner(1, 20))));
+            entry.release();
+            assert_eq!(entry.active.load(Ordering::SeqCst), 0);
+        });
+    }
+
+    /// A hit whose cookie reaches it with no ordering at all (here through a
+    /// relaxed atomic; the kernel's `sig_data` does order it) while the
+    /// breakpoint is being opened: refused, or it sees the whole owner (its
+    /// handler, its events, a fresh sample count), never a half-claimed entry.
+    #[test]
+    fn loom_hit_sees_a_published_owner_whole() {
+        loom::model(|| {
+            let entry = Arc::new(Entry::new());
+            let sig_data = Arc::new(AtomicU64::new(0));
+            let (e, s) = (entry.clone(), sig_data.clone());
+            let hitter = thread::spawn(move || {
+                let cookie = s.load(Ordering::Relaxed);
+                (cookie != 0).then(|| hit(&e, cookie, fds_as_count, &AtomicBool::new(false))).flatten()
+            });
+            let events = [AtomicI32::new(20)];
+            let cookie = entry.claim(3, Some(new_handler), &events).expect("free entry");
+            sig_data.store(cookie, Ordering::Relaxed);
+            if let Some(seen) = hitter.join().expect("no panic in the hit") {
+                assert_eq!(seen, ("new", owner(1, 20)), "the hit saw a half-published owner");
+            }
+            entry.release();
+        });
+    }
+
+    /// Two hits of one breakpoint on two threads, reading counts 1 and 3,
+    /// race its drop: the drop returns only after every hit that got in has
+    /// left, the sample numbers are distinct and the covers of the hits that
+    /// got in add up to the highest count they read.
+    #[test]
+    fn loom_hits_racing_a_drop_each_count_once() {
+        loom::model(|| {
+            let entry = Arc::new(Entry::new());
+            let events = [AtomicI32::new(-1)];
+            let cookie = entry.claim(1, Some(old_handler), &events).expect("free entry");
+            let dropped = Arc::new(AtomicBool::new(false));
+            let spawn = |count: u64| {
+                let (e, d) = (entry.clone(), dropped.clone());
+                thread::spawn(move || hit(&e, cookie, |_| Some(count), &d))
+            };
+            let (a, b) = (spawn(1), spawn(3));
+            entry.release();
+            dropped.store(true, Ordering::SeqCst);
+            let samples = entry.samples.load(Ordering::SeqCst);
+            let counted = entry.counted.load(Ordering::SeqCst);
+
+            let seen = [a.join().expect("no panic"), b.join().expect("no panic")];
+            let got: Vec<Delivered> = seen
+                .iter()
+                .flatten()
+                .map(|&(ran, d)| {
+                    assert_eq!(ran, "old");
+                    d.expect("a handler")
+                })
+                .collect();
+            assert_eq!(samples, got.len() as u64, "the drop returned before a hit left");
+            let mut numbers: Vec<u64> = got.iter().map(|d| d.sample).collect();
+            numbers.sort_unstable();
+            assert_eq!(numbers, (1..=got.len() as u64).collect::<Vec<_>>());
+            let highest = got.iter().filter_map(|d| d.count).max().unwrap_or(0);
+            assert_eq!(got.iter().map(|d| d.covers).sum::<u64>(), highest);
+            assert_eq!(counted, highest);
+        });
+    }
+
+    /// Two breakpoints opened at once on two threads ([`Slot::claim`] over
+    /// the real table, with its shared generation counter) get different
+    /// entries and cookies, and a hit with either cookie finds its own owner.
+    #[test]
+    fn loom_concurrent_opens_get_their_own_entries() {
+        loom::model(|| {
+            let other = thread::spawn(|| Slot::claim(Some(new_handler), 1).expect("room in the table"));
+            let mine = Slot::claim(Some(old_handler), 1).expect("room in the table");
+            let other = other.join().expect("no panic");
+            assert_ne!(mine.index, other.index);
+            assert_ne!(mine.cookie(), other.cookie());
+            let no = AtomicBool::new(false);
+            for (slot, ran) in [(&mine, "old"), (&other, "new")] {
+                let entry = &TABLE[slot.index];
+                assert_eq!(hit(entry, slot.cookie(), |_| None, &no).map(|(r, _)| r), Some(ran));
+            }
+        });
     }
 }

@@ -386,25 +386,39 @@ fn packages() -> Result {
     Ok(())
 }
 
-/// The loom model checks of the lock-free dispatch path, in a target dir of
-/// their own so the `--cfg loom` build does not invalidate the normal one.
+/// The loom model checks: hwbp-core's lock-free dispatch path (`--cfg loom`)
+/// and hwbp-linux's signal table (`--cfg hwbp_linux_loom`; under `--cfg loom`
+/// its dependency hwbp-core would switch to loom's atomics too, which it
+/// supports only in its own unit tests). Each has a target dir of its own, so
+/// neither `--cfg` build invalidates the normal one or the other.
 fn loom() -> Result {
-    let has_loom = std::fs::read_to_string(root().join("hwbp-core/Cargo.toml"))
-        .is_ok_and(|s| s.contains("loom"));
-    if !has_loom {
-        return Err(
-            "hwbp-core has no loom dev-dependency: the dispatch model checks are missing".into(),
-        );
+    let checks = [
+        ("hwbp-core", "loom", "the dispatch", "target/loom"),
+        (
+            "hwbp-linux",
+            "hwbp_linux_loom",
+            "the signal table",
+            "target/loom-linux",
+        ),
+    ];
+    for (krate, cfg, what, target_dir) in checks {
+        let has_loom = std::fs::read_to_string(root().join(krate).join("Cargo.toml"))
+            .is_ok_and(|s| s.contains("loom"));
+        if !has_loom {
+            return Err(format!(
+                "{krate} has no loom dev-dependency: {what} model checks are missing"
+            ));
+        }
+        run(
+            &format!("loom model checks ({krate}, --cfg {cfg})"),
+            cargo()
+                .args(["test", "-p", krate, "--release", "--lib", "loom"])
+                .env("RUSTFLAGS", format!("--cfg {cfg}"))
+                .env("CARGO_TARGET_DIR", root().join(target_dir))
+                .env("LOOM_MAX_PREEMPTIONS", "3"),
+        )?;
     }
-    let target_dir = root().join("target/loom");
-    run(
-        "loom model checks (hwbp-core, --cfg loom)",
-        cargo()
-            .args(["test", "-p", "hwbp-core", "--release", "--lib", "loom"])
-            .env("RUSTFLAGS", "--cfg loom")
-            .env("CARGO_TARGET_DIR", target_dir)
-            .env("LOOM_MAX_PREEMPTIONS", "3"),
-    )
+    Ok(())
 }
 
 /// `cargo +nightly ...` through rustup, in `target/miri` so the nightly
