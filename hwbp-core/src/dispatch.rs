@@ -23,12 +23,12 @@
 use core::sync::atomic::AtomicU64;
 #[cfg(not(loom))]
 use core::sync::atomic::{fence, AtomicU32, AtomicU8, Ordering};
+#[cfg(loom)]
+use loom::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
 // 32-bit targets without 64-bit atomics (riscv32imac, thumbv7m): the 64-bit
 // counters and regions are portable-atomic's, which on these targets takes
 // the `critical-section` implementation for each 64-bit access (so the
 // exception path is interrupt-safe there, but not lock-free).
-#[cfg(loom)]
-use loom::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
 #[cfg(all(not(loom), not(target_has_atomic = "64")))]
 use portable_atomic::AtomicU64;
 
