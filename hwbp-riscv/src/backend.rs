@@ -152,6 +152,10 @@ impl<C: TriggerCsrs, const CPUS: usize> Riscv<C, CPUS> {
     /// check that the calling hart has at least as many usable triggers of
     /// the same type.
     ///
+    /// Probing writes the triggers (WARL read-back) and leaves every one
+    /// disabled: call it before the hart's triggers are in use (as
+    /// `cpu_online` does); [`Riscv::pool`] reads the stored result.
+    ///
     /// Errors: [`Error::NoDebugHardware`] (no trigger module, no usable
     /// trigger, or fewer than the first hart's).
     pub fn probe(&self) -> Result<Triggers, Error> {
@@ -179,6 +183,13 @@ impl<C: TriggerCsrs, const CPUS: usize> Riscv<C, CPUS> {
         // Release: publishes the pool stored above before `ready`.
         self.ready.store(true, Release);
         Ok(t)
+    }
+
+    /// The `tselect` index of each pool slot, as the first [`Riscv::probe`]
+    /// stored it (empty before).
+    pub fn pool(&self) -> heapless::Vec<u8, MAX_SLOTS> {
+        let n = usize::from(self.count.load(Relaxed));
+        self.pool[..n].iter().map(|p| p.load(Relaxed)).collect()
     }
 
     fn modes(&self) -> Modes {
