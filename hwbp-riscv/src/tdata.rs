@@ -6,7 +6,7 @@
 //! and `dmode` (bit `XLEN-5`); the rest depends on the type. This crate
 //! writes two types, both address/data match triggers:
 //!
-//! | bit(s) | [`Mcontrol`] (type 2) | [`Mcontrol6`] (type 6) |
+//! | bit(s) | `mcontrol` (type 2, [`MatchType::Mcontrol`]) | `mcontrol6` (type 6, [`MatchType::Mcontrol6`]) |
 //! |---|---|---|
 //! | `XLEN-6:XLEN-11` | `maskmax` (read-only) | 0 |
 //! | 26 | — | `uncertain` |
