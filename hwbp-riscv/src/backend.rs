@@ -1,5 +1,7 @@
-//! The [`Arch`] implementation: discovered pool, installation, exception
-//! decoding and the step-over of before-triggers.
+//! [`RiscvBackend`], the [`Arch`] implementation: discovered pool,
+//! installation, exception decoding and the step-over of before-triggers.
+//! Its per-hart state is a [`RiscvCpuState`], which the manager keeps per
+//! CPU.
 //!
 //! # Step-over
 //!
@@ -13,11 +15,11 @@
 //!    the saved registers: the fall-through, a taken or untaken branch, a
 //!    jump target) — the fired trigger is the spare, so no trigger is
 //!    reserved and the pool keeps every trigger;
-//! 3. returns [`Resume::Return`]: the embedder simply `mret`s. The
+//! 3. returns [`Resume::RETURN`]: the embedder simply `mret`s. The
 //!    instruction runs (its own triggers disabled) and the step trigger
 //!    fires on the next one;
 //! 4. on that exception it writes every saved trigger back and returns
-//!    [`Resume::Return`] with [`Fired::None`]; any trigger on the next
+//!    [`Resume::RETURN`] with [`Fired::None`]; any trigger on the next
 //!    instruction then fires as a hit of its own.
 //!
 //! A data trigger that fires on the same instruction while the step is
@@ -28,7 +30,7 @@
 //!
 //! Limits: after `mret`/`sret` (whose successor the instruction does not
 //! say) no step trigger is armed: the triggers stay disabled until
-//! [`Riscv::complete_step`]. A trigger on an `lr` of an LR/SC loop makes
+//! [`RiscvBackend::complete_step`]. A trigger on an `lr` of an LR/SC loop makes
 //! the loop livelock (the step's trap between `lr` and `sc` makes the `sc`
 //! fail every time; QEMU measured): do not watch LR/SC lock words or put
 //! breakpoints inside LR/SC sequences.
@@ -36,24 +38,24 @@
 use crate::csr::TriggerCsrs;
 use crate::discover::{disabled, discover, Triggers};
 use crate::encode::{Encoder, RiscvSlot};
+use crate::exception::{RiscvException, MCAUSE_BREAKPOINT};
 use crate::insn::{Insn, Kind};
 use crate::tdata::{napot_range, Match, MatchType, Modes, Xlen};
-use crate::RiscvException;
 use core::sync::atomic::{
     AtomicBool, AtomicU32, AtomicU8, AtomicUsize,
     Ordering::{Acquire, Relaxed, Release},
 };
 use hwbp_core::{
-    Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, Image, Pool,
-    Resume, SlotCounts, MAX_SLOTS,
+    Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, HardwareError,
+    Image, Pool, Resume, SlotCounts, MAX_SLOTS,
 };
 
-/// `mcause` of a breakpoint exception (triggers with `action` 0 and
-/// `ebreak`).
-pub const MCAUSE_BREAKPOINT: u64 = 3;
-
-/// Per-CPU step-over state, touched only by its own CPU.
-struct PerCpu {
+/// The RISC-V backend's state for one hart ([`Arch::CpuState`]): the
+/// step-over in progress and its counters. Touched only by its own hart;
+/// the manager keeps one per CPU and hands it out with `Hwbp::backend_cpu`
+/// (for [`RiscvBackend::complete_step`] and the counters).
+#[derive(Debug)]
+pub struct RiscvCpuState {
     pending: AtomicBool,
     /// Pool slot reprogrammed as the step trigger.
     stepper: AtomicU8,
@@ -66,9 +68,10 @@ struct PerCpu {
     steps: AtomicU32,
 }
 
-impl PerCpu {
-    const fn new() -> Self {
-        PerCpu {
+impl RiscvCpuState {
+    /// A hart with no step-over pending and zero counters.
+    pub const fn new() -> Self {
+        RiscvCpuState {
             pending: AtomicBool::new(false),
             stepper: AtomicU8::new(0),
             step_pc: AtomicUsize::new(0),
@@ -79,32 +82,59 @@ impl PerCpu {
             steps: AtomicU32::new(0),
         }
     }
+
+    /// Trigger exceptions on this hart that no trigger explained (the
+    /// enabled triggers that could have fired were stepped over, nothing
+    /// delivered).
+    pub fn unexplained(&self) -> u32 {
+        self.unexplained.load(Relaxed)
+    }
+
+    /// Step-overs completed on this hart.
+    pub fn steps(&self) -> u32 {
+        self.steps.load(Relaxed)
+    }
+
+    /// Whether a step-over is pending on this hart.
+    pub fn step_pending(&self) -> bool {
+        self.pending.load(Relaxed)
+    }
 }
 
-/// The RISC-V trigger backend for `CPUS` harts on top of a [`TriggerCsrs`].
+impl Default for RiscvCpuState {
+    fn default() -> Self {
+        RiscvCpuState::new()
+    }
+}
+
+/// The RISC-V trigger backend on top of a [`TriggerCsrs`].
 ///
-/// * Construct it in a `static` with [`Riscv::new`] (const).
-/// * On the boot hart, call [`Riscv::probe`] (discovers the triggers), then
-///   `Hwbp::init`, which reads [`Arch::slot_counts`].
+/// * Construct it in a `static` with [`RiscvBackend::new`] (const).
+/// * On the boot hart, `Hwbp::init` calls [`Arch::discover`]
+///   ([`RiscvBackend::probe`]: the `tselect` walk, `tinfo` and WARL
+///   probing; the pool is stored, [`RiscvBackend::pool`],
+///   [`RiscvBackend::total`] and [`RiscvBackend::encoder`] read it back
+///   without touching the triggers).
 /// * On every hart, `Hwbp::cpu_online(cpu)` calls [`Arch::init_cpu`]: the
 ///   hart must have at least the boot hart's pool; every trigger is
-///   disabled and the step state reset.
+///   disabled and the hart's [`RiscvCpuState`] reset. Without hwbp-core,
+///   call `Arch::init_cpu` yourself.
 /// * In the trap handler, for `mcause` = 3 (breakpoint), hand a
 ///   [`RiscvException`] to the core; every outcome of ours is
-///   [`Resume::Return`] (the step-over is armed in the triggers, see the
-///   module documentation); [`Resume::NotOurs`] for `ebreak` and foreign
+///   [`Resume::RETURN`] (the step-over is armed in the triggers, see the
+///   module documentation); [`Resume::NOT_OURS`] for `ebreak` and foreign
 ///   exceptions.
-pub struct Riscv<C, const CPUS: usize> {
+pub struct RiscvBackend<C> {
     csrs: C,
     kernel_base: u64,
     ready: AtomicBool,
+    total: AtomicU8,
     count: AtomicU8,
     kind: AtomicU8,
     modes: AtomicU8,
     napot_max: AtomicU8,
     hit: AtomicBool,
     pool: [AtomicU8; MAX_SLOTS],
-    cpus: [PerCpu; CPUS],
 }
 
 const NOT_OURS: Decoded = Decoded {
@@ -112,29 +142,30 @@ const NOT_OURS: Decoded = Decoded {
     addr: 0,
     ip: 0,
     access: Access::empty(),
-    resume: Resume::NotOurs,
+    resume: Resume::NOT_OURS,
 };
 
-impl<C: TriggerCsrs, const CPUS: usize> Riscv<C, CPUS> {
+impl<C: TriggerCsrs> RiscvBackend<C> {
     /// A backend that has not discovered anything yet. `kernel_base`: the
     /// first kernel address for [`AddressSpace`]
     /// ([`Encoder::default_kernel_base`] for Linux's split).
     pub const fn new(csrs: C, kernel_base: u64) -> Self {
-        Riscv {
+        RiscvBackend {
             csrs,
             kernel_base,
             ready: AtomicBool::new(false),
+            total: AtomicU8::new(0),
             count: AtomicU8::new(0),
             kind: AtomicU8::new(0),
             modes: AtomicU8::new(0),
             napot_max: AtomicU8::new(0),
             hit: AtomicBool::new(false),
             pool: [const { AtomicU8::new(0) }; MAX_SLOTS],
-            cpus: [const { PerCpu::new() }; CPUS],
         }
     }
 
-    /// The CSR accessor.
+    /// The CSR accessor. Reads are safe through it; writes are `unsafe`
+    /// ([`TriggerCsrs`]).
     pub fn csrs(&self) -> &C {
         &self.csrs
     }
@@ -153,18 +184,28 @@ impl<C: TriggerCsrs, const CPUS: usize> Riscv<C, CPUS> {
     /// the same type.
     ///
     /// Probing writes the triggers (WARL read-back) and leaves every one
-    /// disabled: call it before the hart's triggers are in use (as
-    /// `cpu_online` does); [`Riscv::pool`] reads the stored result.
+    /// disabled, so it is what `Hwbp::init` ([`Arch::discover`], once) and
+    /// `Hwbp::cpu_online` ([`Arch::init_cpu`]) run before the hart's
+    /// triggers are in use; [`RiscvBackend::pool`],
+    /// [`RiscvBackend::total`] and [`RiscvBackend::encoder`] read the
+    /// stored result.
     ///
-    /// Errors: [`Error::NoDebugHardware`] (no trigger module, no usable
-    /// trigger, or fewer than the first hart's).
-    pub fn probe(&self) -> Result<Triggers, Error> {
-        let t = discover(&self.csrs)?;
+    /// Errors: [`HardwareError::NoDebugHardware`] (no trigger module, no
+    /// usable trigger, or fewer than the first hart's).
+    ///
+    /// # Safety
+    ///
+    /// No trigger of the calling hart is in use: nothing installed, no
+    /// step-over pending (the probing rewrites and disables every trigger).
+    pub unsafe fn probe(&self) -> Result<Triggers, Error> {
+        // SAFETY: the backend owns the CSRs (constructor contract) and the
+        // caller has no trigger in use.
+        let t = unsafe { discover(&self.csrs)? };
         // Acquire pairs with the Release below.
         if self.ready.load(Acquire) {
             let have = self.count.load(Relaxed);
             if (t.pool.len() as u8) < have || t.kind != self.kind() {
-                return Err(Error::NoDebugHardware);
+                return Err(Error::Hardware(HardwareError::NoDebugHardware));
             }
             return Ok(t);
         }
@@ -179,17 +220,30 @@ impl<C: TriggerCsrs, const CPUS: usize> Riscv<C, CPUS> {
         );
         self.napot_max.store(t.napot_max, Relaxed);
         self.hit.store(t.hit, Relaxed);
+        self.total.store(t.total, Relaxed);
         self.count.store(t.pool.len() as u8, Relaxed);
         // Release: publishes the pool stored above before `ready`.
         self.ready.store(true, Release);
         Ok(t)
     }
 
-    /// The `tselect` index of each pool slot, as the first [`Riscv::probe`]
-    /// stored it (empty before).
+    /// The `tselect` index of each pool slot, as the first
+    /// [`RiscvBackend::probe`] stored it (empty before). Reads no CSR.
     pub fn pool(&self) -> heapless::Vec<u8, MAX_SLOTS> {
         let n = usize::from(self.count.load(Relaxed));
         self.pool[..n].iter().map(|p| p.load(Relaxed)).collect()
+    }
+
+    /// The triggers (of any type) the first [`RiscvBackend::probe`]'s walk
+    /// found (0 before). Reads no CSR.
+    pub fn total(&self) -> u8 {
+        self.total.load(Relaxed)
+    }
+
+    /// The slot counts stored by the first [`RiscvBackend::probe`] (zero
+    /// before it). Reads no CSR.
+    pub fn counts_now(&self) -> SlotCounts {
+        SlotCounts::Shared(self.count.load(Relaxed))
     }
 
     fn modes(&self) -> Modes {
@@ -213,35 +267,11 @@ impl<C: TriggerCsrs, const CPUS: usize> Riscv<C, CPUS> {
         }
     }
 
-    /// Trigger exceptions on `cpu` that no trigger explained (the enabled
-    /// triggers that could have fired were stepped over, nothing delivered).
-    pub fn unexplained(&self, cpu: u16) -> u32 {
-        self.cpus
-            .get(usize::from(cpu))
-            .map_or(0, |s| s.unexplained.load(Relaxed))
-    }
-
-    /// Step-overs completed on `cpu`.
-    pub fn steps(&self, cpu: u16) -> u32 {
-        self.cpus
-            .get(usize::from(cpu))
-            .map_or(0, |s| s.steps.load(Relaxed))
-    }
-
-    /// Whether a step-over is pending on `cpu`.
-    pub fn step_pending(&self, cpu: u16) -> bool {
-        self.cpus
-            .get(usize::from(cpu))
-            .is_some_and(|s| s.pending.load(Relaxed))
-    }
-
-    /// End a pending step-over on the calling hart `cpu` by hand (after an
-    /// `xRET` hit, whose successor is unknown): re-arm every trigger it
-    /// disabled. Returns whether one was pending.
-    pub fn complete_step(&self, cpu: u16) -> bool {
-        let Some(state) = self.cpus.get(usize::from(cpu)) else {
-            return false;
-        };
+    /// End a pending step-over on the calling hart, whose state is `state`
+    /// (from the manager: `HW.backend_cpu(cpu)?`), by hand (after an `xRET`
+    /// hit, whose successor is unknown): re-arm every trigger it disabled.
+    /// Returns whether one was pending.
+    pub fn complete_step(&self, state: &RiscvCpuState) -> bool {
         if !state.pending.load(Relaxed) {
             return false;
         }
@@ -253,27 +283,50 @@ impl<C: TriggerCsrs, const CPUS: usize> Riscv<C, CPUS> {
         u64::from(self.pool[k].load(Relaxed))
     }
 
+    /// Select pool slot `k`'s trigger.
+    fn select(&self, k: usize) {
+        // SAFETY: the backend owns the CSRs (constructor contract); it
+        // selects before every access to `tdata1`/`tdata2`.
+        unsafe { self.csrs.select(self.phys(k)) };
+    }
+
+    /// Write the selected trigger's `tdata1`.
+    fn write_tdata1(&self, v: u64) {
+        // SAFETY: the backend owns the CSRs; it writes only images it
+        // encoded (`dmode` 0, `action` 0), the disabled image, or the
+        // image read back with its hit bit cleared, in the orders
+        // documented at each call.
+        unsafe { self.csrs.write_tdata1(v) }
+    }
+
+    /// Write the selected trigger's `tdata2`.
+    fn write_tdata2(&self, v: u64) {
+        // SAFETY: as `write_tdata1`; `tdata2` is written only while the
+        // trigger is disabled.
+        unsafe { self.csrs.write_tdata2(v) }
+    }
+
     /// Write pool slot `k` as the spec's sequence: disable, `tdata2`, then
     /// `tdata1`, so no half-written trigger is ever enabled.
     fn write(&self, k: usize, slot: RiscvSlot) {
         let off = disabled(self.xlen(), self.kind());
-        self.csrs.select(self.phys(k));
-        self.csrs.write_tdata1(off);
-        self.csrs.write_tdata2(slot.tdata2);
+        self.select(k);
+        self.write_tdata1(off);
+        self.write_tdata2(slot.tdata2);
         if slot != RiscvSlot::default() {
-            self.csrs.write_tdata1(slot.tdata1);
+            self.write_tdata1(slot.tdata1);
         }
     }
 
     fn read(&self, k: usize) -> RiscvSlot {
-        self.csrs.select(self.phys(k));
+        self.select(k);
         RiscvSlot {
             tdata1: self.csrs.read_tdata1(),
             tdata2: self.csrs.read_tdata2(),
         }
     }
 
-    fn restore(&self, state: &PerCpu) {
+    fn restore(&self, state: &RiscvCpuState) {
         let mask = state.disabled.swap(0, Relaxed);
         for k in (0..usize::from(self.count.load(Relaxed))).filter(|k| mask & (1 << k) != 0) {
             let slot = RiscvSlot {
@@ -299,7 +352,7 @@ impl<C: TriggerCsrs, const CPUS: usize> Riscv<C, CPUS> {
     }
 
     /// Disable pool slot `k` for the step, keeping `slot` to restore.
-    fn hold(&self, state: &PerCpu, k: usize, slot: RiscvSlot) {
+    fn hold(&self, state: &RiscvCpuState, k: usize, slot: RiscvSlot) {
         state.saved1[k].store(slot.tdata1 as usize, Relaxed);
         state.saved2[k].store(slot.tdata2 as usize, Relaxed);
         state.disabled.fetch_or(1 << k, Relaxed);
@@ -311,33 +364,52 @@ fn overlaps(a: u64, al: u64, b: u64, bl: u64) -> bool {
     u128::from(a) < u128::from(b) + u128::from(bl) && u128::from(b) < u128::from(a) + u128::from(al)
 }
 
-impl<C: TriggerCsrs, const CPUS: usize> Arch for Riscv<C, CPUS> {
+impl<C: TriggerCsrs> Arch for RiscvBackend<C> {
     type Slot = RiscvSlot;
     type Exception = RiscvException;
+    type CpuState = RiscvCpuState;
+    // An initialiser for the manager's per-CPU array, never shared itself.
+    #[allow(clippy::declare_interior_mutable_const)]
+    const CPU_STATE_INIT: RiscvCpuState = RiscvCpuState::new();
 
-    fn slot_counts(&self) -> SlotCounts {
-        SlotCounts::Shared(self.count.load(Relaxed))
+    /// [`RiscvBackend::probe`] the first time; once a pool is stored, the
+    /// stored counts ([`RiscvBackend::counts_now`]) without touching the
+    /// triggers, which may be in use by then (`Hwbp::init` runs it before
+    /// it refuses a manager in use with [`Error::Busy`]).
+    fn discover(&self) -> Result<SlotCounts, Error> {
+        // Acquire pairs with the Release in `probe`.
+        if self.ready.load(Acquire) {
+            return Ok(self.counts_now());
+        }
+        // SAFETY: nothing is stored yet, so the manager has not brought a
+        // hart online on this backend: no trigger is in use.
+        let t = unsafe { self.probe()? };
+        Ok(SlotCounts::Shared(t.pool.len() as u8))
     }
 
+    /// [`Encoder::encode_validated`] (the core has checked the generic
+    /// rules).
     fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<RiscvSlot>, Error> {
-        self.encoder().encode(attr)
+        self.encoder().encode_validated(attr)
     }
 
-    /// On the calling hart `cpu`: [`Riscv::probe`] (at least the first
+    /// On the calling hart: [`RiscvBackend::probe`] (at least the first
     /// hart's pool), every address/data match trigger found disabled (its
-    /// own type, no mode, no access kind; `tdata2` = 0), the step state
-    /// reset. [`Error::CpuOutOfRange`] for `cpu >= CPUS`.
-    fn init_cpu(&self, cpu: u16) -> Result<(), Error> {
-        let state = self
-            .cpus
-            .get(usize::from(cpu))
-            .ok_or(Error::CpuOutOfRange { cpu })?;
-        let t = self.probe()?;
+    /// own type, no mode, no access kind; `tdata2` = 0), `state` reset.
+    fn init_cpu(&self, _cpu: u16, state: &RiscvCpuState) -> Result<(), Error> {
+        // SAFETY: the hart is coming online: the manager installs its
+        // triggers after this returns, and the step state is reset below
+        // (a pending step-over's held triggers are dropped with it).
+        let t = unsafe { self.probe()? };
         for info in t.found.iter() {
             if let Some(kind) = info.kind {
-                self.csrs.select(u64::from(info.index));
-                self.csrs.write_tdata1(disabled(t.xlen, kind));
-                self.csrs.write_tdata2(0);
+                // SAFETY: as `select`/`write_tdata1`: the backend owns the
+                // CSRs; the disabled image of the trigger's own type.
+                unsafe {
+                    self.csrs.select(u64::from(info.index));
+                    self.csrs.write_tdata1(disabled(t.xlen, kind));
+                    self.csrs.write_tdata2(0);
+                }
             }
         }
         state.pending.store(false, Relaxed);
@@ -349,10 +421,13 @@ impl<C: TriggerCsrs, const CPUS: usize> Arch for Riscv<C, CPUS> {
         self.encoder().address_space(addr, len)
     }
 
-    fn install(&self, cpu: u16, current: &Image<RiscvSlot>, desired: &Image<RiscvSlot>) {
-        let Some(state) = self.cpus.get(usize::from(cpu)) else {
-            return;
-        };
+    fn install(
+        &self,
+        _cpu: u16,
+        state: &RiscvCpuState,
+        current: &Image<RiscvSlot>,
+        desired: &Image<RiscvSlot>,
+    ) {
         let held = state.disabled.load(Relaxed);
         for k in 0..usize::from(self.count.load(Relaxed)) {
             let want = desired.get(Pool(0), k).unwrap_or_default();
@@ -370,10 +445,7 @@ impl<C: TriggerCsrs, const CPUS: usize> Arch for Riscv<C, CPUS> {
         }
     }
 
-    fn decode(&self, cpu: u16, raw: &RiscvException) -> Decoded {
-        let Some(state) = self.cpus.get(usize::from(cpu)) else {
-            return NOT_OURS;
-        };
+    fn decode(&self, _cpu: u16, state: &RiscvCpuState, raw: &RiscvException) -> Decoded {
         if raw.mcause != MCAUSE_BREAKPOINT {
             return NOT_OURS;
         }
@@ -387,7 +459,7 @@ impl<C: TriggerCsrs, const CPUS: usize> Arch for Riscv<C, CPUS> {
                 addr: pc,
                 ip: pc,
                 access: Access::empty(),
-                resume: Resume::Return,
+                resume: Resume::RETURN,
             };
         }
         let insn = Insn::decode(raw.insn, xlen);
@@ -409,7 +481,8 @@ impl<C: TriggerCsrs, const CPUS: usize> Arch for Riscv<C, CPUS> {
                 let h = m.kind.hit_bits();
                 if slot.tdata1 & h != 0 {
                     slot.tdata1 &= !h;
-                    self.csrs.write_tdata1(slot.tdata1);
+                    // `read` selected trigger k.
+                    self.write_tdata1(slot.tdata1);
                     if m.execute {
                         exec_fired |= 1 << k;
                     } else {
@@ -485,7 +558,7 @@ impl<C: TriggerCsrs, const CPUS: usize> Arch for Riscv<C, CPUS> {
                 addr: pc,
                 ip: pc,
                 access: Access::empty(),
-                resume: Resume::Return,
+                resume: Resume::RETURN,
             };
         }
         let (addr, access) = match (exec, data) {
@@ -502,7 +575,7 @@ impl<C: TriggerCsrs, const CPUS: usize> Arch for Riscv<C, CPUS> {
             addr,
             ip: pc,
             access,
-            resume: Resume::Return,
+            resume: Resume::RETURN,
         }
     }
 }

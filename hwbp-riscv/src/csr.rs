@@ -4,9 +4,9 @@
 //! `tdata2` of the calling hart). [`Machine`] implements it with the CSR
 //! instructions, from M-mode (the trigger CSRs are M-mode CSRs; an S-mode
 //! kernel reaches them through the SBI debug-triggers extension, which an
-//! embedder can wrap in its own [`TriggerCsrs`]). [`crate::model::Model`]
-//! implements it in software for host tests, and a board can wrap either to
-//! work around an emulator's deviations.
+//! embedder can wrap in its own [`TriggerCsrs`]). `model::Model` (feature
+//! `model`) implements it in software for host tests, and a board can wrap
+//! either to work around an emulator's deviations.
 
 use crate::tdata::Xlen;
 
@@ -23,23 +23,59 @@ pub const TINFO: u16 = 0x7a4;
 ///
 /// Values are XLEN wide, zero-extended to `u64`. `tdata1`/`tdata2` access
 /// the trigger [`TriggerCsrs::select`] chose last.
+///
+/// Reads are safe (the value implementing the trait is the owner token,
+/// built by an `unsafe` constructor such as [`Machine::new`]); every method
+/// that writes is `unsafe`, because the token is reachable from safe code
+/// ([`crate::RiscvBackend::csrs`]) and a write behind the backend's back
+/// breaks what it relies on: the triggers it installed, the trigger held
+/// for a step-over, the `tselect` it chose for the access in progress. A
+/// `tdata1` write can also set `dmode` (the trigger then belongs to the
+/// external debugger and M-mode can no longer change it) or an `action`
+/// that enters Debug Mode.
+///
+/// # Safety of the writing methods
+///
+/// The caller is the owner of the trigger CSRs (the backend) on the calling
+/// hart, or runs while the backend is not using them (not from an
+/// interrupt that may have interrupted it) and leaves every trigger the
+/// backend installed as it was; what it writes to `tdata1` has `dmode` 0
+/// and `action` 0.
+///
+/// A write from safe code does not compile:
+///
+/// ```compile_fail
+/// use hwbp_riscv::{Machine, TriggerCsrs};
+/// fn arm_debug_mode(csrs: &Machine) {
+///     csrs.write_tdata1(1 << 59); // dmode: would hand the trigger away
+/// }
+/// ```
 pub trait TriggerCsrs {
     /// The hart's XLEN.
     fn xlen(&self) -> Xlen;
     /// Write `n` to `tselect` and read it back; `None` when the write raised
     /// an illegal-instruction exception (no trigger module).
-    fn select(&self, n: u64) -> Option<u64>;
+    ///
+    /// # Safety
+    /// See the trait documentation.
+    unsafe fn select(&self, n: u64) -> Option<u64>;
     /// `tinfo` of the selected trigger; `None` when reading it raised an
     /// illegal-instruction exception (`tinfo` is optional).
     fn tinfo(&self) -> Option<u64>;
     /// Read `tdata1`.
     fn read_tdata1(&self) -> u64;
     /// Write `tdata1`.
-    fn write_tdata1(&self, value: u64);
+    ///
+    /// # Safety
+    /// See the trait documentation.
+    unsafe fn write_tdata1(&self, value: u64);
     /// Read `tdata2`.
     fn read_tdata2(&self) -> u64;
     /// Write `tdata2`.
-    fn write_tdata2(&self, value: u64);
+    ///
+    /// # Safety
+    /// See the trait documentation.
+    unsafe fn write_tdata2(&self, value: u64);
 }
 
 /// The calling hart's trigger CSRs through `csrr`/`csrw`, from M-mode.
@@ -163,10 +199,14 @@ mod hw {
                 unsafe { asm!(concat!("csrr {}, ", $num), out(reg) v, options(nomem, nostack)) };
                 v
             }
-            pub(super) fn $write(v: usize) {
-                // SAFETY: writing the selected trigger's register in M-mode;
-                // the backend orders these writes so no half-written trigger
-                // is enabled. Not `nomem`: a trigger watches memory.
+            /// # Safety
+            /// As the [`TriggerCsrs`](super::TriggerCsrs) writes.
+            pub(super) unsafe fn $write(v: usize) {
+                // SAFETY: writing the selected trigger's register in M-mode,
+                // by its owner (the caller's contract); the backend orders
+                // these writes so no half-written trigger is enabled. Not
+                // `nomem`: the write must stay ordered with the memory
+                // accesses the trigger watches.
                 unsafe { asm!(concat!("csrw ", $num, ", {}"), in(reg) v, options(nostack)) };
             }
         };
@@ -180,7 +220,7 @@ impl TriggerCsrs for Machine {
     fn xlen(&self) -> Xlen {
         Xlen::native()
     }
-    fn select(&self, n: u64) -> Option<u64> {
+    unsafe fn select(&self, n: u64) -> Option<u64> {
         hw::select(n as usize).map(|v| v as u64)
     }
     fn tinfo(&self) -> Option<u64> {
@@ -189,14 +229,16 @@ impl TriggerCsrs for Machine {
     fn read_tdata1(&self) -> u64 {
         hw::read_tdata1() as u64
     }
-    fn write_tdata1(&self, value: u64) {
-        hw::write_tdata1(value as usize)
+    unsafe fn write_tdata1(&self, value: u64) {
+        // SAFETY: forwarded from the caller (the trait's contract).
+        unsafe { hw::write_tdata1(value as usize) }
     }
     fn read_tdata2(&self) -> u64 {
         hw::read_tdata2() as u64
     }
-    fn write_tdata2(&self, value: u64) {
-        hw::write_tdata2(value as usize)
+    unsafe fn write_tdata2(&self, value: u64) {
+        // SAFETY: forwarded from the caller (the trait's contract).
+        unsafe { hw::write_tdata2(value as usize) }
     }
 }
 
@@ -206,7 +248,7 @@ impl TriggerCsrs for Machine {
     fn xlen(&self) -> Xlen {
         Xlen::native()
     }
-    fn select(&self, _n: u64) -> Option<u64> {
+    unsafe fn select(&self, _n: u64) -> Option<u64> {
         None
     }
     fn tinfo(&self) -> Option<u64> {
@@ -215,9 +257,9 @@ impl TriggerCsrs for Machine {
     fn read_tdata1(&self) -> u64 {
         0
     }
-    fn write_tdata1(&self, _value: u64) {}
+    unsafe fn write_tdata1(&self, _value: u64) {}
     fn read_tdata2(&self) -> u64 {
         0
     }
-    fn write_tdata2(&self, _value: u64) {}
+    unsafe fn write_tdata2(&self, _value: u64) {}
 }

@@ -28,7 +28,7 @@
 use crate::csr::TriggerCsrs;
 use crate::tdata::{bits, maskmax_of, type_of, with_type, MatchType, Modes, Xlen};
 use heapless::Vec;
-use hwbp_core::{Error, MAX_SLOTS};
+use hwbp_core::{Error, HardwareError, MAX_SLOTS};
 
 /// The most triggers the walk visits (the spec's `tselect` could name more;
 /// no implementation has anywhere near this many).
@@ -107,27 +107,37 @@ pub const fn disabled(xlen: Xlen, kind: MatchType) -> u64 {
 }
 
 /// Probe trigger `n` (already selected) of type `kind`.
-fn probe<C: TriggerCsrs>(c: &C, kind: MatchType, info: &mut TriggerInfo) {
+///
+/// # Safety
+/// As [`discover`].
+unsafe fn probe<C: TriggerCsrs>(c: &C, kind: MatchType, info: &mut TriggerInfo) {
     let xlen = c.xlen();
+    // The values written have `dmode` 0 and `action` 0, and cannot fire
+    // (no mode bit, or no access kind).
+    // SAFETY: the caller owns the CSRs and has no trigger in use
+    // (`discover`'s contract).
+    let write1 = |v: u64| unsafe { c.write_tdata1(v) };
+    // SAFETY: as above.
+    let write2 = |v: u64| unsafe { c.write_tdata2(v) };
     let off = disabled(xlen, kind);
     let t = |rest: u64| with_type(xlen, kind.code(), rest);
     let same_type = |v: u64| type_of(xlen, v) == kind.code();
-    c.write_tdata1(off);
+    write1(off);
     if !same_type(c.read_tdata1()) {
         // The type did not stick: not usable as `kind`.
         info.kind = None;
         return;
     }
     info.kind = Some(kind);
-    c.write_tdata2(0);
+    write2(0);
     // Access kinds with no mode: cannot fire.
-    c.write_tdata1(t(bits::EXECUTE | bits::LOAD | bits::STORE));
+    write1(t(bits::EXECUTE | bits::LOAD | bits::STORE));
     let v = c.read_tdata1();
     info.execute = same_type(v) && v & bits::EXECUTE != 0;
     info.load = same_type(v) && v & bits::LOAD != 0;
     info.store = same_type(v) && v & bits::STORE != 0;
     // Modes with no access kind: cannot fire.
-    c.write_tdata1(t(Modes::ALL.bits()));
+    write1(t(Modes::ALL.bits()));
     let v = c.read_tdata1();
     info.modes = if same_type(v) {
         Modes::of(v)
@@ -135,15 +145,15 @@ fn probe<C: TriggerCsrs>(c: &C, kind: MatchType, info: &mut TriggerInfo) {
         Modes::default()
     };
     // Hit bits.
-    c.write_tdata1(t(kind.hit_bits()));
+    write1(t(kind.hit_bits()));
     let v = c.read_tdata1();
     info.hit = same_type(v) && v & kind.hit_bits() != 0;
     // Timing: written 0 with everything else.
-    c.write_tdata1(off);
+    write1(off);
     let v = c.read_tdata1();
     info.before = same_type(v) && v & kind.timing_bit() == 0;
     // NAPOT.
-    c.write_tdata1(t(bits::MATCH_NAPOT << bits::MATCH_SHIFT));
+    write1(t(bits::MATCH_NAPOT << bits::MATCH_SHIFT));
     let v = c.read_tdata1();
     let napot = same_type(v) && (v >> bits::MATCH_SHIFT) & bits::MATCH_MASK == bits::MATCH_NAPOT;
     info.napot_max = if !napot {
@@ -152,31 +162,40 @@ fn probe<C: TriggerCsrs>(c: &C, kind: MatchType, info: &mut TriggerInfo) {
         match kind {
             MatchType::Mcontrol => maskmax_of(xlen, v),
             MatchType::Mcontrol6 => {
-                c.write_tdata2(xlen.mask());
+                write2(xlen.mask());
                 let back = c.read_tdata2() & xlen.mask();
                 // Bits above maskmax6-1 keep the written ones; bit
                 // maskmax6-1 reads 0.
                 let ones = (back << (64 - xlen.bits())).leading_ones();
                 let m = xlen.bits().saturating_sub(ones);
-                c.write_tdata2(0);
+                write2(0);
                 m.min(63) as u8
             }
         }
     };
-    c.write_tdata1(off);
-    c.write_tdata2(0);
+    write1(off);
+    write2(0);
 }
 
-/// Walk and probe the calling hart's triggers.
+/// Walk and probe the calling hart's triggers. Every trigger found is left
+/// disabled, and `tselect` changed.
 ///
-/// Errors: [`Error::NoDebugHardware`] when there is no trigger module (the
-/// `tselect` write traps) or no trigger can execute, load and store.
-pub fn discover<C: TriggerCsrs>(c: &C) -> Result<Triggers, Error> {
+/// Errors: [`HardwareError::NoDebugHardware`] when there is no trigger
+/// module (the `tselect` write traps) or no trigger can execute, load and
+/// store.
+///
+/// # Safety
+///
+/// As the [`TriggerCsrs`] writes, and no trigger of the calling hart is in
+/// use: the probing rewrites every one
+/// ([`crate::RiscvBackend::probe`] is the backend's way in).
+pub unsafe fn discover<C: TriggerCsrs>(c: &C) -> Result<Triggers, Error> {
     let xlen = c.xlen();
     let mut found: Vec<TriggerInfo, MAX_SLOTS> = Vec::new();
     let mut total = 0u8;
     for n in 0..MAX_TRIGGERS {
-        match c.select(n) {
+        // SAFETY: the caller owns the CSRs with no trigger in use.
+        match unsafe { c.select(n) } {
             Some(back) if back == n => {}
             _ => break,
         }
@@ -218,7 +237,8 @@ pub fn discover<C: TriggerCsrs>(c: &C) -> Result<Triggers, Error> {
             None
         };
         if let Some(kind) = kind {
-            probe(c, kind, &mut info);
+            // SAFETY: forwarded from the caller; trigger `n` is selected.
+            unsafe { probe(c, kind, &mut info) };
         }
         if found.push(info).is_err() {
             // Beyond MAX_SLOTS: counted, not used.
@@ -249,7 +269,7 @@ pub fn discover<C: TriggerCsrs>(c: &C) -> Result<Triggers, Error> {
         hit &= i.hit;
     }
     if pool.is_empty() || modes.is_empty() {
-        return Err(Error::NoDebugHardware);
+        return Err(Error::Hardware(HardwareError::NoDebugHardware));
     }
     Ok(Triggers {
         xlen,

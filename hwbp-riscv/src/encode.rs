@@ -19,8 +19,9 @@
 //! (`size` = 0). The specification requires the access's lowest address
 //! among the compare values and *recommends* every accessed byte: on a hart
 //! that compares only the lowest address, an access that starts below a
-//! block and runs into it is not caught (the model in [`crate::model`]
-//! compares every byte, as recommended).
+//! block and runs into it is not caught (the software model,
+//! `model::Model` with the feature `model`, compares every byte, as
+//! recommended).
 //!
 //! # Privilege mapping
 //!
@@ -152,24 +153,39 @@ impl Encoder {
         }
     }
 
-    /// Validate `attr` and encode it.
+    /// Validate `attr` (the core's generic rules,
+    /// [`BreakpointAttr::validate_request`] with
+    /// [`Encoder::address_space`], then the RISC-V ones) and encode it.
     ///
-    /// Errors: [`Error::NoAccess`], [`Error::ExecWithData`],
-    /// [`Error::ZeroLength`] (generic rules, also checked by the core);
-    /// [`Error::AddressOverflow`] for a region beyond the XLEN address
-    /// space; [`Error::KernelAddress`] for a user-only request naming a
-    /// kernel address; [`Error::UnsupportedAccess`] when no mode is left;
+    /// Errors: the generic ones first, in the core's order
+    /// ([`Error::NoAccess`], [`Error::ExecWithData`], [`Error::ZeroLength`],
+    /// [`Error::AddressOverflow`], [`Error::ExcludesEverything`],
+    /// [`Error::ZeroSamplePeriod`], then [`Error::KernelAddress`] for a
+    /// user-only request naming a kernel address); then those of
+    /// [`Encoder::encode_validated`].
+    pub fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<RiscvSlot>, Error> {
+        attr.validate_request(None, |a, l| self.address_space(a, l))?;
+        self.encode_validated(attr)
+    }
+
+    /// [`Encoder::encode`] for a request that already passed the core's
+    /// generic rules ([`BreakpointAttr::validate_request`], which the
+    /// manager checks before [`hwbp_core::Arch::encode`]): only the RISC-V
+    /// rules are checked. Never panics; a request that breaks the generic
+    /// rules is refused with some error.
+    ///
+    /// Errors: [`Error::AddressOverflow`] for a region beyond the XLEN
+    /// address space; [`Error::UnsupportedAccess`] when no mode is left (or
+    /// the access kind is none of execute, read, write, read-write);
     /// [`Error::Misaligned`] for an odd instruction address;
     /// [`Error::UnsupportedLength`] for an instruction breakpoint of another
     /// length than 1, 2 or 4; [`Error::RangeTooLarge`] when the region
     /// needs more triggers than the pool has.
-    pub fn encode(&self, attr: &BreakpointAttr) -> Result<Encoding<RiscvSlot>, Error> {
+    pub fn encode_validated(&self, attr: &BreakpointAttr) -> Result<Encoding<RiscvSlot>, Error> {
         let access = attr.access;
-        if access.is_empty() || !Access::all().contains(access) {
-            return Err(Error::NoAccess);
-        }
-        if access.contains(Access::EXEC) && access.intersects(Access::RW) {
-            return Err(Error::ExecWithData);
+        let exec = access == Access::EXEC;
+        if !exec && (access.is_empty() || !Access::RW.contains(access)) {
+            return Err(Error::UnsupportedAccess);
         }
         let last = attr.last_byte().ok_or(if attr.len == 0 {
             Error::ZeroLength
@@ -179,12 +195,9 @@ impl Encoder {
         if last > self.xlen.mask() {
             return Err(Error::AddressOverflow);
         }
-        if attr.exclude_kernel && self.address_space(attr.addr, attr.len) == AddressSpace::Kernel {
-            return Err(Error::KernelAddress);
-        }
         let modes = self.modes_for(attr)?;
         let mut pieces = Vec::new();
-        if access == Access::EXEC {
+        if exec {
             if attr.addr % 2 != 0 {
                 return Err(Error::Misaligned {
                     addr: attr.addr,

@@ -10,8 +10,9 @@
 //! | Run-time trigger discovery (`tselect` walk, `tinfo`, WARL probing) | [`discover`] |
 //! | Validation, encoding, region policy, privilege mapping ([`Encoder`], pure) | [`encode`] |
 //! | Load/store/AMO/compressed decoding, next-PC computation | [`insn`] |
-//! | The [`hwbp_core::Arch`] implementation and the step-over | [`backend`] |
-//! | Software model of the trigger module | [`model`] |
+//! | The [`hwbp_core::Arch`] implementation ([`RiscvBackend`]), its per-hart state ([`RiscvCpuState`]) and the step-over | [`backend`] |
+//! | What the trap handler hands in ([`RiscvException`]) | [`exception`] |
+//! | Software model of the trigger module (feature `model`) | `model` |
 //!
 //! RISC-V triggers fire *before* the instruction or access, with
 //! `mcause` = 3 and, on some harts (QEMU), `mtval` = 0: the backend finds
@@ -24,16 +25,15 @@
 //!
 //! ```no_run
 //! use hwbp_core::{Hwbp, Resume};
-//! use hwbp_riscv::{csr::Machine, Privilege, Riscv, RiscvException, RV64_KERNEL_BASE};
+//! use hwbp_riscv::{Machine, Privilege, RiscvBackend, RiscvException, RV64_KERNEL_BASE};
 //!
 //! // One hart, 8 events, 2 tasks. SAFETY: M-mode, nothing else touches the
 //! // trigger CSRs or mtvec.
-//! static HWBP: Hwbp<Riscv<Machine, 1>, (), 1, 8, 2> =
-//!     Hwbp::new(Riscv::new(unsafe { Machine::new() }, RV64_KERNEL_BASE), ());
+//! static HWBP: Hwbp<RiscvBackend<Machine>, (), 1, 8, 2> =
+//!     Hwbp::new(RiscvBackend::new(unsafe { Machine::new() }, RV64_KERNEL_BASE), ());
 //!
 //! fn boot() -> Result<(), hwbp_core::Error> {
-//!     HWBP.arch().probe()?; // tselect walk, tinfo, WARL probing
-//!     HWBP.init(1)?;
+//!     HWBP.init(1)?; // discovery: tselect walk, tinfo, WARL probing
 //!     HWBP.cpu_online(0) // every trigger disabled
 //! }
 //!
@@ -43,17 +43,27 @@
 //! // is someone else's (an `ebreak`).
 //! fn on_breakpoint(mepc: u64, mtval: u64, mpp: u64, insn: u32, x: [u64; 32]) -> bool {
 //!     let raw = RiscvException { mcause: 3, mepc, mtval, prev: Privilege::from_mpp(mpp), insn, x };
-//!     // Every outcome of ours is Resume::Return: mret to mepc.
-//!     HWBP.handle_exception(0, &raw) == Resume::NotOurs
+//!     // Every outcome of ours is Resume::RETURN: mret to mepc.
+//!     !HWBP.handle_exception(0, &raw).is_ours()
 //! }
-//! # boot().ok(); on_breakpoint(0, 0, 3, 0, [0; 32]);
+//!
+//! // After an mret/sret hit (no step trigger could be armed), once the
+//! // firmware is past it: re-arm the triggers the step-over disabled.
+//! fn after_xret() -> Result<bool, hwbp_core::Error> {
+//!     Ok(HWBP.arch().complete_step(HWBP.backend_cpu(0)?))
+//! }
+//! # boot().ok(); on_breakpoint(0, 0, 3, 0, [0; 32]); after_xret().ok();
 //! ```
+//!
+//! The step-over state lives per hart in a [`RiscvCpuState`], which the
+//! manager keeps (one per CPU, `CPUS` written once, in the manager's type)
+//! and hands out with `Hwbp::backend_cpu`.
 //!
 //! # Host use
 //!
 //! [`Encoder`] validates and encodes without hardware, and
-//! [`Riscv`]`<`[`model::Model`]`, N>` runs the whole backend against the
-//! software model.
+//! `RiscvBackend<model::Model>` (feature `model`) runs the whole backend
+//! against the software model.
 #![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -62,32 +72,15 @@ pub mod backend;
 pub mod csr;
 pub mod discover;
 pub mod encode;
+pub mod exception;
 pub mod insn;
+#[cfg(any(test, feature = "model"))]
 pub mod model;
 pub mod tdata;
 
-pub use backend::Riscv;
+pub use backend::{RiscvBackend, RiscvCpuState};
 pub use csr::{Machine, TriggerCsrs};
 pub use discover::{TriggerInfo, Triggers};
 pub use encode::{Encoder, RiscvSlot, RV32_KERNEL_BASE, RV64_KERNEL_BASE};
+pub use exception::RiscvException;
 pub use tdata::{MatchType, Modes, Privilege, Xlen};
-
-/// The state of a breakpoint exception (`mcause` = 3) the trap handler
-/// hands to the core.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct RiscvException {
-    /// `mcause` (3 for a breakpoint; anything else is not ours).
-    pub mcause: u64,
-    /// `mepc`: the instruction the trigger fired before.
-    pub mepc: u64,
-    /// `mtval`: the address, where the hart reports it (0 allowed).
-    pub mtval: u64,
-    /// The mode the exception was taken from (`mstatus.MPP`).
-    pub prev: Privilege,
-    /// The instruction at `mepc`: its first 16-bit parcel in bits 15:0 and,
-    /// for a 32-bit instruction, the second in bits 31:16.
-    pub insn: u32,
-    /// `x0`–`x31` as they were at the exception (`x[0]` is ignored).
-    pub x: [u64; 32],
-}

@@ -32,16 +32,13 @@
 //! `mcontrol6.hit0` = "before") where implemented.
 
 use crate::csr::TriggerCsrs;
+use crate::exception::{RiscvException, MCAUSE_BREAKPOINT};
 use crate::insn::{DataAccess, Insn};
 use crate::tdata::{
     bits, napot_range, type_of, with_type, Match, MatchType, Modes, Privilege, Xlen,
 };
-use crate::RiscvException;
 use core::cell::Cell;
 use hwbp_core::{Access, MAX_SLOTS};
-
-/// `mcause` of a breakpoint exception.
-pub const MCAUSE_BREAKPOINT: u64 = 3;
 
 /// The configuration of a modelled hart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +149,54 @@ impl Model {
             self.tdata1.get(n).map_or(0, Cell::get),
             self.tdata2.get(n).map_or(0, Cell::get),
         )
+    }
+
+    /// [`TriggerCsrs::select`], safe: the model is no hardware.
+    pub fn select(&self, n: u64) -> Option<u64> {
+        if self.cfg.count == 0 {
+            return None;
+        }
+        match self.cfg.tselect_bits {
+            Some(b) => {
+                let kept = n & ((1u64 << b) - 1);
+                if kept < u64::from(self.cfg.count) {
+                    self.tselect.set(kept as u8);
+                }
+            }
+            None => {
+                if n < u64::from(self.cfg.count) {
+                    self.tselect.set(n as u8);
+                }
+            }
+        }
+        Some(u64::from(self.tselect.get()))
+    }
+
+    /// [`TriggerCsrs::write_tdata1`], safe: the model is no hardware.
+    pub fn write_tdata1(&self, value: u64) {
+        self.writes.set(self.writes.get() + 1);
+        match self.legal(value & self.cfg.xlen.mask()) {
+            Some(v) => self.tdata1[self.cur()].set(v),
+            None => self.bad_type_writes.set(self.bad_type_writes.get() + 1),
+        }
+    }
+
+    /// [`TriggerCsrs::write_tdata2`], safe: the model is no hardware.
+    pub fn write_tdata2(&self, value: u64) {
+        self.writes.set(self.writes.get() + 1);
+        let xlen = self.cfg.xlen;
+        let mut v = value & xlen.mask();
+        let t1 = self.tdata1[self.cur()].get();
+        let napot6 = type_of(xlen, t1) == MatchType::Mcontrol6.code()
+            && (t1 >> bits::MATCH_SHIFT) & bits::MATCH_MASK == bits::MATCH_NAPOT;
+        let k = u32::from(self.cfg.napot_max);
+        if napot6 && k > 0 && k < 64 {
+            let low = (1u64 << k) - 1;
+            if v & low == low {
+                v &= !(1u64 << (k - 1));
+            }
+        }
+        self.tdata2[self.cur()].set(v);
     }
 
     fn cur(&self) -> usize {
@@ -282,24 +327,8 @@ impl TriggerCsrs for Model {
         self.cfg.xlen
     }
 
-    fn select(&self, n: u64) -> Option<u64> {
-        if self.cfg.count == 0 {
-            return None;
-        }
-        match self.cfg.tselect_bits {
-            Some(b) => {
-                let kept = n & ((1u64 << b) - 1);
-                if kept < u64::from(self.cfg.count) {
-                    self.tselect.set(kept as u8);
-                }
-            }
-            None => {
-                if n < u64::from(self.cfg.count) {
-                    self.tselect.set(n as u8);
-                }
-            }
-        }
-        Some(u64::from(self.tselect.get()))
+    unsafe fn select(&self, n: u64) -> Option<u64> {
+        Model::select(self, n)
     }
 
     fn tinfo(&self) -> Option<u64> {
@@ -312,32 +341,15 @@ impl TriggerCsrs for Model {
         self.tdata1[self.cur()].get()
     }
 
-    fn write_tdata1(&self, value: u64) {
-        self.writes.set(self.writes.get() + 1);
-        match self.legal(value & self.cfg.xlen.mask()) {
-            Some(v) => self.tdata1[self.cur()].set(v),
-            None => self.bad_type_writes.set(self.bad_type_writes.get() + 1),
-        }
+    unsafe fn write_tdata1(&self, value: u64) {
+        Model::write_tdata1(self, value)
     }
 
     fn read_tdata2(&self) -> u64 {
         self.tdata2[self.cur()].get()
     }
 
-    fn write_tdata2(&self, value: u64) {
-        self.writes.set(self.writes.get() + 1);
-        let xlen = self.cfg.xlen;
-        let mut v = value & xlen.mask();
-        let t1 = self.tdata1[self.cur()].get();
-        let napot6 = type_of(xlen, t1) == MatchType::Mcontrol6.code()
-            && (t1 >> bits::MATCH_SHIFT) & bits::MATCH_MASK == bits::MATCH_NAPOT;
-        let k = u32::from(self.cfg.napot_max);
-        if napot6 && k > 0 && k < 64 {
-            let low = (1u64 << k) - 1;
-            if v & low == low {
-                v &= !(1u64 << (k - 1));
-            }
-        }
-        self.tdata2[self.cur()].set(v);
+    unsafe fn write_tdata2(&self, value: u64) {
+        Model::write_tdata2(self, value)
     }
 }

@@ -1,17 +1,21 @@
-//! The real backend (`Riscv`) and hwbp-core's manager run against the
+//! The real backend (`RiscvBackend`) and hwbp-core's manager run against the
 //! Sdtrig model: discovery, encodings checked by what fires, and programs
 //! run on a tiny interpreter whose hits go through the step-over.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use hwbp_core::{Access, Arch, BreakpointAttr, Error, Hwbp, Resume, Sample, SlotCounts, Target};
+use hwbp_core::{
+    Access, Arch, BreakpointAttr, Error, HardwareError, Hwbp, Resume, Sample, SlotCounts, Target,
+};
 use hwbp_riscv::insn::Insn;
 use hwbp_riscv::model::{Model, ModelConfig};
-use hwbp_riscv::{MatchType, Modes, Privilege, Riscv, Xlen, RV64_KERNEL_BASE};
+use hwbp_riscv::{
+    MatchType, Modes, Privilege, RiscvBackend, RiscvCpuState, Xlen, RV64_KERNEL_BASE,
+};
 use proptest::prelude::*;
 
-type Hw = Hwbp<Riscv<Model, 1>, Rec, 1, 16, 2>;
+type Hw = Hwbp<RiscvBackend<Model>, Rec, 1, 16, 2>;
 
 #[derive(Default)]
 struct Rec(RefCell<Vec<Sample>>);
@@ -23,14 +27,23 @@ impl hwbp_core::Handler for Rec {
 }
 
 fn manager(cfg: ModelConfig) -> Hw {
+    manager_split(cfg, RV64_KERNEL_BASE)
+}
+
+fn manager_split(cfg: ModelConfig, kernel_base: u64) -> Hw {
     let hw = Hwbp::new(
-        Riscv::new(Model::new(cfg), RV64_KERNEL_BASE),
+        RiscvBackend::new(Model::new(cfg), kernel_base),
         Rec::default(),
     );
-    hw.arch().probe().unwrap();
+    // Discovery runs in init (Arch::discover): no probe before.
     hw.init(1).unwrap();
     hw.cpu_online(0).unwrap();
     hw
+}
+
+/// Hart 0's backend state, kept by the manager.
+fn cpu0(hw: &Hw) -> &RiscvCpuState {
+    hw.backend_cpu(0).unwrap()
 }
 
 fn add(hw: &Hw, attr: BreakpointAttr) -> Result<hwbp_core::Handle, Error> {
@@ -70,7 +83,7 @@ impl Cpu {
             if let Some(exc) = model.step(self.pc, insn, &self.x, self.mode) {
                 self.traps += 1;
                 let r = hw.handle_exception(0, &exc);
-                assert_eq!(r, Resume::Return, "at {:#x}", self.pc);
+                assert_eq!(r, Resume::RETURN, "at {:#x}", self.pc);
                 continue;
             }
             let i = Insn::decode(insn, Xlen::Rv64);
@@ -96,12 +109,29 @@ const NOP: u32 = 0x0000_0013; // addi zero, zero, 0
 const ADDI_T0_M1: u32 = 0xfff2_8293; // addi t0, t0, -1
 const BNEZ_T0_M8: u32 = 0xfe02_9ce3; // bne t0, zero, -8
 const EBREAK: u32 = 0x0010_0073;
+const MRET: u32 = 0x3020_0073;
+
+/// A fresh hart's triggers probed directly (the backend's probe rewrites
+/// them: only on a backend no manager runs).
+fn probed(cfg: ModelConfig) -> hwbp_riscv::Triggers {
+    let r = RiscvBackend::new(Model::new(cfg), RV64_KERNEL_BASE);
+    // SAFETY: a model, no trigger in use.
+    let t = unsafe { r.probe() }.unwrap();
+    assert_eq!(r.csrs().bad_type_writes(), 0);
+    t
+}
 
 #[test]
 fn discovery_qemu_like_and_never_a_foreign_type() {
     let hw = manager(ModelConfig::QEMU_LIKE);
     assert_eq!(hw.slot_counts(), Ok(SlotCounts::Shared(2)));
-    let t = hw.arch().probe().unwrap();
+    // The stored result, read without touching the triggers.
+    assert_eq!(
+        (hw.arch().total(), hw.arch().pool().as_slice()),
+        (2, &[0u8, 1][..])
+    );
+    assert_eq!(hw.arch().counts_now(), SlotCounts::Shared(2));
+    let t = probed(ModelConfig::QEMU_LIKE);
     assert_eq!(t.total, 2);
     assert_eq!(t.kind, MatchType::Mcontrol6);
     assert_eq!((t.napot_max, t.hit), (0, false));
@@ -121,28 +151,41 @@ fn discovery_without_tinfo_uses_only_the_type_tdata1_holds() {
         ..ModelConfig::QEMU_LIKE
     };
     let hw = manager(cfg);
-    let t = hw.arch().probe().unwrap();
+    assert_eq!(hw.arch().encoder().kind, MatchType::Mcontrol);
+    assert_eq!(hw.slot_counts(), Ok(SlotCounts::Shared(3)));
+    assert_eq!(hw.arch().csrs().bad_type_writes(), 0);
+    let t = probed(cfg);
     assert_eq!(t.kind, MatchType::Mcontrol);
     assert_eq!(t.pool.len(), 3);
     assert_eq!(t.found[0].version, None);
-    assert_eq!(hw.arch().csrs().bad_type_writes(), 0);
-    // Without tinfo and a reset type of 0 there is nothing to find.
-    let none = Riscv::<Model, 1>::new(
-        Model::new(ModelConfig {
-            reset_type: 0,
-            ..cfg
-        }),
-        RV64_KERNEL_BASE,
+    // Without tinfo and a reset type of 0 there is nothing to find: init
+    // refuses with the typed reason, and nothing is written.
+    let none: Hw = Hwbp::new(
+        RiscvBackend::new(
+            Model::new(ModelConfig {
+                reset_type: 0,
+                ..cfg
+            }),
+            RV64_KERNEL_BASE,
+        ),
+        Rec::default(),
     );
-    assert_eq!(none.probe().unwrap_err(), Error::NoDebugHardware);
-    assert_eq!(none.csrs().bad_type_writes(), 0);
+    assert_eq!(
+        none.init(1),
+        Err(Error::Hardware(HardwareError::NoDebugHardware))
+    );
+    assert_eq!(none.slot_counts(), Err(Error::NotInitialized));
+    assert_eq!(none.arch().counts_now(), SlotCounts::Shared(0));
+    assert_eq!(none.arch().csrs().bad_type_writes(), 0);
 }
 
 #[test]
 fn discovery_rich_hart() {
     let hw = manager(ModelConfig::RICH);
-    let t = hw.arch().probe().unwrap();
     // tselect keeps 3 bits: 8 triggers, the walk stops at the wrap.
+    assert_eq!((hw.arch().total(), hw.arch().pool().len()), (8, 8));
+    assert_eq!(hw.arch().encoder().napot_max, 12);
+    let t = probed(ModelConfig::RICH);
     assert_eq!((t.total, t.pool.len()), (8, 8));
     assert_eq!((t.napot_max, t.hit), (12, true));
     assert_eq!(hw.arch().csrs().bad_type_writes(), 0);
@@ -202,14 +245,14 @@ fn store_watch_steps_over_and_counts_every_execution() {
         .iter()
         .all(|s| s.addr == 0x8000 && s.access == Access::WRITE));
     // The trigger is back as installed, nothing pending, nothing stray.
-    assert!(!hw.arch().step_pending(0));
+    assert!(!cpu0(&hw).step_pending());
     let k = hw.slots_on(h, 0).unwrap().trailing_zeros() as usize;
     let phys = hw.arch().pool()[k] as usize;
     let img = hw.image(0).unwrap();
     let (t1, t2) = hw.arch().csrs().trigger(phys);
     assert_eq!((t1, t2), (img.pools[0][k].tdata1, img.pools[0][k].tdata2));
     assert_eq!(hw.stray(0), 0);
-    assert_eq!(hw.arch().unexplained(0), 0);
+    assert_eq!(cpu0(&hw).unexplained(), 0);
 }
 
 #[test]
@@ -232,7 +275,7 @@ fn breakpoint_on_a_taken_branch_steps_to_its_target() {
     // would leave the trigger disabled and miss the later ones.
     assert_eq!(hw.hits(h), Ok(4));
     assert_eq!(cpu.x[5], 0);
-    assert!(!hw.arch().step_pending(0));
+    assert!(!cpu0(&hw).step_pending());
 }
 
 #[test]
@@ -246,7 +289,7 @@ fn breakpoint_and_watch_on_one_store_each_count_once() {
     assert_eq!((hw.hits(bp), hw.hits(wp)), (Ok(1), Ok(1)));
     // Breakpoint, then the watch on the retry (step pending), then the step.
     assert_eq!(cpu.traps, 3);
-    assert!(!hw.arch().step_pending(0));
+    assert!(!cpu0(&hw).step_pending());
     assert_eq!(hw.arch().csrs().bad_type_writes(), 0);
 }
 
@@ -276,8 +319,8 @@ fn ebreak_is_not_ours() {
         insn: EBREAK,
         x: [0; 32],
     };
-    assert_eq!(hw.handle_exception(0, &exc), Resume::NotOurs);
-    assert!(!hw.arch().step_pending(0));
+    assert_eq!(hw.handle_exception(0, &exc), Resume::NOT_OURS);
+    assert!(!cpu0(&hw).step_pending());
 }
 
 #[test]
@@ -300,10 +343,106 @@ fn user_only_does_not_fire_in_machine_mode() {
     assert!(model.step(0x100, SW_A1_0_A0, &x, Privilege::User).is_some());
 }
 
+#[test]
+fn init_again_does_not_rewrite_triggers_in_use() {
+    // Discovery probes by rewriting every trigger: once a pool is stored,
+    // Arch::discover must answer from it, so a second init (refused with
+    // Busy while a breakpoint is registered) leaves the installed trigger
+    // as it was.
+    let hw = manager(ModelConfig::QEMU_LIKE);
+    let h = add(&hw, BreakpointAttr::watch(0x8000, 1, Access::WRITE)).unwrap();
+    let k = hw.slots_on(h, 0).unwrap().trailing_zeros() as usize;
+    let phys = hw.arch().pool()[k] as usize;
+    let installed = hw.arch().csrs().trigger(phys);
+    let writes = hw.arch().csrs().writes();
+    assert_eq!(hw.init(1), Err(Error::Busy));
+    assert_eq!(hw.arch().csrs().writes(), writes);
+    assert_eq!(hw.arch().csrs().trigger(phys), installed);
+    let mut x = [0; 32];
+    x[10] = 0x8000;
+    assert!(hw
+        .arch()
+        .csrs()
+        .step(0x100, SW_A1_0_A0, &x, Privilege::Machine)
+        .is_some());
+}
+
+#[test]
+fn xret_hit_waits_for_complete_step_on_the_managers_state() {
+    // A breakpoint on an mret: its successor is unknown, so no step trigger
+    // is armed and the trigger stays disabled until complete_step, called
+    // with the hart's state from the manager.
+    let hw = manager(ModelConfig::QEMU_LIKE);
+    let h = add(&hw, BreakpointAttr::exec(0x100)).unwrap();
+    let model = hw.arch().csrs();
+    let exc = model
+        .step(0x100, MRET, &[0; 32], Privilege::Machine)
+        .unwrap();
+    assert_eq!(hw.handle_exception(0, &exc), Resume::RETURN);
+    assert_eq!(hw.hits(h), Ok(1));
+    assert!(cpu0(&hw).step_pending());
+    assert!(model
+        .step(0x100, MRET, &[0; 32], Privilege::Machine)
+        .is_none());
+    let steps = cpu0(&hw).steps();
+    assert!(hw.arch().complete_step(cpu0(&hw)));
+    assert!(!cpu0(&hw).step_pending());
+    assert_eq!(cpu0(&hw).steps(), steps + 1);
+    assert!(!hw.arch().complete_step(cpu0(&hw)));
+    // Armed again.
+    assert!(model
+        .step(0x100, MRET, &[0; 32], Privilege::Machine)
+        .is_some());
+}
+
+#[test]
+fn generic_rules_come_from_the_core_in_its_order() {
+    // The manager checks the generic rules before Arch::encode, the
+    // standalone encoder runs the same implementation: same errors, in the
+    // core's order (kernel address before the RV32 address range).
+    let hw = manager_split(
+        ModelConfig {
+            xlen: Xlen::Rv32,
+            ..ModelConfig::QEMU_LIKE
+        },
+        hwbp_riscv::RV32_KERNEL_BASE,
+    );
+    let enc = hw.arch().encoder();
+    let both = BreakpointAttr::exec(0x100)
+        .exclude_user(true)
+        .exclude_kernel(true);
+    let period0 = BreakpointAttr {
+        sample_period: 0,
+        ..BreakpointAttr::watch(0x8000, 1, Access::WRITE)
+    };
+    // Beyond RV32 *and* in the kernel half: the kernel rule wins.
+    let high = BreakpointAttr::watch(0x1_0000_0000, 1, Access::READ).user_only();
+    for (attr, want) in [
+        (both, Error::ExcludesEverything),
+        (period0, Error::ZeroSamplePeriod),
+        (high, Error::KernelAddress),
+    ] {
+        assert_eq!(enc.encode(&attr).unwrap_err(), want, "{attr:?}");
+        assert_eq!(
+            hw.register(&attr.target(Target::Cpu(0))).unwrap_err(),
+            want,
+            "{attr:?}"
+        );
+    }
+    // Arch::encode itself adds only the RISC-V rules.
+    assert_eq!(
+        hw.arch()
+            .encode(&BreakpointAttr::watch(0x1_0000_0000, 1, Access::READ))
+            .unwrap_err(),
+        Error::AddressOverflow
+    );
+}
+
 fn check_region(cfg: ModelConfig, addr: u64, len: u64, write: bool) {
-    let r = Riscv::<Model, 1>::new(Model::new(cfg), RV64_KERNEL_BASE);
-    r.probe().unwrap();
-    r.init_cpu(0).unwrap();
+    let r = RiscvBackend::new(Model::new(cfg), RV64_KERNEL_BASE);
+    let state = RiscvCpuState::new();
+    let counts = r.discover().unwrap();
+    r.init_cpu(0, &state).unwrap();
     let access = if write { Access::WRITE } else { Access::READ };
     let enc = match r.encode(&BreakpointAttr::watch(addr, len, access)) {
         Ok(e) => e,
@@ -313,11 +452,11 @@ fn check_region(cfg: ModelConfig, addr: u64, len: u64, write: bool) {
         }
         Err(e) => panic!("{e:?}"),
     };
-    let mut img = hwbp_core::Image::empty(r.slot_counts());
+    let mut img = hwbp_core::Image::empty(counts);
     for (i, p) in enc.pieces.iter().enumerate() {
         img.pools[0][i] = p.slot;
     }
-    r.install(0, &hwbp_core::Image::empty(r.slot_counts()), &img);
+    r.install(0, &state, &hwbp_core::Image::empty(counts), &img);
     let m = r.csrs();
     for a in addr.saturating_sub(9)..addr + len + 9 {
         for size in [1u64, 2, 4, 8] {
