@@ -5,7 +5,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use critical_section::Mutex;
 use hwbp_core::{Access, BreakpointAttr, Error, Handle, SlotCounts, Target};
-use hwbp_riscv::RiscvException;
+use hwbp_riscv::{RiscvCpuState, RiscvException};
 
 use crate::probes::{self, Word};
 use crate::{println, EBREAKS, HWBP, REC};
@@ -70,6 +70,12 @@ fn release(hs: &[Handle]) -> Outcome {
         HWBP.unregister(h).ctx("unregister")?;
     }
     HWBP.sync(0).ctx("sync")
+}
+
+/// Hart 0's backend state (step-overs, unexplained exceptions), kept by
+/// the manager.
+fn hart0() -> Result<&'static RiscvCpuState, Failure> {
+    HWBP.backend_cpu(0).ctx("backend_cpu")
 }
 
 fn hits(h: Handle) -> Result<u64, Failure> {
@@ -153,12 +159,14 @@ fn ebreak_round_trip() -> Outcome {
 }
 
 fn bring_up() -> Outcome {
-    let t = HWBP.arch().probe().ctx("backend probe")?;
+    // Discovery (tselect walk, tinfo, WARL probing) runs in init.
+    HWBP.init(1).ctx("init")?;
+    // The stored result, read without rewriting the triggers.
     println!(
         "bring-up: backend probed {} trigger(s), pool {:?}",
-        t.total, t.pool
+        HWBP.arch().total(),
+        HWBP.arch().pool()
     );
-    HWBP.init(1).ctx("init")?;
     HWBP.cpu_online(0).ctx("cpu_online")?;
     println!("bring-up: manager initialized, hart 0 online");
     Ok(())
@@ -177,12 +185,16 @@ fn discovery() -> Outcome {
     let csrs = HWBP.arch().csrs();
     use hwbp_riscv::TriggerCsrs;
     for &i in pool.iter() {
-        csrs.select(u64::from(i));
+        // SAFETY: no trap handler runs the backend now (nothing is
+        // registered, no step-over pending), and it selects a trigger before
+        // every access of its own: a changed tselect breaks nothing.
+        unsafe { csrs.select(u64::from(i)) };
         println!("discover: trigger {i}: tinfo={:x?}", csrs.tinfo());
     }
     // The walk stops where tselect no longer reads back.
     let beyond = pool.len() as u64;
-    let back = csrs.select(beyond);
+    // SAFETY: as above.
+    let back = unsafe { csrs.select(beyond) };
     println!("discover: tselect <- {beyond} reads back {back:?}");
     ensure!(
         counts == SlotCounts::Shared(pool.len() as u8),
@@ -198,14 +210,14 @@ fn breakpoint_three_calls() -> Outcome {
     REC.clear();
     let f = probes::traced_addr();
     let h = register(&BreakpointAttr::exec(f), "register breakpoint")?;
-    let steps0 = HWBP.arch().steps(0);
+    let steps0 = hart0()?.steps();
     let mut acc = 0;
     for i in 0..3 {
         acc += probes::call_traced(core::hint::black_box(i));
     }
     let n = hits(h)?;
     release(&[h])?;
-    let steps = HWBP.arch().steps(0) - steps0;
+    let steps = hart0()?.steps() - steps0;
     println!(
         "breakpoint on traced() at {f:#x}: 3 calls -> {n} hits, {steps} step-overs (results {acc})"
     );
@@ -487,14 +499,15 @@ fn bp_and_wp() -> Outcome {
 
 fn no_stray() -> Outcome {
     let stray = HWBP.stray(0);
-    let unexplained = HWBP.arch().unexplained(0);
+    let hart = hart0()?;
+    let unexplained = hart.unexplained();
     println!(
         "stray hits filtered: {stray}, unexplained trigger exceptions: {unexplained}, step-overs: {}, breakpoint exceptions: {}, size fixups for QEMU: {}",
-        HWBP.arch().steps(0),
+        hart.steps(),
         TRAPS.load(Ordering::Relaxed),
         HWBP.arch().csrs().fixups()
     );
     ensure!(stray == 0 && unexplained == 0, "stray");
-    ensure!(!HWBP.arch().step_pending(0), "a step-over is still pending");
+    ensure!(!hart.step_pending(), "a step-over is still pending");
     Ok(())
 }

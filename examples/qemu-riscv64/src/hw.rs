@@ -80,8 +80,9 @@ impl TriggerCsrs for QemuCsrs {
     fn xlen(&self) -> Xlen {
         self.machine.xlen()
     }
-    fn select(&self, n: u64) -> Option<u64> {
-        self.machine.select(n)
+    unsafe fn select(&self, n: u64) -> Option<u64> {
+        // SAFETY: forwarded from the caller (the trait's contract).
+        unsafe { self.machine.select(n) }
     }
     fn tinfo(&self) -> Option<u64> {
         self.machine.tinfo()
@@ -94,7 +95,7 @@ impl TriggerCsrs for QemuCsrs {
             _ => v,
         }
     }
-    fn write_tdata1(&self, value: u64) {
+    unsafe fn write_tdata1(&self, value: u64) {
         let xlen = self.xlen();
         let v = match data_trigger(xlen, value) {
             Some(m) if m.kind.size_of(xlen, value) == 0 => {
@@ -103,12 +104,15 @@ impl TriggerCsrs for QemuCsrs {
             }
             _ => value,
         };
-        self.machine.write_tdata1(v)
+        // SAFETY: forwarded from the caller; only `size` changed, which
+        // keeps `dmode` and `action` as the caller wrote them.
+        unsafe { self.machine.write_tdata1(v) }
     }
     fn read_tdata2(&self) -> u64 {
         self.machine.read_tdata2()
     }
-    fn write_tdata2(&self, value: u64) {
-        self.machine.write_tdata2(value)
+    unsafe fn write_tdata2(&self, value: u64) {
+        // SAFETY: forwarded from the caller (the trait's contract).
+        unsafe { self.machine.write_tdata2(value) }
     }
 }

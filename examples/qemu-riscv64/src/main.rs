@@ -15,7 +15,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use board_kit::{fatal, Board, Recorder};
 use hwbp_core::{Access, Hwbp, Resume, Sample};
 use hwbp_riscv::insn::{Insn, Kind};
-use hwbp_riscv::{Privilege, Riscv, RiscvException, Xlen};
+use hwbp_riscv::{Privilege, RiscvBackend, RiscvException, Xlen};
 
 pub use board_kit::{print, println};
 
@@ -79,13 +79,13 @@ fn watched_word(s: &Sample) -> Option<u64> {
 }
 
 /// The backend: `mcontrol6`/`mcontrol` triggers through [`hw::QemuCsrs`].
-pub type Backend = Riscv<hw::QemuCsrs, 1>;
+pub type Backend = RiscvBackend<hw::QemuCsrs>;
 
 /// The breakpoint manager: one hart, 16 events, 2 tasks.
 pub static HWBP: Hwbp<Backend, &'static Recorder<64>, 1, 16, 2> = Hwbp::new(
     // SAFETY: M-mode; nothing but the backend touches the trigger CSRs, and
     // mtvec only changes during the backend's own probes.
-    Riscv::new(unsafe { hw::QemuCsrs::new() }, kernel_base()),
+    RiscvBackend::new(unsafe { hw::QemuCsrs::new() }, kernel_base()),
     &REC,
 );
 
@@ -166,18 +166,19 @@ extern "C" fn trap_rust(frame: &mut boot::Frame) {
         x: frame.x.map(|v| v as u64),
     };
     checks::note_trap(&raw);
-    match HWBP.handle_exception(0, &raw) {
-        Resume::Return => {}
-        Resume::NotOurs => {
-            let i = Insn::decode(insn, Xlen::native());
-            if i.kind == Kind::Ebreak {
-                EBREAKS.fetch_add(1, Ordering::Relaxed);
-                set_mepc(mepc + usize::from(i.len));
-            } else {
-                fatal!("breakpoint exception nobody claims at {mepc:#x} (insn {insn:#x})");
-            }
+    let resume = HWBP.handle_exception(0, &raw);
+    if resume == Resume::RETURN {
+        // Ours: the step-over is armed in the triggers; mret.
+    } else if resume == Resume::NOT_OURS {
+        let i = Insn::decode(insn, Xlen::native());
+        if i.kind == Kind::Ebreak {
+            EBREAKS.fetch_add(1, Ordering::Relaxed);
+            set_mepc(mepc + usize::from(i.len));
+        } else {
+            fatal!("breakpoint exception nobody claims at {mepc:#x} (insn {insn:#x})");
         }
-        other => fatal!("unexpected resume {other:?} at {mepc:#x}"),
+    } else {
+        fatal!("unexpected resume {resume:?} at {mepc:#x}");
     }
 }
 
