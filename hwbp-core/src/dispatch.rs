@@ -27,10 +27,18 @@
 //! whose low half is 0) and the cell keeps the high half beside it, written
 //! before the tag is published and stable while a delivery is in flight.
 
+#[cfg(all(not(loom), target_has_atomic = "64"))]
+use core::sync::atomic::AtomicU64;
 #[cfg(not(loom))]
-use core::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{fence, AtomicU32, AtomicU8, Ordering};
 #[cfg(loom)]
 use loom::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
+// 32-bit targets without 64-bit atomics (riscv32imac, thumbv7m): the 64-bit
+// counters and regions are portable-atomic's, which on these targets takes
+// the `critical-section` implementation for each 64-bit access (so the
+// exception path is interrupt-safe there, but not lock-free).
+#[cfg(all(not(loom), not(target_has_atomic = "64")))]
+use portable_atomic::AtomicU64;
 
 use crate::arch::MAX_SLOTS;
 use crate::Access;

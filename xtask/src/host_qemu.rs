@@ -31,6 +31,9 @@ pub fn package_of(bin: &str) -> Option<&'static str> {
     match bin {
         "qemu-system-x86_64" => Some("qemu-system-x86"),
         "qemu-system-aarch64" | "qemu-system-arm" => Some("qemu-system-arm"),
+        // Debian ships the RISC-V (and other less common) system emulators
+        // together in qemu-system-misc.
+        "qemu-system-riscv64" | "qemu-system-riscv32" => Some("qemu-system-misc"),
         _ => None,
     }
 }
@@ -62,9 +65,9 @@ pub fn ensure(bins: &[&str]) -> Result {
         return Err(format!(
             "{} missing and this is not a Debian-like system (no apt-get/dpkg-deb). Install QEMU \
              with your package manager and run again, e.g.:\n    \
-             Fedora:  sudo dnf install qemu-system-x86 qemu-system-aarch64 qemu-system-arm\n    \
-             Arch:    sudo pacman -S qemu-system-x86 qemu-system-aarch64 qemu-system-arm\n    \
-             openSUSE: sudo zypper install qemu-x86 qemu-arm\n    \
+             Fedora:  sudo dnf install qemu-system-x86 qemu-system-aarch64 qemu-system-arm qemu-system-riscv\n    \
+             Arch:    sudo pacman -S qemu-system-x86 qemu-system-aarch64 qemu-system-arm qemu-system-riscv\n    \
+             openSUSE: sudo zypper install qemu-x86 qemu-arm qemu-extra\n    \
              macOS:   brew install qemu",
             missing.join(", ")
         ));

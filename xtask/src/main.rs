@@ -73,14 +73,26 @@ const LINUX_ARM64_KERNEL: &str = "linux-image-cloud-arm64";
 const LINUX_ARM64_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// `no_std` library crates.
-const LIBS: [&str; 4] = ["hwbp-core", "hwbp-x86", "hwbp-arm64", "hwbp-sh"];
-
-/// Crates published to crates.io, in dependency order.
-const PUBLISHED: [&str; 5] = [
+const LIBS: [&str; 5] = [
     "hwbp-core",
     "hwbp-x86",
     "hwbp-arm64",
     "hwbp-sh",
+    "hwbp-riscv",
+];
+
+/// RISC-V targets: hwbp-riscv's CSR access (and hwbp-core, whose 64-bit
+/// atomics come from portable-atomic on riscv32imac) is compiled and linted
+/// for them.
+const RISCV_TARGETS: [&str; 2] = ["riscv64gc-unknown-none-elf", "riscv32imac-unknown-none-elf"];
+
+/// Crates published to crates.io, in dependency order.
+const PUBLISHED: [&str; 6] = [
+    "hwbp-core",
+    "hwbp-x86",
+    "hwbp-arm64",
+    "hwbp-sh",
+    "hwbp-riscv",
     "hwbp-linux",
 ];
 
@@ -93,7 +105,7 @@ struct Board {
     target: &'static str,
 }
 
-const BOARDS: [Board; 3] = [
+const BOARDS: [Board; 5] = [
     Board {
         name: "x86_64",
         dir: "examples/qemu-x86_64",
@@ -111,6 +123,18 @@ const BOARDS: [Board; 3] = [
         dir: "examples/qemu-armv7",
         qemu: "qemu-system-arm",
         target: "armv7a-none-eabi",
+    },
+    Board {
+        name: "riscv64",
+        dir: "examples/qemu-riscv64",
+        qemu: "qemu-system-riscv64",
+        target: "riscv64gc-unknown-none-elf",
+    },
+    Board {
+        name: "riscv32",
+        dir: "examples/qemu-riscv32",
+        qemu: "qemu-system-riscv32",
+        target: "riscv32imac-unknown-none-elf",
     },
 ];
 
@@ -158,7 +182,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo xtask test [--long] | cargo xtask packages | cargo xtask miri \
-                 | cargo xtask qemu [x86_64|aarch64|armv7|all] [--bless] \
+                 | cargo xtask qemu [x86_64|aarch64|armv7|riscv64|riscv32|all] [--bless] \
                  | cargo xtask linux-arm64 [-- TEST-ARGS]"
             );
             return ExitCode::from(2);
@@ -284,6 +308,17 @@ fn test(long: bool) -> Result {
         step(
             &format!("clippy no_std libraries for {t} (-D warnings)"),
             &args,
+        )?;
+    }
+    for t in RISCV_TARGETS {
+        let args = ["-p", "hwbp-core", "-p", "hwbp-riscv", "--target", t];
+        step(
+            &format!("cross-build hwbp-core and hwbp-riscv for {t}"),
+            &[&["build"][..], &args].concat(),
+        )?;
+        step(
+            &format!("clippy hwbp-core and hwbp-riscv for {t} (-D warnings)"),
+            &[&["clippy"][..], &args, &["--", "-D", "warnings"]].concat(),
         )?;
     }
     step(
@@ -506,6 +541,7 @@ fn all_targets() -> Vec<&'static str> {
     TARGETS
         .iter()
         .copied()
+        .chain(RISCV_TARGETS)
         .chain([X86_32, LINUX_ARM64, LINUX_ARM64_MUSL])
         .collect()
 }
@@ -564,7 +600,7 @@ fn qemu(which: &str, bless: bool) -> Result {
         .collect();
     if boards.is_empty() {
         return Err(format!(
-            "unknown board {which:?}: expected x86_64, aarch64, armv7 or all"
+            "unknown board {which:?}: expected x86_64, aarch64, armv7, riscv64, riscv32 or all"
         ));
     }
     let targets: Vec<&str> = boards.iter().map(|b| b.target).collect();

@@ -2,18 +2,19 @@
 //! the flexible breakpoints, as a kernel's tick would.
 
 use core::fmt::Debug;
-use core::sync::atomic::{AtomicU64, Ordering};
+// usize: riscv32imac has no 64-bit atomics.
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// Timer interrupts counted so far.
 pub struct Ticker {
-    ticks: AtomicU64,
+    ticks: AtomicUsize,
 }
 
 impl Ticker {
     /// No ticks yet.
     pub const fn new() -> Self {
         Ticker {
-            ticks: AtomicU64::new(0),
+            ticks: AtomicUsize::new(0),
         }
     }
 
@@ -28,7 +29,7 @@ impl Ticker {
 
     /// Ticks counted so far.
     pub fn ticks(&self) -> u64 {
-        self.ticks.load(Ordering::SeqCst)
+        self.ticks.load(Ordering::SeqCst) as u64
     }
 }
 
