@@ -96,7 +96,7 @@ pub mod attr;
 pub mod attribution;
 mod dispatch;
 pub mod error;
-mod hwbp;
+mod manager;
 mod id;
 pub mod mock;
 pub mod region;
@@ -109,7 +109,7 @@ pub use arch::{
 };
 pub use attr::{Access, BpType, BreakpointAttr, Target, TaskId};
 pub use error::{Error, HardwareError};
-pub use hwbp::{CpuSet, Handle, Handler, Hwbp, Registered, Reservation, Sample, Times};
+pub use manager::{CpuSet, Handle, Handler, Hwbp, Registered, Reservation, Sample, Times};
 pub use table::{Claim, ConstraintTable, Demand};
 
 /// This crate's README examples, compiled and run as doc tests so they
