@@ -51,6 +51,37 @@
 //! CPUs come back as a [`CpuSet`] for the embedder to resync there (an IPI in a
 //! kernel).
 //!
+//! ## Where the code lives
+//!
+//! Each file owns one concern; the manager's methods are spread over several
+//! `impl Hwbp` blocks so that each sits with what it owns.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `manager.rs` | the [`Hwbp`] struct, its locked state, and the lifecycle API (init, hotplug, register … unregister, fork / exit, reservations, quiescence, queries); [`CpuSet`], [`Registered`], [`Reservation`] |
+//! | `handle.rs` | [`Handle`]: storage index, 64-bit generation, manager identity |
+//! | `id.rs` | the identity counter for managers and constraint tables |
+//! | `storage.rs` | event storage: entries, the free hint, retiring and reclaim ("hide now, reclaim later"), handle lookup |
+//! | `sched.rs` | scheduling: the slot plan and `reschedule`, [`Times`] accounting, with [`Hwbp::sched_in`] / [`Hwbp::sched_out`] / [`Hwbp::sync`] / [`Hwbp::rotate`] |
+//! | `dispatch.rs` | the exception path: [`Hwbp::handle_exception`], [`Sample`], [`Handler`], and the lock-free cells and slot maps it reads (loom-checked) |
+//! | [`table`] | the constraint table (what can always fit) |
+//! | [`attr`] | the generic request and its rules |
+//! | [`attribution`] | the address-match rule for address-only hardware |
+//! | [`region`] | the power-of-two region splitter |
+//! | [`arch`] | the backend contract |
+//! | [`mock`] | the software backend for host tests |
+//! | [`error`] | [`Error`] and [`HardwareError`] |
+//!
+//! Dependencies point one way: `manager` builds on `storage`, `sched`,
+//! `dispatch`, `handle` and the leaf modules (`table`, `attr`, `arch`,
+//! `attribution`, `region`, `error`, `id`), which never name the manager.
+//! `storage` and `sched` use `dispatch`'s lock-free cells (to publish, hide
+//! and tag what dispatch reads); `storage` uses `sched`'s [`Times`]. The
+//! only references back to `manager` are the `impl Hwbp` blocks in
+//! `storage`, `sched`, `dispatch` (and `mock`'s test helper), which need the
+//! manager's struct, its locked state and its small helpers (CPU index
+//! check, affected CPUs).
+//!
 //! ## Example (runs on the host with the mock backend)
 //!
 //! ```
@@ -96,11 +127,13 @@ pub mod attr;
 pub mod attribution;
 mod dispatch;
 pub mod error;
-mod manager;
+mod handle;
 mod id;
+mod manager;
 pub mod mock;
 pub mod region;
 mod sched;
+mod storage;
 pub mod table;
 
 pub use arch::{
@@ -108,8 +141,11 @@ pub use arch::{
     MAX_SLOTS,
 };
 pub use attr::{Access, BpType, BreakpointAttr, Target, TaskId};
+pub use dispatch::{Handler, Sample};
 pub use error::{Error, HardwareError};
-pub use manager::{CpuSet, Handle, Handler, Hwbp, Registered, Reservation, Sample, Times};
+pub use handle::Handle;
+pub use manager::{CpuSet, Hwbp, Registered, Reservation};
+pub use sched::Times;
 pub use table::{Claim, ConstraintTable, Demand};
 
 /// This crate's README examples, compiled and run as doc tests so they

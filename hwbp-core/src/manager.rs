@@ -1,4 +1,10 @@
-//! [`Hwbp`]: the breakpoint manager an embedder keeps (usually in a `static`).
+//! [`Hwbp`]: the breakpoint manager an embedder keeps (usually in a `static`),
+//! and its lifecycle API: init, hotplug, register / modify / enable / disable /
+//! unregister, fork / exit, debugger reservations, quiescence and queries.
+//!
+//! Its other methods live with what they own: event storage in
+//! [`crate::storage`], scheduling in [`crate::sched`], the dispatch decision in
+//! [`crate::dispatch`].
 
 use core::cell::RefCell;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -6,43 +12,13 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use critical_section::Mutex;
 use heapless::Vec;
 
-use crate::arch::{Action, Arch, Fired, Image, Pool, Resume, SlotCounts, MAX_SLOTS};
-use crate::attribution::{distance, match_address, Candidate as Slot, Match};
-use crate::dispatch::{next_generation, tag_of, EventCell, SlotMap};
-use crate::sched::{plan, Candidate, CpuState};
-use crate::table::{ConstraintTable, Demand};
-use crate::{Access, BpType, BreakpointAttr, Encoding, Error, Target, TaskId};
-
-/// Names one registered breakpoint of one manager.
-///
-/// Every call that takes a handle refuses it with [`Error::StaleHandle`]
-/// once the breakpoint is unregistered, even if its storage is reused, and
-/// when the handle comes from another manager (a handle carries the identity
-/// its manager took in [`Hwbp::init`]).
-///
-/// Storage is reused lowest index first, so one index can be reused very
-/// often (a debugger setting and clearing one watchpoint in a loop). The
-/// generation that tells its occupants apart is therefore 64-bit: an old
-/// handle could only become valid again after 2⁶⁴ reuses of its index
-/// (centuries at one reuse per nanosecond). A 32-bit generation would have
-/// let a handle kept by mistake name another user's breakpoint after 2³²
-/// reuses, about an hour of such a loop. No 64-bit atomics are needed:
-/// the exception path matches the low half and reads the high half only to
-/// name the breakpoint in [`Sample::handle`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Handle {
-    index: u16,
-    manager: u32,
-    generation: u64,
-}
-
-impl Handle {
-    /// The storage index (stable while the breakpoint lives).
-    pub const fn index(self) -> u16 {
-        self.index
-    }
-}
+use crate::arch::{Arch, Image, Pool, SlotCounts};
+use crate::dispatch::{tag_of, EventCell, Handler, SlotMap};
+use crate::handle::Handle;
+use crate::sched::{CpuState, Times};
+use crate::storage::Event;
+use crate::table::ConstraintTable;
+use crate::{BpType, BreakpointAttr, Encoding, Error, Target, TaskId};
 
 /// A set of CPUs (at most 64) whose registers must be brought up to date by
 /// calling [`Hwbp::sync`] on each of them (in a kernel: an IPI).
@@ -110,117 +86,23 @@ pub struct Reservation {
     pub count: u8,
 }
 
-/// Scheduler ticks during which an event could run (its context was on a CPU
-/// and it was enabled) and did run (it sat in a slot). `running / enabled`
-/// scales counts of multiplexed events, as perf does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Times {
-    /// Ticks the event was eligible.
-    pub enabled: u64,
-    /// Ticks the event was on the hardware.
-    pub running: u64,
-}
-
-/// What a handler receives for a delivered hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Sample {
-    /// The breakpoint.
-    pub handle: Handle,
-    /// The CPU that hit it.
-    pub cpu: u16,
-    /// The address accessed or executed, as precisely as the hardware reports.
-    pub addr: u64,
-    /// Instruction pointer at the exception.
-    pub ip: u64,
-    /// The access kind the hardware reports (empty if it does not).
-    pub access: Access,
-    /// Hits counted so far, this one included.
-    pub hits: u64,
-    /// The region the user asked for (first byte).
-    pub region_addr: u64,
-    /// The region the user asked for (length).
-    pub region_len: u64,
-}
-
-/// Receives samples from the exception path.
-///
-/// Runs in debug-exception (possibly NMI-like) context: it must not block for
-/// long. It may take critical sections (to record the sample, say) and call
-/// the manager, [`Hwbp::unregister`] and [`Hwbp::exit`] included: neither
-/// waits for a handler, so a handler may unregister another CPU's breakpoint
-/// while that breakpoint's handler unregisters its own, or unregister the
-/// breakpoint being delivered (a one-shot breakpoint). A call from a handler
-/// is refused with [`Error::Busy`] when the exception interrupted a manager
-/// call on the same CPU. The one thing a handler must not call is
-/// [`Hwbp::wait_quiesced`]: it waits for handlers to finish.
-///
-/// Once [`Hwbp::unregister`] has returned, no new delivery to the breakpoint
-/// starts, but one that started earlier on another CPU may still be
-/// running; [`Hwbp::quiesced`] / [`Hwbp::wait_quiesced`] tell when it is
-/// over (before freeing what the handler uses).
-pub trait Handler {
-    /// Called every `sample_period` hits of a breakpoint.
-    fn on_sample(&self, sample: &Sample);
-}
-
-impl Handler for () {
-    fn on_sample(&self, _: &Sample) {}
-}
-
-impl<F: Fn(&Sample)> Handler for F {
-    fn on_sample(&self, sample: &Sample) {
-        self(sample)
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Event<S> {
-    attr: BreakpointAttr,
-    enc: Encoding<S>,
-    pool: Pool,
-    enabled: bool,
-    times: Times,
-}
-
-impl<S> Event<S> {
-    fn demand(&self) -> Demand {
-        Demand {
-            pool: self.pool,
-            weight: self.enc.weight(),
-            pinned: self.attr.pinned,
-            target: self.attr.target,
-        }
-    }
-
-    fn eligible(&self, cpu: u16, task: Option<TaskId>) -> bool {
-        self.enabled
-            && match self.attr.target {
-                Target::Cpu(c) => c == cpu,
-                Target::AllCpus => true,
-                Target::Task { task: t, cpu: c } => Some(t) == task && c.is_none_or(|c| c == cpu),
-            }
-    }
-}
-
-struct State<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize> {
-    events: [Option<Event<S>>; EVENTS],
+pub(crate) struct State<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize> {
+    pub(crate) events: [Option<Event<S>>; EVENTS],
     /// Every index below this one is occupied, so the lowest free index is
     /// found from here (registering N breakpoints in a row costs O(N), not
     /// O(N²)).
-    free_hint: usize,
+    pub(crate) free_hint: usize,
     /// Occupied entries of `events`.
-    used: usize,
+    pub(crate) used: usize,
     /// Free entries whose cell was hidden but may still have a delivery in
     /// flight on another CPU: not reusable until the cell is seen idle.
-    retiring: [bool; EVENTS],
+    pub(crate) retiring: [bool; EVENTS],
     /// How many entries of `retiring` are set.
-    retiring_n: usize,
+    pub(crate) retiring_n: usize,
     /// Per entry, the generation of its current (or, when free, next)
     /// occupant; see [`Handle`].
-    generations: [u64; EVENTS],
-    cpus: [CpuState<S>; CPUS],
+    pub(crate) generations: [u64; EVENTS],
+    pub(crate) cpus: [CpuState<S>; CPUS],
 }
 
 /// The hardware breakpoint manager.
@@ -243,20 +125,20 @@ pub struct Hwbp<
     const EVENTS: usize = 64,
     const TASKS: usize = 64,
 > {
-    arch: A,
+    pub(crate) arch: A,
     /// The backend's state for each CPU, handed to it on that CPU.
-    backend_cpus: [A::CpuState; CPUS],
-    handler: H,
-    state: Mutex<RefCell<State<A::Slot, CPUS, EVENTS, TASKS>>>,
+    pub(crate) backend_cpus: [A::CpuState; CPUS],
+    pub(crate) handler: H,
+    pub(crate) state: Mutex<RefCell<State<A::Slot, CPUS, EVENTS, TASKS>>>,
     /// Apart from `state` so a mutation borrows both in place: the table is
     /// large (it grows with `TASKS`) and is never moved or copied per call.
-    table: Mutex<RefCell<Option<ConstraintTable<CPUS, TASKS>>>>,
+    pub(crate) table: Mutex<RefCell<Option<ConstraintTable<CPUS, TASKS>>>>,
     /// This manager's identity, carried by its handles; 0 until
     /// [`Hwbp::init`]. An atomic so the exception path can name handles
     /// without a lock (32-bit: see `crate::id`).
-    id: AtomicU32,
-    cells: [EventCell; EVENTS],
-    maps: [SlotMap; CPUS],
+    pub(crate) id: AtomicU32,
+    pub(crate) cells: [EventCell; EVENTS],
+    pub(crate) maps: [SlotMap; CPUS],
 }
 
 impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: usize>
@@ -346,7 +228,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
 
     /// Run `f` on the state and the (possibly not yet built) table, in a
     /// critical section; a re-entrant call is refused with [`Error::Busy`].
-    fn with_parts<R>(
+    pub(crate) fn with_parts<R>(
         &self,
         f: impl FnOnce(
             &mut State<A::Slot, CPUS, EVENTS, TASKS>,
@@ -363,14 +245,14 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         })
     }
 
-    fn with<R>(
+    pub(crate) fn with<R>(
         &self,
         f: impl FnOnce(&mut State<A::Slot, CPUS, EVENTS, TASKS>) -> Result<R, Error>,
     ) -> Result<R, Error> {
         self.with_parts(|st, _| f(st))
     }
 
-    fn with_table<R>(
+    pub(crate) fn with_table<R>(
         &self,
         f: impl FnOnce(
             &mut State<A::Slot, CPUS, EVENTS, TASKS>,
@@ -536,101 +418,6 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         })
     }
 
-    /// The lowest reusable storage index (free, and not retiring with a
-    /// delivery still in flight). Entries below `free_hint` are occupied.
-    fn free_index(&self, st: &mut State<A::Slot, CPUS, EVENTS, TASKS>) -> Option<usize> {
-        for i in st.free_hint.min(EVENTS)..EVENTS {
-            if st.events.get(i).is_some_and(Option::is_some) {
-                continue;
-            }
-            if self.reclaimable(st, i) {
-                return Some(i);
-            }
-        }
-        None
-    }
-
-    /// Whether free entry `i` may be reused now; a retiring entry whose cell
-    /// is idle stops retiring.
-    fn reclaimable(&self, st: &mut State<A::Slot, CPUS, EVENTS, TASKS>, i: usize) -> bool {
-        let Some(r) = st.retiring.get_mut(i) else {
-            return false;
-        };
-        if !*r {
-            return true;
-        }
-        if self.cells.get(i).is_some_and(EventCell::idle) {
-            *r = false;
-            st.retiring_n -= 1;
-            return true;
-        }
-        false
-    }
-
-    /// Stop retiring every entry whose cell is idle.
-    fn reclaim(&self, st: &mut State<A::Slot, CPUS, EVENTS, TASKS>) {
-        if st.retiring_n == 0 {
-            return;
-        }
-        for i in 0..EVENTS {
-            if st.retiring.get(i) == Some(&true) {
-                self.reclaimable(st, i);
-            }
-        }
-    }
-
-    fn install_event(
-        &self,
-        st: &mut State<A::Slot, CPUS, EVENTS, TASKS>,
-        index: usize,
-        ev: Event<A::Slot>,
-    ) -> Handle {
-        let generation = st.generations.get(index).copied().unwrap_or(1);
-        // (Generations start at 1 and skip tags of 0: see `next_generation`.)
-        if let Some(cell) = self.cells.get(index) {
-            cell.publish(
-                generation,
-                ev.attr.addr,
-                ev.attr.len,
-                ev.attr.access,
-                ev.attr.sample_period,
-            );
-        }
-        if let Some(slot) = st.events.get_mut(index) {
-            if slot.is_none() {
-                st.used += 1;
-            }
-            *slot = Some(ev);
-        }
-        while st.events.get(st.free_hint).is_some_and(Option::is_some) {
-            st.free_hint += 1;
-        }
-        Handle {
-            index: index as u16,
-            manager: self.id.load(Ordering::Relaxed),
-            generation,
-        }
-    }
-
-    /// The live breakpoint `h` names: refused as stale when it was
-    /// unregistered or `h` is another manager's.
-    fn lookup<'s>(
-        &self,
-        st: &'s mut State<A::Slot, CPUS, EVENTS, TASKS>,
-        h: Handle,
-    ) -> Result<&'s mut Event<A::Slot>, Error> {
-        let i = usize::from(h.index);
-        if h.manager != self.id.load(Ordering::Relaxed)
-            || st.generations.get(i) != Some(&h.generation)
-        {
-            return Err(Error::StaleHandle);
-        }
-        st.events
-            .get_mut(i)
-            .and_then(Option::as_mut)
-            .ok_or(Error::StaleHandle)
-    }
-
     /// Unregister a breakpoint ("hide now, reclaim later"). When this
     /// returns, no delivery to its handler starts any more on any CPU: hits
     /// that still arrive before the CPUs in the returned set are synced are
@@ -708,33 +495,6 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             self.reclaim(st);
             Ok(st.retiring_n == 0)
         })
-    }
-
-    fn free_event(
-        &self,
-        st: &mut State<A::Slot, CPUS, EVENTS, TASKS>,
-        index: usize,
-        target: Target,
-    ) -> CpuSet {
-        if let Some(cell) = self.cells.get(index) {
-            cell.hide();
-        }
-        if let Some(e) = st.events.get_mut(index) {
-            if e.take().is_some() {
-                st.used -= 1;
-                st.free_hint = st.free_hint.min(index);
-                if let Some(r) = st.retiring.get_mut(index) {
-                    if !*r {
-                        *r = true;
-                        st.retiring_n += 1;
-                    }
-                }
-            }
-        }
-        if let Some(g) = st.generations.get_mut(index) {
-            *g = next_generation(*g);
-        }
-        affected(st, target)
     }
 
     /// Enable a breakpoint (it takes part in scheduling again).
@@ -859,7 +619,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     ///
     /// When a backend names the slots that fired (x86, SH) and one of them is
     /// reserved, [`Hwbp::handle_exception`] hands the exception on
-    /// ([`Resume::NOT_OURS`], or the resume with [`Resume::pass_on`] set if a
+    /// ([`Resume::NOT_OURS`](crate::Resume::NOT_OURS), or the resume with [`Resume::pass_on`](crate::Resume::pass_on) set if a
     /// breakpoint of ours fired too). When it only reports an address (Arm), a hit that no
     /// breakpoint of ours contains is left to the debugger (neither guessed
     /// nor counted as stray), which matches the address against its own.
@@ -887,192 +647,6 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             }
             table.set_reserved(cpu, pool, 0)
         })
-    }
-
-    /// The context on `cpu` is leaving (context switch). The registers are not
-    /// written yet: the next [`Hwbp::sched_in`] writes only what differs, so
-    /// switching between contexts with the same breakpoints costs nothing.
-    pub fn sched_out(&self, cpu: u16) -> Result<(), Error> {
-        self.with_table(|st, table| {
-            let c = cpu_index(table, cpu)?;
-            if let Some(cs) = st.cpus.get_mut(c) {
-                cs.task = None;
-            }
-            Ok(())
-        })
-    }
-
-    /// `task` (or no task) now runs on `cpu`; call it on that CPU. Assigns slots
-    /// (CPU pinned, task pinned, then flexible round-robin) and writes only the
-    /// registers that change.
-    pub fn sched_in(&self, cpu: u16, task: Option<TaskId>) -> Result<(), Error> {
-        self.with_table(|st, table| {
-            let c = cpu_index(table, cpu)?;
-            if let Some(cs) = st.cpus.get_mut(c) {
-                cs.task = task;
-            }
-            self.reschedule(st, table, c);
-            Ok(())
-        })
-    }
-
-    /// Bring `cpu`'s registers up to date after a mutation named it; call it on
-    /// that CPU.
-    pub fn sync(&self, cpu: u16) -> Result<(), Error> {
-        self.with_table(|st, table| {
-            let c = cpu_index(table, cpu)?;
-            self.reschedule(st, table, c);
-            Ok(())
-        })
-    }
-
-    /// Scheduler tick on `cpu` (call it on that CPU): account enabled/running
-    /// time of every eligible event, then rotate flexible events if some had to
-    /// wait.
-    pub fn rotate(&self, cpu: u16) -> Result<(), Error> {
-        self.with_table(|st, table| {
-            let c = cpu_index(table, cpu)?;
-            let (task, assign) = match st.cpus.get(c) {
-                Some(cs) if cs.online => (cs.task, cs.assign),
-                _ => return Ok(()),
-            };
-            for (i, slot) in st.events.iter_mut().enumerate() {
-                let Some(ev) = slot.as_mut() else { continue };
-                if !ev.eligible(cpu, task) {
-                    continue;
-                }
-                ev.times.enabled += 1;
-                if assign
-                    .iter()
-                    .flatten()
-                    .flatten()
-                    .any(|&(idx, _)| usize::from(idx) == i)
-                {
-                    ev.times.running += 1;
-                }
-            }
-            if self.reschedule(st, table, c) {
-                if let Some(cs) = st.cpus.get_mut(c) {
-                    cs.cursor = cs.cursor.wrapping_add(1);
-                }
-                self.reschedule(st, table, c);
-            }
-            Ok(())
-        })
-    }
-
-    /// Recompute and install `cpu`'s assignment; returns whether some flexible
-    /// event had to wait.
-    fn reschedule(
-        &self,
-        st: &mut State<A::Slot, CPUS, EVENTS, TASKS>,
-        table: &ConstraintTable<CPUS, TASKS>,
-        c: usize,
-    ) -> bool {
-        let counts = table.counts();
-        let cpu = c as u16;
-        let Some(cs) = st.cpus.get(c) else {
-            return false;
-        };
-        if !cs.online {
-            return false;
-        }
-        let task = cs.task;
-        let mut pinned: Vec<Candidate, EVENTS> = Vec::new();
-        let mut flexible: Vec<Candidate, EVENTS> = Vec::new();
-        // CPU-bound pinned first, then task pinned (both always fit by the
-        // table's promise), then flexible.
-        for pass in 0..3 {
-            for (i, ev) in st.events.iter().enumerate() {
-                let Some(ev) = ev.as_ref().filter(|e| e.eligible(cpu, task)) else {
-                    continue;
-                };
-                let is_task = ev.attr.task().is_some();
-                let want = match pass {
-                    0 => ev.attr.pinned && !is_task,
-                    1 => ev.attr.pinned && is_task,
-                    _ => !ev.attr.pinned,
-                };
-                if want {
-                    let cand = Candidate {
-                        index: i as u16,
-                        pool: ev.pool,
-                        weight: ev.enc.weight(),
-                    };
-                    let list = if pass < 2 { &mut pinned } else { &mut flexible };
-                    let _ = list.push(cand);
-                }
-            }
-        }
-        let reserved = [table.reserved(cpu, Pool(0)), table.reserved(cpu, Pool(1))];
-        let plan = plan(counts, reserved, &pinned, &flexible, cs.cursor, &cs.assign);
-
-        let mut desired = Image::empty(counts);
-        for (p, row) in plan.assign.iter().enumerate() {
-            for (s, occ) in row.iter().enumerate() {
-                let Some((idx, piece)) = *occ else { continue };
-                let value = st
-                    .events
-                    .get(usize::from(idx))
-                    .and_then(Option::as_ref)
-                    .and_then(|e| e.enc.pieces.get(usize::from(piece)));
-                if let (Some(v), Some(reg)) =
-                    (value, desired.pools.get_mut(p).and_then(|r| r.get_mut(s)))
-                {
-                    *reg = v.slot;
-                }
-            }
-        }
-        let map = self.maps.get(c);
-        let Some(cs) = st.cpus.get_mut(c) else {
-            return plan.starved;
-        };
-        // Hide slots whose occupant changes before the hardware changes, so a hit
-        // in between is stray rather than credited to the wrong event.
-        if let Some(map) = map {
-            for p in 0..2 {
-                for s in 0..MAX_SLOTS {
-                    if cs.assign[p][s] != plan.assign[p][s] {
-                        if let Some(e) = map.entry(p, s) {
-                            e.clear();
-                        }
-                    }
-                }
-            }
-        }
-        if desired != cs.installed {
-            if let Some(bs) = self.backend_cpus.get(c) {
-                self.arch.install(cpu, bs, &cs.installed, &desired);
-            }
-            cs.installed = desired;
-        }
-        if let Some(map) = map {
-            // Dispatch hands hits on debugger registers on from now on, when
-            // the hardware matches the reservation.
-            for (p, &n) in reserved.iter().enumerate() {
-                let slots = counts.slots(Pool(p as u8));
-                let n = n.min(slots);
-                let mask = ((1u32 << n) - 1) << (slots - n);
-                map.set_reserved(p, mask);
-            }
-            for (p, row) in plan.assign.iter().enumerate() {
-                for (s, occ) in row.iter().enumerate() {
-                    let Some((idx, piece)) = *occ else { continue };
-                    let i = usize::from(idx);
-                    let tag = st.generations.get(i).copied().map_or(0, tag_of);
-                    let hw = st
-                        .events
-                        .get(i)
-                        .and_then(Option::as_ref)
-                        .and_then(|e| e.enc.pieces.get(usize::from(piece)));
-                    if let (Some(hw), Some(e)) = (hw, map.entry(p, s)) {
-                        e.set(idx, tag, hw.hw_addr, hw.hw_len);
-                    }
-                }
-            }
-        }
-        cs.assign = plan.assign;
-        plan.starved
     }
 
     /// The register image installed on `cpu` (for a hypervisor to save before
@@ -1174,177 +748,9 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     pub fn table(&self) -> Result<ConstraintTable<CPUS, TASKS>, Error> {
         self.with_parts(|_, table| table.clone().ok_or(Error::NotInitialized))
     }
-
-    /// The occupied slots of `pool` on a CPU whose breakpoint watches the
-    /// reported access kind (any kind when `access` is empty): event index,
-    /// tag, the slot's hardware range and the breakpoint's region.
-    fn candidates<'a>(
-        &'a self,
-        map: &'a SlotMap,
-        pool: Pool,
-        access: Access,
-    ) -> impl Iterator<Item = (u16, u32, (u64, u64), (u64, u64))> + 'a {
-        map.pool(pool.index()).iter().filter_map(move |e| {
-            let (idx, tag, hw_addr, hw_len) = e.load()?;
-            let (ra, rl, racc) = self.cells.get(usize::from(idx)).map(EventCell::region)?;
-            (access.is_empty() || racc.intersects(access)).then_some((
-                idx,
-                tag,
-                (hw_addr, hw_len),
-                (ra, rl),
-            ))
-        })
-    }
-
-    /// The debug exception handler's entry point. Takes no lock and allocates
-    /// nothing, so it may run in NMI or debug-exception context on `cpu` (the
-    /// calling CPU).
-    ///
-    /// Decodes `raw` through the backend, counts a hit on every breakpoint that
-    /// fired (once per breakpoint even if several of its registers fired), calls
-    /// the handler every `sample_period` hits, counts stray hits, and returns
-    /// what the CPU must do to continue.
-    pub fn handle_exception(&self, cpu: u16, raw: &A::Exception) -> Resume {
-        let (Some(map), Some(bs)) = (
-            self.maps.get(usize::from(cpu)),
-            self.backend_cpus.get(usize::from(cpu)),
-        ) else {
-            // No such CPU: nothing of ours can have fired there.
-            return Resume::NOT_OURS;
-        };
-        let d = self.arch.decode(cpu, bs, raw);
-        let mut done: Vec<u16, MAX_SLOTS> = Vec::new();
-        let mut deliver = |idx: u16, tag: u32, addr: u64| {
-            if done.contains(&idx) {
-                return;
-            }
-            let _ = done.push(idx);
-            let delivered = self
-                .cells
-                .get(usize::from(idx))
-                .and_then(|c| c.enter(tag))
-                .map(|g| {
-                    let (hits, due) = g.count();
-                    if due {
-                        let (region_addr, region_len, _) = g.region();
-                        let sample = Sample {
-                            handle: Handle {
-                                index: idx,
-                                manager: self.id.load(Ordering::Relaxed),
-                                generation: g.generation(),
-                            },
-                            cpu,
-                            addr,
-                            ip: d.ip,
-                            access: d.access,
-                            hits,
-                            region_addr,
-                            region_len,
-                        };
-                        self.handler.on_sample(&sample);
-                    }
-                });
-            if delivered.is_none() {
-                map.count_stray();
-            }
-        };
-        // A slot a debugger reserved fired: its exception too.
-        let mut foreign = false;
-        match d.fired {
-            Fired::None => {}
-            Fired::Slots { pool, mask } => {
-                let reserved = map.reserved(pool.index());
-                for s in (0..MAX_SLOTS).filter(|s| mask & (1 << s) != 0) {
-                    if reserved & (1 << s) != 0 {
-                        foreign = true;
-                        continue;
-                    }
-                    match map.entry(pool.index(), s).and_then(|e| e.load()) {
-                        Some((idx, tag, hw_addr, _)) => {
-                            let region = self.cells.get(usize::from(idx)).map(EventCell::region);
-                            let addr = match region {
-                                Some((a, l, _)) if distance(d.addr, a, l) == 0 => d.addr,
-                                _ => hw_addr,
-                            };
-                            deliver(idx, tag, addr)
-                        }
-                        None => map.count_stray(),
-                    }
-                }
-            }
-            Fired::ByAddress { pool } => {
-                // The slots' occupants as loaded, so a slot the rule picks is
-                // delivered to the event it was matched against.
-                let mut who: [Option<(u16, u32)>; MAX_SLOTS] = [None; MAX_SLOTS];
-                let slots = map
-                    .pool(pool.index())
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(s, e)| {
-                        let (idx, tag, hw_addr, hw_len) = e.load()?;
-                        let (ra, rl, racc) =
-                            self.cells.get(usize::from(idx)).map(EventCell::region)?;
-                        *who.get_mut(s)? = Some((idx, tag));
-                        Some(Slot {
-                            slot: s as u8,
-                            region: (ra, rl),
-                            hw: (hw_addr, hw_len),
-                            access: racc,
-                        })
-                    });
-                match match_address(slots, d.addr, d.access) {
-                    Match::Exact(mask) => {
-                        for (s, occ) in who.iter().enumerate() {
-                            if let (true, Some((idx, tag))) = (mask & (1 << s) != 0, *occ) {
-                                deliver(idx, tag, d.addr);
-                            }
-                        }
-                    }
-                    Match::Filtered => map.count_stray(),
-                    // Maybe the debugger's: no guess, no stray; hand it on.
-                    Match::Closest(_) | Match::NoCandidate if map.reserved(pool.index()) != 0 => {
-                        foreign = true
-                    }
-                    Match::Closest(s) => match who.get(usize::from(s)).copied().flatten() {
-                        Some((idx, tag)) => deliver(idx, tag, d.addr),
-                        None => map.count_stray(),
-                    },
-                    Match::NoCandidate => map.count_stray(),
-                }
-            }
-            // Maybe the debugger's, and nothing says which: hand it on.
-            Fired::Unattributed { pool } if map.reserved(pool.index()) != 0 => foreign = true,
-            Fired::Unattributed { pool } => {
-                // The one breakpoint that can explain the hit, if there is
-                // exactly one (a split breakpoint occupies several slots).
-                let mut only: Option<(u16, u32, u64)> = None;
-                let mut several = false;
-                for (idx, tag, _, (ra, _)) in self.candidates(map, pool, d.access) {
-                    match only {
-                        Some((i, _, _)) if i != idx => several = true,
-                        _ => only = Some((idx, tag, ra)),
-                    }
-                }
-                match only {
-                    Some((idx, tag, addr)) if !several => deliver(idx, tag, addr),
-                    _ => map.count_stray(),
-                }
-            }
-        }
-        let r = d.resume;
-        if !foreign {
-            r
-        } else if done.is_empty() && r.is_ours() && !r.pass_on && r.action != Action::SingleStep {
-            // Nothing of ours fired and the backend has no step to finish:
-            // wholly the debugger's.
-            Resume::NOT_OURS
-        } else {
-            r.and_pass_on()
-        }
-    }
 }
 
-fn cpu_index<const CPUS: usize, const TASKS: usize>(
+pub(crate) fn cpu_index<const CPUS: usize, const TASKS: usize>(
     table: &ConstraintTable<CPUS, TASKS>,
     cpu: u16,
 ) -> Result<usize, Error> {
@@ -1356,7 +762,7 @@ fn cpu_index<const CPUS: usize, const TASKS: usize>(
 }
 
 /// Online CPUs whose registers may change because of a breakpoint on `target`.
-fn affected<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize>(
+pub(crate) fn affected<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize>(
     st: &State<S, CPUS, EVENTS, TASKS>,
     target: Target,
 ) -> CpuSet {
@@ -1377,56 +783,4 @@ fn affected<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize>(
         }
     }
     set
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-    use crate::mock::{Mock, MockConfig};
-    use std::sync::Mutex;
-
-    static SAMPLES: Mutex<std::vec::Vec<Sample>> = Mutex::new(std::vec::Vec::new());
-
-    fn record(s: &Sample) {
-        SAMPLES.lock().unwrap().push(*s);
-    }
-
-    type Small = Hwbp<Mock, fn(&Sample), 1, 2, 2>;
-
-    /// Storage index 0 reused until its generation passes 2³²: the first
-    /// handle of that index must stay stale, and hits on the breakpoint now
-    /// there must name its handle (whose generation's low half wrapped).
-    #[test]
-    fn a_handle_stays_stale_after_2_pow_32_reuses_of_its_index() {
-        let hw: Box<Small> = Box::new(Hwbp::new(Mock::new(MockConfig::X86_LIKE), record));
-        hw.init(1).unwrap();
-        hw.cpu_online(0).unwrap();
-        let w = BreakpointAttr::watch(0x1000, 4, Access::WRITE).target(Target::Cpu(0));
-        let first = hw.register(&w).unwrap().handle;
-        let _ = hw.unregister(first).unwrap();
-        // As if index 0 had been registered and unregistered 2³² − 2 times
-        // more (too slow to do for real).
-        hw.with(|st| {
-            st.generations[0] = u32::MAX.into();
-            Ok(())
-        })
-        .unwrap();
-        let last32 = hw.register(&w).unwrap().handle;
-        let _ = hw.unregister(last32).unwrap();
-        let now = hw.register(&w).unwrap();
-        assert_eq!(now.handle.index(), first.index());
-        assert_eq!(
-            hw.attr(first),
-            Err(Error::StaleHandle),
-            "old handle valid again"
-        );
-        assert_eq!(hw.attr(last32), Err(Error::StaleHandle));
-        assert_ne!(now.handle, first);
-        hw.sync(0).unwrap();
-        hw.access(0, 0x1000, 4, Access::WRITE, 0x4000);
-        assert_eq!(hw.hits(now.handle), Ok(1));
-        let samples = SAMPLES.lock().unwrap().clone();
-        assert_eq!(samples.len(), 1);
-        assert_eq!(samples[0].handle, now.handle);
-    }
 }
