@@ -1,5 +1,5 @@
 //! The debug exception path: the dispatch decision
-//! ([`crate::Hwbp::handle_exception`]: which breakpoint fired, whom to
+//! ([`crate::Manager::handle_exception`]: which breakpoint fired, whom to
 //! deliver to, what the CPU does next) and the lock-free state it reads.
 //!
 //! The exception path may run in NMI or debug-exception context on any CPU while
@@ -37,7 +37,7 @@ use loom::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use crate::arch::{Action, Arch, Fired, Pool, Resume, MAX_SLOTS};
 use crate::attribution::{distance, match_address, Candidate as Slot, Match};
 use crate::handle::Handle;
-use crate::manager::Hwbp;
+use crate::manager::Manager;
 use crate::Access;
 
 /// How often [`EventCell::region`] re-reads a region that is being modified.
@@ -409,17 +409,17 @@ pub struct Sample {
 ///
 /// Runs in debug-exception (possibly NMI-like) context: it must not block for
 /// long. It may take critical sections (to record the sample, say) and call
-/// the manager, [`Hwbp::unregister`] and [`Hwbp::exit`] included: neither
+/// the manager, [`Manager::unregister`] and [`Manager::exit`] included: neither
 /// waits for a handler, so a handler may unregister another CPU's breakpoint
 /// while that breakpoint's handler unregisters its own, or unregister the
 /// breakpoint being delivered (a one-shot breakpoint). A call from a handler
 /// is refused with [`Error::Busy`](crate::Error::Busy) when the exception interrupted a manager
 /// call on the same CPU. The one thing a handler must not call is
-/// [`Hwbp::wait_quiesced`]: it waits for handlers to finish.
+/// [`Manager::wait_quiesced`]: it waits for handlers to finish.
 ///
-/// Once [`Hwbp::unregister`] has returned, no new delivery to the breakpoint
+/// Once [`Manager::unregister`] has returned, no new delivery to the breakpoint
 /// starts, but one that started earlier on another CPU may still be
-/// running; [`Hwbp::quiesced`] / [`Hwbp::wait_quiesced`] tell when it is
+/// running; [`Manager::quiesced`] / [`Manager::wait_quiesced`] tell when it is
 /// over (before freeing what the handler uses).
 pub trait Handler {
     /// Called every `sample_period` hits of a breakpoint.
@@ -437,7 +437,7 @@ impl<F: Fn(&Sample)> Handler for F {
 }
 
 impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: usize>
-    Hwbp<A, H, CPUS, EVENTS, TASKS>
+    Manager<A, H, CPUS, EVENTS, TASKS>
 {
     /// The occupied slots of `pool` on a CPU whose breakpoint watches the
     /// reported access kind (any kind when `access` is empty): event index,
@@ -654,7 +654,7 @@ mod tests {
 /// RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p hwbp-core --release --lib loom
 /// ```
 ///
-/// `--lib` is needed: the integration tests and doc tests keep `Hwbp` in
+/// `--lib` is needed: the integration tests and doc tests keep `Manager` in
 /// `static`s, which `--cfg loom` cannot build. Without the preemption bound
 /// the search is exhaustive and takes about a minute instead of a second.
 #[cfg(all(test, loom))]

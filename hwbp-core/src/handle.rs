@@ -6,7 +6,7 @@
 /// Every call that takes a handle refuses it with [`Error::StaleHandle`](crate::Error::StaleHandle)
 /// once the breakpoint is unregistered, even if its storage is reused, and
 /// when the handle comes from another manager (a handle carries the identity
-/// its manager took in [`Hwbp::init`](crate::Hwbp::init)).
+/// its manager took in [`Manager::init`](crate::Manager::init)).
 ///
 /// Storage is reused lowest index first, so one index can be reused very
 /// often (a debugger setting and clearing one watchpoint in a loop). The
@@ -35,7 +35,7 @@ impl Handle {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use crate::mock::{Mock, MockConfig};
-    use crate::{Access, BreakpointAttr, Error, Hwbp, Sample, Target};
+    use crate::{Access, BreakpointAttr, Error, Manager, Sample, Target};
     use std::sync::Mutex;
 
     static SAMPLES: Mutex<std::vec::Vec<Sample>> = Mutex::new(std::vec::Vec::new());
@@ -44,14 +44,14 @@ mod tests {
         SAMPLES.lock().unwrap().push(*s);
     }
 
-    type Small = Hwbp<Mock, fn(&Sample), 1, 2, 2>;
+    type Small = Manager<Mock, fn(&Sample), 1, 2, 2>;
 
     /// Storage index 0 reused until its generation passes 2³²: the first
     /// handle of that index must stay stale, and hits on the breakpoint now
     /// there must name its handle (whose generation's low half wrapped).
     #[test]
     fn a_handle_stays_stale_after_2_pow_32_reuses_of_its_index() {
-        let hw: Box<Small> = Box::new(Hwbp::new(Mock::new(MockConfig::X86_LIKE), record));
+        let hw: Box<Small> = Box::new(Manager::new(Mock::new(MockConfig::X86_LIKE), record));
         hw.init(1).unwrap();
         hw.cpu_online(0).unwrap();
         let w = BreakpointAttr::watch(0x1000, 4, Access::WRITE).target(Target::Cpu(0));

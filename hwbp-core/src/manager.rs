@@ -1,4 +1,4 @@
-//! [`Hwbp`]: the breakpoint manager an embedder keeps (usually in a `static`),
+//! [`Manager`]: the breakpoint manager an embedder keeps (usually in a `static`),
 //! and its lifecycle API: init, hotplug, register / modify / enable / disable /
 //! unregister, fork / exit, debugger reservations, quiescence and queries.
 //!
@@ -21,8 +21,8 @@ use crate::table::ConstraintTable;
 use crate::{BpType, BreakpointAttr, Encoding, Error, Target, TaskId};
 
 /// A set of CPUs (at most 64) whose registers must be brought up to date by
-/// calling [`Hwbp::sync`] on each of them (in a kernel: an IPI).
-#[must_use = "the CPUs in the set must be synced (Hwbp::sync) for the change to reach their registers"]
+/// calling [`Manager::sync`] on each of them (in a kernel: an IPI).
+#[must_use = "the CPUs in the set must be synced (Manager::sync) for the change to reach their registers"]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct CpuSet(u64);
@@ -63,13 +63,13 @@ impl CpuSet {
 }
 
 /// A successful registration.
-#[must_use = "the CPUs in `sync` must be synced (Hwbp::sync) for the breakpoint to reach their registers"]
+#[must_use = "the CPUs in `sync` must be synced (Manager::sync) for the breakpoint to reach their registers"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Registered {
     /// The new breakpoint.
     pub handle: Handle,
-    /// CPUs to [`Hwbp::sync`] so the breakpoint reaches the hardware now.
+    /// CPUs to [`Manager::sync`] so the breakpoint reaches the hardware now.
     pub sync: CpuSet,
 }
 
@@ -114,11 +114,11 @@ pub(crate) struct State<S, const CPUS: usize, const EVENTS: usize, const TASKS: 
 ///   pinned breakpoints at once (a power of two; default 64).
 ///
 /// The backend's per-CPU state ([`Arch::CpuState`]) is kept here, one per
-/// CPU, so the CPU count is written once: `Hwbp<ArmBackend<_>, H, 4>`.
+/// CPU, so the CPU count is written once: `Manager<ArmBackend<_>, H, 4>`.
 ///
-/// Mutations are serialized with [`critical_section`]; [`Hwbp::handle_exception`]
+/// Mutations are serialized with [`critical_section`]; [`Manager::handle_exception`]
 /// takes no lock. See the crate documentation for who calls what.
-pub struct Hwbp<
+pub struct Manager<
     A: Arch,
     H = (),
     const CPUS: usize = 1,
@@ -134,7 +134,7 @@ pub struct Hwbp<
     /// large (it grows with `TASKS`) and is never moved or copied per call.
     pub(crate) table: Mutex<RefCell<Option<ConstraintTable<CPUS, TASKS>>>>,
     /// This manager's identity, carried by its handles; 0 until
-    /// [`Hwbp::init`]. An atomic so the exception path can name handles
+    /// [`Manager::init`]. An atomic so the exception path can name handles
     /// without a lock (32-bit: see `crate::id`).
     pub(crate) id: AtomicU32,
     pub(crate) cells: [EventCell; EVENTS],
@@ -142,7 +142,7 @@ pub struct Hwbp<
 }
 
 impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: usize>
-    Hwbp<A, H, CPUS, EVENTS, TASKS>
+    Manager<A, H, CPUS, EVENTS, TASKS>
 {
     const SHAPE_OK: () = {
         assert!(CPUS >= 1 && CPUS <= 64, "CPUS must be 1..=64");
@@ -156,12 +156,12 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         );
     };
 
-    /// A manager with no CPUs set up yet; call [`Hwbp::init`] next.
+    /// A manager with no CPUs set up yet; call [`Manager::init`] next.
     #[cfg(not(loom))]
     pub const fn new(arch: A, handler: H) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::SHAPE_OK;
-        Hwbp {
+        Manager {
             arch,
             backend_cpus: [const { A::CPU_STATE_INIT }; CPUS],
             handler,
@@ -187,7 +187,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     pub fn new(arch: A, handler: H) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::SHAPE_OK;
-        Hwbp {
+        Manager {
             arch,
             backend_cpus: [const { A::CPU_STATE_INIT }; CPUS],
             handler,
@@ -265,7 +265,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     /// Discover the debug hardware ([`Arch::discover`]; call it on the boot
     /// CPU) and build the constraint table for `nr_cpus` CPUs from the slot
     /// counts found. All CPUs start offline; bring each up with
-    /// [`Hwbp::cpu_online`] on that CPU. Calling it again once breakpoints exist
+    /// [`Manager::cpu_online`] on that CPU. Calling it again once breakpoints exist
     /// is refused with [`Error::Busy`]. Without usable debug hardware the
     /// backend's reason is returned ([`Error::Hardware`]).
     ///
@@ -396,7 +396,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
 
     /// Register a breakpoint. On success it is reserved in the constraint table
     /// (pinned: guaranteed to be on the hardware whenever its context runs) and
-    /// reaches the hardware at the next [`Hwbp::sync`] / [`Hwbp::sched_in`] of the
+    /// reaches the hardware at the next [`Manager::sync`] / [`Manager::sched_in`] of the
     /// CPUs in [`Registered::sync`]. On failure nothing changed.
     pub fn register(&self, attr: &BreakpointAttr) -> Result<Registered, Error> {
         self.with_table(|st, table| {
@@ -426,7 +426,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     ///
     /// Never waits, so it may be called from any handler, the breakpoint's
     /// own included. To know that the handler has finished (before freeing
-    /// what it uses), ask [`Hwbp::quiesced`] or call [`Hwbp::wait_quiesced`]
+    /// what it uses), ask [`Manager::quiesced`] or call [`Manager::wait_quiesced`]
     /// outside handler context.
     pub fn unregister(&self, h: Handle) -> Result<CpuSet, Error> {
         self.with_table(|st, table| {
@@ -469,9 +469,9 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         })
     }
 
-    /// Wait until [`Hwbp::quiesced`] says the unregistered breakpoint `h`
+    /// Wait until [`Manager::quiesced`] says the unregistered breakpoint `h`
     /// named has no delivery running on any CPU. Refused as
-    /// [`Hwbp::quiesced`] refuses.
+    /// [`Manager::quiesced`] refuses.
     ///
     /// Must not be called from a [`Handler`] (nor anywhere a handler can be
     /// held up, such as with the debug exception masked on a CPU where one
@@ -486,10 +486,10 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
 
     /// Whether every breakpoint unregistered so far has no delivery running
     /// on any CPU (for breakpoints whose handles the embedder does not hold,
-    /// such as the copies [`Hwbp::fork`] made, after [`Hwbp::exit`]). Poll it
+    /// such as the copies [`Manager::fork`] made, after [`Manager::exit`]). Poll it
     /// outside handler context; while other CPUs keep unregistering
     /// breakpoints that are being hit it may stay `false`, and then
-    /// [`Hwbp::quiesced`] on a particular handle is the answer.
+    /// [`Manager::quiesced`] on a particular handle is the answer.
     pub fn all_quiesced(&self) -> Result<bool, Error> {
         self.with(|st| {
             self.reclaim(st);
@@ -588,11 +588,11 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     }
 
     /// `task` exited: unregister all of its breakpoints, as
-    /// [`Hwbp::unregister`] does for each (in one critical section: all of
+    /// [`Manager::unregister`] does for each (in one critical section: all of
     /// them or, if refused, none). Never waits for a handler, so a handler
     /// may call it, for its own task too. To know that their handlers have
-    /// finished, use [`Hwbp::quiesced`] with their handles, or
-    /// [`Hwbp::all_quiesced`] for copies made by [`Hwbp::fork`].
+    /// finished, use [`Manager::quiesced`] with their handles, or
+    /// [`Manager::all_quiesced`] for copies made by [`Manager::fork`].
     pub fn exit(&self, task: TaskId) -> Result<CpuSet, Error> {
         self.with_table(|st, table| {
             let mut set = CpuSet::EMPTY;
@@ -618,7 +618,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     /// would break a pinned promise. Sync `cpu` afterwards.
     ///
     /// When a backend names the slots that fired (x86, SH) and one of them is
-    /// reserved, [`Hwbp::handle_exception`] hands the exception on
+    /// reserved, [`Manager::handle_exception`] hands the exception on
     /// ([`Resume::NOT_OURS`](crate::Resume::NOT_OURS), or the resume with [`Resume::pass_on`](crate::Resume::pass_on) set if a
     /// breakpoint of ours fired too). When it only reports an address (Arm), a hit that no
     /// breakpoint of ours contains is left to the debugger (neither guessed

@@ -3,21 +3,21 @@
 //! Slots are assigned when a context is scheduled in, not at registration (seed
 //! 004: "the register used for a breakpoint can be different between two sched
 //! atoms"). The order is CPU-bound pinned, task pinned, then flexible events
-//! round-robin from a per-CPU cursor that [`crate::Hwbp::rotate`] advances, as
+//! round-robin from a per-CPU cursor that [`crate::Manager::rotate`] advances, as
 //! perf multiplexes counters. Events that stay selected keep their physical
 //! slots, so an unchanged context produces an unchanged image and no register
 //! is written.
 //!
 //! This module owns both halves: the pure decision ([`plan`]) and the
-//! manager's scheduling entry points ([`crate::Hwbp::sched_in`],
-//! [`crate::Hwbp::sched_out`], [`crate::Hwbp::sync`],
-//! [`crate::Hwbp::rotate`]), which gather the eligible events, plan, install
+//! manager's scheduling entry points ([`crate::Manager::sched_in`],
+//! [`crate::Manager::sched_out`], [`crate::Manager::sync`],
+//! [`crate::Manager::rotate`]), which gather the eligible events, plan, install
 //! the register image through the backend and publish the new slot occupants
 //! to dispatch (`reschedule`).
 
 use crate::arch::{Arch, Pool, SlotCounts, MAX_SLOTS};
 use crate::dispatch::{tag_of, Handler};
-use crate::manager::{cpu_index, Hwbp, State};
+use crate::manager::{cpu_index, Manager, State};
 use crate::table::ConstraintTable;
 use crate::{Error, Image, TaskId};
 use heapless::Vec;
@@ -159,10 +159,10 @@ pub(crate) fn plan<const N: usize>(
 }
 
 impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: usize>
-    Hwbp<A, H, CPUS, EVENTS, TASKS>
+    Manager<A, H, CPUS, EVENTS, TASKS>
 {
     /// The context on `cpu` is leaving (context switch). The registers are not
-    /// written yet: the next [`Hwbp::sched_in`] writes only what differs, so
+    /// written yet: the next [`Manager::sched_in`] writes only what differs, so
     /// switching between contexts with the same breakpoints costs nothing.
     pub fn sched_out(&self, cpu: u16) -> Result<(), Error> {
         self.with_table(|st, table| {

@@ -12,7 +12,7 @@ use core::sync::atomic::Ordering;
 use crate::arch::{Arch, Pool};
 use crate::dispatch::{next_generation, EventCell, Handler};
 use crate::handle::Handle;
-use crate::manager::{affected, CpuSet, Hwbp, State};
+use crate::manager::{affected, CpuSet, Manager, State};
 use crate::sched::Times;
 use crate::table::Demand;
 use crate::{BreakpointAttr, Encoding, Error, Target, TaskId};
@@ -47,7 +47,7 @@ impl<S> Event<S> {
 }
 
 impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: usize>
-    Hwbp<A, H, CPUS, EVENTS, TASKS>
+    Manager<A, H, CPUS, EVENTS, TASKS>
 {
     /// The lowest reusable storage index (free, and not retiring with a
     /// delivery still in flight). Entries below `free_hint` are occupied.
