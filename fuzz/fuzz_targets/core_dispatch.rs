@@ -4,7 +4,7 @@
 #![no_main]
 
 use hwbp_core::mock::{Mock, MockConfig, MockException};
-use hwbp_core::{Access, BreakpointAttr, Fired, Hwbp, Pool, Resume, Sample, Target};
+use hwbp_core::{Access, BreakpointAttr, Fired, Manager, Pool, Resume, Sample, Target};
 use hwbp_fuzz::Bytes;
 use libfuzzer_sys::fuzz_target;
 
@@ -19,8 +19,8 @@ fuzz_target!(|data: &[u8]| {
         1 => MockConfig::ARM_LIKE,
         _ => MockConfig::SH_LIKE,
     };
-    let hw: Box<Hwbp<Mock, fn(&Sample), 2, 8, 2>> =
-        Box::new(Hwbp::new(Mock::new(cfg), check as fn(&Sample)));
+    let hw: Box<Manager<Mock, fn(&Sample), 2, 8, 2>> =
+        Box::new(Manager::new(Mock::new(cfg), check as fn(&Sample)));
     hw.init(2).unwrap();
     for c in 0..2 {
         hw.cpu_online(c).unwrap();

@@ -4,7 +4,7 @@
 #![no_main]
 
 use hwbp_core::mock::{Mock, MockConfig};
-use hwbp_core::{BpType, Handle, Hwbp, Pool, TaskId};
+use hwbp_core::{BpType, Handle, Manager, Pool, TaskId};
 use hwbp_fuzz::Bytes;
 use libfuzzer_sys::fuzz_target;
 
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         1 => MockConfig::ARM_LIKE,
         _ => MockConfig::SH_LIKE,
     };
-    let hw: Box<Hwbp<Mock, (), 4, 8, 4>> = Box::new(Hwbp::new(Mock::new(cfg), ()));
+    let hw: Box<Manager<Mock, (), 4, 8, 4>> = Box::new(Manager::new(Mock::new(cfg), ()));
     let _ = hw.init(u16::from(b.u8() % 6));
     let mut handles: Vec<Handle> = Vec::new();
     while !b.is_empty() {

@@ -20,12 +20,12 @@
 //! **AArch64** (EL1), with hwbp-core's manager in a `static`:
 //! ```no_run
 //! use hwbp_arm64::{backend::aarch64::SPSR_SS, Aarch64Backend, Aarch64Exception};
-//! use hwbp_core::Hwbp;
+//! use hwbp_core::Manager;
 //!
 //! // Up to 2 CPUs, 16 events, 4 tasks. SAFETY: we run at EL1 and nothing else
 //! // touches the debug registers.
-//! static HWBP: Hwbp<Aarch64Backend, (), 2, 16, 4> =
-//!     Hwbp::new(unsafe { Aarch64Backend::aarch64() }, ());
+//! static HWBP: Manager<Aarch64Backend, (), 2, 16, 4> =
+//!     Manager::new(unsafe { Aarch64Backend::aarch64() }, ());
 //!
 //! fn boot() -> Result<(), hwbp_core::Error> {
 //!     HWBP.init(2) // discovery: ID_AA64DFR0_EL1 (BRPs, WRPs)
@@ -54,12 +54,12 @@
 //! **AArch32 / Armv7** (PL1, monitor debug mode):
 //! ```no_run
 //! use hwbp_arm64::{AbortKind, Aarch32Backend, Aarch32Exception, StepMethod};
-//! use hwbp_core::{Action, Hwbp};
+//! use hwbp_core::{Action, Manager};
 //!
 //! // StepMethod::Mismatch on hardware (reserves the last breakpoint);
 //! // StepMethod::Manual on QEMU 7.2, which has no mismatch breakpoints.
-//! static HWBP: Hwbp<Aarch32Backend, (), 2, 16, 4> =
-//!     Hwbp::new(unsafe { Aarch32Backend::aarch32(StepMethod::Manual) }, ());
+//! static HWBP: Manager<Aarch32Backend, (), 2, 16, 4> =
+//!     Manager::new(unsafe { Aarch32Backend::aarch32(StepMethod::Manual) }, ());
 //!
 //! // init reads DBGDIDR; cpu_online: DBGOSLAR, DBGVCR = 0,
 //! // DBGDSCRext.MDBGen, every slot cleared.
@@ -90,7 +90,7 @@
 //!
 //! The step-over state lives per CPU in an [`ArmCpuState`], which the manager
 //! keeps (one per CPU, `CPUS` written once, in the manager's type) and hands
-//! out with `Hwbp::backend_cpu`.
+//! out with `Manager::backend_cpu`.
 //!
 //! # Host use
 //!

@@ -104,7 +104,8 @@ fn discovery_and_odd_counts() {
         ))
     );
     // A CPU beyond those the manager keeps state for.
-    let mgr: hwbp_core::Hwbp<ArmBackend<Model>, (), 2> = hwbp_core::Hwbp::new(a64(A53).arm, ());
+    let mgr: hwbp_core::Manager<ArmBackend<Model>, (), 2> =
+        hwbp_core::Manager::new(a64(A53).arm, ());
     mgr.init(2).unwrap();
     assert_eq!(mgr.cpu_online(2), Err(Error::CpuOutOfRange { cpu: 2 }));
     // AArch32: cortex-a15, and an unsupported v7 memory-mapped core.
@@ -570,7 +571,7 @@ fn foreign_exceptions_are_not_ours() {
     });
     assert_eq!(arm.decode(0, &data_abort).resume, Resume::NOT_OURS);
     // A CPU the manager has no state for.
-    let mgr: hwbp_core::Hwbp<ArmBackend<Model>, (), 2> = hwbp_core::Hwbp::new(arm.arm, ());
+    let mgr: hwbp_core::Manager<ArmBackend<Model>, (), 2> = hwbp_core::Manager::new(arm.arm, ());
     assert_eq!(mgr.handle_exception(7, &brk), Resume::NOT_OURS);
 }
 
@@ -681,7 +682,7 @@ fn aarch32_mismatch_refuses_what_can_hit_at_pl1() {
     assert!(arm.encode(&user_watch.user_only()).is_ok());
     // Generic errors come first (the manager checks them before the
     // backend's rules); Manual stepping takes kernel requests.
-    let mgr: hwbp_core::Hwbp<ArmBackend<Model>> = hwbp_core::Hwbp::new(arm.arm, ());
+    let mgr: hwbp_core::Manager<ArmBackend<Model>> = hwbp_core::Manager::new(arm.arm, ());
     mgr.init(1).unwrap();
     assert_eq!(
         mgr.register(&BreakpointAttr::watch(0x2000, 0, Access::WRITE)),

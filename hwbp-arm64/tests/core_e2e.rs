@@ -9,17 +9,17 @@ use hwbp_arm64::esr::{esr_for, ExceptionClass};
 use hwbp_arm64::model::{DataAccess, Fetch, Model, ModelException, ModelId};
 use hwbp_arm64::Aarch64Exception;
 use hwbp_arm64::{ArmBackend, Flavour, StepMethod, AARCH32_KERNEL_BASE};
-use hwbp_core::{Access, BreakpointAttr, Handle, Hwbp, Resume, Sample, Target};
+use hwbp_core::{Access, BreakpointAttr, Handle, Manager, Resume, Sample, Target};
 
 const A53: u64 = 0x1030_5106;
 const A15: u32 = 0x3515_f021;
 
 struct Rig<F: Fn(&Sample)> {
-    hw: Hwbp<ArmBackend<Model>, F, 1, 8, 4>,
+    hw: Manager<ArmBackend<Model>, F, 1, 8, 4>,
 }
 
 fn rig<F: Fn(&Sample)>(arm: ArmBackend<Model>, f: F) -> Rig<F> {
-    let hw = Hwbp::new(arm, f);
+    let hw = Manager::new(arm, f);
     // init discovers the counts (ArmBackend::probe); no probe call first.
     hw.init(1).unwrap();
     hw.cpu_online(0).unwrap();

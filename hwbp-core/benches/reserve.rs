@@ -10,8 +10,8 @@
 //! * `table_task` / `table_cpu`: [`ConstraintTable::reserve`] then
 //!   [`ConstraintTable::release`] of a pinned demand of a new task / of CPU 0.
 //!   The CPU-bound request must be checked against the heaviest task.
-//! * `hwbp_task` / `hwbp_cpu`: the same through [`Hwbp::register`] then
-//!   [`Hwbp::unregister`] on the mock backend (encoding, storage, table, the
+//! * `hwbp_task` / `hwbp_cpu`: the same through [`Manager::register`] then
+//!   [`Manager::unregister`] on the mock backend (encoding, storage, table, the
 //!   set of CPUs to sync).
 //!
 //! Flat times across a group mean the cost does not depend on the number of
@@ -36,7 +36,7 @@ use std::time::Duration;
 use criterion::{black_box, BenchmarkId, Criterion};
 use hwbp_core::mock::{Mock, MockConfig};
 use hwbp_core::{
-    Access, BreakpointAttr, ConstraintTable, Demand, Hwbp, Pool, SlotCounts, Target, TaskId,
+    Access, BreakpointAttr, ConstraintTable, Demand, Manager, Pool, SlotCounts, Target, TaskId,
 };
 
 /// CPUs the manager and the table are built for (all online).
@@ -49,7 +49,7 @@ const TASKS: usize = 512;
 /// Numbers of tasks already holding a pinned breakpoint.
 const COUNTS: [usize; 4] = [0, 8, 64, 256];
 
-type Hw = Hwbp<Mock, (), CPUS, EVENTS, TASKS>;
+type Hw = Manager<Mock, (), CPUS, EVENTS, TASKS>;
 type Table = ConstraintTable<CPUS, TASKS>;
 
 /// A pinned 4-byte write watchpoint on a distinct word for task `n`.
@@ -73,7 +73,7 @@ fn demand(target: Target) -> Demand {
 /// A manager on an x86-like mock with `tasks` tasks (ids `0..tasks`) each
 /// holding one pinned breakpoint. Boxed: the value is large.
 fn manager(tasks: usize) -> Box<Hw> {
-    let hw = Box::new(Hwbp::new(Mock::new(MockConfig::X86_LIKE), ()));
+    let hw = Box::new(Manager::new(Mock::new(MockConfig::X86_LIKE), ()));
     hw.init(CPUS as u16).expect("init");
     for cpu in 0..CPUS as u16 {
         hw.cpu_online(cpu).expect("cpu_online");

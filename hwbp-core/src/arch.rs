@@ -317,10 +317,10 @@ pub struct Decoded {
 /// 1. It is built by a `const fn` (an `unsafe` one for real hardware: the
 ///    value is the owner token of the debug registers), so the manager can
 ///    live in a `static`.
-/// 2. [`Hwbp::init`](crate::Hwbp::init) calls [`Arch::discover`] on the boot
+/// 2. [`Manager::init`](crate::Manager::init) calls [`Arch::discover`] on the boot
 ///    CPU: the backend identifies the hardware and returns its register
 ///    counts, or the typed reason it cannot be used.
-/// 3. [`Hwbp::cpu_online`](crate::Hwbp::cpu_online) calls [`Arch::init_cpu`]
+/// 3. [`Manager::cpu_online`](crate::Manager::cpu_online) calls [`Arch::init_cpu`]
 ///    on each CPU.
 ///
 /// Methods take `&self`. State a backend keeps per CPU (a pending step-over,
@@ -346,7 +346,7 @@ pub trait Arch {
     const CPU_STATE_INIT: Self::CpuState;
 
     /// Identify the debug hardware (on the boot CPU, from
-    /// [`Hwbp::init`](crate::Hwbp::init)) and return the registers the core
+    /// [`Manager::init`](crate::Manager::init)) and return the registers the core
     /// may use, or why there are none: [`Error::Hardware`] with the reason.
     fn discover(&self) -> Result<SlotCounts, Error>;
 

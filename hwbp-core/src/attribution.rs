@@ -10,10 +10,10 @@
 //! [`match_address`] is that rule, refined with the hardware ranges of split
 //! and masked regions: a hit inside a slot's hardware range but outside the
 //! user's region is filtered (stray) instead of being attributed by distance.
-//! It is the one implementation: [`Hwbp::handle_exception`] applies it to
+//! It is the one implementation: [`Manager::handle_exception`] applies it to
 //! [`Fired::ByAddress`], and embedders without the manager may call it.
 //!
-//! [`Hwbp::handle_exception`]: crate::Hwbp::handle_exception
+//! [`Manager::handle_exception`]: crate::Manager::handle_exception
 //! [`Fired::ByAddress`]: crate::Fired::ByAddress
 
 use crate::Access;

@@ -1,4 +1,6 @@
-//! The lock-free side of the layer: what the debug exception handler reads.
+//! The debug exception path: the dispatch decision
+//! ([`crate::Manager::handle_exception`]: which breakpoint fired, whom to
+//! deliver to, what the CPU does next) and the lock-free state it reads.
 //!
 //! The exception path may run in NMI or debug-exception context on any CPU while
 //! another CPU registers or unregisters, so it takes no lock and allocates
@@ -40,7 +42,10 @@ use loom::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
 #[cfg(all(not(loom), not(target_has_atomic = "64")))]
 use portable_atomic::AtomicU64;
 
-use crate::arch::MAX_SLOTS;
+use crate::arch::{Action, Arch, Fired, Pool, Resume, MAX_SLOTS};
+use crate::attribution::{distance, match_address, Candidate as Slot, Match};
+use crate::handle::Handle;
+use crate::manager::Manager;
 use crate::Access;
 
 /// How often [`EventCell::region`] re-reads a region that is being modified.
@@ -386,6 +391,231 @@ fn spin() {
     loom::thread::yield_now();
 }
 
+/// What a handler receives for a delivered hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Sample {
+    /// The breakpoint.
+    pub handle: Handle,
+    /// The CPU that hit it.
+    pub cpu: u16,
+    /// The address accessed or executed, as precisely as the hardware reports.
+    pub addr: u64,
+    /// Instruction pointer at the exception.
+    pub ip: u64,
+    /// The access kind the hardware reports (empty if it does not).
+    pub access: Access,
+    /// Hits counted so far, this one included.
+    pub hits: u64,
+    /// The region the user asked for (first byte).
+    pub region_addr: u64,
+    /// The region the user asked for (length).
+    pub region_len: u64,
+}
+
+/// Receives samples from the exception path.
+///
+/// Runs in debug-exception (possibly NMI-like) context: it must not block for
+/// long. It may take critical sections (to record the sample, say) and call
+/// the manager, [`Manager::unregister`] and [`Manager::exit`] included: neither
+/// waits for a handler, so a handler may unregister another CPU's breakpoint
+/// while that breakpoint's handler unregisters its own, or unregister the
+/// breakpoint being delivered (a one-shot breakpoint). A call from a handler
+/// is refused with [`Error::Busy`](crate::Error::Busy) when the exception interrupted a manager
+/// call on the same CPU. The one thing a handler must not call is
+/// [`Manager::wait_quiesced`]: it waits for handlers to finish.
+///
+/// Once [`Manager::unregister`] has returned, no new delivery to the breakpoint
+/// starts, but one that started earlier on another CPU may still be
+/// running; [`Manager::quiesced`] / [`Manager::wait_quiesced`] tell when it is
+/// over (before freeing what the handler uses).
+pub trait Handler {
+    /// Called every `sample_period` hits of a breakpoint.
+    fn on_sample(&self, sample: &Sample);
+}
+
+impl Handler for () {
+    fn on_sample(&self, _: &Sample) {}
+}
+
+impl<F: Fn(&Sample)> Handler for F {
+    fn on_sample(&self, sample: &Sample) {
+        self(sample)
+    }
+}
+
+impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: usize>
+    Manager<A, H, CPUS, EVENTS, TASKS>
+{
+    /// The occupied slots of `pool` on a CPU whose breakpoint watches the
+    /// reported access kind (any kind when `access` is empty): event index,
+    /// tag, the slot's hardware range and the breakpoint's region.
+    fn candidates<'a>(
+        &'a self,
+        map: &'a SlotMap,
+        pool: Pool,
+        access: Access,
+    ) -> impl Iterator<Item = (u16, u32, (u64, u64), (u64, u64))> + 'a {
+        map.pool(pool.index()).iter().filter_map(move |e| {
+            let (idx, tag, hw_addr, hw_len) = e.load()?;
+            let (ra, rl, racc) = self.cells.get(usize::from(idx)).map(EventCell::region)?;
+            (access.is_empty() || racc.intersects(access)).then_some((
+                idx,
+                tag,
+                (hw_addr, hw_len),
+                (ra, rl),
+            ))
+        })
+    }
+
+    /// The debug exception handler's entry point. Takes no lock and allocates
+    /// nothing, so it may run in NMI or debug-exception context on `cpu` (the
+    /// calling CPU).
+    ///
+    /// Decodes `raw` through the backend, counts a hit on every breakpoint that
+    /// fired (once per breakpoint even if several of its registers fired), calls
+    /// the handler every `sample_period` hits, counts stray hits, and returns
+    /// what the CPU must do to continue.
+    pub fn handle_exception(&self, cpu: u16, raw: &A::Exception) -> Resume {
+        let (Some(map), Some(bs)) = (
+            self.maps.get(usize::from(cpu)),
+            self.backend_cpus.get(usize::from(cpu)),
+        ) else {
+            // No such CPU: nothing of ours can have fired there.
+            return Resume::NOT_OURS;
+        };
+        let d = self.arch.decode(cpu, bs, raw);
+        let mut done: heapless::Vec<u16, MAX_SLOTS> = heapless::Vec::new();
+        let mut deliver = |idx: u16, tag: u32, addr: u64| {
+            if done.contains(&idx) {
+                return;
+            }
+            let _ = done.push(idx);
+            let delivered = self
+                .cells
+                .get(usize::from(idx))
+                .and_then(|c| c.enter(tag))
+                .map(|g| {
+                    let (hits, due) = g.count();
+                    if due {
+                        let (region_addr, region_len, _) = g.region();
+                        let sample = Sample {
+                            handle: Handle {
+                                index: idx,
+                                manager: self.id.load(Ordering::Relaxed),
+                                generation: g.generation(),
+                            },
+                            cpu,
+                            addr,
+                            ip: d.ip,
+                            access: d.access,
+                            hits,
+                            region_addr,
+                            region_len,
+                        };
+                        self.handler.on_sample(&sample);
+                    }
+                });
+            if delivered.is_none() {
+                map.count_stray();
+            }
+        };
+        // A slot a debugger reserved fired: its exception too.
+        let mut foreign = false;
+        match d.fired {
+            Fired::None => {}
+            Fired::Slots { pool, mask } => {
+                let reserved = map.reserved(pool.index());
+                for s in (0..MAX_SLOTS).filter(|s| mask & (1 << s) != 0) {
+                    if reserved & (1 << s) != 0 {
+                        foreign = true;
+                        continue;
+                    }
+                    match map.entry(pool.index(), s).and_then(|e| e.load()) {
+                        Some((idx, tag, hw_addr, _)) => {
+                            let region = self.cells.get(usize::from(idx)).map(EventCell::region);
+                            let addr = match region {
+                                Some((a, l, _)) if distance(d.addr, a, l) == 0 => d.addr,
+                                _ => hw_addr,
+                            };
+                            deliver(idx, tag, addr)
+                        }
+                        None => map.count_stray(),
+                    }
+                }
+            }
+            Fired::ByAddress { pool } => {
+                // The slots' occupants as loaded, so a slot the rule picks is
+                // delivered to the event it was matched against.
+                let mut who: [Option<(u16, u32)>; MAX_SLOTS] = [None; MAX_SLOTS];
+                let slots = map
+                    .pool(pool.index())
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(s, e)| {
+                        let (idx, tag, hw_addr, hw_len) = e.load()?;
+                        let (ra, rl, racc) =
+                            self.cells.get(usize::from(idx)).map(EventCell::region)?;
+                        *who.get_mut(s)? = Some((idx, tag));
+                        Some(Slot {
+                            slot: s as u8,
+                            region: (ra, rl),
+                            hw: (hw_addr, hw_len),
+                            access: racc,
+                        })
+                    });
+                match match_address(slots, d.addr, d.access) {
+                    Match::Exact(mask) => {
+                        for (s, occ) in who.iter().enumerate() {
+                            if let (true, Some((idx, tag))) = (mask & (1 << s) != 0, *occ) {
+                                deliver(idx, tag, d.addr);
+                            }
+                        }
+                    }
+                    Match::Filtered => map.count_stray(),
+                    // Maybe the debugger's: no guess, no stray; hand it on.
+                    Match::Closest(_) | Match::NoCandidate if map.reserved(pool.index()) != 0 => {
+                        foreign = true
+                    }
+                    Match::Closest(s) => match who.get(usize::from(s)).copied().flatten() {
+                        Some((idx, tag)) => deliver(idx, tag, d.addr),
+                        None => map.count_stray(),
+                    },
+                    Match::NoCandidate => map.count_stray(),
+                }
+            }
+            // Maybe the debugger's, and nothing says which: hand it on.
+            Fired::Unattributed { pool } if map.reserved(pool.index()) != 0 => foreign = true,
+            Fired::Unattributed { pool } => {
+                // The one breakpoint that can explain the hit, if there is
+                // exactly one (a split breakpoint occupies several slots).
+                let mut only: Option<(u16, u32, u64)> = None;
+                let mut several = false;
+                for (idx, tag, _, (ra, _)) in self.candidates(map, pool, d.access) {
+                    match only {
+                        Some((i, _, _)) if i != idx => several = true,
+                        _ => only = Some((idx, tag, ra)),
+                    }
+                }
+                match only {
+                    Some((idx, tag, addr)) if !several => deliver(idx, tag, addr),
+                    _ => map.count_stray(),
+                }
+            }
+        }
+        let r = d.resume;
+        if !foreign {
+            r
+        } else if done.is_empty() && r.is_ours() && !r.pass_on && r.action != Action::SingleStep {
+            // Nothing of ours fired and the backend has no step to finish:
+            // wholly the debugger's.
+            Resume::NOT_OURS
+        } else {
+            r.and_pass_on()
+        }
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -432,7 +662,7 @@ mod tests {
 /// RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p hwbp-core --release --lib loom
 /// ```
 ///
-/// `--lib` is needed: the integration tests and doc tests keep `Hwbp` in
+/// `--lib` is needed: the integration tests and doc tests keep `Manager` in
 /// `static`s, which `--cfg loom` cannot build. Without the preemption bound
 /// the search is exhaustive and takes about a minute instead of a second.
 #[cfg(all(test, loom))]

@@ -83,7 +83,7 @@ pub enum Error {
     /// The reservation to release was never made: no debugger reservation
     /// there, or a constraint-table claim another table issued.
     NotReserved,
-    /// The manager has not been initialized with [`crate::Hwbp::init`].
+    /// The manager has not been initialized with [`crate::Manager::init`].
     NotInitialized,
     /// The manager's state is being changed on this CPU already (a handler or an
     /// interrupt called in while a change was under way); try again later.

@@ -4,7 +4,7 @@
 //!
 //! A 32-bit counter (not 64-bit: the core must build for targets without
 //! 64-bit atomics, such as `thumbv7em` and `riscv32imac`). It is taken once
-//! per manager ([`crate::Hwbp::init`]) and once per table, so it wraps only
+//! per manager ([`crate::Manager::init`]) and once per table, so it wraps only
 //! after 2³² of them have been created in one program; 0 is never issued.
 
 use core::sync::atomic::{AtomicU32, Ordering};

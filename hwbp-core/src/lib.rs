@@ -11,14 +11,14 @@
 //!   *weights* per CPU and per pool (instruction and data pools are separate
 //!   exactly when the hardware's are), sized from slot counts discovered at
 //!   run time. Its cost never depends on the number of tasks.
-//! * [`Hwbp`]: the event lifecycle (register, enable, disable, modify, fork,
+//! * [`Manager`]: the event lifecycle (register, enable, disable, modify, fork,
 //!   exit, unregister, hotplug, debugger reservations) and per-CPU scheduling
 //!   onto physical slots (pinned first, flexible round-robin with
-//!   [`Hwbp::rotate`]), writing only registers that change.
-//! * [`Hwbp::handle_exception`]: lock-free, allocation-free dispatch from the
+//!   [`Manager::rotate`]), writing only registers that change.
+//! * [`Manager::handle_exception`]: lock-free, allocation-free dispatch from the
 //!   debug exception to the breakpoint's [`Handler`], with stray filtering.
 //! * [`Arch`]: what a CPU family's backend provides (`hwbp-x86`, `hwbp-arm64`,
-//!   `hwbp-sh`): discovery ([`Arch::discover`], run by [`Hwbp::init`]),
+//!   `hwbp-sh`): discovery ([`Arch::discover`], run by [`Manager::init`]),
 //!   encoding, per-CPU init, install, decode, with its per-CPU state
 //!   ([`Arch::CpuState`]) kept by the manager; and [`mock::Mock`], a
 //!   software backend for host tests.
@@ -32,39 +32,70 @@
 //!
 //! | when | call |
 //! |---|---|
-//! | boot | [`Hwbp::init`] once, then [`Hwbp::cpu_online`] on each CPU |
-//! | any context but the debug exception | register / modify / enable / disable / unregister / fork / exit / reserve, then [`Hwbp::sync`] on each CPU of the returned [`CpuSet`] |
-//! | context switch, on the switching CPU | [`Hwbp::sched_out`] then [`Hwbp::sched_in`] |
-//! | periodic tick (flexible breakpoints) | [`Hwbp::rotate`] |
-//! | debug exception | [`Hwbp::handle_exception`], then do what the [`Resume`] says: its [`Action`], and hand the exception on when [`Resume::pass_on`] is set |
-//! | before freeing what a handler uses, outside handlers | [`Hwbp::wait_quiesced`] (or poll [`Hwbp::quiesced`] / [`Hwbp::all_quiesced`]) after the unregister |
+//! | boot | [`Manager::init`] once, then [`Manager::cpu_online`] on each CPU |
+//! | any context but the debug exception | register / modify / enable / disable / unregister / fork / exit / reserve, then [`Manager::sync`] on each CPU of the returned [`CpuSet`] |
+//! | context switch, on the switching CPU | [`Manager::sched_out`] then [`Manager::sched_in`] |
+//! | periodic tick (flexible breakpoints) | [`Manager::rotate`] |
+//! | debug exception | [`Manager::handle_exception`], then do what the [`Resume`] says: its [`Action`], and hand the exception on when [`Resume::pass_on`] is set |
+//! | before freeing what a handler uses, outside handlers | [`Manager::wait_quiesced`] (or poll [`Manager::quiesced`] / [`Manager::all_quiesced`]) after the unregister |
 //!
-//! Unregistering ([`Hwbp::unregister`], [`Hwbp::exit`]) hides a breakpoint
+//! Unregistering ([`Manager::unregister`], [`Manager::exit`]) hides a breakpoint
 //! at once and never waits for a handler ("hide now, reclaim later"): no
 //! delivery starts for it afterwards, its storage is reused only once no
 //! delivery is in flight, and a handler may unregister any breakpoint, its
 //! own included. A handler that had already started on another CPU may still
-//! be running when the unregister returns; [`Hwbp::wait_quiesced`] waits for
+//! be running when the unregister returns; [`Manager::wait_quiesced`] waits for
 //! it (never from a handler).
 //!
 //! The core never writes another CPU's registers: changes that concern other
 //! CPUs come back as a [`CpuSet`] for the embedder to resync there (an IPI in a
 //! kernel).
 //!
+//! ## Where the code lives
+//!
+//! Each file owns one concern; the manager's methods are spread over several
+//! `impl Manager` blocks so that each sits with what it owns.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `manager.rs` | the [`Manager`] struct, its locked state, and the lifecycle API (init, hotplug, register … unregister, fork / exit, reservations, quiescence, queries); [`CpuSet`], [`Registered`], [`Reservation`] |
+//! | `handle.rs` | [`Handle`]: storage index, 64-bit generation, manager identity |
+//! | `id.rs` | the identity counter for managers and constraint tables |
+//! | `storage.rs` | event storage: entries, the free hint, retiring and reclaim ("hide now, reclaim later"), handle lookup |
+//! | `sched.rs` | scheduling: the slot plan and `reschedule`, [`Times`] accounting, with [`Manager::sched_in`] / [`Manager::sched_out`] / [`Manager::sync`] / [`Manager::rotate`] |
+//! | `dispatch.rs` | the exception path: [`Manager::handle_exception`], [`Sample`], [`Handler`], and the lock-free cells and slot maps it reads (loom-checked) |
+//! | [`table`] | the constraint table (what can always fit) |
+//! | [`attr`] | the generic request and its rules |
+//! | [`attribution`] | the address-match rule for address-only hardware |
+//! | [`region`] | the power-of-two region splitter |
+//! | [`arch`] | the backend contract |
+//! | [`mock`] | the software backend for host tests |
+//! | [`error`] | [`Error`] and [`HardwareError`] |
+//!
+//! Dependencies point one way: `manager` builds on `storage`, `sched`,
+//! `dispatch`, `handle` and the leaf modules (`table`, `attr`, `arch`,
+//! `attribution`, `region`, `error`, `id`), which never name the manager.
+//! `storage` and `sched` use `dispatch`'s lock-free cells (to publish, hide
+//! and tag what dispatch reads); `storage` uses `sched`'s [`Times`]. The
+//! only references back to `manager` are the `impl Manager` blocks in
+//! `storage`, `sched`, `dispatch` (and `mock`'s test helper), which need the
+//! manager's struct, its locked state and its small helpers (CPU index
+//! check, affected CPUs).
+//!
 //! ## Example (runs on the host with the mock backend)
 //!
 //! ```
 //! use core::sync::atomic::{AtomicU64, Ordering};
 //! use hwbp_core::mock::{Mock, MockConfig};
-//! use hwbp_core::{Access, BreakpointAttr, Error, Hwbp, Sample, Target};
+//! use hwbp_core::{Access, BreakpointAttr, Error, Manager, Sample, Target};
 //!
 //! static LAST: AtomicU64 = AtomicU64::new(0);
 //! fn on_hit(s: &Sample) { LAST.store(s.addr, Ordering::Relaxed); }
 //!
 //! // 1 CPU, up to 8 breakpoints, up to 4 tasks with pinned breakpoints
-//! // (the defaults are 1 CPU, 64 breakpoints, 64 tasks: `Hwbp<Mock>`).
-//! static HW: Hwbp<Mock, fn(&Sample), 1, 8, 4> =
-//!     Hwbp::new(Mock::new(MockConfig::X86_LIKE), on_hit);
+//! // (the defaults are 1 CPU, 64 breakpoints, 64 tasks: `Manager<Mock>`).
+//! static HW: Manager<Mock, fn(&Sample), 1, 8, 4> =
+//!     Manager::new(Mock::new(MockConfig::X86_LIKE), on_hit);
 //!
 //! HW.init(1)?;
 //! HW.cpu_online(0)?;
@@ -96,11 +127,13 @@ pub mod attr;
 pub mod attribution;
 mod dispatch;
 pub mod error;
-mod hwbp;
+mod handle;
 mod id;
+mod manager;
 pub mod mock;
 pub mod region;
 mod sched;
+mod storage;
 pub mod table;
 
 pub use arch::{
@@ -108,8 +141,11 @@ pub use arch::{
     MAX_SLOTS,
 };
 pub use attr::{Access, BpType, BreakpointAttr, Target, TaskId};
+pub use dispatch::{Handler, Sample};
 pub use error::{Error, HardwareError};
-pub use hwbp::{CpuSet, Handle, Handler, Hwbp, Registered, Reservation, Sample, Times};
+pub use handle::Handle;
+pub use manager::{CpuSet, Manager, Registered, Reservation};
+pub use sched::Times;
 pub use table::{Claim, ConstraintTable, Demand};
 
 /// This crate's README examples, compiled and run as doc tests so they

@@ -2,7 +2,7 @@
 //!
 //! [`Mock`] keeps a register file per CPU, records every register write, and
 //! simulates memory accesses and instruction fetches
-//! ([`Hwbp::access`](crate::Hwbp::access)): the access is matched against the
+//! ([`Manager::access`](crate::Manager::access)): the access is matched against the
 //! CPU's registers and, when one matches, a debug exception is raised into the
 //! core exactly as a trap handler would.
 //!
@@ -20,7 +20,7 @@ use crate::arch::{
     AddressSpace, Arch, Decoded, Encoding, Fired, Image, Piece, Pool, Resume, SlotCounts, MAX_SLOTS,
 };
 use crate::region::Pieces;
-use crate::{Access, BpType, BreakpointAttr, Error, Handler, Hwbp};
+use crate::{Access, BpType, BreakpointAttr, Error, Handler, Manager};
 
 /// CPUs the mock's register file covers.
 pub const MOCK_CPUS: usize = 8;
@@ -374,12 +374,12 @@ impl Arch for Mock {
 }
 
 impl<H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: usize>
-    Hwbp<Mock, H, CPUS, EVENTS, TASKS>
+    Manager<Mock, H, CPUS, EVENTS, TASKS>
 {
     /// Simulate an access of `len` bytes at `addr` (or an instruction fetch with
     /// [`Access::EXEC`]) on `cpu`, from the instruction at `ip`. If a mock
     /// register matches, the debug exception is raised into
-    /// [`Hwbp::handle_exception`] and its continuation returned.
+    /// [`Manager::handle_exception`] and its continuation returned.
     pub fn access(&self, cpu: u16, addr: u64, len: u64, kind: Access, ip: u64) -> Option<Resume> {
         let (pool, mask) = self.arch().matching(cpu, addr, len, kind);
         if mask == 0 {

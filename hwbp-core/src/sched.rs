@@ -3,14 +3,36 @@
 //! Slots are assigned when a context is scheduled in, not at registration (seed
 //! 004: "the register used for a breakpoint can be different between two sched
 //! atoms"). The order is CPU-bound pinned, task pinned, then flexible events
-//! round-robin from a per-CPU cursor that [`crate::Hwbp::rotate`] advances, as
+//! round-robin from a per-CPU cursor that [`crate::Manager::rotate`] advances, as
 //! perf multiplexes counters. Events that stay selected keep their physical
 //! slots, so an unchanged context produces an unchanged image and no register
 //! is written.
+//!
+//! This module owns both halves: the pure decision ([`plan`]) and the
+//! manager's scheduling entry points ([`crate::Manager::sched_in`],
+//! [`crate::Manager::sched_out`], [`crate::Manager::sync`],
+//! [`crate::Manager::rotate`]), which gather the eligible events, plan, install
+//! the register image through the backend and publish the new slot occupants
+//! to dispatch (`reschedule`).
 
-use crate::arch::{Pool, SlotCounts, MAX_SLOTS};
-use crate::{Image, TaskId};
+use crate::arch::{Arch, Pool, SlotCounts, MAX_SLOTS};
+use crate::dispatch::{tag_of, Handler};
+use crate::manager::{cpu_index, Manager, State};
+use crate::table::ConstraintTable;
+use crate::{Error, Image, TaskId};
 use heapless::Vec;
+
+/// Scheduler ticks during which an event could run (its context was on a CPU
+/// and it was enabled) and did run (it sat in a slot). `running / enabled`
+/// scales counts of multiplexed events, as perf does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Times {
+    /// Ticks the event was eligible.
+    pub enabled: u64,
+    /// Ticks the event was on the hardware.
+    pub running: u64,
+}
 
 /// Occupant of each physical slot: (event cell index, piece index).
 pub(crate) type Assign = [[Option<(u16, u8)>; MAX_SLOTS]; 2];
@@ -134,6 +156,196 @@ pub(crate) fn plan<const N: usize>(
         }
     }
     Plan { assign, starved }
+}
+
+impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: usize>
+    Manager<A, H, CPUS, EVENTS, TASKS>
+{
+    /// The context on `cpu` is leaving (context switch). The registers are not
+    /// written yet: the next [`Manager::sched_in`] writes only what differs, so
+    /// switching between contexts with the same breakpoints costs nothing.
+    pub fn sched_out(&self, cpu: u16) -> Result<(), Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            if let Some(cs) = st.cpus.get_mut(c) {
+                cs.task = None;
+            }
+            Ok(())
+        })
+    }
+
+    /// `task` (or no task) now runs on `cpu`; call it on that CPU. Assigns slots
+    /// (CPU pinned, task pinned, then flexible round-robin) and writes only the
+    /// registers that change.
+    pub fn sched_in(&self, cpu: u16, task: Option<TaskId>) -> Result<(), Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            if let Some(cs) = st.cpus.get_mut(c) {
+                cs.task = task;
+            }
+            self.reschedule(st, table, c);
+            Ok(())
+        })
+    }
+
+    /// Bring `cpu`'s registers up to date after a mutation named it; call it on
+    /// that CPU.
+    pub fn sync(&self, cpu: u16) -> Result<(), Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            self.reschedule(st, table, c);
+            Ok(())
+        })
+    }
+
+    /// Scheduler tick on `cpu` (call it on that CPU): account enabled/running
+    /// time of every eligible event, then rotate flexible events if some had to
+    /// wait.
+    pub fn rotate(&self, cpu: u16) -> Result<(), Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            let (task, assign) = match st.cpus.get(c) {
+                Some(cs) if cs.online => (cs.task, cs.assign),
+                _ => return Ok(()),
+            };
+            for (i, slot) in st.events.iter_mut().enumerate() {
+                let Some(ev) = slot.as_mut() else { continue };
+                if !ev.eligible(cpu, task) {
+                    continue;
+                }
+                ev.times.enabled += 1;
+                if assign
+                    .iter()
+                    .flatten()
+                    .flatten()
+                    .any(|&(idx, _)| usize::from(idx) == i)
+                {
+                    ev.times.running += 1;
+                }
+            }
+            if self.reschedule(st, table, c) {
+                if let Some(cs) = st.cpus.get_mut(c) {
+                    cs.cursor = cs.cursor.wrapping_add(1);
+                }
+                self.reschedule(st, table, c);
+            }
+            Ok(())
+        })
+    }
+
+    /// Recompute and install `cpu`'s assignment; returns whether some flexible
+    /// event had to wait.
+    pub(crate) fn reschedule(
+        &self,
+        st: &mut State<A::Slot, CPUS, EVENTS, TASKS>,
+        table: &ConstraintTable<CPUS, TASKS>,
+        c: usize,
+    ) -> bool {
+        let counts = table.counts();
+        let cpu = c as u16;
+        let Some(cs) = st.cpus.get(c) else {
+            return false;
+        };
+        if !cs.online {
+            return false;
+        }
+        let task = cs.task;
+        let mut pinned: Vec<Candidate, EVENTS> = Vec::new();
+        let mut flexible: Vec<Candidate, EVENTS> = Vec::new();
+        // CPU-bound pinned first, then task pinned (both always fit by the
+        // table's promise), then flexible.
+        for pass in 0..3 {
+            for (i, ev) in st.events.iter().enumerate() {
+                let Some(ev) = ev.as_ref().filter(|e| e.eligible(cpu, task)) else {
+                    continue;
+                };
+                let is_task = ev.attr.task().is_some();
+                let want = match pass {
+                    0 => ev.attr.pinned && !is_task,
+                    1 => ev.attr.pinned && is_task,
+                    _ => !ev.attr.pinned,
+                };
+                if want {
+                    let cand = Candidate {
+                        index: i as u16,
+                        pool: ev.pool,
+                        weight: ev.enc.weight(),
+                    };
+                    let list = if pass < 2 { &mut pinned } else { &mut flexible };
+                    let _ = list.push(cand);
+                }
+            }
+        }
+        let reserved = [table.reserved(cpu, Pool(0)), table.reserved(cpu, Pool(1))];
+        let plan = plan(counts, reserved, &pinned, &flexible, cs.cursor, &cs.assign);
+
+        let mut desired = Image::empty(counts);
+        for (p, row) in plan.assign.iter().enumerate() {
+            for (s, occ) in row.iter().enumerate() {
+                let Some((idx, piece)) = *occ else { continue };
+                let value = st
+                    .events
+                    .get(usize::from(idx))
+                    .and_then(Option::as_ref)
+                    .and_then(|e| e.enc.pieces.get(usize::from(piece)));
+                if let (Some(v), Some(reg)) =
+                    (value, desired.pools.get_mut(p).and_then(|r| r.get_mut(s)))
+                {
+                    *reg = v.slot;
+                }
+            }
+        }
+        let map = self.maps.get(c);
+        let Some(cs) = st.cpus.get_mut(c) else {
+            return plan.starved;
+        };
+        // Hide slots whose occupant changes before the hardware changes, so a hit
+        // in between is stray rather than credited to the wrong event.
+        if let Some(map) = map {
+            for p in 0..2 {
+                for s in 0..MAX_SLOTS {
+                    if cs.assign[p][s] != plan.assign[p][s] {
+                        if let Some(e) = map.entry(p, s) {
+                            e.clear();
+                        }
+                    }
+                }
+            }
+        }
+        if desired != cs.installed {
+            if let Some(bs) = self.backend_cpus.get(c) {
+                self.arch.install(cpu, bs, &cs.installed, &desired);
+            }
+            cs.installed = desired;
+        }
+        if let Some(map) = map {
+            // Dispatch hands hits on debugger registers on from now on, when
+            // the hardware matches the reservation.
+            for (p, &n) in reserved.iter().enumerate() {
+                let slots = counts.slots(Pool(p as u8));
+                let n = n.min(slots);
+                let mask = ((1u32 << n) - 1) << (slots - n);
+                map.set_reserved(p, mask);
+            }
+            for (p, row) in plan.assign.iter().enumerate() {
+                for (s, occ) in row.iter().enumerate() {
+                    let Some((idx, piece)) = *occ else { continue };
+                    let i = usize::from(idx);
+                    let tag = st.generations.get(i).copied().map_or(0, tag_of);
+                    let hw = st
+                        .events
+                        .get(i)
+                        .and_then(Option::as_ref)
+                        .and_then(|e| e.enc.pieces.get(usize::from(piece)));
+                    if let (Some(hw), Some(e)) = (hw, map.entry(p, s)) {
+                        e.set(idx, tag, hw.hw_addr, hw.hw_len);
+                    }
+                }
+            }
+        }
+        cs.assign = plan.assign;
+        plan.starved
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use hwbp_core::mock::{Mock, MockConfig};
-use hwbp_core::{Access, BreakpointAttr, Error, Handle, Hwbp, Sample, Target, TaskId};
+use hwbp_core::{Access, BreakpointAttr, Error, Handle, Manager, Sample, Target, TaskId};
 
 static IN_HANDLER: AtomicBool = AtomicBool::new(false);
 static UNREGISTERED: AtomicBool = AtomicBool::new(false);
@@ -29,11 +29,11 @@ fn handler(_: &Sample) {
     HANDLER_DONE.store(true, Ordering::SeqCst);
 }
 
-type Hw = Hwbp<Mock, fn(&Sample), 2, 4, 2>;
+type Hw = Manager<Mock, fn(&Sample), 2, 4, 2>;
 
 /// A two-CPU manager for the whole test run, both CPUs online.
 fn manager(handler: fn(&Sample)) -> &'static Hw {
-    let hw: &'static Hw = Box::leak(Box::new(Hwbp::new(
+    let hw: &'static Hw = Box::leak(Box::new(Manager::new(
         Mock::new(MockConfig::X86_LIKE),
         handler,
     )));

@@ -5,13 +5,13 @@
 
 use hwbp_core::mock::{Mock, MockConfig};
 use hwbp_core::{
-    Access, BpType, BreakpointAttr, ConstraintTable, Error, Handle, Hwbp, Image, Target, TaskId,
+    Access, BpType, BreakpointAttr, ConstraintTable, Error, Handle, Image, Manager, Target, TaskId,
 };
 
-type Hw = Hwbp<Mock, (), 2, 4, 2>;
+type Hw = Manager<Mock, (), 2, 4, 2>;
 
 fn hw(cfg: MockConfig) -> Box<Hw> {
-    let hw: Box<Hw> = Box::new(Hwbp::new(Mock::new(cfg), ()));
+    let hw: Box<Hw> = Box::new(Manager::new(Mock::new(cfg), ()));
     hw.init(2).unwrap();
     hw.cpu_online(0).unwrap();
     hw.cpu_online(1).unwrap();
@@ -137,7 +137,7 @@ fn bad_input_cpu_out_of_range() {
     });
     refused(&hw, cpu(2), |hw| hw.unreserve(2, BpType::Data));
     // More CPUs than the manager was built for.
-    let fresh: Box<Hw> = Box::new(Hwbp::new(Mock::new(MockConfig::X86_LIKE), ()));
+    let fresh: Box<Hw> = Box::new(Manager::new(Mock::new(MockConfig::X86_LIKE), ()));
     assert_eq!(fresh.init(3), Err(cpu(3)));
     assert_eq!(fresh.init(0), Err(cpu(0)));
 }
@@ -208,8 +208,8 @@ fn bad_input_stale_handle() {
     refused(&hw, Error::StaleHandle, |hw| hw.slots_on(old, 0));
     assert_eq!(hw.attr(new).unwrap().addr, 0x2000);
     // A handle from another manager with more storage than this one.
-    let big: Box<Hwbp<Mock, (), 1, 16, 2>> =
-        Box::new(Hwbp::new(Mock::new(MockConfig::X86_LIKE), ()));
+    let big: Box<Manager<Mock, (), 1, 16, 2>> =
+        Box::new(Manager::new(Mock::new(MockConfig::X86_LIKE), ()));
     big.init(1).unwrap();
     let mut foreign: Option<Handle> = None;
     for i in 0..10 {
@@ -237,7 +237,7 @@ fn bad_input_no_debug_hardware() {
             counts,
             ..MockConfig::X86_LIKE
         };
-        let hw: Box<Hw> = Box::new(Hwbp::new(Mock::new(cfg), ()));
+        let hw: Box<Hw> = Box::new(Manager::new(Mock::new(cfg), ()));
         assert_eq!(
             hw.init(1),
             Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
@@ -272,7 +272,7 @@ fn bad_input_generic_attr_rules() {
     for (a, e) in cases {
         refused(&hw, e, |hw| hw.register(&a));
     }
-    let uninit: Box<Hw> = Box::new(Hwbp::new(Mock::new(MockConfig::X86_LIKE), ()));
+    let uninit: Box<Hw> = Box::new(Manager::new(Mock::new(MockConfig::X86_LIKE), ()));
     assert_eq!(
         uninit.register(&w(0x1000, 4)).unwrap_err(),
         Error::NotInitialized

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 
 use hwbp_core::mock::{Mock, MockConfig};
-use hwbp_core::{Access, BreakpointAttr, CpuSet, Handle, Handler, Hwbp, Sample, Target, TaskId};
+use hwbp_core::{Access, BreakpointAttr, CpuSet, Handle, Handler, Manager, Sample, Target, TaskId};
 
 const CPUS: u16 = 3;
 /// Accesses per CPU thread per round.
@@ -79,7 +79,7 @@ impl Handler for Checker {
     }
 }
 
-type Hw = Hwbp<Mock, Checker, 4, 16, 4>;
+type Hw = Manager<Mock, Checker, 4, 16, 4>;
 
 fn rounds() -> u64 {
     std::env::var("PROPTEST_CASES")
@@ -109,7 +109,7 @@ impl Ipis {
 /// breakpoints their handlers unregistered.
 fn round(cfg: MockConfig, seed: u64) -> (u64, usize) {
     // Leaked: handlers reach the manager through `Checker::hw`.
-    let hw: &'static Hw = Box::leak(Box::new(Hwbp::new(Mock::new(cfg), Checker::default())));
+    let hw: &'static Hw = Box::leak(Box::new(Manager::new(Mock::new(cfg), Checker::default())));
     hw.handler().hw.set(hw).ok();
     hw.init(CPUS).unwrap();
     for c in 0..CPUS {

@@ -12,7 +12,7 @@
 use hwbp_core::mock::{Mock, MockConfig, MockException, MockSlot};
 use hwbp_core::{
     Access, AddressSpace, Arch, BpType, BreakpointAttr, Claim, ConstraintTable, Demand, Error,
-    Fired, Handle, Hwbp, Image, Pool, Resume, Sample, SlotCounts, Target, TaskId, MAX_SLOTS,
+    Fired, Handle, Image, Manager, Pool, Resume, Sample, SlotCounts, Target, TaskId, MAX_SLOTS,
 };
 use proptest::prelude::*;
 
@@ -210,12 +210,12 @@ fn any_call() -> impl Strategy<Value = Call> {
     ]
 }
 
-type Hw = Hwbp<Mock, fn(&Sample), 3, 6, 2>;
+type Hw = Manager<Mock, fn(&Sample), 3, 6, 2>;
 /// A bigger manager whose handles name storage the small one does not have.
-type Big = Hwbp<Mock, (), 1, 64, 2>;
+type Big = Manager<Mock, (), 1, 64, 2>;
 
 fn foreign_handles() -> Vec<Handle> {
-    let big: Box<Big> = Box::new(Hwbp::new(Mock::new(MockConfig::X86_LIKE), ()));
+    let big: Box<Big> = Box::new(Manager::new(Mock::new(MockConfig::X86_LIKE), ()));
     big.init(1).unwrap();
     let mut out = Vec::new();
     for i in 0..64u64 {
@@ -401,7 +401,7 @@ proptest! {
         fn on_sample(s: &Sample) {
             assert!(s.hits > 0);
         }
-        let hw: Box<Hw> = Box::new(Hwbp::new(Mock::new(cfg), on_sample as fn(&Sample)));
+        let hw: Box<Hw> = Box::new(Manager::new(Mock::new(cfg), on_sample as fn(&Sample)));
         let mut handles = foreign_handles();
         if let Some(n) = init {
             hw.init(n).unwrap();

@@ -1,6 +1,6 @@
 //! Issue 3: random operation sequences against a brute-force oracle.
 //!
-//! Each case builds a `Hwbp<Mock, …>` of one of the three mock shapes and a
+//! Each case builds a `Manager<Mock, …>` of one of the three mock shapes and a
 //! random CPU count, then runs a random sequence of register / modify / enable /
 //! disable / unregister (stale handles included) / fork / exit / CPU online /
 //! offline / debugger reserve / unreserve / sched_in / sched_out / rotate /
@@ -34,8 +34,8 @@ use std::sync::Mutex;
 use hwbp_core::mock::{Mock, MockConfig, MockSlot};
 use hwbp_core::Arch;
 use hwbp_core::{
-    Access, BpType, BreakpointAttr, ConstraintTable, CpuSet, Error, Handle, Handler, Hwbp, Image,
-    Pool, Sample, SlotCounts, Target, TaskId, Times,
+    Access, BpType, BreakpointAttr, ConstraintTable, CpuSet, Error, Handle, Handler, Image,
+    Manager, Pool, Sample, SlotCounts, Target, TaskId, Times,
 };
 use proptest::prelude::*;
 
@@ -56,7 +56,7 @@ impl Handler for Recorder {
     }
 }
 
-type Hw = Hwbp<Mock, Recorder, CPUS, EVENTS, TASKS>;
+type Hw = Manager<Mock, Recorder, CPUS, EVENTS, TASKS>;
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -570,7 +570,7 @@ struct Run {
 
 impl Run {
     fn new(cfg: MockConfig, nr: u16, online: u8) -> Run {
-        let hw: Box<Hw> = Box::new(Hwbp::new(Mock::new(cfg), Recorder::default()));
+        let hw: Box<Hw> = Box::new(Manager::new(Mock::new(cfg), Recorder::default()));
         hw.init(nr).unwrap();
         let mut m = Model {
             cfg,

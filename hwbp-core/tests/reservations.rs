@@ -4,12 +4,12 @@
 //! does in the hardware.
 
 use hwbp_core::mock::{Mock, MockConfig, MockException, MockSlot};
-use hwbp_core::{Access, Arch, BpType, BreakpointAttr, Fired, Hwbp, Pool, Resume, Target};
+use hwbp_core::{Access, Arch, BpType, BreakpointAttr, Fired, Manager, Pool, Resume, Target};
 
-type Hw = Hwbp<Mock, (), 2, 8, 2>;
+type Hw = Manager<Mock, (), 2, 8, 2>;
 
 fn hw(cfg: MockConfig) -> Box<Hw> {
-    let hw = Box::new(Hwbp::new(Mock::new(cfg), ()));
+    let hw = Box::new(Manager::new(Mock::new(cfg), ()));
     hw.init(1).unwrap();
     hw.cpu_online(0).unwrap();
     hw

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use hwbp_core::mock::{Mock, MockConfig};
 use hwbp_core::{
-    Access, BpType, BreakpointAttr, ConstraintTable, CpuSet, Error, Handle, Handler, Hwbp, Pool,
+    Access, BpType, BreakpointAttr, ConstraintTable, CpuSet, Error, Handle, Handler, Manager, Pool,
     Resume, Sample, SlotCounts, Target, TaskId,
 };
 
@@ -24,10 +24,10 @@ impl Recorder {
     }
 }
 
-type Hw = Hwbp<Mock, Recorder, 4, 32, 8>;
+type Hw = Manager<Mock, Recorder, 4, 32, 8>;
 
 fn hw(config: MockConfig, cpus: u16) -> Box<Hw> {
-    let hw = Box::new(Hwbp::new(Mock::new(config), Recorder::default()));
+    let hw = Box::new(Manager::new(Mock::new(config), Recorder::default()));
     hw.init(cpus).unwrap();
     for c in 0..cpus {
         hw.cpu_online(c).unwrap();
@@ -175,7 +175,7 @@ fn slot_counts_come_from_the_backend_at_run_time() {
             Error::NoSlot { cpu: 0 }
         );
     }
-    let bad = Hwbp::<Mock, (), 1, 4, 2>::new(
+    let bad = Manager::<Mock, (), 1, 4, 2>::new(
         Mock::new(MockConfig {
             counts: SlotCounts::Shared(0),
             ..MockConfig::SH_LIKE
@@ -419,7 +419,7 @@ fn inherit_is_all_or_nothing() {
     assert_eq!(hw.access(0, 0x3000, 1, Access::WRITE, 0), None);
 
     // A manager with room for only one more event refuses the two copies whole.
-    let small = Box::new(Hwbp::<Mock, (), 1, 3, 4>::new(
+    let small = Box::new(Manager::<Mock, (), 1, 3, 4>::new(
         Mock::new(MockConfig::X86_LIKE),
         (),
     ));
@@ -435,7 +435,7 @@ fn inherit_is_all_or_nothing() {
     assert_eq!((small.len(), small.table().unwrap()), (2, table));
 
     // A full task table refuses the child whole, too.
-    let tiny = Box::new(Hwbp::<Mock, (), 1, 8, 2>::new(
+    let tiny = Box::new(Manager::<Mock, (), 1, 8, 2>::new(
         Mock::new(MockConfig::X86_LIKE),
         (),
     ));
@@ -460,7 +460,7 @@ fn inherit_is_all_or_nothing() {
 
 #[test]
 fn hotplug_adds_and_removes_cpus_cleanly() {
-    let hw = Box::new(Hwbp::<Mock, Recorder, 4, 32, 8>::new(
+    let hw = Box::new(Manager::<Mock, Recorder, 4, 32, 8>::new(
         Mock::new(MockConfig::ARM_LIKE),
         Recorder::default(),
     ));
@@ -858,7 +858,7 @@ fn hits_outside_the_user_region_are_filtered() {
             }
         }
     }
-    let hw = Box::new(Hwbp::<Coarse, Recorder, 1, 4, 2>::new(
+    let hw = Box::new(Manager::<Coarse, Recorder, 1, 4, 2>::new(
         Coarse,
         Recorder::default(),
     ));
@@ -905,7 +905,8 @@ fn cpu_online_again_forgets_what_was_on_the_cpu() {
 fn pieces_kept_in_place_may_outnumber_the_event_storage() {
     // Two events, four register pieces: the plan must not lose track of
     // which pieces are already on the hardware.
-    let hw: Box<Hwbp<Mock, (), 1, 2, 2>> = Box::new(Hwbp::new(Mock::new(MockConfig::X86_LIKE), ()));
+    let hw: Box<Manager<Mock, (), 1, 2, 2>> =
+        Box::new(Manager::new(Mock::new(MockConfig::X86_LIKE), ()));
     hw.init(1).unwrap();
     hw.cpu_online(0).unwrap();
     let a = hw
@@ -969,11 +970,11 @@ fn cpu_online_again_keeps_the_running_task() {
     }
 }
 
-/// The capacity parameters have defaults: `Hwbp<Mock>` is a manager for one
+/// The capacity parameters have defaults: `Manager<Mock>` is a manager for one
 /// CPU, 64 breakpoints and 64 tasks, and lives in a `static`.
 #[test]
 fn capacity_parameters_have_defaults() {
-    static DEFAULT: Hwbp<Mock> = Hwbp::new(Mock::new(MockConfig::X86_LIKE), ());
+    static DEFAULT: Manager<Mock> = Manager::new(Mock::new(MockConfig::X86_LIKE), ());
     DEFAULT.init(1).unwrap();
     DEFAULT.cpu_online(0).unwrap();
     assert_eq!(DEFAULT.cpu_online(1), Err(Error::CpuOutOfRange { cpu: 1 }));
@@ -985,7 +986,7 @@ fn capacity_parameters_have_defaults() {
         Err(Error::TooManyEvents)
     );
     // A backend without usable hardware is refused at init, with the reason.
-    static NONE: Hwbp<Mock> = Hwbp::new(
+    static NONE: Manager<Mock> = Manager::new(
         Mock::new(MockConfig {
             counts: SlotCounts::Shared(0),
             ..MockConfig::X86_LIKE

@@ -21,7 +21,7 @@ use hwbp_core::{
 /// the value is the owner token of the UBC, and everything after construction
 /// is safe because only the owner writes the registers.
 /// [`ShBackend::new`] leaves the part to [`Arch::discover`] (which
-/// `Hwbp::init` calls: PVR/PRR, else a probe); [`ShBackend::with_variant`]
+/// `Manager::init` calls: PVR/PRR, else a probe); [`ShBackend::with_variant`]
 /// names it, and discovery then only checks that the UBC takes writes.
 /// Before discovery the backend has no channel and decodes nothing as its
 /// own. The per-CPU step-over state is a [`ShCpuState`], kept by the manager
@@ -165,7 +165,7 @@ const UNKNOWN: Variant = Variant {
 };
 
 impl<B: UbcBus> ShBackend<B> {
-    /// Take ownership of the UBC; [`Arch::discover`] (from `Hwbp::init`)
+    /// Take ownership of the UBC; [`Arch::discover`] (from `Manager::init`)
     /// identifies the part.
     ///
     /// # Safety

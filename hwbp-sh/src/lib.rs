@@ -28,7 +28,7 @@
 //! let regs = RegisterFile::new(identify(pvr, 0)?, pvr, 0);
 //! // SAFETY: the bus is the in-memory register file, owned here.
 //! let ubc = unsafe { ShBackend::new(&regs) };
-//! let counts = ubc.discover()?; // what Hwbp::init does
+//! let counts = ubc.discover()?; // what Manager::init does
 //! assert_eq!(ubc.variant().part, Part::Sh7785);
 //! // The per-CPU state the manager would keep.
 //! let cpu0 = ShCpuState::new();

@@ -1,6 +1,6 @@
-//! End to end through the core manager: register through `hwbp_core::Hwbp`,
+//! End to end through the core manager: register through `hwbp_core::Manager`,
 //! let it install through `ShBackend` into the register file, simulate the
-//! access in the UBC model, hand the exception to `Hwbp::handle_exception`
+//! access in the UBC model, hand the exception to `Manager::handle_exception`
 //! and check the handler ran (or did not).
 
 mod common;
@@ -8,7 +8,7 @@ mod common;
 use std::cell::RefCell;
 
 use common::*;
-use hwbp_core::{Access, BreakpointAttr, Error, Handler, Hwbp, Resume, Sample, Target};
+use hwbp_core::{Access, BreakpointAttr, Error, Handler, Manager, Resume, Sample, Target};
 use hwbp_sh::model::{BusCycle, RegisterFile};
 use hwbp_sh::{sh4a, ShException, Variant};
 
@@ -21,23 +21,21 @@ impl Handler for &Log {
     }
 }
 
-type Mgr<'a> = Hwbp<Ubc<'a>, &'a Log, 1, 8, 4>;
-
-fn manager<'a>(r: &'a RegisterFile, log: &'a Log) -> Mgr<'a> {
-    let hw = Hwbp::new(backend(r).ubc, log);
+fn manager<'a>(r: &'a RegisterFile, log: &'a Log) -> Manager<Ubc<'a>, &'a Log, 1, 8, 4> {
+    let hw = Manager::new(backend(r).ubc, log);
     hw.init(1).unwrap();
     hw.cpu_online(0).unwrap();
     hw
 }
 
-fn sync(hw: &Mgr<'_>, set: hwbp_core::CpuSet) {
+fn sync(hw: &Manager<Ubc<'_>, &Log, 1, 8, 4>, set: hwbp_core::CpuSet) {
     for cpu in set.iter() {
         hw.sync(cpu).unwrap();
     }
 }
 
 /// Present a bus cycle; if the UBC breaks, run the manager's exception entry.
-fn exec(r: &RegisterFile, hw: &Mgr<'_>, cycle: BusCycle) -> Option<Resume> {
+fn exec(r: &RegisterFile, hw: &Manager<Ubc<'_>, &Log, 1, 8, 4>, cycle: BusCycle) -> Option<Resume> {
     let out = r.cycle(cycle, 0);
     if !out.brk {
         return None;
@@ -225,7 +223,7 @@ fn cover_blocks_are_filtered_by_address_when_asked() {
                 BreakTiming::Before,
             )
             .filter_by_address(filter);
-        let hw: Mgr<'_> = Hwbp::new(b.ubc, &log);
+        let hw: Manager<Ubc<'_>, &Log, 1, 8, 4> = Manager::new(b.ubc, &log);
         hw.init(1).unwrap();
         hw.cpu_online(0).unwrap();
         // 10 bytes at 0x1003: the hardware watches the 16-byte block at 0x1000.
@@ -256,20 +254,20 @@ fn cover_blocks_are_filtered_by_address_when_asked() {
 }
 
 /// The backend is const-constructible (it can sit in a `static` manager, the
-/// CPU count written once), and `Hwbp::init` identifies the part itself: no
+/// CPU count written once), and `Manager::init` identifies the part itself: no
 /// discovery before `init`.
 #[test]
 fn static_manager_and_discovery_at_init() {
     // SAFETY: never initialised here, so `Mmio` is never touched; this only
     // shows the type is buildable in a `static`.
-    static HW: Hwbp<hwbp_sh::ShBackend<hwbp_sh::Mmio>, (), 1> =
-        Hwbp::new(unsafe { hwbp_sh::ShBackend::new(hwbp_sh::Mmio) }, ());
+    static HW: Manager<hwbp_sh::ShBackend<hwbp_sh::Mmio>, (), 1> =
+        Manager::new(unsafe { hwbp_sh::ShBackend::new(hwbp_sh::Mmio) }, ());
     assert_eq!(HW.slot_counts(), Err(Error::NotInitialized));
 
     // An SH7785 (PVR 0x1030_0700) on the register file: init finds two channels.
     let r = RegisterFile::new(sh4a(2), 0x1030_0700, 0);
     // SAFETY: the bus is the in-memory register file, owned here.
-    let hw: Hwbp<Ubc<'_>> = Hwbp::new(unsafe { hwbp_sh::ShBackend::new(&r) }, ());
+    let hw: Manager<Ubc<'_>> = Manager::new(unsafe { hwbp_sh::ShBackend::new(&r) }, ());
     hw.init(1).unwrap();
     assert_eq!(hw.slot_counts(), Ok(hwbp_core::SlotCounts::Shared(2)));
     assert_eq!(hw.arch().variant().part, hwbp_sh::Part::Sh7785);
@@ -277,7 +275,7 @@ fn static_manager_and_discovery_at_init() {
     // An unknown part is refused at init with the reason.
     let r = RegisterFile::new(sh4a(2), 0x1040_0400, 0);
     // SAFETY: as above.
-    let hw: Hwbp<Ubc<'_>> = Hwbp::new(unsafe { hwbp_sh::ShBackend::new(&r) }, ());
+    let hw: Manager<Ubc<'_>> = Manager::new(unsafe { hwbp_sh::ShBackend::new(&r) }, ());
     assert_eq!(
         hw.init(1),
         Err(Error::Hardware(hwbp_core::HardwareError::UnknownPart {

@@ -1,7 +1,7 @@
 //! [`X86Exception`]: what the embedder's #DB handler hands to the backend.
 
 /// What the embedder's #DB handler hands to
-/// [`Hwbp::handle_exception`](hwbp_core::Hwbp::handle_exception) (and so to
+/// [`Manager::handle_exception`](hwbp_core::Manager::handle_exception) (and so to
 /// [`Arch::decode`](hwbp_core::Arch::decode)).
 ///
 /// Read DR6 first thing in the handler (before anything can take another #DB)

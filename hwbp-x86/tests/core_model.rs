@@ -1,11 +1,11 @@
 //! End to end on the host: hwbp-core's manager + the x86 backend + the
 //! software model of the debug hardware. Every hit is produced by running an
 //! access through the model (which sets DR6 as the CPU does), then handed to
-//! `Hwbp::handle_exception` exactly as a #DB handler would.
+//! `Manager::handle_exception` exactly as a #DB handler would.
 
 use std::cell::RefCell;
 
-use hwbp_core::{Access, BreakpointAttr, Error, Handle, Hwbp, Resume, Sample, Target, TaskId};
+use hwbp_core::{Access, BreakpointAttr, Error, Handle, Manager, Resume, Sample, Target, TaskId};
 use hwbp_x86::model::{CpuAccess, Model, ModelRegs, RegWrite};
 use hwbp_x86::{DebugReg, Dr7, Encoder, Mode, RegisterImage, X86Backend};
 
@@ -13,12 +13,12 @@ type Regs = ModelRegs<2>;
 
 struct Rig<'a, F: Fn(&Sample)> {
     regs: &'a Regs,
-    hw: Hwbp<X86Backend<&'a Regs>, F, 2, 16, 4>,
+    hw: Manager<X86Backend<&'a Regs>, F, 2, 16, 4>,
 }
 
 impl<'a, F: Fn(&Sample)> Rig<'a, F> {
     fn new(regs: &'a Regs, handler: F) -> Self {
-        let hw = Hwbp::new(
+        let hw = Manager::new(
             X86Backend::with_regs(Encoder::new(Mode::Bits64), regs),
             handler,
         );

@@ -9,7 +9,7 @@
 //!   carries on; [`checks::finish`] prints `hwbp <board>: N checks passed`
 //!   (or how many failed) and exits through the board, non-zero on any
 //!   failure; `fatal!`/`must!` stop the run when nothing after could work;
-//! * [`recorder`]: the sample recorder handed to `hwbp_core::Hwbp`;
+//! * [`recorder`]: the sample recorder handed to `hwbp_core::Manager`;
 //! * [`cs`]: the `critical-section` implementation built on the board's
 //!   interrupt mask (with a lock between CPUs when there are several);
 //! * [`tick`]: the counter a board's timer interrupt drives rotation with.

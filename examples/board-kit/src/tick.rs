@@ -19,7 +19,7 @@ impl Ticker {
     }
 
     /// From the timer interrupt: count a tick and run `rotate` (the
-    /// manager's `Hwbp::rotate` for this CPU); a failed rotation is fatal.
+    /// manager's `Manager::rotate` for this CPU); a failed rotation is fatal.
     pub fn tick<E: Debug>(&self, rotate: impl FnOnce() -> Result<(), E>) {
         self.ticks.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = rotate() {

@@ -22,13 +22,13 @@ fn id_aa64dfr0() -> IdAa64Dfr0 {
 }
 
 /// Step 1: discover the slot counts through the backend (before
-/// `Hwbp::init`, which reads them), print them and the debug architecture and
+/// `Manager::init`, which reads them), print them and the debug architecture and
 /// check them against ID_AA64DFR0_EL1; returns the number of watchpoint
 /// registers.
 ///
 /// The per-CPU enable sequence (OS lock, MDSCR_EL1.MDE|KDE, PSTATE.D cleared,
 /// every slot cleared) is the backend's `Arch::init_cpu`, which
-/// `Hwbp::cpu_online` runs on each CPU.
+/// `Manager::cpu_online` runs on each CPU.
 pub fn discover() -> usize {
     // `init` runs the backend's discovery (ID_AA64DFR0_EL1) on this, the
     // boot CPU, and sizes the manager from it.

@@ -20,7 +20,7 @@ mod timer;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use board_kit::{fatal, Board, Recorder};
-use hwbp_core::{Hwbp, Resume, Sample};
+use hwbp_core::{Manager, Resume, Sample};
 
 pub use board_kit::{print, println};
 
@@ -161,8 +161,8 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 // before any use), nothing else on either CPU touches the debug registers,
 // and install/decode run only on the CPU they name (hwbp-core's contract,
 // kept by cpu1.rs, which resyncs CPU 1 on CPU 1).
-pub static HWBP: Hwbp<hw::Backend, &'static Recorder<64>, 2, 24, 2> =
-    Hwbp::new(unsafe { hwbp_arm64::Aarch64Backend::aarch64() }, &REC);
+pub static HWBP: Manager<hw::Backend, &'static Recorder<64>, 2, 24, 2> =
+    Manager::new(unsafe { hwbp_arm64::Aarch64Backend::aarch64() }, &REC);
 
 /// Debug exceptions taken so far (both CPUs): a broken step-over would loop
 /// on one instruction forever, so the handler gives up after a bound.

@@ -1,7 +1,7 @@
 //! A periodic scheduler tick on CPU 0 for multiplexing flexible breakpoints:
 //! the EL1 virtual timer (PPI 11 = INTID 27 on QEMU's virt board) through the
 //! GICv2 (distributor at 0x0800_0000, CPU interface at 0x0801_0000), whose
-//! interrupt handler calls `Hwbp::rotate(0)`, as a kernel's tick would.
+//! interrupt handler calls `Manager::rotate(0)`, as a kernel's tick would.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

@@ -8,7 +8,7 @@ use crate::boot::{Frame, Vector};
 /// 7.2 does not implement the mismatch breakpoints of `StepMethod::Mismatch`.
 pub type Backend = Aarch32Backend;
 
-/// The backend, for the `Hwbp` static (a `const fn` so it can be built in a
+/// The backend, for the `Manager` static (a `const fn` so it can be built in a
 /// `static` initializer).
 pub const fn backend() -> Backend {
     // SAFETY: the firmware runs in SVC mode (PL1) and nothing but this

@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use board_kit::{fatal, Board, Recorder};
 use critical_section::Mutex;
-use hwbp_core::{Hwbp, Resume, Sample};
+use hwbp_core::{Manager, Resume, Sample};
 
 use boot::{Frame, Vector};
 use checks::{fail, Ctx};
@@ -96,8 +96,8 @@ fn watched_word(s: &Sample) -> Option<u64> {
 }
 
 /// The breakpoint manager: one CPU, 16 events, no tasks to speak of.
-pub static HWBP: Hwbp<hw::Backend, &'static Recorder<64>, 1, 16, 2> =
-    Hwbp::new(hw::backend(), &REC);
+pub static HWBP: Manager<hw::Backend, &'static Recorder<64>, 1, 16, 2> =
+    Manager::new(hw::backend(), &REC);
 
 /// The value the last watched store was writing, decoded from its source
 /// register (A32 `STR`/`STRB`); `None` if the last data abort was not such a

@@ -16,7 +16,7 @@
 //! returns to the instruction that hit (which now completes: its slots are
 //! disabled), takes the undefined-instruction exception on the next one,
 //! puts the original instruction back and calls `ArmBackend::complete_step` (with the CPU's state from
-//! `Hwbp::backend_cpu`), which
+//! `Manager::backend_cpu`), which
 //! re-enables the disabled slots. Then execution continues at the next
 //! instruction with every slot armed, so the next hit is not lost.
 //!

@@ -3,7 +3,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use hwbp_core::{Action, CpuSet, Hwbp};
+use hwbp_core::{Action, CpuSet, Manager};
 use hwbp_x86::{Cpu, X86Backend, X86Exception};
 
 use board_kit::fatal;
@@ -11,15 +11,13 @@ use board_kit::fatal;
 use crate::checks::Recording;
 use crate::idt::{Frame, RFLAGS_RF};
 
-/// One CPU, up to 16 breakpoints, 2 task slots (the smallest the table
-/// allows; this firmware has no tasks).
-pub type Manager = Hwbp<X86Backend<Cpu>, Recording, 1, 16, 2>;
-
-/// The one manager. hwbp-x86's `X86<Cpu>` is the only code that touches
-/// DR0–DR7: this firmware runs at CPL 0 with DR7.GD clear and has no other
-/// debug-register user.
+/// The one manager: one CPU, up to 16 breakpoints, 2 task slots (the
+/// smallest the table allows; this firmware has no tasks). hwbp-x86's
+/// `X86Backend<Cpu>` is the only code that touches DR0–DR7: this firmware
+/// runs at CPL 0 with DR7.GD clear and has no other debug-register user.
 // SAFETY: see above; the token is created once, here.
-pub static HWBP: Manager = Hwbp::new(unsafe { X86Backend::new() }, Recording);
+pub static HWBP: Manager<X86Backend<Cpu>, Recording, 1, 16, 2> =
+    Manager::new(unsafe { X86Backend::new() }, Recording);
 
 /// The only CPU.
 pub const CPU: u16 = 0;

@@ -1,6 +1,6 @@
 //! hwbp firmware for `qemu-system-x86_64 -machine pc` (see README.md): boots
 //! through the PVH note, enters long mode, installs an IDT whose #DB vector
-//! calls `hwbp_core::Hwbp::handle_exception` over hwbp-x86's real backend, and
+//! calls `hwbp_core::Manager::handle_exception` over hwbp-x86's real backend, and
 //! runs the checks of issue 7 on the emulated debug registers.
 #![no_std]
 #![no_main]

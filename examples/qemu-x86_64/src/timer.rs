@@ -1,5 +1,5 @@
 //! A real scheduler tick: the 8259 PIC remapped to vectors 32–47 and the 8254
-//! PIT's channel 0 as IRQ 0, whose handler calls `Hwbp::rotate` — the way a
+//! PIT's channel 0 as IRQ 0, whose handler calls `Manager::rotate` — the way a
 //! kernel's timer interrupt drives perf-style multiplexing.
 
 use board_kit::{fatal, Ticker};

@@ -141,7 +141,7 @@ pub enum StepMethod {
 
 /// The Arm backend's state for one CPU ([`Arch::CpuState`]): the step-over
 /// in progress. Touched only by its own CPU; the manager keeps one per CPU
-/// and hands it out with `Hwbp::backend_cpu` (for
+/// and hands it out with `Manager::backend_cpu` (for
 /// [`ArmBackend::complete_step`]).
 #[derive(Debug)]
 pub struct ArmCpuState {
@@ -179,10 +179,10 @@ impl Default for ArmCpuState {
 ///
 /// * Construct it in a `static` with [`ArmBackend::new`] (const), or
 ///   `ArmBackend::aarch64` / `ArmBackend::aarch32`.
-/// * On the boot CPU, `Hwbp::init` calls [`Arch::discover`]
+/// * On the boot CPU, `Manager::init` calls [`Arch::discover`]
 ///   ([`ArmBackend::probe`]: the slot counts from the identification
 ///   register).
-/// * On every CPU, `Hwbp::cpu_online(cpu)` calls [`Arch::init_cpu`]: it
+/// * On every CPU, `Manager::cpu_online(cpu)` calls [`Arch::init_cpu`]: it
 ///   checks the counts agree, unlocks and enables debug, clears every slot
 ///   (their reset value is UNKNOWN) and resets the step state. Without
 ///   hwbp-core, call `Arch::init_cpu` yourself.
@@ -278,7 +278,7 @@ impl<R: DebugRegs> ArmBackend<R> {
     /// core may use ([`Arch::discover`] is this). The first call stores them;
     /// later calls (from [`Arch::init_cpu`] on each CPU) check that the
     /// calling CPU has at least as many registers, and keep the stored counts
-    /// (a CPU with more uses only the first ones). `Hwbp::init` calls it on
+    /// (a CPU with more uses only the first ones). `Manager::init` calls it on
     /// the boot CPU; on a system whose cores differ, run that on one with the
     /// fewest registers.
     ///

@@ -1,8 +1,8 @@
 //! The backend driven without the manager, as a kernel that keeps its own
 //! per-CPU state would: an `ArmBackend` and one `ArmCpuState` per CPU,
 //! handed to the backend on that CPU. A CPU without state is refused the way
-//! the manager refuses it (`Hwbp::cpu_online`: `CpuOutOfRange`;
-//! `Hwbp::handle_exception`: `Resume::NOT_OURS`; `Hwbp::backend_cpu`:
+//! the manager refuses it (`Manager::cpu_online`: `CpuOutOfRange`;
+//! `Manager::handle_exception`: `Resume::NOT_OURS`; `Manager::backend_cpu`:
 //! `CpuOutOfRange`).
 
 #![allow(dead_code)]

@@ -20,8 +20,8 @@ pub type Backend<'a> = Rig<&'a RegisterFile>;
 
 /// A backend and the state of `N` CPUs, as a kernel that keeps its own
 /// per-CPU state would drive it. A CPU without state is refused the way the
-/// manager refuses it (`Hwbp::cpu_online`: `CpuOutOfRange`, before touching
-/// the UBC; `Hwbp::handle_exception`: `Resume::NOT_OURS`).
+/// manager refuses it (`Manager::cpu_online`: `CpuOutOfRange`, before touching
+/// the UBC; `Manager::handle_exception`: `Resume::NOT_OURS`).
 pub struct Rig<B: UbcBus, const N: usize = 1> {
     pub ubc: ShBackend<B>,
     pub cpus: [ShCpuState; N],
@@ -89,7 +89,7 @@ impl<B: UbcBus, const N: usize> Deref for Rig<B, N> {
     }
 }
 
-/// `ShBackend::new` followed by discovery, as `Hwbp::init` does it.
+/// `ShBackend::new` followed by discovery, as `Manager::init` does it.
 pub fn discovered(r: &RegisterFile) -> Result<Backend<'_>, Error> {
     // SAFETY: the "bus" is an in-memory register file owned by the test.
     let b = unsafe { ShBackend::new(r) };

@@ -1,0 +1,786 @@
+//! [`Manager`]: the breakpoint manager an embedder keeps (usually in a `static`),
+//! and its lifecycle API: init, hotplug, register / modify / enable / disable /
+//! unregister, fork / exit, debugger reservations, quiescence and queries.
+//!
+//! Its other methods live with what they own: event storage in
+//! [`crate::storage`], scheduling in [`crate::sched`], the dispatch decision in
+//! [`crate::dispatch`].
+
+use core::cell::RefCell;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use critical_section::Mutex;
+use heapless::Vec;
+
+use crate::arch::{Arch, Image, Pool, SlotCounts};
+use crate::dispatch::{tag_of, EventCell, Handler, SlotMap};
+use crate::handle::Handle;
+use crate::sched::{CpuState, Times};
+use crate::storage::Event;
+use crate::table::ConstraintTable;
+use crate::{BpType, BreakpointAttr, Encoding, Error, Target, TaskId};
+
+/// A set of CPUs (at most 64) whose registers must be brought up to date by
+/// calling [`Manager::sync`] on each of them (in a kernel: an IPI).
+#[must_use = "the CPUs in the set must be synced (Manager::sync) for the change to reach their registers"]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CpuSet(u64);
+
+impl CpuSet {
+    /// The empty set.
+    pub const EMPTY: CpuSet = CpuSet(0);
+
+    /// Whether `cpu` is in the set.
+    pub const fn contains(self, cpu: u16) -> bool {
+        cpu < 64 && self.0 & (1 << cpu) != 0
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The raw bit mask (bit n = CPU n).
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The CPUs in ascending order.
+    pub fn iter(self) -> impl Iterator<Item = u16> {
+        (0..64u16).filter(move |&c| self.contains(c))
+    }
+
+    fn insert(&mut self, cpu: usize) {
+        if cpu < 64 {
+            self.0 |= 1 << cpu;
+        }
+    }
+
+    fn union(self, other: CpuSet) -> CpuSet {
+        CpuSet(self.0 | other.0)
+    }
+}
+
+/// A successful registration.
+#[must_use = "the CPUs in `sync` must be synced (Manager::sync) for the breakpoint to reach their registers"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Registered {
+    /// The new breakpoint.
+    pub handle: Handle,
+    /// CPUs to [`Manager::sync`] so the breakpoint reaches the hardware now.
+    pub sync: CpuSet,
+}
+
+/// Registers set aside for a debugger on one CPU: slots `first..first + count` of
+/// `pool`, which the scheduler never touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Reservation {
+    /// The pool.
+    pub pool: Pool,
+    /// First reserved physical slot.
+    pub first: u8,
+    /// Number of reserved slots.
+    pub count: u8,
+}
+
+pub(crate) struct State<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize> {
+    pub(crate) events: [Option<Event<S>>; EVENTS],
+    /// Every index below this one is occupied, so the lowest free index is
+    /// found from here (registering N breakpoints in a row costs O(N), not
+    /// O(N²)).
+    pub(crate) free_hint: usize,
+    /// Occupied entries of `events`.
+    pub(crate) used: usize,
+    /// Free entries whose cell was hidden but may still have a delivery in
+    /// flight on another CPU: not reusable until the cell is seen idle.
+    pub(crate) retiring: [bool; EVENTS],
+    /// How many entries of `retiring` are set.
+    pub(crate) retiring_n: usize,
+    /// Per entry, the generation of its current (or, when free, next)
+    /// occupant; see [`Handle`].
+    pub(crate) generations: [u64; EVENTS],
+    pub(crate) cpus: [CpuState<S>; CPUS],
+}
+
+/// The hardware breakpoint manager.
+///
+/// * `A`: the CPU family's backend.
+/// * `H`: receives samples.
+/// * `CPUS`: maximum CPUs (1 to 64; default 1), `EVENTS`: maximum
+///   breakpoints (1 to 65535; default 64), `TASKS`: maximum tasks holding
+///   pinned breakpoints at once (a power of two; default 64).
+///
+/// The backend's per-CPU state ([`Arch::CpuState`]) is kept here, one per
+/// CPU, so the CPU count is written once: `Manager<ArmBackend<_>, H, 4>`.
+///
+/// Mutations are serialized with [`critical_section`]; [`Manager::handle_exception`]
+/// takes no lock. See the crate documentation for who calls what.
+pub struct Manager<
+    A: Arch,
+    H = (),
+    const CPUS: usize = 1,
+    const EVENTS: usize = 64,
+    const TASKS: usize = 64,
+> {
+    pub(crate) arch: A,
+    /// The backend's state for each CPU, handed to it on that CPU.
+    pub(crate) backend_cpus: [A::CpuState; CPUS],
+    pub(crate) handler: H,
+    pub(crate) state: Mutex<RefCell<State<A::Slot, CPUS, EVENTS, TASKS>>>,
+    /// Apart from `state` so a mutation borrows both in place: the table is
+    /// large (it grows with `TASKS`) and is never moved or copied per call.
+    pub(crate) table: Mutex<RefCell<Option<ConstraintTable<CPUS, TASKS>>>>,
+    /// This manager's identity, carried by its handles; 0 until
+    /// [`Manager::init`]. An atomic so the exception path can name handles
+    /// without a lock (32-bit: see `crate::id`).
+    pub(crate) id: AtomicU32,
+    pub(crate) cells: [EventCell; EVENTS],
+    pub(crate) maps: [SlotMap; CPUS],
+}
+
+impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: usize>
+    Manager<A, H, CPUS, EVENTS, TASKS>
+{
+    const SHAPE_OK: () = {
+        assert!(CPUS >= 1 && CPUS <= 64, "CPUS must be 1..=64");
+        assert!(
+            EVENTS >= 1 && EVENTS <= u16::MAX as usize,
+            "EVENTS must be 1..=65535"
+        );
+        assert!(
+            TASKS >= 2 && TASKS.is_power_of_two(),
+            "TASKS must be a power of two >= 2"
+        );
+    };
+
+    /// A manager with no CPUs set up yet; call [`Manager::init`] next.
+    #[cfg(not(loom))]
+    pub const fn new(arch: A, handler: H) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::SHAPE_OK;
+        Manager {
+            arch,
+            backend_cpus: [const { A::CPU_STATE_INIT }; CPUS],
+            handler,
+            state: Mutex::new(RefCell::new(State {
+                events: [const { None }; EVENTS],
+                free_hint: 0,
+                used: 0,
+                retiring: [false; EVENTS],
+                retiring_n: 0,
+                generations: [1; EVENTS],
+                cpus: [const { CpuState::OFFLINE }; CPUS],
+            })),
+            table: Mutex::new(RefCell::new(None)),
+            id: AtomicU32::new(0),
+            cells: [const { EventCell::new() }; EVENTS],
+            maps: [const { SlotMap::new() }; CPUS],
+        }
+    }
+
+    /// Under `--cfg loom` (model checking the dispatch path, tests only) the
+    /// atomics are loom's, which cannot be built in a `const fn`.
+    #[cfg(loom)]
+    pub fn new(arch: A, handler: H) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::SHAPE_OK;
+        Manager {
+            arch,
+            backend_cpus: [const { A::CPU_STATE_INIT }; CPUS],
+            handler,
+            state: Mutex::new(RefCell::new(State {
+                events: [const { None }; EVENTS],
+                free_hint: 0,
+                used: 0,
+                retiring: [false; EVENTS],
+                retiring_n: 0,
+                generations: [1; EVENTS],
+                cpus: [const { CpuState::OFFLINE }; CPUS],
+            })),
+            table: Mutex::new(RefCell::new(None)),
+            id: AtomicU32::new(0),
+            cells: core::array::from_fn(|_| EventCell::new()),
+            maps: core::array::from_fn(|_| SlotMap::new()),
+        }
+    }
+
+    /// The backend.
+    pub fn arch(&self) -> &A {
+        &self.arch
+    }
+
+    /// The backend's state for `cpu` ([`Arch::CpuState`]), for calls the
+    /// backend offers beyond the [`Arch`] contract (Arm's manual step-over
+    /// completion, say). [`Error::CpuOutOfRange`] for `cpu >= CPUS`.
+    pub fn backend_cpu(&self, cpu: u16) -> Result<&A::CpuState, Error> {
+        self.backend_cpus
+            .get(usize::from(cpu))
+            .ok_or(Error::CpuOutOfRange { cpu })
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// Run `f` on the state and the (possibly not yet built) table, in a
+    /// critical section; a re-entrant call is refused with [`Error::Busy`].
+    pub(crate) fn with_parts<R>(
+        &self,
+        f: impl FnOnce(
+            &mut State<A::Slot, CPUS, EVENTS, TASKS>,
+            &mut Option<ConstraintTable<CPUS, TASKS>>,
+        ) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        critical_section::with(|cs| {
+            let st = self.state.borrow(cs).try_borrow_mut();
+            let table = self.table.borrow(cs).try_borrow_mut();
+            match (st, table) {
+                (Ok(mut st), Ok(mut table)) => f(&mut st, &mut table),
+                _ => Err(Error::Busy),
+            }
+        })
+    }
+
+    pub(crate) fn with<R>(
+        &self,
+        f: impl FnOnce(&mut State<A::Slot, CPUS, EVENTS, TASKS>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.with_parts(|st, _| f(st))
+    }
+
+    pub(crate) fn with_table<R>(
+        &self,
+        f: impl FnOnce(
+            &mut State<A::Slot, CPUS, EVENTS, TASKS>,
+            &mut ConstraintTable<CPUS, TASKS>,
+        ) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.with_parts(|st, table| f(st, table.as_mut().ok_or(Error::NotInitialized)?))
+    }
+
+    /// Discover the debug hardware ([`Arch::discover`]; call it on the boot
+    /// CPU) and build the constraint table for `nr_cpus` CPUs from the slot
+    /// counts found. All CPUs start offline; bring each up with
+    /// [`Manager::cpu_online`] on that CPU. Calling it again once breakpoints exist
+    /// is refused with [`Error::Busy`]. Without usable debug hardware the
+    /// backend's reason is returned ([`Error::Hardware`]).
+    ///
+    /// The first `init` also gives the manager the identity its handles
+    /// carry, so that no other manager accepts them.
+    pub fn init(&self, nr_cpus: u16) -> Result<(), Error> {
+        let counts = self.arch.discover()?;
+        let table = ConstraintTable::new(counts, nr_cpus)?;
+        self.with_parts(|st, slot| {
+            if st.used != 0 {
+                return Err(Error::Busy);
+            }
+            for cpu in st.cpus.iter_mut() {
+                *cpu = CpuState::OFFLINE;
+                cpu.installed = Image::empty(counts);
+            }
+            for map in &self.maps {
+                map.set_reserved(0, 0);
+                map.set_reserved(1, 0);
+            }
+            *slot = Some(table);
+            if self.id.load(Ordering::Relaxed) == 0 {
+                self.id.store(crate::id::next(), Ordering::Relaxed);
+            }
+            Ok(())
+        })
+    }
+
+    /// The slot counts in use, once initialized.
+    pub fn slot_counts(&self) -> Result<SlotCounts, Error> {
+        self.with_parts(|_, table| {
+            table
+                .as_ref()
+                .map(ConstraintTable::counts)
+                .ok_or(Error::NotInitialized)
+        })
+    }
+
+    /// Bring `cpu` online. Call it on that CPU: the backend initializes the
+    /// CPU's debug hardware (clearing every slot) and the CPU receives every
+    /// breakpoint that applies to it, including all-CPU ones registered earlier.
+    ///
+    /// On a CPU that is online already (resuming from a low-power state that
+    /// lost the debug registers) the task running there stays the running
+    /// task, so its breakpoints are back at once, and flexible rotation
+    /// carries on where it was. Debugger reservations stay reserved, but
+    /// their registers were cleared with the rest: the debugger reprograms
+    /// them.
+    pub fn cpu_online(&self, cpu: u16) -> Result<(), Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            self.arch.init_cpu(cpu, self.backend_cpu(cpu)?)?;
+            let cs = st.cpus.get_mut(c).ok_or(Error::CpuOutOfRange { cpu })?;
+            // The hardware is blank again: so is what dispatch believes is on
+            // it (this CPU may have been online already).
+            self.clear_map(c);
+            let (task, cursor) = if cs.online {
+                (cs.task, cs.cursor)
+            } else {
+                (None, 0)
+            };
+            *cs = CpuState::OFFLINE;
+            cs.installed = Image::empty(table.counts());
+            cs.online = true;
+            cs.task = task;
+            cs.cursor = cursor;
+            self.reschedule(st, table, c);
+            Ok(())
+        })
+    }
+
+    /// Take `cpu` offline. Call it on that CPU: its slots are cleared and it
+    /// stops receiving breakpoints. Breakpoints bound to it stay registered and
+    /// return when it comes back.
+    pub fn cpu_offline(&self, cpu: u16) -> Result<(), Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            let counts = table.counts();
+            let cs = st.cpus.get_mut(c).ok_or(Error::CpuOutOfRange { cpu })?;
+            if !cs.online {
+                return Ok(());
+            }
+            self.clear_map(c);
+            let empty = Image::empty(counts);
+            if cs.installed != empty {
+                if let Some(bs) = self.backend_cpus.get(c) {
+                    self.arch.install(cpu, bs, &cs.installed, &empty);
+                }
+            }
+            *cs = CpuState::OFFLINE;
+            cs.installed = empty;
+            Ok(())
+        })
+    }
+
+    /// Forget every slot occupant dispatch knows of on CPU `c`.
+    fn clear_map(&self, c: usize) {
+        if let Some(map) = self.maps.get(c) {
+            for p in 0..2 {
+                for e in map.pool(p) {
+                    e.clear();
+                }
+            }
+        }
+    }
+
+    fn encode(
+        &self,
+        table: &ConstraintTable<CPUS, TASKS>,
+        attr: &BreakpointAttr,
+    ) -> Result<(Encoding<A::Slot>, Pool), Error> {
+        attr.validate_request(Some(table.nr_cpus()), |a, l| self.arch.address_space(a, l))?;
+        let enc = self.arch.encode(attr)?;
+        let counts = table.counts();
+        let pool = counts.pool_of(enc.ty);
+        let slots = counts.slots(pool);
+        if enc.pieces.is_empty() {
+            return Err(Error::UnsupportedLength { len: attr.len });
+        }
+        if enc.weight() > slots {
+            return Err(Error::RangeTooLarge {
+                weight: enc.weight(),
+                slots,
+            });
+        }
+        Ok((enc, pool))
+    }
+
+    /// Register a breakpoint. On success it is reserved in the constraint table
+    /// (pinned: guaranteed to be on the hardware whenever its context runs) and
+    /// reaches the hardware at the next [`Manager::sync`] / [`Manager::sched_in`] of the
+    /// CPUs in [`Registered::sync`]. On failure nothing changed.
+    pub fn register(&self, attr: &BreakpointAttr) -> Result<Registered, Error> {
+        self.with_table(|st, table| {
+            let (enc, pool) = self.encode(table, attr)?;
+            let index = self.free_index(st).ok_or(Error::TooManyEvents)?;
+            let ev = Event {
+                attr: *attr,
+                enc,
+                pool,
+                enabled: !attr.disabled,
+                times: Times::default(),
+            };
+            table.take(&ev.demand())?;
+            let handle = self.install_event(st, index, ev);
+            Ok(Registered {
+                handle,
+                sync: affected(st, attr.target),
+            })
+        })
+    }
+
+    /// Unregister a breakpoint ("hide now, reclaim later"). When this
+    /// returns, no delivery to its handler starts any more on any CPU: hits
+    /// that still arrive before the CPUs in the returned set are synced are
+    /// counted as stray. A delivery that had already started on another CPU
+    /// may still be running; its storage is not reused until it is over.
+    ///
+    /// Never waits, so it may be called from any handler, the breakpoint's
+    /// own included. To know that the handler has finished (before freeing
+    /// what it uses), ask [`Manager::quiesced`] or call [`Manager::wait_quiesced`]
+    /// outside handler context.
+    pub fn unregister(&self, h: Handle) -> Result<CpuSet, Error> {
+        self.with_table(|st, table| {
+            let ev = self.lookup(st, h)?;
+            let (demand, target) = (ev.demand(), ev.attr.target);
+            table.give_back(&demand);
+            Ok(self.free_event(st, usize::from(h.index), target))
+        })
+    }
+
+    /// Whether the breakpoint `h` named is unregistered and none of its
+    /// deliveries is still running on any CPU: from then on its handler
+    /// never runs for it again and what the handler uses for it may be freed.
+    ///
+    /// Refused with [`Error::StillRegistered`] while the breakpoint is
+    /// registered, and with [`Error::StaleHandle`] for another manager's
+    /// handle. It may answer `false` a little longer than needed: while a
+    /// later breakpoint that reused the storage was unregistered too and a
+    /// delivery of that one is running.
+    pub fn quiesced(&self, h: Handle) -> Result<bool, Error> {
+        self.with(|st| {
+            let i = usize::from(h.index);
+            let current = st.generations.get(i).copied().ok_or(Error::StaleHandle)?;
+            let occupied = st.events.get(i).is_some_and(Option::is_some);
+            if h.manager != self.id.load(Ordering::Relaxed) || h.generation > current {
+                return Err(Error::StaleHandle);
+            }
+            if h.generation == current {
+                // Live, or (free and this generation never issued) forged.
+                return Err(if occupied {
+                    Error::StillRegistered
+                } else {
+                    Error::StaleHandle
+                });
+            }
+            // Unregistered: its storage stays retiring until its cell has been
+            // seen idle after the hide, and after that no delivery that saw
+            // its tag is running. A later occupant means it was seen idle.
+            Ok(occupied || self.reclaimable(st, i))
+        })
+    }
+
+    /// Wait until [`Manager::quiesced`] says the unregistered breakpoint `h`
+    /// named has no delivery running on any CPU. Refused as
+    /// [`Manager::quiesced`] refuses.
+    ///
+    /// Must not be called from a [`Handler`] (nor anywhere a handler can be
+    /// held up, such as with the debug exception masked on a CPU where one
+    /// is pending): it waits for handlers, possibly this one. It takes the
+    /// manager's critical section only briefly, once per check.
+    pub fn wait_quiesced(&self, h: Handle) -> Result<(), Error> {
+        while !self.quiesced(h)? {
+            core::hint::spin_loop();
+        }
+        Ok(())
+    }
+
+    /// Whether every breakpoint unregistered so far has no delivery running
+    /// on any CPU (for breakpoints whose handles the embedder does not hold,
+    /// such as the copies [`Manager::fork`] made, after [`Manager::exit`]). Poll it
+    /// outside handler context; while other CPUs keep unregistering
+    /// breakpoints that are being hit it may stay `false`, and then
+    /// [`Manager::quiesced`] on a particular handle is the answer.
+    pub fn all_quiesced(&self) -> Result<bool, Error> {
+        self.with(|st| {
+            self.reclaim(st);
+            Ok(st.retiring_n == 0)
+        })
+    }
+
+    /// Enable a breakpoint (it takes part in scheduling again).
+    pub fn enable(&self, h: Handle) -> Result<CpuSet, Error> {
+        self.set_enabled(h, true)
+    }
+
+    /// Disable a breakpoint: it keeps its reservation but leaves the hardware.
+    pub fn disable(&self, h: Handle) -> Result<CpuSet, Error> {
+        self.set_enabled(h, false)
+    }
+
+    fn set_enabled(&self, h: Handle, on: bool) -> Result<CpuSet, Error> {
+        self.with(|st| {
+            let ev = self.lookup(st, h)?;
+            ev.enabled = on;
+            let target = ev.attr.target;
+            Ok(affected(st, target))
+        })
+    }
+
+    /// Change a live breakpoint (address, length, access, target, period…).
+    /// The new form is validated, encoded and checked against the table with the
+    /// old form's reservation given back; if anything is refused the breakpoint
+    /// stays exactly as it was.
+    pub fn modify(&self, h: Handle, attr: &BreakpointAttr) -> Result<CpuSet, Error> {
+        self.with_table(|st, table| {
+            let old = self.lookup(st, h)?.clone();
+            let (enc, pool) = self.encode(table, attr)?;
+            let new = Event {
+                attr: *attr,
+                enc,
+                pool,
+                enabled: !attr.disabled,
+                times: old.times,
+            };
+            table.give_back(&old.demand());
+            if let Err(e) = table.take(&new.demand()) {
+                // Giving the old reservation back cannot fail: it was there.
+                let _ = table.take(&old.demand());
+                return Err(e);
+            }
+            if let Some(cell) = self.cells.get(usize::from(h.index)) {
+                cell.update(attr.addr, attr.len, attr.access, attr.sample_period);
+            }
+            let ev = self.lookup(st, h)?;
+            *ev = new;
+            Ok(affected(st, old.attr.target).union(affected(st, attr.target)))
+        })
+    }
+
+    /// `parent` forked `child`: copy the parent's inheritable breakpoints to the
+    /// child, all of them or none.
+    pub fn fork(&self, parent: TaskId, child: TaskId) -> Result<CpuSet, Error> {
+        self.with_table(|st, table| {
+            let mut copies: Vec<Event<A::Slot>, EVENTS> = Vec::new();
+            for ev in st.events.iter().flatten() {
+                if let Target::Task { task, cpu } = ev.attr.target {
+                    if task == parent && ev.attr.inherit {
+                        let mut e = ev.clone();
+                        e.attr.target = Target::Task { task: child, cpu };
+                        e.times = Times::default();
+                        copies.push(e).map_err(|_| Error::TooManyEvents)?;
+                    }
+                }
+            }
+            self.reclaim(st);
+            if copies.len() > EVENTS - st.used - st.retiring_n {
+                return Err(Error::TooManyEvents);
+            }
+            for (n, e) in copies.iter().enumerate() {
+                if let Err(err) = table.take(&e.demand()) {
+                    for undo in copies.iter().take(n) {
+                        table.give_back(&undo.demand());
+                    }
+                    return Err(err);
+                }
+            }
+            for e in copies {
+                let index = self.free_index(st).ok_or(Error::TooManyEvents)?;
+                self.install_event(st, index, e);
+            }
+            Ok(affected(
+                st,
+                Target::Task {
+                    task: child,
+                    cpu: None,
+                },
+            ))
+        })
+    }
+
+    /// `task` exited: unregister all of its breakpoints, as
+    /// [`Manager::unregister`] does for each (in one critical section: all of
+    /// them or, if refused, none). Never waits for a handler, so a handler
+    /// may call it, for its own task too. To know that their handlers have
+    /// finished, use [`Manager::quiesced`] with their handles, or
+    /// [`Manager::all_quiesced`] for copies made by [`Manager::fork`].
+    pub fn exit(&self, task: TaskId) -> Result<CpuSet, Error> {
+        self.with_table(|st, table| {
+            let mut set = CpuSet::EMPTY;
+            for i in 0..EVENTS {
+                let Some(ev) = st.events.get(i).and_then(Option::as_ref) else {
+                    continue;
+                };
+                if ev.attr.task() == Some(task) {
+                    let (d, target) = (ev.demand(), ev.attr.target);
+                    table.give_back(&d);
+                    set = set.union(self.free_event(st, i, target));
+                }
+            }
+            Ok(set)
+        })
+    }
+
+    /// Set aside `count` registers for breakpoints of type `ty` on `cpu` for a
+    /// debugger (kgdb, a gdb stub), replacing any earlier reservation there. The
+    /// reserved slots are the highest-numbered ones; the scheduler never uses
+    /// them, and the debugger programs them through the backend: installs
+    /// leave registers whose image entry does not change alone. Refused if it
+    /// would break a pinned promise. Sync `cpu` afterwards.
+    ///
+    /// When a backend names the slots that fired (x86, SH) and one of them is
+    /// reserved, [`Manager::handle_exception`] hands the exception on
+    /// ([`Resume::NOT_OURS`](crate::Resume::NOT_OURS), or the resume with [`Resume::pass_on`](crate::Resume::pass_on) set if a
+    /// breakpoint of ours fired too). When it only reports an address (Arm), a hit that no
+    /// breakpoint of ours contains is left to the debugger (neither guessed
+    /// nor counted as stray), which matches the address against its own.
+    pub fn reserve(&self, cpu: u16, ty: BpType, count: u8) -> Result<Reservation, Error> {
+        self.with_table(|_, table| {
+            let counts = table.counts();
+            let pool = counts.pool_of(ty);
+            table.set_reserved(cpu, pool, count)?;
+            let first = counts.slots(pool) - count;
+            Ok(Reservation { pool, first, count })
+        })
+    }
+
+    /// Give back the debugger registers of type `ty` on `cpu`. The debugger
+    /// disables them first: the manager believes they are clear and only
+    /// writes a register again when it schedules a breakpoint there. Refused with
+    /// [`Error::CpuOutOfRange`] for a CPU the manager does not have and with
+    /// [`Error::NotReserved`] when nothing of that type is reserved there.
+    pub fn unreserve(&self, cpu: u16, ty: BpType) -> Result<(), Error> {
+        self.with_table(|_, table| {
+            cpu_index(table, cpu)?;
+            let pool = table.counts().pool_of(ty);
+            if table.reserved(cpu, pool) == 0 {
+                return Err(Error::NotReserved);
+            }
+            table.set_reserved(cpu, pool, 0)
+        })
+    }
+
+    /// The register image installed on `cpu` (for a hypervisor to save before
+    /// running a guest with its own debug registers).
+    pub fn image(&self, cpu: u16) -> Result<Image<A::Slot>, Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            st.cpus
+                .get(c)
+                .map(|cs| cs.installed.clone())
+                .ok_or(Error::CpuOutOfRange { cpu })
+        })
+    }
+
+    /// The hardware of `cpu` now holds `clobbered` (for example a guest's debug
+    /// registers): put the manager's image back, writing only the registers that
+    /// differ. Call it on that CPU.
+    pub fn restore(&self, cpu: u16, clobbered: &Image<A::Slot>) -> Result<(), Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            let cs = st.cpus.get(c).ok_or(Error::CpuOutOfRange { cpu })?;
+            if cs.online && *clobbered != cs.installed {
+                self.arch
+                    .install(cpu, self.backend_cpu(cpu)?, clobbered, &cs.installed);
+            }
+            Ok(())
+        })
+    }
+
+    /// Hits counted for a breakpoint.
+    pub fn hits(&self, h: Handle) -> Result<u64, Error> {
+        self.with(|st| {
+            self.lookup(st, h)?;
+            Ok(self
+                .cells
+                .get(usize::from(h.index))
+                .map_or(0, EventCell::hits))
+        })
+    }
+
+    /// Enabled/running ticks of a breakpoint.
+    pub fn times(&self, h: Handle) -> Result<Times, Error> {
+        self.with(|st| Ok(self.lookup(st, h)?.times))
+    }
+
+    /// The attr a breakpoint was registered (or last modified) with.
+    pub fn attr(&self, h: Handle) -> Result<BreakpointAttr, Error> {
+        self.with(|st| Ok(self.lookup(st, h)?.attr))
+    }
+
+    /// The weight (registers needed) of a breakpoint.
+    pub fn weight(&self, h: Handle) -> Result<u8, Error> {
+        self.with(|st| Ok(self.lookup(st, h)?.enc.weight()))
+    }
+
+    /// The physical slots a breakpoint occupies on `cpu` now, as a bit mask
+    /// over its pool (0: not on the hardware).
+    pub fn slots_on(&self, h: Handle, cpu: u16) -> Result<u32, Error> {
+        self.with_table(|st, table| {
+            let c = cpu_index(table, cpu)?;
+            let ev = self.lookup(st, h)?;
+            let p = ev.pool.index();
+            let cs = st.cpus.get(c).ok_or(Error::CpuOutOfRange { cpu })?;
+            let mut mask = 0u32;
+            // The assignment names storage indices only; a CPU that has not
+            // been resynced since the breakpoint's storage was freed and
+            // reused still holds the old occupant, so check its generation.
+            let map = self.maps.get(c);
+            for (s, occ) in cs.assign[p].iter().enumerate() {
+                let current = map
+                    .and_then(|m| m.entry(p, s))
+                    .and_then(|e| e.load())
+                    .is_some_and(|(_, tag, _, _)| tag == tag_of(h.generation));
+                if matches!(occ, Some((i, _)) if *i == h.index) && current {
+                    mask |= 1 << s;
+                }
+            }
+            Ok(mask)
+        })
+    }
+
+    /// Stray hits counted on `cpu`: exceptions that matched no live breakpoint
+    /// (or fell outside its region) and were not delivered.
+    pub fn stray(&self, cpu: u16) -> u64 {
+        self.maps.get(usize::from(cpu)).map_or(0, SlotMap::stray)
+    }
+
+    /// Number of live breakpoints.
+    pub fn len(&self) -> usize {
+        self.with(|st| Ok(st.used)).unwrap_or(0)
+    }
+
+    /// Whether no breakpoint is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy of the constraint table (for inspection and tests).
+    pub fn table(&self) -> Result<ConstraintTable<CPUS, TASKS>, Error> {
+        self.with_parts(|_, table| table.clone().ok_or(Error::NotInitialized))
+    }
+}
+
+pub(crate) fn cpu_index<const CPUS: usize, const TASKS: usize>(
+    table: &ConstraintTable<CPUS, TASKS>,
+    cpu: u16,
+) -> Result<usize, Error> {
+    if cpu < table.nr_cpus() {
+        Ok(usize::from(cpu))
+    } else {
+        Err(Error::CpuOutOfRange { cpu })
+    }
+}
+
+/// Online CPUs whose registers may change because of a breakpoint on `target`.
+pub(crate) fn affected<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize>(
+    st: &State<S, CPUS, EVENTS, TASKS>,
+    target: Target,
+) -> CpuSet {
+    let mut set = CpuSet::EMPTY;
+    for (c, cs) in st.cpus.iter().enumerate() {
+        if !cs.online {
+            continue;
+        }
+        let hit = match target {
+            Target::Cpu(n) => usize::from(n) == c,
+            Target::AllCpus => true,
+            Target::Task { task, cpu } => {
+                cs.task == Some(task) && cpu.is_none_or(|n| usize::from(n) == c)
+            }
+        };
+        if hit {
+            set.insert(c);
+        }
+    }
+    set
+}
