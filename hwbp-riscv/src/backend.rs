@@ -52,7 +52,7 @@ use hwbp_core::{
 
 /// The RISC-V backend's state for one hart ([`Arch::CpuState`]): the
 /// step-over in progress and its counters. Touched only by its own hart;
-/// the manager keeps one per CPU and hands it out with `Hwbp::backend_cpu`
+/// the manager keeps one per CPU and hands it out with `Manager::backend_cpu`
 /// (for [`RiscvBackend::complete_step`] and the counters).
 #[derive(Debug)]
 pub struct RiscvCpuState {
@@ -110,12 +110,12 @@ impl Default for RiscvCpuState {
 /// The RISC-V trigger backend on top of a [`TriggerCsrs`].
 ///
 /// * Construct it in a `static` with [`RiscvBackend::new`] (const).
-/// * On the boot hart, `Hwbp::init` calls [`Arch::discover`]
+/// * On the boot hart, `Manager::init` calls [`Arch::discover`]
 ///   ([`RiscvBackend::probe`]: the `tselect` walk, `tinfo` and WARL
 ///   probing; the pool is stored, [`RiscvBackend::pool`],
 ///   [`RiscvBackend::total`] and [`RiscvBackend::encoder`] read it back
 ///   without touching the triggers).
-/// * On every hart, `Hwbp::cpu_online(cpu)` calls [`Arch::init_cpu`]: the
+/// * On every hart, `Manager::cpu_online(cpu)` calls [`Arch::init_cpu`]: the
 ///   hart must have at least the boot hart's pool; every trigger is
 ///   disabled and the hart's [`RiscvCpuState`] reset. Without hwbp-core,
 ///   call `Arch::init_cpu` yourself.
@@ -184,8 +184,8 @@ impl<C: TriggerCsrs> RiscvBackend<C> {
     /// the same type.
     ///
     /// Probing writes the triggers (WARL read-back) and leaves every one
-    /// disabled, so it is what `Hwbp::init` ([`Arch::discover`], once) and
-    /// `Hwbp::cpu_online` ([`Arch::init_cpu`]) run before the hart's
+    /// disabled, so it is what `Manager::init` ([`Arch::discover`], once) and
+    /// `Manager::cpu_online` ([`Arch::init_cpu`]) run before the hart's
     /// triggers are in use; [`RiscvBackend::pool`],
     /// [`RiscvBackend::total`] and [`RiscvBackend::encoder`] read the
     /// stored result.
@@ -374,7 +374,7 @@ impl<C: TriggerCsrs> Arch for RiscvBackend<C> {
 
     /// [`RiscvBackend::probe`] the first time; once a pool is stored, the
     /// stored counts ([`RiscvBackend::counts_now`]) without touching the
-    /// triggers, which may be in use by then (`Hwbp::init` runs it before
+    /// triggers, which may be in use by then (`Manager::init` runs it before
     /// it refuses a manager in use with [`Error::Busy`]).
     fn discover(&self) -> Result<SlotCounts, Error> {
         // Acquire pairs with the Release in `probe`.

@@ -24,13 +24,13 @@
 //! # Entry points for M-mode firmware
 //!
 //! ```no_run
-//! use hwbp_core::{Hwbp, Resume};
+//! use hwbp_core::{Manager, Resume};
 //! use hwbp_riscv::{Machine, Privilege, RiscvBackend, RiscvException, RV64_KERNEL_BASE};
 //!
 //! // One hart, 8 events, 2 tasks. SAFETY: M-mode, nothing else touches the
 //! // trigger CSRs or mtvec.
-//! static HWBP: Hwbp<RiscvBackend<Machine>, (), 1, 8, 2> =
-//!     Hwbp::new(RiscvBackend::new(unsafe { Machine::new() }, RV64_KERNEL_BASE), ());
+//! static HWBP: Manager<RiscvBackend<Machine>, (), 1, 8, 2> =
+//!     Manager::new(RiscvBackend::new(unsafe { Machine::new() }, RV64_KERNEL_BASE), ());
 //!
 //! fn boot() -> Result<(), hwbp_core::Error> {
 //!     HWBP.init(1)?; // discovery: tselect walk, tinfo, WARL probing
@@ -57,7 +57,7 @@
 //!
 //! The step-over state lives per hart in a [`RiscvCpuState`], which the
 //! manager keeps (one per CPU, `CPUS` written once, in the manager's type)
-//! and hands out with `Hwbp::backend_cpu`.
+//! and hands out with `Manager::backend_cpu`.
 //!
 //! # Host use
 //!

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use hwbp_core::{
-    Access, Arch, BreakpointAttr, Error, HardwareError, Hwbp, Resume, Sample, SlotCounts, Target,
+    Access, Arch, BreakpointAttr, Error, HardwareError, Manager, Resume, Sample, SlotCounts, Target,
 };
 use hwbp_riscv::insn::Insn;
 use hwbp_riscv::model::{Model, ModelConfig};
@@ -15,7 +15,7 @@ use hwbp_riscv::{
 };
 use proptest::prelude::*;
 
-type Hw = Hwbp<RiscvBackend<Model>, Rec, 1, 16, 2>;
+type Hw = Manager<RiscvBackend<Model>, Rec, 1, 16, 2>;
 
 #[derive(Default)]
 struct Rec(RefCell<Vec<Sample>>);
@@ -31,7 +31,7 @@ fn manager(cfg: ModelConfig) -> Hw {
 }
 
 fn manager_split(cfg: ModelConfig, kernel_base: u64) -> Hw {
-    let hw = Hwbp::new(
+    let hw = Manager::new(
         RiscvBackend::new(Model::new(cfg), kernel_base),
         Rec::default(),
     );
@@ -160,7 +160,7 @@ fn discovery_without_tinfo_uses_only_the_type_tdata1_holds() {
     assert_eq!(t.found[0].version, None);
     // Without tinfo and a reset type of 0 there is nothing to find: init
     // refuses with the typed reason, and nothing is written.
-    let none: Hw = Hwbp::new(
+    let none: Hw = Manager::new(
         RiscvBackend::new(
             Model::new(ModelConfig {
                 reset_type: 0,

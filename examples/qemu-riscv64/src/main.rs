@@ -13,7 +13,7 @@ mod probes;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use board_kit::{fatal, Board, Recorder};
-use hwbp_core::{Access, Hwbp, Resume, Sample};
+use hwbp_core::{Access, Manager, Resume, Sample};
 use hwbp_riscv::insn::{Insn, Kind};
 use hwbp_riscv::{Privilege, RiscvBackend, RiscvException, Xlen};
 
@@ -82,7 +82,7 @@ fn watched_word(s: &Sample) -> Option<u64> {
 pub type Backend = RiscvBackend<hw::QemuCsrs>;
 
 /// The breakpoint manager: one hart, 16 events, 2 tasks.
-pub static HWBP: Hwbp<Backend, &'static Recorder<64>, 1, 16, 2> = Hwbp::new(
+pub static HWBP: Manager<Backend, &'static Recorder<64>, 1, 16, 2> = Manager::new(
     // SAFETY: M-mode; nothing but the backend touches the trigger CSRs, and
     // mtvec only changes during the backend's own probes.
     RiscvBackend::new(unsafe { hw::QemuCsrs::new() }, kernel_base()),
