@@ -319,3 +319,24 @@ fn no_valid_far_credits_only_a_sole_candidate() {
         (Ok(1), Ok(0), 1)
     );
 }
+
+/// Each watchpoint hit on AArch64 is answered with a step-over, and the
+/// manager's per-CPU counters say so (the step's own exception is counted as
+/// an exception, not as a step-over).
+#[test]
+fn step_overs_are_counted_per_cpu() {
+    let r = rig(a64(), |_: &Sample| {});
+    let h = r.add(BreakpointAttr::watch(0x3000, 4, Access::WRITE));
+    for pc in [0x40_0000u64, 0x40_0004, 0x40_0008] {
+        assert_eq!(
+            r.access(store(0x3000, 4), pc, Some(0x3000)),
+            Some(Resume::SINGLE_STEP)
+        );
+    }
+    assert_eq!(r.hw.hits(h), Ok(3));
+    let c = r.hw.counters(0).unwrap();
+    assert_eq!(
+        (c.exceptions, c.step_overs, c.stray, c.passed_on),
+        (6, 3, 0, 0)
+    );
+}

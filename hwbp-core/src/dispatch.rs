@@ -323,13 +323,39 @@ impl SlotEntry {
     }
 }
 
-/// Which event sits in each physical slot of one CPU, plus its stray count.
+/// Which event sits in each physical slot of one CPU, plus its counters.
 #[derive(Debug)]
 pub(crate) struct SlotMap {
     pools: [[SlotEntry; MAX_SLOTS]; 2],
     /// Per pool, the slots a debugger reserved (bit n: slot n).
     reserved: [AtomicU32; 2],
     stray: AtomicU64,
+    /// Debug exceptions handed to [`Manager::handle_exception`] on this CPU.
+    exceptions: AtomicU64,
+    /// Of those, the ones answered with a single step ([`Action::SingleStep`]).
+    step_overs: AtomicU64,
+    /// Of those, the ones handed on to the next handler ([`Resume::pass_on`]).
+    passed_on: AtomicU64,
+}
+
+/// What the exception path counted on one CPU since the manager was built
+/// ([`Manager::counters`]). Plain relaxed counters: each is exact, but a
+/// snapshot taken while exceptions arrive may mix moments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct CpuCounters {
+    /// Debug exceptions handled ([`Manager::handle_exception`] calls).
+    pub exceptions: u64,
+    /// Hits that matched no live breakpoint (or fell outside its region) and
+    /// were not delivered.
+    pub stray: u64,
+    /// Exceptions answered with a single step (a step-over of a breakpoint
+    /// that fires before the access or instruction).
+    pub step_overs: u64,
+    /// Exceptions handed on to the next handler (not ours, a debugger's
+    /// register, or ours together with someone else's event).
+    pub passed_on: u64,
 }
 
 impl SlotMap {
@@ -339,6 +365,9 @@ impl SlotMap {
             pools: [const { [const { SlotEntry::new() }; MAX_SLOTS] }; 2],
             reserved: [const { AtomicU32::new(0) }; 2],
             stray: AtomicU64::new(0),
+            exceptions: AtomicU64::new(0),
+            step_overs: AtomicU64::new(0),
+            passed_on: AtomicU64::new(0),
         }
     }
     #[cfg(loom)]
@@ -347,6 +376,9 @@ impl SlotMap {
             pools: core::array::from_fn(|_| core::array::from_fn(|_| SlotEntry::new())),
             reserved: core::array::from_fn(|_| AtomicU32::new(0)),
             stray: AtomicU64::new(0),
+            exceptions: AtomicU64::new(0),
+            step_overs: AtomicU64::new(0),
+            passed_on: AtomicU64::new(0),
         }
     }
 
@@ -378,6 +410,26 @@ impl SlotMap {
 
     pub(crate) fn stray(&self) -> u64 {
         self.stray.load(Ordering::Relaxed)
+    }
+
+    /// Count one handled exception and what it asked the CPU to do.
+    fn count_exception(&self, r: Resume) {
+        self.exceptions.fetch_add(1, Ordering::Relaxed);
+        if r.action == Action::SingleStep {
+            self.step_overs.fetch_add(1, Ordering::Relaxed);
+        }
+        if r.pass_on {
+            self.passed_on.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn counters(&self) -> CpuCounters {
+        CpuCounters {
+            exceptions: self.exceptions.load(Ordering::Relaxed),
+            stray: self.stray(),
+            step_overs: self.step_overs.load(Ordering::Relaxed),
+            passed_on: self.passed_on.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -604,7 +656,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             }
         }
         let r = d.resume;
-        if !foreign {
+        let r = if !foreign {
             r
         } else if done.is_empty() && r.is_ours() && !r.pass_on && r.action != Action::SingleStep {
             // Nothing of ours fired and the backend has no step to finish:
@@ -612,7 +664,9 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             Resume::NOT_OURS
         } else {
             r.and_pass_on()
-        }
+        };
+        map.count_exception(r);
+        r
     }
 }
 

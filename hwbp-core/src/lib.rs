@@ -141,7 +141,7 @@ pub use arch::{
     MAX_SLOTS,
 };
 pub use attr::{Access, BpType, BreakpointAttr, Target, TaskId};
-pub use dispatch::{Handler, Sample};
+pub use dispatch::{CpuCounters, Handler, Sample};
 pub use error::{Error, HardwareError};
 pub use handle::Handle;
 pub use manager::{CpuSet, Manager, Registered, Reservation};

@@ -13,7 +13,7 @@ use critical_section::Mutex;
 use heapless::Vec;
 
 use crate::arch::{Arch, Image, Pool, SlotCounts};
-use crate::dispatch::{tag_of, EventCell, Handler, SlotMap};
+use crate::dispatch::{tag_of, CpuCounters, EventCell, Handler, SlotMap};
 use crate::handle::Handle;
 use crate::sched::{CpuState, Times};
 use crate::storage::Event;
@@ -732,6 +732,16 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     /// (or fell outside its region) and were not delivered.
     pub fn stray(&self, cpu: u16) -> u64 {
         self.maps.get(usize::from(cpu)).map_or(0, SlotMap::stray)
+    }
+
+    /// What the exception path counted on `cpu`: exceptions handled, stray
+    /// hits, step-overs and exceptions passed on. Lock-free (relaxed loads),
+    /// so it may be read from anywhere, a handler included.
+    pub fn counters(&self, cpu: u16) -> Result<CpuCounters, Error> {
+        self.maps
+            .get(usize::from(cpu))
+            .map(SlotMap::counters)
+            .ok_or(Error::CpuOutOfRange { cpu })
     }
 
     /// Number of live breakpoints.

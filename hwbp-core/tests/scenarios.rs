@@ -998,3 +998,47 @@ fn capacity_parameters_have_defaults() {
         Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
     );
 }
+
+/// The per-CPU counters follow what the exception path did: every exception,
+/// each stray hit, each exception handed on; nothing on another CPU.
+#[test]
+fn per_cpu_counters_count_exceptions_strays_and_passed_on() {
+    let hw = hw(MockConfig::X86_LIKE, 2);
+    let h = reg(&hw, w(0x1000, 4).target(Target::Cpu(0))).unwrap();
+    assert_eq!(hw.counters(0), Ok(hwbp_core::CpuCounters::default()));
+    // Two hits of ours.
+    for _ in 0..2 {
+        assert_eq!(
+            hw.access(0, 0x1000, 4, Access::WRITE, 0x4000),
+            Some(Resume::RETURN)
+        );
+    }
+    // A step or software breakpoint that is not ours: handed on.
+    let foreign = hwbp_core::mock::MockException {
+        fired: hwbp_core::Fired::None,
+        addr: 0,
+        ip: 0x4000,
+        access: Access::empty(),
+    };
+    assert_eq!(hw.handle_exception(0, &foreign), Resume::NOT_OURS);
+    // A slot that fired with nothing in it: stray.
+    let empty = hwbp_core::mock::MockException {
+        fired: hwbp_core::Fired::Slots {
+            pool: Pool(0),
+            mask: 1 << 3,
+        },
+        addr: 0x9000,
+        ip: 0x4000,
+        access: Access::WRITE,
+    };
+    let _ = hw.handle_exception(0, &empty);
+    let c = hw.counters(0).unwrap();
+    assert_eq!(
+        (c.exceptions, c.stray, c.passed_on, c.step_overs),
+        (4, 1, 1, 0)
+    );
+    assert_eq!(c.stray, hw.stray(0));
+    assert_eq!(hw.hits(h), Ok(2));
+    assert_eq!(hw.counters(1), Ok(hwbp_core::CpuCounters::default()));
+    assert_eq!(hw.counters(4), Err(Error::CpuOutOfRange { cpu: 4 }));
+}
