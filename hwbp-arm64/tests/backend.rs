@@ -1025,3 +1025,33 @@ fn an_exception_during_the_step_over_counts_the_hit_once() {
     arm.restore_step(s);
     assert!(!m.step_armed());
 }
+
+#[test]
+fn a_debugger_stepping_from_a_hit_gets_its_step() {
+    // The gdb stub's flow: a watchpoint hit stops the program before the
+    // store (the backend's step-over is pending); the debugger steps from
+    // there. The step exception that ends the step-over is handed on; when
+    // the debugger then continues, the step is disarmed.
+    let arm = watching_0x3000();
+    let m = arm.regs();
+    let raw = m.access(&store(0x3000), 0x40_0010, None).expect("hit");
+    assert_eq!(arm.decode(0, &raw).resume, Resume::SINGLE_STEP);
+    arm.arm.debugger_step(&arm.cpus[0]);
+    assert!(m.step_armed() && arm.step_state(0).foreign_step);
+    let d = arm.decode(0, &m.retire(0x40_0014, El::El1).unwrap());
+    assert_eq!(d.resume, Resume::RETURN.and_pass_on());
+    assert!(
+        m.access(&store(0x3000), 0x40_0010, None).is_some(),
+        "re-enabled"
+    );
+    arm.arm.debugger_resume(&arm.cpus[0]);
+    assert!(!m.step_armed());
+    // Continuing from a hit without stepping leaves the step-over alone.
+    let raw = m.access(&store(0x3000), 0x40_0010, None).unwrap();
+    assert_eq!(arm.decode(0, &raw).resume, Resume::SINGLE_STEP);
+    arm.arm.debugger_resume(&arm.cpus[0]);
+    assert!(m.step_armed(), "the step-over still needs its step");
+    let d = arm.decode(0, &m.retire(0x40_0014, El::El1).unwrap());
+    assert_eq!(d.resume, Resume::RETURN);
+    assert!(!m.step_armed());
+}

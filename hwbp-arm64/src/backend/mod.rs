@@ -407,6 +407,46 @@ impl<R: DebugRegs> ArmBackend<R> {
         }
     }
 
+    /// A debugger on the calling CPU (whose state is `state`) single-steps
+    /// the interrupted code: arm software step (`MDSCR_EL1.SS`; the debugger
+    /// sets `SPSR_EL1.SS` in the saved state itself). If a step-over of the
+    /// backend's is pending (the debugger stopped at a hit and steps from
+    /// there), the step exception that ends it is the debugger's too:
+    /// [`Hwbp::handle_exception`](hwbp_core::Hwbp::handle_exception) then
+    /// re-enables the slots and hands the exception on
+    /// ([`Resume::pass_on`]) instead of keeping it. Only for
+    /// [`StepMethod::SoftwareStep`] (does nothing otherwise).
+    pub fn debugger_step(&self, state: &ArmCpuState) {
+        if self.method != StepMethod::SoftwareStep {
+            return;
+        }
+        let mut st = StepOver::from_bits(state.step.load(Relaxed));
+        if st.pending {
+            st.foreign_step = true;
+            state.step.store(st.to_bits(), Relaxed);
+        }
+        self.set_step(true);
+        self.regs.sync();
+    }
+
+    /// The debugger resumes the calling CPU without stepping: disarm
+    /// software step unless a step-over of the backend's still needs it
+    /// (then it is left armed, and that step-over is no longer shared with
+    /// the debugger). Only for [`StepMethod::SoftwareStep`].
+    pub fn debugger_resume(&self, state: &ArmCpuState) {
+        if self.method != StepMethod::SoftwareStep {
+            return;
+        }
+        let mut st = StepOver::from_bits(state.step.load(Relaxed));
+        if st.pending {
+            st.foreign_step = false;
+            state.step.store(st.to_bits(), Relaxed);
+        } else {
+            self.set_step(false);
+            self.regs.sync();
+        }
+    }
+
     fn counts(&self, bank: Bank) -> u8 {
         match bank {
             Bank::Breakpoint => self.inst.load(Relaxed),
