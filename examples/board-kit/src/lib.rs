@@ -14,10 +14,14 @@
 //!   interrupt mask (with a lock between CPUs when there are several);
 //! * [`tick`]: the counter a board's timer interrupt drives rotation with.
 //! * [`pl011`]: the transmit path of the Arm boards' UART.
+//! * `aarch64` (AArch64 targets only): DAIF masking, the CPU number and
+//!   semihosting (exit, console) for the AArch64 boards.
 #![no_std]
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
 pub mod checks;
 pub mod console;
 pub mod cs;
