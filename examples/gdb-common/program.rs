@@ -19,7 +19,7 @@ pub static mut SPARE: [u64; 5] = [0; 5];
 #[no_mangle]
 #[inline(never)]
 pub extern "C" fn target_function(x: u64) -> u64 {
-    core::hint::black_box(x).wrapping_mul(3).wrapping_add(1)
+    (x ^ 0x5a) | 1
 }
 
 /// A store of `v` to `*p`, followed by two no-ops, so that a `stepi` from
@@ -50,13 +50,14 @@ pub fn run() -> u8 {
     // Phases 2 and 3: two reads (rwatch, then awatch).
     let a = load(addr_of_mut!(SHARED));
     let b = load(addr_of_mut!(SHARED));
-    // Phase 4: the function (hbreak).
-    let c = target_function(a + b);
+    // Phase 4: the function (hbreak). `black_box` keeps the call here: it
+    // has no side effect, so it could otherwise move past the stores below.
+    let c = core::hint::black_box(target_function(a + b));
     // Phase 5: five writes (five watchpoints: one refused, then four).
-    for i in 0..5 {
-        // SAFETY: an element of SPARE; nothing else refers to it.
-        let p = unsafe { addr_of_mut!(SPARE[i]) };
-        store(p, i as u64 + 1);
+    let spare = addr_of_mut!(SPARE).cast::<u64>();
+    for i in 0..5u64 {
+        // SAFETY: element `i` of SPARE (five words).
+        store(unsafe { spare.add(i as usize) }, i + 1);
     }
     // Phase 6: nothing watched any more.
     store(addr_of_mut!(COUNTER), c);

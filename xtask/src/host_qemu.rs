@@ -1,4 +1,5 @@
-//! QEMU for the boards, without ever removing or downgrading a host package.
+//! QEMU for the boards (and `gdb-multiarch` for `cargo xtask gdb`), without
+//! ever removing or downgrading a host package.
 //!
 //! In order:
 //! 1. the QEMU executables a board needs are on `PATH`: use them;
@@ -31,6 +32,8 @@ pub fn package_of(bin: &str) -> Option<&'static str> {
     match bin {
         "qemu-system-x86_64" => Some("qemu-system-x86"),
         "qemu-system-aarch64" | "qemu-system-arm" => Some("qemu-system-arm"),
+        // Not QEMU, but installed the same way, for `cargo xtask gdb`.
+        "gdb-multiarch" => Some("gdb-multiarch"),
         _ => None,
     }
 }

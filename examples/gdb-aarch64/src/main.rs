@@ -73,7 +73,10 @@ pub static CPU1_SYNC: AtomicU32 = AtomicU32::new(0);
 
 #[no_mangle]
 extern "C" fn primary_main() -> ! {
-    println!("hwbp gdb-aarch64: booted on CPU {}", board_kit::aarch64::cpu_id());
+    println!(
+        "hwbp gdb-aarch64: booted on CPU {}",
+        board_kit::aarch64::cpu_id()
+    );
     if let Err(e) = HWBP.init(2) {
         fatal!("init(2) failed: {:?}", e);
     }
@@ -88,7 +91,9 @@ extern "C" fn primary_main() -> ! {
     if rc != 0 {
         fatal!("PSCI CPU_ON(1) returned {}", rc);
     }
-    machine::wait_for("CPU 1 to come online", || CPU1_ONLINE.load(Ordering::SeqCst));
+    machine::wait_for("CPU 1 to come online", || {
+        CPU1_ONLINE.load(Ordering::SeqCst)
+    });
     println!(
         "hwbp: {:?} on 2 CPUs; gdb stub on the PL011, waiting for GDB",
         HWBP.slot_counts()
@@ -141,7 +146,9 @@ extern "C" fn rust_exception(kind: u64, frame: &mut boot::Frame) {
     }
     let ec = esr >> 26;
     let cpu = board_kit::aarch64::cpu_id();
-    if kind == VECTOR_CURRENT_SPX_SYNC && cpu == 0 && matches!(ec, EC_BREAKPOINT | EC_STEP | EC_WATCHPOINT)
+    if kind == VECTOR_CURRENT_SPX_SYNC
+        && cpu == 0
+        && matches!(ec, EC_BREAKPOINT | EC_STEP | EC_WATCHPOINT)
     {
         let raw = hwbp_arm64::Aarch64Exception {
             esr,
