@@ -31,6 +31,8 @@ struct GdbBoard {
     gdb_arch: &'static str,
     /// Bytes of the no-op after the watched store (what one `stepi` advances).
     nop_len: u64,
+    /// QEMU's exit status when the firmware reports success.
+    success: i32,
 }
 
 const GDB_BOARDS: [GdbBoard; 2] = [
@@ -56,6 +58,8 @@ const GDB_BOARDS: [GdbBoard; 2] = [
         ],
         gdb_arch: "aarch64",
         nop_len: 4,
+        // Semihosting SYS_EXIT with code 0.
+        success: 0,
     },
     GdbBoard {
         name: "x86_64",
@@ -77,6 +81,8 @@ const GDB_BOARDS: [GdbBoard; 2] = [
         ],
         gdb_arch: "i386:x86-64",
         nop_len: 1,
+        // isa-debug-exit: (0x10 << 1) | 1.
+        success: 33,
     },
 ];
 
@@ -379,7 +385,7 @@ fn session(b: &GdbBoard) -> Result<String> {
         &console.join("\n"),
     );
     c.check(
-        qemu_status.is_some_and(|s| s.success()),
+        qemu_status.is_some_and(|s| s.code() == Some(b.success)),
         "QEMU exited with the firmware's success status",
         &format!("{qemu_status:?} {qemu_err}"),
     );
