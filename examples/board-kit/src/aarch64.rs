@@ -74,3 +74,26 @@ pub fn semihosting_putc(byte: u8) {
     let c = byte;
     semihost(SYS_WRITEC, &c as *const u8 as u64);
 }
+
+/// Spin until `done()` holds, or stop the run after 10 seconds (of the
+/// generic timer's counter) naming `what`: a firmware that hangs would leave
+/// QEMU running, so every cross-CPU or interrupt wait is bounded.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let (freq, start): (u64, u64);
+    // SAFETY: reading CNTFRQ_EL0 and CNTVCT_EL0 has no side effects.
+    unsafe {
+        core::arch::asm!("mrs {}, cntfrq_el0", out(reg) freq, options(nomem, nostack));
+        core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) start, options(nomem, nostack));
+    }
+    while !done() {
+        let now: u64;
+        // SAFETY: as above.
+        unsafe {
+            core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) now, options(nomem, nostack))
+        };
+        if now.wrapping_sub(start) > 10 * freq.max(1) {
+            crate::fatal!("timed out after 10 s waiting for {}", what);
+        }
+        core::hint::spin_loop();
+    }
+}

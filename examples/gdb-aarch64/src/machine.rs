@@ -122,23 +122,8 @@ pub fn resume(frame: &mut Frame, step: bool) {
     STEPPING.store(step, Ordering::SeqCst);
 }
 
-/// Spin until `done()` holds, or stop after 10 seconds naming `what`.
-pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let (freq, start): (u64, u64);
-    // SAFETY: reading CNTFRQ_EL0 and CNTVCT_EL0 has no side effects.
-    unsafe {
-        core::arch::asm!("mrs {}, cntfrq_el0", out(reg) freq, options(nomem, nostack));
-        core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) start, options(nomem, nostack));
-    }
-    while !done() {
-        let now: u64;
-        // SAFETY: as above.
-        unsafe {
-            core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) now, options(nomem, nostack))
-        };
-        if now.wrapping_sub(start) > 10 * freq.max(1) {
-            board_kit::fatal!("timed out after 10 s waiting for {}", what);
-        }
-        core::hint::spin_loop();
-    }
+/// Spin until `done()` holds, or stop after 10 seconds naming `what`
+/// (board-kit's bounded wait).
+pub fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    board_kit::aarch64::wait_for(what, done)
 }

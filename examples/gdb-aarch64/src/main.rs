@@ -12,6 +12,7 @@
 
 #[path = "../../qemu-aarch64/src/boot.rs"]
 mod boot;
+mod irq_check;
 mod machine;
 #[path = "../../gdb-common/program.rs"]
 mod program;
@@ -94,6 +95,7 @@ extern "C" fn primary_main() -> ! {
     machine::wait_for("CPU 1 to come online", || {
         CPU1_ONLINE.load(Ordering::SeqCst)
     });
+    irq_check::run();
     println!(
         "hwbp: {:?} on 2 CPUs; gdb stub on the PL011, waiting for GDB",
         HWBP.slot_counts()
@@ -133,6 +135,8 @@ const EC_STEP: u64 = 0x33;
 const EC_WATCHPOINT: u64 = 0x35;
 /// Vector 4: current EL with SP_ELx, synchronous.
 const VECTOR_CURRENT_SPX_SYNC: u64 = 4;
+/// Vector 5: current EL with SP_ELx, IRQ.
+const VECTOR_CURRENT_SPX_IRQ: u64 = 5;
 
 /// Called by the vector table for every exception, with the vector index
 /// and the saved frame.
@@ -146,6 +150,10 @@ extern "C" fn rust_exception(kind: u64, frame: &mut boot::Frame) {
     }
     let ec = esr >> 26;
     let cpu = board_kit::aarch64::cpu_id();
+    if kind == VECTOR_CURRENT_SPX_IRQ && cpu == 0 {
+        irq_check::irq();
+        return;
+    }
     if kind == VECTOR_CURRENT_SPX_SYNC
         && cpu == 0
         && matches!(ec, EC_BREAKPOINT | EC_STEP | EC_WATCHPOINT)
@@ -161,7 +169,11 @@ extern "C" fn rust_exception(kind: u64, frame: &mut boot::Frame) {
         }
         // One of GDB's breakpoints fired; or the single step GDB asked for
         // completed (handed on by hwbp, or not hwbp's at all).
-        let hit = LATCH.take(cpu).and_then(|s| BPS.stop_for(&s));
+        let sample = LATCH.take(cpu);
+        if let Some(s) = &sample {
+            irq_check::on_sample(s);
+        }
+        let hit = sample.and_then(|s| BPS.stop_for(&s));
         let stop = match hit {
             Some(stop) => Some(stop.reason()),
             None if ec == EC_STEP && machine::stepping() && (r.pass_on || !r.is_ours()) => {
