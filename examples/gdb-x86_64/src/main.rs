@@ -101,6 +101,7 @@ extern "C" fn kmain() -> ! {
     if let Err(e) = HWBP.cpu_online(0) {
         fatal!("cpu_online(0) failed: {:?}", e);
     }
+    dr7_cleared_check();
     println!(
         "hwbp: {:?}; gdb stub on COM1, waiting for GDB",
         HWBP.slot_counts()
@@ -113,6 +114,41 @@ extern "C" fn kmain() -> ! {
     }
     let code = program::run();
     session::exited(code)
+}
+
+/// Written by [`dr7_cleared_check`].
+#[no_mangle]
+static mut CHECK_WORD: u64 = 0;
+
+/// Before the GDB session: a hit is decoded although the #DB handler
+/// clears DR7 on entry (hwbp-x86 decodes from its record of what it
+/// installed), and DR7 is back afterwards.
+fn dr7_cleared_check() {
+    use board_kit::{check, must};
+    use core::ptr::addr_of_mut;
+    let attr = hwbp_core::BreakpointAttr::watch(
+        addr_of_mut!(CHECK_WORD) as u64,
+        8,
+        hwbp_core::Access::WRITE,
+    )
+    .target(hwbp_core::Target::Cpu(0));
+    let reg = must!(HWBP.register(&attr));
+    must!(HWBP.sync(0));
+    let dr7 = HWBP.arch().read_image(0).dr7;
+    // SAFETY: the watched store.
+    unsafe { core::ptr::write_volatile(addr_of_mut!(CHECK_WORD), 5) };
+    check!(
+        must!(HWBP.hits(reg.handle)) == 1,
+        "a watchpoint hit is decoded with DR7 cleared on #DB entry"
+    );
+    check!(
+        HWBP.arch().read_image(0).dr7 == dr7 && HWBP.stray(0) == 0,
+        "DR7 is restored on return from #DB (no stray hits)"
+    );
+    let set = must!(HWBP.unregister(reg.handle));
+    if set.contains(0) {
+        must!(HWBP.sync(0));
+    }
 }
 
 /// Called by the vector-1 stub with the saved state.
