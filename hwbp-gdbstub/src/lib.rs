@@ -610,9 +610,11 @@ impl<const CPUS: usize> Handler for &HitLatch<CPUS> {
 /// by forwarding to a [`GdbBreakpoints`] the expression `$bps` reaches from
 /// `self` (a field, or a `static`):
 ///
-/// ```ignore
+/// ```text
 /// hwbp_gdbstub::impl_hw_breakpoints!(MyTarget, |t| &GDB_BPS);
 /// ```
+///
+/// (`examples/gdb-common/session.rs` in the repository uses it.)
 ///
 /// The target still implements `Breakpoints` itself, returning `Some(self)`
 /// from `support_hw_breakpoint` and `support_hw_watchpoint`. A refused
