@@ -41,8 +41,6 @@ use machine::{BPS, HWBP, LATCH};
 struct PcGdb;
 board_kit::set_board!(PcGdb);
 
-/// RFLAGS.IF.
-const RFLAGS_IF: u64 = 1 << 9;
 /// RFLAGS.TF: trap after the next instruction.
 pub const RFLAGS_TF: u64 = 1 << 8;
 /// QEMU's debugcon port.
@@ -66,17 +64,13 @@ unsafe impl Board for PcGdb {
     }
 
     unsafe fn mask_irqs() -> u64 {
-        let flags: u64;
-        // SAFETY: reading RFLAGS and clearing IF at CPL 0 has no other effect.
-        unsafe { core::arch::asm!("pushfq", "pop {}", "cli", out(reg) flags, options(nomem)) };
-        flags
+        // SAFETY: forwarded from the kit's critical-section acquire.
+        unsafe { board_kit::x86_64::mask_irqs() }
     }
 
     unsafe fn restore_irqs(previous: u64) {
-        if previous & RFLAGS_IF != 0 {
-            // SAFETY: interrupts were enabled when the outermost section began.
-            unsafe { core::arch::asm!("sti", options(nomem, nostack)) };
-        }
+        // SAFETY: forwarded from the kit's critical-section release.
+        unsafe { board_kit::x86_64::restore_irqs(previous) }
     }
 }
 
