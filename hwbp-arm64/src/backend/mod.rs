@@ -210,6 +210,14 @@ impl SuspendedStep {
 ///   [`StepMethod::SoftwareStep`], set `SPSR_EL1.SS` (bit 21) in the saved
 ///   state before `ERET`.
 ///
+/// * Exceptions taken during a step-over: an EL1 handler that unmasks debug
+///   exceptions brackets itself with [`ArmBackend::suspend_step`] and
+///   [`ArmBackend::restore_step`] (the embedder contract, as Linux keeps it).
+/// * A debugger on the same CPU arms its single steps with
+///   [`ArmBackend::debugger_step`] and continues with
+///   [`ArmBackend::debugger_resume`]; a step it armed before a hit is kept
+///   and its step exception handed on ([`Resume::pass_on`]).
+///
 /// The step-over state is per CPU ([`ArmCpuState`], kept by the manager), in
 /// atomics, and only touched by its own CPU; `install` must not itself be interrupted by a debug exception that
 /// this backend handles on the same CPU (do not watch the core's own data, or
