@@ -21,6 +21,7 @@ mod program;
 mod psci;
 #[path = "../../gdb-common/session.rs"]
 mod session;
+mod step_check;
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
@@ -96,6 +97,7 @@ extern "C" fn primary_main() -> ! {
         CPU1_ONLINE.load(Ordering::SeqCst)
     });
     irq_check::run();
+    step_check::run();
     println!(
         "hwbp: {:?} on 2 CPUs; gdb stub on the PL011, waiting for GDB",
         HWBP.slot_counts()
@@ -173,6 +175,9 @@ extern "C" fn rust_exception(kind: u64, frame: &mut boot::Frame) {
         if let Some(s) = &sample {
             irq_check::on_sample(s);
         }
+        if step_check::on_debug(ec == EC_STEP, r, frame) {
+            return;
+        }
         let hit = sample.and_then(|s| BPS.stop_for(&s));
         let stop = match hit {
             Some(stop) => Some(stop.reason()),
@@ -192,6 +197,11 @@ extern "C" fn rust_exception(kind: u64, frame: &mut boot::Frame) {
                 frame.elr
             ),
         }
+        return;
+    }
+    if kind == VECTOR_CURRENT_SPX_SYNC && cpu == 0 && ec == EC_BRK64 && esr & 0xffff == 0x7d {
+        frame.elr += 4;
+        step_check::on_brk(frame);
         return;
     }
     if kind == VECTOR_CURRENT_SPX_SYNC && cpu == 0 && ec == EC_BRK64 && esr & 0xffff == 0x7e {
