@@ -52,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
     let x86 = X86Backend::with_regs(Encoder::new(mode), &regs);
     let d = x86.decode(
         0,
-        &(),
+        &hwbp_x86::X86CpuState::new(),
         &X86Exception {
             dr6: b.u64(),
             ip: b.u64(),

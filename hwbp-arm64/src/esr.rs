@@ -156,7 +156,10 @@ impl Aarch64Exception {
                 write: Some(esr.wnr()),
                 slot: esr.watchpoint_number(),
             },
-            ExceptionClass::SoftwareStep { .. } => DebugEvent::Step { pc: self.elr },
+            ExceptionClass::SoftwareStep { .. } => DebugEvent::Step {
+                pc: self.elr,
+                stepped: esr.step_isv(),
+            },
             ExceptionClass::Brk64 | ExceptionClass::Bkpt32 => DebugEvent::SoftwareBreakpoint {
                 pc: self.elr,
                 comment: esr.comment(),
@@ -236,8 +239,20 @@ mod tests {
                 slot: None
             }
         );
-        assert_eq!(ev(0x33, 0), DebugEvent::Step { pc: 0x400 });
-        assert_eq!(ev(0x32, 1 << 24), DebugEvent::Step { pc: 0x400 });
+        assert_eq!(
+            ev(0x33, 0),
+            DebugEvent::Step {
+                pc: 0x400,
+                stepped: false
+            }
+        );
+        assert_eq!(
+            ev(0x32, 1 << 24),
+            DebugEvent::Step {
+                pc: 0x400,
+                stepped: true
+            }
+        );
         assert_eq!(
             ev(0x3C, 0x1234),
             DebugEvent::SoftwareBreakpoint {

@@ -40,6 +40,12 @@ pub enum DebugEvent {
     Step {
         /// Address of the next instruction.
         pc: u64,
+        /// Whether an instruction was stepped. `false` when the syndrome
+        /// says none was (AArch64 `ESR_ELx.ISV` clear: the step exception
+        /// was taken from the active-pending state, at the start of an
+        /// exception handler that unmasked debug exceptions while a step
+        /// was armed); always `true` for the AArch32 mismatch step.
+        stepped: bool,
     },
     /// A software breakpoint instruction (`BRK`, `BKPT`): never the breakpoint
     /// layer's.

@@ -121,7 +121,7 @@ pub mod wcr;
 pub use aarch32::{Aarch32Exception, AbortKind};
 pub use backend::aarch32::{Aarch32Backend, Aarch32Regs};
 pub use backend::aarch64::{Aarch64Backend, Aarch64Regs};
-pub use backend::{ArmBackend, ArmCpuState, Bank, DebugRegs, StepMethod};
+pub use backend::{ArmBackend, ArmCpuState, Bank, DebugRegs, StepMethod, SuspendedStep};
 pub use encode::{ArmSlot, Encoder, Flavour, AARCH32_KERNEL_BASE};
 pub use esr::Aarch64Exception;
 pub use event::DebugEvent;

@@ -682,6 +682,10 @@ impl DebugRegs for Model {
         Model::set_step(self, on)
     }
 
+    fn step_armed(&self) -> bool {
+        self.step.get()
+    }
+
     fn event(&self, raw: &ModelException) -> DebugEvent {
         raw.event()
     }

@@ -896,3 +896,164 @@ fn cpus_with_different_counts() {
         Err(Error::Hardware(hwbp_core::HardwareError::NoDebugHardware))
     );
 }
+
+/// A watchpoint on the word at 0x3000, installed on a cortex-a53 model.
+fn watching_0x3000() -> A64 {
+    let arm = a64(A53);
+    let empty = up(&arm);
+    let mut img = empty.clone();
+    place(
+        &arm,
+        &mut img,
+        0,
+        BreakpointAttr::watch(0x3000, 4, Access::WRITE),
+    );
+    arm.install(0, &empty, &img);
+    arm
+}
+
+#[test]
+fn a_debuggers_step_is_not_swallowed_by_a_step_over() {
+    // Issue 16: a debugger single-steps (MDSCR_EL1.SS armed by it) and the
+    // stepped instruction hits a watchpoint. The step-over rides on the
+    // debugger's step; the step exception that ends it is handed on (the
+    // debugger asked for it) and the step stays armed for the debugger,
+    // which disarms it itself.
+    let arm = watching_0x3000();
+    let m = arm.regs();
+    m.set_step(true); // the debugger's stepi
+    let raw = m.access(&store(0x3000), 0x40_0010, None).expect("hit");
+    assert_eq!(arm.decode(0, &raw).resume, Resume::SINGLE_STEP);
+    let step = m.retire(0x40_0014, El::El1).expect("the step completes");
+    let d = arm.decode(0, &step);
+    assert_eq!(
+        d.resume,
+        Resume::RETURN.and_pass_on(),
+        "the step is handed on"
+    );
+    assert!(d.resume.is_ours());
+    assert!(m.step_armed(), "the debugger's step stays armed");
+    assert!(!arm.step_state(0).pending);
+    // The watchpoint is back.
+    assert!(m.access(&store(0x3000), 0x40_0010, None).is_some());
+    // A step-over that armed the step itself still disarms it and keeps
+    // the exception.
+    m.set_step(false);
+    let raw = m.access(&store(0x3000), 0x40_0010, None).expect("hit");
+    assert_eq!(arm.decode(0, &raw).resume, Resume::SINGLE_STEP);
+    let d = arm.decode(0, &m.retire(0x40_0014, El::El1).unwrap());
+    assert_eq!(d.resume, Resume::RETURN);
+    assert!(!m.step_armed());
+}
+
+/// A software step exception taken before any instruction was stepped
+/// (`ESR_EL1.ISV` clear): the state a handler that unmasks debug exceptions
+/// with the step armed finds itself in.
+fn unstepped(elr: u64) -> ModelException {
+    ModelException::A64(Aarch64Exception {
+        esr: esr_for(ExceptionClass::SoftwareStep { same_el: true }, 0),
+        far: 0,
+        elr,
+    })
+}
+
+#[test]
+fn a_step_taken_before_the_instruction_ran_keeps_the_step_over() {
+    // Issue 16: an IRQ is taken between the watchpoint's ERET and the
+    // instruction; its handler unmasks debug exceptions with the step armed,
+    // and the step exception arrives there (ISV clear). Ending the step-over
+    // would re-enable the watchpoint before the store ran, and the store
+    // would be counted again when the IRQ handler returns.
+    let arm = watching_0x3000();
+    let m = arm.regs();
+    let raw = m.access(&store(0x3000), 0x40_0010, None).expect("hit");
+    assert_eq!(arm.decode(0, &raw).resume, Resume::SINGLE_STEP);
+    let d = arm.decode(0, &unstepped(0x40_0800));
+    assert_eq!(d.resume, Resume::NOT_OURS);
+    assert!(arm.step_state(0).pending, "the step-over goes on");
+    assert!(
+        m.access(&store(0x3000), 0x40_0010, None).is_none(),
+        "still masked: the store is not counted twice"
+    );
+    // The real step, once the instruction ran, ends it.
+    let d = arm.decode(0, &m.retire(0x40_0014, El::El1).unwrap());
+    assert_eq!(d.resume, Resume::RETURN);
+    assert!(m.access(&store(0x3000), 0x40_0010, None).is_some());
+}
+
+#[test]
+fn an_exception_during_the_step_over_counts_the_hit_once() {
+    // The embedder contract, through the manager: an IRQ handler entered
+    // during the step-over suspends the step, runs with debug exceptions
+    // unmasked (no step exception can arrive: the step is disarmed),
+    // restores it and returns to the instruction, which is stepped once.
+    static HITS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+    fn count(_: &hwbp_core::Sample) {
+        HITS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    }
+    let mgr: hwbp_core::Manager<ArmBackend<Model>, fn(&hwbp_core::Sample), 1> =
+        hwbp_core::Manager::new(
+            ArmBackend::new(
+                Model::new(ModelId::Aarch64(A53)),
+                Flavour::Aarch64,
+                StepMethod::SoftwareStep,
+            ),
+            count,
+        );
+    mgr.init(1).unwrap();
+    mgr.cpu_online(0).unwrap();
+    let r = mgr
+        .register(&BreakpointAttr::watch(0x3000, 4, Access::WRITE))
+        .unwrap();
+    mgr.sync(0).unwrap();
+    let (arm, m) = (mgr.arch(), mgr.arch().regs());
+    let raw = m.access(&store(0x3000), 0x40_0010, None).expect("hit");
+    assert_eq!(mgr.handle_exception(0, &raw), Resume::SINGLE_STEP);
+    // IRQ entry: suspend, unmask debug (the step is off: nothing taken).
+    let s = arm.suspend_step();
+    assert!(s.was_armed() && !m.step_armed());
+    // The handler's own accesses and return: restore the step.
+    arm.restore_step(s);
+    assert!(m.step_armed());
+    // Back at the store: it is masked, runs, and the step ends the step-over.
+    assert!(m.access(&store(0x3000), 0x40_0010, None).is_none());
+    let step = m.retire(0x40_0014, El::El1).unwrap();
+    assert_eq!(mgr.handle_exception(0, &step), Resume::RETURN);
+    assert_eq!(mgr.hits(r.handle).unwrap(), 1);
+    assert_eq!(HITS.load(core::sync::atomic::Ordering::Relaxed), 1);
+    // Without a step armed, suspend/restore change nothing.
+    let s = arm.suspend_step();
+    assert!(!s.was_armed());
+    arm.restore_step(s);
+    assert!(!m.step_armed());
+}
+
+#[test]
+fn a_debugger_stepping_from_a_hit_gets_its_step() {
+    // The gdb stub's flow: a watchpoint hit stops the program before the
+    // store (the backend's step-over is pending); the debugger steps from
+    // there. The step exception that ends the step-over is handed on; when
+    // the debugger then continues, the step is disarmed.
+    let arm = watching_0x3000();
+    let m = arm.regs();
+    let raw = m.access(&store(0x3000), 0x40_0010, None).expect("hit");
+    assert_eq!(arm.decode(0, &raw).resume, Resume::SINGLE_STEP);
+    arm.arm.debugger_step(&arm.cpus[0]);
+    assert!(m.step_armed() && arm.step_state(0).foreign_step);
+    let d = arm.decode(0, &m.retire(0x40_0014, El::El1).unwrap());
+    assert_eq!(d.resume, Resume::RETURN.and_pass_on());
+    assert!(
+        m.access(&store(0x3000), 0x40_0010, None).is_some(),
+        "re-enabled"
+    );
+    arm.arm.debugger_resume(&arm.cpus[0]);
+    assert!(!m.step_armed());
+    // Continuing from a hit without stepping leaves the step-over alone.
+    let raw = m.access(&store(0x3000), 0x40_0010, None).unwrap();
+    assert_eq!(arm.decode(0, &raw).resume, Resume::SINGLE_STEP);
+    arm.arm.debugger_resume(&arm.cpus[0]);
+    assert!(m.step_armed(), "the step-over still needs its step");
+    let d = arm.decode(0, &m.retire(0x40_0014, El::El1).unwrap());
+    assert_eq!(d.resume, Resume::RETURN);
+    assert!(!m.step_armed());
+}

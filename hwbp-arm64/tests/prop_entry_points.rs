@@ -365,7 +365,7 @@ fn decode_and_check(
         // With mismatch stepping, a breakpoint elsewhere while a step is
         // pending is the step.
         if arm.step_method() == StepMethod::Mismatch && ex.st.pending && pc != ex.step_pc {
-            ev = DebugEvent::Step { pc };
+            ev = DebugEvent::Step { pc, stepped: true };
         }
     }
     let confirmed = match ev {
@@ -422,7 +422,9 @@ fn decode_and_check(
                 Resume::SINGLE_STEP,
             ))
         }
-        DebugEvent::Step { pc } if ex.st.pending => {
+        // No instruction stepped: the step-over stays pending.
+        DebugEvent::Step { stepped: false, .. } => None,
+        DebugEvent::Step { pc, .. } if ex.st.pending => {
             ex.st = StepOver::IDLE;
             Some(ours(Fired::None, pc, pc, Access::empty(), Resume::RETURN))
         }
@@ -628,13 +630,14 @@ proptest! {
             prop_oneof![Just(StepEvent::Breakpoint), Just(StepEvent::Watchpoint), Just(StepEvent::Step)],
             0..24,
         ),
+        armed in proptest::collection::vec(any::<bool>(), 24),
         byte in any::<u8>(),
     ) {
-        prop_assert_eq!(StepOver::from_bits(byte).to_bits(), byte & 7);
+        prop_assert_eq!(StepOver::from_bits(byte).to_bits(), byte & 15);
         let mut s = StepOver::IDLE;
-        for ev in events {
+        for (ev, step_armed) in events.into_iter().zip(armed) {
             let before = s;
-            let a = s.on_event(ev);
+            let a = s.on_event(ev, step_armed);
             prop_assert_eq!(StepOver::from_bits(s.to_bits()), s);
             match ev {
                 StepEvent::Breakpoint | StepEvent::Watchpoint => {
@@ -645,10 +648,16 @@ proptest! {
                     // Masks accumulate while the step is pending.
                     prop_assert!(s.pending && s.masks(data));
                     prop_assert_eq!(s.masks(!data), before.masks(!data));
+                    // A step armed before the step-over began is someone
+                    // else's; one armed by the step-over itself is not.
+                    let foreign = if before.pending { before.foreign_step } else { step_armed };
+                    prop_assert_eq!(s.foreign_step, foreign);
                 }
                 StepEvent::Step if before.pending => {
                     prop_assert!(a.ours && a.unmask_all && !a.arm_step && !a.mask_inst && !a.mask_data);
-                    prop_assert_eq!(a.resume, Resume::RETURN);
+                    prop_assert_eq!(a.keep_step, before.foreign_step);
+                    let want = if before.foreign_step { Resume::RETURN.and_pass_on() } else { Resume::RETURN };
+                    prop_assert_eq!(a.resume, want);
                     prop_assert_eq!(s, StepOver::IDLE);
                 }
                 StepEvent::Step => {

@@ -6,6 +6,8 @@ use hwbp_core::{
     Resume, SlotCounts,
 };
 
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
 use crate::exception::X86Exception;
 
 use crate::dr6::Dr6;
@@ -19,8 +21,9 @@ use crate::slot::DrSlot;
 /// [`Cpu`](crate::regs) on real hardware (ring 0), `model::ModelRegs`
 /// (feature `model`) on the host.
 ///
-/// It keeps no per-CPU state ([`Arch::CpuState`] is `()`), and x86 always
-/// has four slots, so [`Arch::discover`] cannot fail.
+/// Its per-CPU state ([`X86CpuState`], kept by the manager) is the record
+/// of what it installed, which [`Arch::decode`] reads instead of the live
+/// DR7; x86 always has four slots, so [`Arch::discover`] cannot fail.
 #[derive(Debug)]
 pub struct X86Backend<R> {
     encoder: Encoder,
@@ -112,6 +115,55 @@ impl<R: DebugRegs> X86Backend<R> {
     }
 }
 
+/// The x86 backend's state for one CPU ([`Arch::CpuState`]): DR7 as the
+/// backend last wrote it on that CPU (by [`Arch::init_cpu`] and
+/// [`Arch::install`]).
+///
+/// [`Arch::decode`] works from this record, not from the live DR7, so an
+/// embedder may clear DR7 on #DB entry and restore it on return, as Linux
+/// does (`local_db_save`/`local_db_restore`): a nested #DB cannot then be
+/// raised inside the handler, and hits are still decoded. Slots the record
+/// does not enable but the live DR7 does (a debugger that programs its
+/// reserved registers itself) are decoded from the live DR7. An embedder
+/// that clears DR7 on entry restores it before any [`Arch::install`] on that
+/// CPU (`Manager::sync` after the handler returns, not inside it).
+#[derive(Debug, Default)]
+pub struct X86CpuState {
+    dr7: AtomicU64,
+}
+
+impl X86CpuState {
+    /// Nothing installed yet.
+    pub const fn new() -> Self {
+        X86CpuState {
+            dr7: AtomicU64::new(0),
+        }
+    }
+
+    /// DR7 as the backend last wrote it on this CPU.
+    pub fn installed_dr7(&self) -> Dr7 {
+        Dr7::from_raw(self.dr7.load(Relaxed))
+    }
+
+    fn record(&self, dr7: Dr7) {
+        self.dr7.store(dr7.raw(), Relaxed);
+    }
+}
+
+/// The DR7 to decode with: the record's slots, and the live register's for
+/// slots the record does not enable.
+fn decode_dr7(record: Dr7, live: Dr7) -> Dr7 {
+    let mut dr7 = record;
+    for n in 0..usize::from(SLOTS) {
+        if !record.enabled(n) && live.enabled(n) {
+            dr7.set_enable(n, live.enable(n));
+            dr7.set_condition(n, live.condition(n));
+            dr7.set_size(n, live.size(n));
+        }
+    }
+    dr7
+}
+
 fn slot_of(image: &Image<DrSlot>, n: usize) -> DrSlot {
     image.get(Pool(0), n).unwrap_or_default()
 }
@@ -119,8 +171,10 @@ fn slot_of(image: &Image<DrSlot>, n: usize) -> DrSlot {
 impl<R: DebugRegs> Arch for X86Backend<R> {
     type Slot = DrSlot;
     type Exception = X86Exception;
-    type CpuState = ();
-    const CPU_STATE_INIT: () = ();
+    type CpuState = X86CpuState;
+    // An initialiser for the manager's per-CPU array, never shared itself.
+    #[allow(clippy::declare_interior_mutable_const)]
+    const CPU_STATE_INIT: X86CpuState = X86CpuState::new();
 
     fn discover(&self) -> Result<SlotCounts, Error> {
         Ok(SlotCounts::Shared(SLOTS))
@@ -134,8 +188,9 @@ impl<R: DebugRegs> Arch for X86Backend<R> {
     /// Disables every slot and clears DR6 ([`X86Backend::reset`]): after a reset the
     /// SDM defines DR7 as `0x400`, but firmware or a previous kernel may have
     /// left breakpoints behind. x86 always has 4 slots, so this cannot fail.
-    fn init_cpu(&self, cpu: u16, _: &()) -> Result<(), Error> {
+    fn init_cpu(&self, cpu: u16, state: &X86CpuState) -> Result<(), Error> {
         self.reset(cpu);
+        state.record(Dr7::from_raw(self.regs.read(cpu, DebugReg::Dr7)));
         Ok(())
     }
 
@@ -152,7 +207,13 @@ impl<R: DebugRegs> Arch for X86Backend<R> {
     /// its stale address (DR7 alone disables it); a slot being enabled from the
     /// disabled state always gets its address written, because the image does
     /// not say what the disabled register held.
-    fn install(&self, cpu: u16, _: &(), current: &Image<DrSlot>, desired: &Image<DrSlot>) {
+    fn install(
+        &self,
+        cpu: u16,
+        state: &X86CpuState,
+        current: &Image<DrSlot>,
+        desired: &Image<DrSlot>,
+    ) {
         let n_slots = usize::from(SLOTS);
         let mut write_addr = [false; 4];
         let mut changed = false;
@@ -191,10 +252,15 @@ impl<R: DebugRegs> Arch for X86Backend<R> {
         if dr7 != written {
             self.write(cpu, DebugReg::Dr7, dr7.raw());
         }
+        state.record(dr7);
     }
 
     /// Decodes DR6 and writes it back quiet.
     ///
+    /// - Which slots are enabled and what they watch comes from the record
+    ///   of what was installed ([`X86CpuState`]), so DR7 may be cleared on
+    ///   #DB entry (Linux does); the live DR7 only adds slots the record
+    ///   does not enable (a debugger's own).
     /// - Only B bits of slots enabled in DR7 count: the SDM allows the others
     ///   to be set by conditions met on disabled slots.
     /// - Instruction breakpoints are faults: when one is reported the caller
@@ -221,10 +287,11 @@ impl<R: DebugRegs> Arch for X86Backend<R> {
     /// say which byte was accessed). `access` is `EXEC` or `WRITE` when every
     /// fired slot says so, empty when a read-write slot fired (x86 does not say
     /// whether it was a read or a write).
-    fn decode(&self, cpu: u16, _: &(), raw: &X86Exception) -> Decoded {
+    fn decode(&self, cpu: u16, state: &X86CpuState, raw: &X86Exception) -> Decoded {
         let dr6 = Dr6::from_raw(raw.dr6);
         self.write(cpu, DebugReg::Dr6, Dr6::QUIET);
-        let dr7 = Dr7::from_raw(self.regs.read(cpu, DebugReg::Dr7));
+        let live = Dr7::from_raw(self.regs.read(cpu, DebugReg::Dr7));
+        let dr7 = decode_dr7(state.installed_dr7(), live);
         let mut mask = dr6.slots() & dr7.enabled_mask();
         let mut exec = 0u8;
         for n in 0..usize::from(SLOTS) {
@@ -332,17 +399,17 @@ mod tests {
     fn install_writes_only_what_changed_in_a_safe_order() {
         let regs = Regs::new(Model::new(Mode::Bits64));
         let hw = backend(&regs);
-        hw.init_cpu(0, &()).unwrap();
+        hw.init_cpu(0, &X86CpuState::new()).unwrap();
         regs.take_log();
         let empty = image(&[]);
         let a = image(&[watch(0x1000, Condition::Write, Size::Four)]);
-        hw.install(0, &(), &empty, &a);
+        hw.install(0, &X86CpuState::new(), &empty, &a);
         let log = regs.take_log().unwrap();
         assert_eq!(log.len(), 2, "DR0 then DR7: {log:?}");
         assert_eq!((log[0].reg, log[0].value), (DebugReg::Dr0, 0x1000));
         assert_eq!(log[1].reg, DebugReg::Dr7);
         // Same image again: nothing written.
-        hw.install(0, &(), &a, &a);
+        hw.install(0, &X86CpuState::new(), &a, &a);
         assert!(regs.take_log().unwrap().is_empty());
         // Move slot 0 and add slot 2: disable slot 0 first, write both
         // addresses, enable in one final DR7 write.
@@ -355,7 +422,7 @@ mod tests {
             },
         ]);
         let before = regs.image(0);
-        hw.install(0, &(), &a, &b);
+        hw.install(0, &X86CpuState::new(), &a, &b);
         let log = regs.take_log().unwrap();
         check_order(before, &log);
         let regs_written: heapless::Vec<DebugReg, 8> = log.iter().map(|w| w.reg).collect();
@@ -372,14 +439,14 @@ mod tests {
                 ..watch(0, Condition::Execute, Size::One)
             },
         ]);
-        hw.install(0, &(), &b, &c);
+        hw.install(0, &X86CpuState::new(), &b, &c);
         let log = regs.take_log().unwrap();
         assert_eq!(
             log.iter().map(|w| w.reg).collect::<Vec<_>>(),
             [DebugReg::Dr7]
         );
         // Disabling leaves the address alone.
-        hw.install(0, &(), &c, &empty);
+        hw.install(0, &X86CpuState::new(), &c, &empty);
         let log = regs.take_log().unwrap();
         assert_eq!(
             log.iter().map(|w| w.reg).collect::<Vec<_>>(),
@@ -398,7 +465,7 @@ mod tests {
             .encode(&hwbp_core::BreakpointAttr::watch(0x1003, 6, Access::WRITE))
             .unwrap();
         let slots: heapless::Vec<DrSlot, 4> = enc.pieces.iter().map(|p| p.slot).collect();
-        hw.install(0, &(), &image(&[]), &image(&slots));
+        hw.install(0, &X86CpuState::new(), &image(&[]), &image(&slots));
         for a in 0x1003..0x1009 {
             assert!(
                 regs.access(0, &CpuAccess::write(a, 1), 0).is_some(),
@@ -426,7 +493,7 @@ mod tests {
         let before = regs.image(0);
         hw.install(
             0,
-            &(),
+            &X86CpuState::new(),
             &image(&[]),
             &image(&[DrSlot::DISABLED, watch(0x3000, Condition::Write, Size::One)]),
         );
@@ -439,14 +506,14 @@ mod tests {
         let hw = backend(&regs);
         regs.write(0, DebugReg::Dr7, 0xffff_00ff | Dr7::RESERVED_ONE | Dr7::GD);
         regs.write(0, DebugReg::Dr6, Dr6::B2.to_raw());
-        hw.init_cpu(0, &()).unwrap();
+        hw.init_cpu(0, &X86CpuState::new()).unwrap();
         assert_eq!(regs.read(0, DebugReg::Dr7), Dr7::RESERVED_ONE | Dr7::GD);
         assert_eq!(regs.read(0, DebugReg::Dr6), Dr6::QUIET);
     }
 
     fn setup(slots: &[DrSlot]) -> Regs {
         let regs = Regs::new(Model::new(Mode::Bits64));
-        backend(&regs).install(0, &(), &image(&[]), &image(slots));
+        backend(&regs).install(0, &X86CpuState::new(), &image(&[]), &image(slots));
         regs
     }
 
@@ -464,7 +531,7 @@ mod tests {
             .access(0, &CpuAccess::write(0x1006, 2), 0x40_0010)
             .unwrap();
         assert_eq!(Dr6::from_raw(ex.dr6), Dr6::B0 | Dr6::B1 | Dr6::B3);
-        let d = hw.decode(0, &(), &ex);
+        let d = hw.decode(0, &X86CpuState::new(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -483,7 +550,7 @@ mod tests {
         let ex = regs
             .access(0, &CpuAccess::read(0x1004, 4), 0x40_0020)
             .unwrap();
-        let d = hw.decode(0, &(), &ex);
+        let d = hw.decode(0, &X86CpuState::new(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -496,7 +563,7 @@ mod tests {
         let ex = regs
             .access(0, &CpuAccess::write(0x1000, 1), 0x40_0030)
             .unwrap();
-        let d = hw.decode(0, &(), &ex);
+        let d = hw.decode(0, &X86CpuState::new(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -518,7 +585,7 @@ mod tests {
         regs.write(0, DebugReg::Dr1, off.addr);
         let ex = regs.access(0, &CpuAccess::write(0x5000, 1), 0).unwrap();
         assert_eq!(Dr6::from_raw(ex.dr6).slots(), 0b11);
-        let d = backend(&regs).decode(0, &(), &ex);
+        let d = backend(&regs).decode(0, &X86CpuState::new(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -541,7 +608,7 @@ mod tests {
         let ex = regs
             .access(0, &CpuAccess::fetch(0x40_1000), 0x40_1000)
             .unwrap();
-        let d = hw.decode(0, &(), &ex);
+        let d = hw.decode(0, &X86CpuState::new(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -579,14 +646,14 @@ mod tests {
         // TF trap after the instruction before 0x40_2000: DR6 shows BS and B0.
         let ex = regs.single_step(0, 0x40_2000);
         assert_eq!(Dr6::from_raw(ex.dr6), Dr6::BS | Dr6::B0);
-        let d = hw.decode(0, &(), &ex);
+        let d = hw.decode(0, &X86CpuState::new(), &ex);
         assert_eq!(d.fired, Fired::None);
         assert_eq!(d.resume, Resume::NOT_OURS);
         // No RF: returning re-executes the fetch, which now faults on its own.
         let ex = regs
             .access(0, &CpuAccess::fetch(0x40_2000), 0x40_2000)
             .unwrap();
-        let d = hw.decode(0, &(), &ex);
+        let d = hw.decode(0, &X86CpuState::new(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -612,7 +679,7 @@ mod tests {
             dr6: (Dr6::B1 | Dr6::BS).to_raw(),
             ip: 0x40_1ffc,
         };
-        let d = hw.decode(0, &(), &ex);
+        let d = hw.decode(0, &X86CpuState::new(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -628,7 +695,7 @@ mod tests {
             dr6: (Dr6::B0 | Dr6::B1 | Dr6::BS).to_raw(),
             ip: 0x40_2000,
         };
-        let d = hw.decode(0, &(), &ex);
+        let d = hw.decode(0, &X86CpuState::new(), &ex);
         assert_eq!(
             d.fired,
             Fired::Slots {
@@ -642,7 +709,10 @@ mod tests {
             dr6: Dr6::B1.to_raw(),
             ip: 0x40_2000,
         };
-        assert_eq!(hw.decode(0, &(), &ex).resume, Resume::RETURN);
+        assert_eq!(
+            hw.decode(0, &X86CpuState::new(), &ex).resume,
+            Resume::RETURN
+        );
     }
 
     #[test]
@@ -652,7 +722,7 @@ mod tests {
         for flags in [Dr6::BS, Dr6::BD, Dr6::BT, Dr6::empty(), Dr6::RTM | Dr6::BS] {
             let d = hw.decode(
                 0,
-                &(),
+                &X86CpuState::new(),
                 &X86Exception {
                     dr6: flags.to_raw(),
                     ip: 7,
@@ -693,7 +763,7 @@ mod tests {
                 regs.write(0, DebugReg::addr(n).unwrap(), *a);
             }
             regs.write(0, DebugReg::Dr7, u64::from(dr7));
-            let d = backend(&regs).decode(0, &(), &X86Exception { dr6, ip });
+            let d = backend(&regs).decode(0, &X86CpuState::new(), &X86Exception { dr6, ip });
             let dr7 = Dr7::from_raw(u64::from(dr7));
             match d.fired {
                 Fired::None => proptest::prop_assert_eq!(d.resume, Resume::NOT_OURS),
@@ -731,7 +801,7 @@ mod tests {
             for (n, s) in slots.iter().enumerate() {
                 regs.write(0, DebugReg::addr(n).unwrap(), s.addr);
             }
-            backend(&regs).install(0, &(), &image(&[]), &image(&slots));
+            backend(&regs).install(0, &X86CpuState::new(), &image(&[]), &image(&slots));
             for (n, s) in slots.iter().enumerate() {
                 regs.write(0, DebugReg::addr(n).unwrap(), s.addr);
             }
@@ -748,7 +818,7 @@ mod tests {
             match regs.access(0, &acc, 0x40_0000) {
                 None => proptest::prop_assert_eq!(want, 0),
                 Some(ex) => {
-                    let d = backend(&regs).decode(0, &(), &ex);
+                    let d = backend(&regs).decode(0, &X86CpuState::new(), &ex);
                     proptest::prop_assert_eq!(d.fired, Fired::Slots { pool: Pool(0), mask: want });
                 }
             }

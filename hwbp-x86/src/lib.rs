@@ -37,7 +37,7 @@ pub mod model;
 pub mod regs;
 pub mod slot;
 
-pub use backend::X86Backend;
+pub use backend::{X86Backend, X86CpuState};
 pub use dr6::Dr6;
 pub use dr7::{Condition, Dr7, Size, SlotEnable};
 pub use encode::{Encoder, Mode, RegionPolicy, SLOTS};

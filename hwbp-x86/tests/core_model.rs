@@ -294,3 +294,41 @@ fn a_debuggers_reserved_register_is_left_alone_and_its_hits_handed_on() {
     );
     assert_eq!((rig.hw.hits(ours), rig.hw.stray(0)), (Ok(1), 0));
 }
+
+#[test]
+fn decode_works_with_dr7_cleared_on_entry() {
+    // Issue 16: Linux clears DR7 on #DB entry (local_db_save) and restores
+    // it on return; an embedder doing the same must still get its hits.
+    // The decode reads the record of what was installed, not the live DR7.
+    let regs = Regs::new(Model::new(Mode::Bits64));
+    let seen = RefCell::new(Vec::new());
+    let rig = Rig::new(&regs, |s: &Sample| seen.borrow_mut().push(*s));
+    let w = rig
+        .register(&BreakpointAttr::watch(0x2000, 8, Access::WRITE).target(Target::Cpu(0)))
+        .unwrap();
+    let x = rig
+        .register(&BreakpointAttr::exec(0x40_1000).target(Target::Cpu(0)))
+        .unwrap();
+    let entry = |ex| {
+        // #DB entry: save DR7 and clear it; decode; restore on return.
+        let saved = regs.image(0).1;
+        regs.write(0, DebugReg::Dr7, Dr7::RESERVED_ONE);
+        let r = rig.hw.handle_exception(0, &ex);
+        regs.write(0, DebugReg::Dr7, saved.raw());
+        r
+    };
+    let ex = regs
+        .access(0, &CpuAccess::write(0x2004, 4), 0x40_0010)
+        .unwrap();
+    assert_eq!(entry(ex), Resume::RETURN);
+    let ex = regs
+        .access(0, &CpuAccess::fetch(0x40_1000), 0x40_1000)
+        .unwrap();
+    assert_eq!(entry(ex), Resume::SET_RESUME_FLAG);
+    assert_eq!(rig.hw.hits(w), Ok(1));
+    assert_eq!(rig.hw.hits(x), Ok(1));
+    let seen = seen.borrow();
+    assert_eq!((seen[0].handle, seen[0].addr), (w, 0x2000));
+    assert_eq!((seen[1].handle, seen[1].access), (x, Access::EXEC));
+    assert_eq!(rig.hw.stray(0), 0);
+}

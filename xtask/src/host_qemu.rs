@@ -1,4 +1,5 @@
-//! QEMU for the boards, without ever removing or downgrading a host package.
+//! QEMU for the boards (and `gdb-multiarch` for `cargo xtask gdb`), without
+//! ever removing or downgrading a host package.
 //!
 //! In order:
 //! 1. the QEMU executables a board needs are on `PATH`: use them;
@@ -34,6 +35,8 @@ pub fn package_of(bin: &str) -> Option<&'static str> {
         // Debian ships the RISC-V (and other less common) system emulators
         // together in qemu-system-misc.
         "qemu-system-riscv64" | "qemu-system-riscv32" => Some("qemu-system-misc"),
+        // Not QEMU, but installed the same way, for `cargo xtask gdb`.
+        "gdb-multiarch" => Some("gdb-multiarch"),
         _ => None,
     }
 }

@@ -13,6 +13,11 @@
 //!   with its `expected.txt` (normalised, see [`transcript`]) and print a
 //!   PASS/FAIL line per board; `--bless` writes the transcripts of passing
 //!   runs as the new expected ones.
+//! * `cargo xtask gdb [aarch64|x86_64|all]`: the gdb stub firmware
+//!   (`examples/gdb-*`) on QEMU, driven by Debian's `gdb-multiarch` in batch
+//!   mode over a TCP serial port; checks GDB's transcript (watch, rwatch,
+//!   awatch, hbreak, one watchpoint too many, stepi, exit) and prints
+//!   `hwbp gdb <board>: N checks passed` (also part of `test`; see [`gdb`]).
 //! * `cargo xtask packages`: `cargo publish --workspace --dry-run` and the doc
 //!   tests of every packaged library crate (also part of `test`).
 //! * `cargo xtask linux-arm64`: hwbp-linux's test binaries, built for
@@ -35,6 +40,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use std::{env, thread};
 
+mod gdb;
 mod host_qemu;
 mod linux_arm64;
 mod transcript;
@@ -81,18 +87,23 @@ const LIBS: [&str; 5] = [
     "hwbp-riscv",
 ];
 
+/// `no_std` library crates without a `defmt` feature (cross-built and
+/// linted with [`LIBS`], but not in the `defmt` build).
+const LIBS_NO_DEFMT: [&str; 1] = ["hwbp-gdbstub"];
+
 /// RISC-V targets: hwbp-riscv's CSR access (and hwbp-core, whose 64-bit
 /// atomics come from portable-atomic on riscv32imac) is compiled and linted
 /// for them.
 const RISCV_TARGETS: [&str; 2] = ["riscv64gc-unknown-none-elf", "riscv32imac-unknown-none-elf"];
 
 /// Crates published to crates.io, in dependency order.
-const PUBLISHED: [&str; 6] = [
+const PUBLISHED: [&str; 7] = [
     "hwbp-core",
     "hwbp-x86",
     "hwbp-arm64",
     "hwbp-sh",
     "hwbp-riscv",
+    "hwbp-gdbstub",
     "hwbp-linux",
 ];
 
@@ -170,6 +181,7 @@ fn main() -> ExitCode {
             qemu(board.map_or("all", String::as_str), bless)
         }
         Some("miri") => miri(),
+        Some("gdb") => gdb::gdb(args.get(1).map_or("all", String::as_str)),
         Some("linux-arm64") => {
             let rest: Vec<String> = args
                 .iter()
@@ -183,6 +195,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask test [--long] | cargo xtask packages | cargo xtask miri \
                  | cargo xtask qemu [x86_64|aarch64|armv7|riscv64|riscv32|all] [--bless] \
+                 | cargo xtask gdb [aarch64|x86_64|all] \
                  | cargo xtask linux-arm64 [-- TEST-ARGS]"
             );
             return ExitCode::from(2);
@@ -237,10 +250,10 @@ fn test(long: bool) -> Result {
     }
     ensure_targets(&all_targets())?;
     step("rustfmt (workspace)", &["fmt", "--all", "--", "--check"])?;
-    for b in &BOARDS {
-        let manifest = format!("{}/Cargo.toml", b.dir);
+    for dir in BOARDS.iter().map(|b| b.dir).chain(gdb::dirs()) {
+        let manifest = format!("{dir}/Cargo.toml");
         step(
-            &format!("rustfmt ({})", b.dir),
+            &format!("rustfmt ({dir})"),
             &["fmt", "--manifest-path", &manifest, "--", "--check"],
         )?;
     }
@@ -297,7 +310,7 @@ fn test(long: bool) -> Result {
     packages()?;
     for t in TARGETS {
         let mut args = vec!["build", "--target", t];
-        for l in LIBS {
+        for l in LIBS.iter().chain(&LIBS_NO_DEFMT) {
             args.extend(["-p", l]);
         }
         step(&format!("cross-build no_std libraries for {t}"), &args)?;
@@ -350,10 +363,10 @@ fn test(long: bool) -> Result {
         &format!("cross-build no_std libraries with defmt for {}", TARGETS[0]),
         &args,
     )?;
-    for b in &BOARDS {
-        let dir = root().join(b.dir);
+    for d in BOARDS.iter().map(|b| b.dir).chain(gdb::dirs()) {
+        let dir = root().join(d);
         run(
-            &format!("clippy ({}, -D warnings)", b.dir),
+            &format!("clippy ({d}, -D warnings)"),
             cargo()
                 .current_dir(&dir)
                 .args(["clippy", "--release", "--", "-D", "warnings"]),
@@ -378,6 +391,7 @@ fn test(long: bool) -> Result {
         ]),
     )?;
     qemu("all", false)?;
+    gdb::gdb("all")?;
     linux_arm64(&[])?;
     eprintln!("xtask: all checks passed in {:.0?}", started.elapsed());
     Ok(())

@@ -14,16 +14,23 @@
 //!   interrupt mask (with a lock between CPUs when there are several);
 //! * [`tick`]: the counter a board's timer interrupt drives rotation with.
 //! * [`pl011`]: the transmit path of the Arm boards' UART.
+//! * `aarch64` (AArch64 targets only): DAIF masking, the CPU number and
+//!   semihosting (exit, console) for the AArch64 boards; `x86_64` (x86_64
+//!   targets only): RFLAGS.IF masking for the x86_64 boards.
 #![no_std]
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
 pub mod checks;
 pub mod console;
 pub mod cs;
 pub mod pl011;
 pub mod recorder;
 pub mod tick;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64;
 
 pub use console::Varies;
 pub use recorder::{Record, Recorder};

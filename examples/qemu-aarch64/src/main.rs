@@ -31,8 +31,6 @@ board_kit::set_board!(Aarch64Virt);
 
 /// The virt board's PL011.
 const UART_BASE: usize = 0x0900_0000;
-const DAIF_I: u64 = 1 << 7;
-const DAIF_F: u64 = 1 << 6;
 
 // SAFETY: `mask_irqs` masks IRQ and FIQ on the calling CPU and returns the
 // previous DAIF (bits 6-9: bit 63 clear); `restore_irqs` unmasks only what was
@@ -50,50 +48,19 @@ unsafe impl Board for Aarch64Virt {
         unsafe { board_kit::pl011::put(UART_BASE, byte) }
     }
 
-    /// Leave QEMU through semihosting SYS_EXIT (ADP_Stopped_ApplicationExit),
-    /// with exit code 0 or 1.
+    /// Leave QEMU through semihosting SYS_EXIT, with exit code 0 or 1.
     fn exit(success: bool) -> ! {
-        const SYS_EXIT: u64 = 0x18;
-        const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x2_0026;
-        let block: [u64; 2] = [ADP_STOPPED_APPLICATION_EXIT, u64::from(!success)];
-        // SAFETY: `hlt #0xf000` is the AArch64 semihosting call; QEMU runs with
-        // -semihosting and reads the two-word parameter block x1 points at.
-        unsafe {
-            core::arch::asm!(
-                "hlt #0xf000",
-                in("x0") SYS_EXIT,
-                in("x1") block.as_ptr(),
-                options(nostack)
-            );
-        }
-        // Without -semihosting the HLT is UNDEFINED and never returns here; if
-        // it does, park the CPU.
-        loop {
-            core::hint::spin_loop();
-        }
+        board_kit::aarch64::semihosting_exit(success)
     }
 
     unsafe fn mask_irqs() -> u64 {
-        let daif: u64;
-        // SAFETY: reading DAIF and masking IRQ/FIQ at EL1 has no other effect.
-        unsafe {
-            core::arch::asm!("mrs {}, daif", "msr daifset, #3", out(reg) daif, options(nomem, nostack));
-        }
-        daif
+        // SAFETY: forwarded from the kit's critical-section acquire.
+        unsafe { board_kit::aarch64::mask_irqs() }
     }
 
     unsafe fn restore_irqs(previous: u64) {
-        // Unmask IRQ and FIQ only where they were unmasked at acquire; the
-        // debug mask (PSTATE.D) is left as it is now, since the hwbp-arm64
-        // enable sequence clears it inside the critical section.
-        if previous & DAIF_I == 0 {
-            // SAFETY: unmasking IRQs at EL1 restores the state of acquire.
-            unsafe { core::arch::asm!("msr daifclr, #2", options(nomem, nostack)) };
-        }
-        if previous & DAIF_F == 0 {
-            // SAFETY: unmasking FIQs at EL1 restores the state of acquire.
-            unsafe { core::arch::asm!("msr daifclr, #1", options(nomem, nostack)) };
-        }
+        // SAFETY: forwarded from the kit's critical-section release.
+        unsafe { board_kit::aarch64::restore_irqs(previous) }
     }
 
     fn cpu_id() -> u16 {
@@ -118,10 +85,7 @@ fn doubleword_at(s: &Sample) -> Option<u64> {
 
 /// This CPU's number: MPIDR_EL1.Aff0 (0 or 1 on `-smp 2`).
 pub fn cpu_id() -> u16 {
-    let mpidr: u64;
-    // SAFETY: reading MPIDR_EL1 at EL1 has no side effects.
-    unsafe { core::arch::asm!("mrs {}, mpidr_el1", out(reg) mpidr, options(nomem, nostack)) };
-    (mpidr & 0xff) as u16
+    board_kit::aarch64::cpu_id()
 }
 
 /// The exception level this code runs at.
@@ -132,27 +96,10 @@ pub fn current_el() -> u64 {
     (el >> 2) & 3
 }
 
-/// Spin until `done()` holds, or fail after 10 seconds (of the generic
-/// timer's counter) naming `what`: a firmware that hangs would leave QEMU
-/// running, so every cross-CPU or interrupt wait is bounded here.
-pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let (freq, start): (u64, u64);
-    // SAFETY: reading CNTFRQ_EL0 and CNTVCT_EL0 has no side effects.
-    unsafe {
-        core::arch::asm!("mrs {}, cntfrq_el0", out(reg) freq, options(nomem, nostack));
-        core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) start, options(nomem, nostack));
-    }
-    while !done() {
-        let now: u64;
-        // SAFETY: as above.
-        unsafe {
-            core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) now, options(nomem, nostack))
-        };
-        if now.wrapping_sub(start) > 10 * freq.max(1) {
-            fatal!("timed out after 10 s waiting for {}", what);
-        }
-        core::hint::spin_loop();
-    }
+/// Spin until `done()` holds, or stop after 10 seconds naming `what`
+/// (board-kit's bounded wait).
+pub fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    board_kit::aarch64::wait_for(what, done)
 }
 
 /// The manager: hwbp-arm64's real backend, the sample recorder, 2 CPUs, 24

@@ -67,7 +67,8 @@ fn register(attr: &BreakpointAttr, what: &str) -> Result<Handle, Failure> {
 
 fn release(hs: &[Handle]) -> Outcome {
     for &h in hs {
-        HWBP.unregister(h).ctx("unregister")?;
+        // Only hart 0 exists: it is synced once below for every unregister.
+        let _hart0 = HWBP.unregister(h).ctx("unregister")?;
     }
     HWBP.sync(0).ctx("sync")
 }

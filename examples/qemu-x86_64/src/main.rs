@@ -24,9 +24,6 @@ pub use hw::on_debug_exception;
 struct Pc;
 board_kit::set_board!(Pc);
 
-/// RFLAGS.IF.
-const RFLAGS_IF: u64 = 1 << 9;
-
 // SAFETY: a single CPU: masking interrupts excludes every other context that
 // could take a critical section (#DB is not maskable; the manager's exception
 // path takes no lock). `mask_irqs` returns RFLAGS (bit 63 is reserved, 0);
@@ -46,17 +43,13 @@ unsafe impl Board for Pc {
     }
 
     unsafe fn mask_irqs() -> u64 {
-        let flags: u64;
-        // SAFETY: reading RFLAGS and clearing IF at CPL 0 has no other effect.
-        unsafe { core::arch::asm!("pushfq", "pop {}", "cli", out(reg) flags, options(nomem)) };
-        flags
+        // SAFETY: forwarded from the kit's critical-section acquire.
+        unsafe { board_kit::x86_64::mask_irqs() }
     }
 
     unsafe fn restore_irqs(previous: u64) {
-        if previous & RFLAGS_IF != 0 {
-            // SAFETY: interrupts were enabled when the outermost section began.
-            unsafe { core::arch::asm!("sti", options(nomem, nostack)) };
-        }
+        // SAFETY: forwarded from the kit's critical-section release.
+        unsafe { board_kit::x86_64::restore_irqs(previous) }
     }
 }
 

@@ -255,6 +255,10 @@ impl DebugRegs for Aarch64Regs {
         write_mdscr(if on { v | MDSCR_SS } else { v & !MDSCR_SS });
     }
 
+    fn step_armed(&self) -> bool {
+        read_mdscr() & MDSCR_SS != 0
+    }
+
     fn event(&self, raw: &Aarch64Exception) -> DebugEvent {
         raw.event()
     }

@@ -101,6 +101,12 @@ pub trait DebugRegs {
     /// # Safety
     /// See the trait documentation.
     unsafe fn set_step(&self, on: bool);
+    /// Whether software step is armed now (`MDSCR_EL1.SS`), by anyone: a
+    /// debugger stepping the CPU arms it too. Defaults to `false`, for step
+    /// methods that do not use it.
+    fn step_armed(&self) -> bool {
+        false
+    }
     /// Classify a raw exception.
     fn event(&self, raw: &Self::Exception) -> DebugEvent;
     /// Whether the instruction of a raw exception is T32 (Thumb), which the
@@ -174,6 +180,19 @@ impl Default for ArmCpuState {
     }
 }
 
+/// Whether [`ArmBackend::suspend_step`] found software step armed; hand it
+/// back to [`ArmBackend::restore_step`].
+#[must_use = "restore the suspended step before returning from the handler"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SuspendedStep(bool);
+
+impl SuspendedStep {
+    /// Whether a step was armed and is now suspended.
+    pub const fn was_armed(self) -> bool {
+        self.0
+    }
+}
+
 /// The Arm debug-register backend: implements [`hwbp_core::Arch`] on top of
 /// a [`DebugRegs`] implementation.
 ///
@@ -190,6 +209,14 @@ impl Default for ArmCpuState {
 ///   calls [`Arch::decode`]); on [`Resume::SINGLE_STEP`] with
 ///   [`StepMethod::SoftwareStep`], set `SPSR_EL1.SS` (bit 21) in the saved
 ///   state before `ERET`.
+///
+/// * Exceptions taken during a step-over: an EL1 handler that unmasks debug
+///   exceptions brackets itself with [`ArmBackend::suspend_step`] and
+///   [`ArmBackend::restore_step`] (the embedder contract, as Linux keeps it).
+/// * A debugger on the same CPU arms its single steps with
+///   [`ArmBackend::debugger_step`] and continues with
+///   [`ArmBackend::debugger_resume`]; a step it armed before a hit is kept
+///   and its step exception handed on ([`Resume::pass_on`]).
 ///
 /// The step-over state is per CPU ([`ArmCpuState`], kept by the manager), in
 /// atomics, and only touched by its own CPU; `install` must not itself be interrupted by a debug exception that
@@ -340,10 +367,92 @@ impl<R: DebugRegs> ArmBackend<R> {
     /// armed step).
     pub fn complete_step(&self, state: &ArmCpuState) -> bool {
         let mut st = StepOver::from_bits(state.step.load(Relaxed));
-        let action = st.on_event(StepEvent::Step);
+        let action = st.on_event(StepEvent::Step, false);
         self.apply(state, action, 0, false);
         state.step.store(st.to_bits(), Relaxed);
         action.ours
+    }
+
+    /// The embedder contract for exceptions taken during a step-over, as
+    /// Linux keeps it on kernel entry: call this first in any EL1 exception
+    /// handler (an IRQ handler, say) that unmasks debug exceptions
+    /// (`PSTATE.D`) or may take one, and hand its result to
+    /// [`ArmBackend::restore_step`] just before the handler's `ERET`.
+    ///
+    /// Why: with [`StepMethod::SoftwareStep`] the step over the instruction
+    /// that hit stays armed (`MDSCR_EL1.SS`) while that instruction has not
+    /// run yet. An exception taken just then (a pending IRQ when the debug
+    /// handler returns) enters its handler with the step active-pending;
+    /// once the handler unmasks debug exceptions, the step exception is
+    /// taken there, before the instruction ran. If that ended the
+    /// step-over, the slots would be re-enabled and the instruction would
+    /// hit again when the handler returned to it: one access counted twice.
+    /// Suspending the step for the handler's duration lets the instruction
+    /// be stepped once the handler returns, as intended. A step exception
+    /// that reports no instruction stepped (`ESR_ELx.ISV` clear, what a
+    /// handler that breaks this contract gets) never ends a step-over: it
+    /// is answered [`Resume::NOT_OURS`] with the slots still held disabled.
+    ///
+    /// Disarms software step on the calling CPU and says whether it was
+    /// armed (by the backend or by a debugger). Does nothing with the other
+    /// step methods.
+    pub fn suspend_step(&self) -> SuspendedStep {
+        let armed = self.method == StepMethod::SoftwareStep && self.regs.step_armed();
+        if armed {
+            self.set_step(false);
+            self.regs.sync();
+        }
+        SuspendedStep(armed)
+    }
+
+    /// Re-arm the software step [`ArmBackend::suspend_step`] disarmed, just
+    /// before the handler returns (with interrupts and debug exceptions
+    /// masked again).
+    pub fn restore_step(&self, suspended: SuspendedStep) {
+        if suspended.0 && self.method == StepMethod::SoftwareStep {
+            self.set_step(true);
+            self.regs.sync();
+        }
+    }
+
+    /// A debugger on the calling CPU (whose state is `state`) single-steps
+    /// the interrupted code: arm software step (`MDSCR_EL1.SS`; the debugger
+    /// sets `SPSR_EL1.SS` in the saved state itself). If a step-over of the
+    /// backend's is pending (the debugger stopped at a hit and steps from
+    /// there), the step exception that ends it is the debugger's too:
+    /// [`Manager::handle_exception`](hwbp_core::Manager::handle_exception) then
+    /// re-enables the slots and hands the exception on
+    /// ([`Resume::pass_on`]) instead of keeping it. Only for
+    /// [`StepMethod::SoftwareStep`] (does nothing otherwise).
+    pub fn debugger_step(&self, state: &ArmCpuState) {
+        if self.method != StepMethod::SoftwareStep {
+            return;
+        }
+        let mut st = StepOver::from_bits(state.step.load(Relaxed));
+        if st.pending {
+            st.foreign_step = true;
+            state.step.store(st.to_bits(), Relaxed);
+        }
+        self.set_step(true);
+        self.regs.sync();
+    }
+
+    /// The debugger resumes the calling CPU without stepping: disarm
+    /// software step unless a step-over of the backend's still needs it
+    /// (then it is left armed, and that step-over is no longer shared with
+    /// the debugger). Only for [`StepMethod::SoftwareStep`].
+    pub fn debugger_resume(&self, state: &ArmCpuState) {
+        if self.method != StepMethod::SoftwareStep {
+            return;
+        }
+        let mut st = StepOver::from_bits(state.step.load(Relaxed));
+        if st.pending {
+            st.foreign_step = false;
+            state.step.store(st.to_bits(), Relaxed);
+        } else {
+            self.set_step(false);
+            self.regs.sync();
+        }
     }
 
     fn counts(&self, bank: Bank) -> u8 {
@@ -385,6 +494,7 @@ impl<R: DebugRegs> ArmBackend<R> {
                 }
             }
             match self.method {
+                StepMethod::SoftwareStep if a.keep_step => {}
                 StepMethod::SoftwareStep => self.set_step(false),
                 StepMethod::Mismatch => {
                     if let Some(r) = self.reserved_slot() {
@@ -578,7 +688,7 @@ impl<R: DebugRegs> Arch for ArmBackend<R> {
             // The mismatch breakpoint fires on the first instruction that is not
             // the stepped one.
             if pc != state.step_pc.load(Relaxed) {
-                ev = DebugEvent::Step { pc };
+                ev = DebugEvent::Step { pc, stepped: true };
             }
         }
         let (step_ev, fired, addr, ip, access) = match ev {
@@ -620,10 +730,20 @@ impl<R: DebugRegs> Arch for ArmBackend<R> {
                 };
                 (StepEvent::Watchpoint, fired, addr.unwrap_or(0), pc, access)
             }
-            DebugEvent::Step { pc } => (StepEvent::Step, Fired::None, pc, pc, Access::empty()),
+            DebugEvent::Step { stepped: false, .. } if st.pending => {
+                // The step exception came before the instruction being
+                // stepped over ran: an exception was taken during the
+                // step-over and its handler unmasked debug exceptions with
+                // the step still armed (see ArmBackend::suspend_step).
+                // Ending the step-over here would re-enable the slots before
+                // the instruction ran and count its hit twice, so the
+                // step-over stays pending and the exception is not ours.
+                return NOT_OURS;
+            }
+            DebugEvent::Step { pc, .. } => (StepEvent::Step, Fired::None, pc, pc, Access::empty()),
             DebugEvent::SoftwareBreakpoint { .. } | DebugEvent::Other => return NOT_OURS,
         };
-        let action = st.on_event(step_ev);
+        let action = st.on_event(step_ev, self.regs.step_armed());
         self.apply(state, action, ip, self.regs.thumb(raw));
         state.step.store(st.to_bits(), Relaxed);
         if !action.ours {

@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hwbp_core::{Arch, BreakpointAttr, Decoded, Image, SlotCounts};
-use hwbp_x86::{DebugReg, DebugRegs, DrSlot, Encoder, Mode, X86Backend, X86Exception};
+use hwbp_x86::{DebugReg, DebugRegs, DrSlot, Encoder, Mode, X86Backend, X86CpuState, X86Exception};
 
 /// `offsetof(struct user, u_debugreg)` on x86_64 Linux.
 pub const U_DEBUGREG: usize = 848;
@@ -318,7 +318,8 @@ pub fn run(action: Action, attrs: &[BreakpointAttr]) -> Result<Hit, String> {
     let child = Child::spawn(action)?;
     let regs = PtraceRegs::new(&child);
     let x86 = X86Backend::with_regs(enc, &regs);
-    x86.install(0, &(), &Image::empty(SlotCounts::Shared(4)), &desired);
+    let state = X86CpuState::new();
+    x86.install(0, &state, &Image::empty(SlotCounts::Shared(4)), &desired);
     regs.check()
         .map_err(|e| format!("installing the debug registers through ptrace: {e}"))?;
     let dr7 = x86.read_image(0).dr7;
@@ -326,7 +327,7 @@ pub fn run(action: Action, attrs: &[BreakpointAttr]) -> Result<Hit, String> {
     let stop = child.cont()?;
     let dr6 = x86.read_dr6(0);
     regs.check().map_err(|e| format!("reading DR6 back: {e}"))?;
-    let decoded = x86.decode(0, &(), &X86Exception { dr6, ip: stop.rip });
+    let decoded = x86.decode(0, &state, &X86Exception { dr6, ip: stop.rip });
     regs.check()
         .map_err(|e| format!("acknowledging DR6: {e}"))?;
     let data_a = child.peek_data(DATA.a.as_ptr() as u64)?;
