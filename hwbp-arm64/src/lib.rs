@@ -107,6 +107,7 @@ mod ctrl;
 pub mod aarch32;
 pub mod backend;
 pub mod bcr;
+pub mod el2;
 pub mod encode;
 pub mod esr;
 pub mod event;
