@@ -124,19 +124,20 @@ pub const fn fires_at(ctrl: u32, el: El) -> bool {
     let hmc = ctrl & CTRL_HMC != 0;
     let ssc = (ctrl >> SSC_SHIFT) & 3;
     let pxc = (ctrl >> PXC_SHIFT) & 3;
-    match (hmc, ssc, pxc, el) {
-        (false, 0 | 1, 0b01 | 0b11, El::El1) => true,
-        (false, 0 | 1, 0b10 | 0b11, El::El0) => true,
-        (true, 0 | 1, 0b01 | 0b11, El::El2 | El::El1) => true,
-        (true, 0 | 1, 0b11, El::El0) => true,
-        (true, 0b11, 0b00, El::El2) => true,
-        _ => false,
-    }
+    matches!(
+        (hmc, ssc, pxc, el),
+        (false, 0 | 1, 0b01 | 0b11, El::El1)
+            | (false, 0 | 1, 0b10 | 0b11, El::El0)
+            | (true, 0 | 1, 0b01 | 0b11, El::El2 | El::El1)
+            | (true, 0 | 1, 0b11, El::El0)
+            | (true, 0b11, 0b00, El::El2)
+    )
 }
 
 /// `ctrl` with the fields that select the exception level cleared to the
 /// plain EL1/EL0 form (`HMC = 0`, `SSC = 00`, `PxC = 11`), so the address and
 /// type checks of the model (which ignore the level) apply to it.
+#[cfg(any(test, feature = "model"))]
 pub(crate) const fn plain_level(ctrl: u32) -> u32 {
     (ctrl & !LEVEL_FIELDS) | (0b11 << PXC_SHIFT)
 }
@@ -248,8 +249,8 @@ impl El2Backend {
     /// [`crate::vcpu`] contexts.
     pub const unsafe fn aarch64_el2(vhe: bool, host_inst: u8, host_data: u8) -> Self {
         crate::ArmBackend::new(
-            // SAFETY: forwarded to the caller.
             HypRegs::new(
+                // SAFETY: forwarded to the caller.
                 unsafe { crate::Aarch64Regs::new() },
                 Level::El2 { vhe },
                 host_inst,

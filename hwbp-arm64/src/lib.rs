@@ -117,6 +117,7 @@ pub mod id;
 pub mod model;
 pub mod region;
 pub mod step;
+pub mod vcpu;
 pub mod wcr;
 
 pub use aarch32::{Aarch32Exception, AbortKind};
