@@ -121,16 +121,20 @@ fn main() {
     let hw = host();
     for n in 0..2u64 {
         let on_cpu = |a: BreakpointAttr| a.exclude_user(true).target(Target::Cpu(0));
-        hw.register(&on_cpu(BreakpointAttr::exec(0x4008_0000 + 4 * n)))
+        let _ = hw
+            .register(&on_cpu(BreakpointAttr::exec(0x4008_0000 + 4 * n)))
             .unwrap();
-        hw.register(&on_cpu(BreakpointAttr::watch(
-            0x4000_0000 + 8 * n,
-            8,
-            Access::RW,
-        )))
-        .unwrap();
+        let _ = hw
+            .register(&on_cpu(BreakpointAttr::watch(
+                0x4000_0000 + 8 * n,
+                8,
+                Access::RW,
+            )))
+            .unwrap();
     }
+    // Registered for CPU 0: the one sync below installs them.
     hw.sync(0).unwrap();
+    assert_eq!(hw.len(), 4);
     let (a, b) = vcpus();
     switches(
         &mut c,
