@@ -41,6 +41,39 @@
 //! cleared. On [`Resume::SINGLE_STEP`](hwbp_core::Resume::SINGLE_STEP) the
 //! handler sets `SPSR_EL2.SS` (bit 21, [`SPSR_SS`]) in the saved state; the
 //! backend sets `MDSCR_EL1.SS`.
+//!
+//! ```no_run
+//! use hwbp_arm64::el2::{mdcr, El2Backend, SPSR_SS};
+//! use hwbp_arm64::Aarch64Exception;
+//! use hwbp_core::{BreakpointAttr, Manager, Target};
+//!
+//! // Keep 2 breakpoints and 2 watchpoints for the hypervisor; the others
+//! // are the guests' (hwbp_arm64::vcpu). SAFETY: we run at EL2 without VHE,
+//! // EL2 is the debug target, nothing else owns these registers.
+//! static HWBP: Manager<El2Backend, (), 1, 16, 4> =
+//!     Manager::new(unsafe { El2Backend::aarch64_el2(false, 2, 2) }, ());
+//!
+//! fn boot(mdcr_el2: &mut u64) -> Result<(), hwbp_core::Error> {
+//!     *mdcr_el2 |= mdcr::TDE; // written to MDCR_EL2 before cpu_online
+//!     HWBP.init(1)?;
+//!     HWBP.cpu_online(0)?; // OS lock, MDSCR_EL1.KDE|MDE, PSTATE.D = 0
+//!     // exclude_user at EL2: HMC=1 SSC=11 PMC=00, EL2 only.
+//!     let attr = BreakpointAttr::exec(0x4008_0000).exclude_user(true);
+//!     let _ = HWBP.register(&attr.target(Target::Cpu(0)))?;
+//!     HWBP.sync(0)
+//! }
+//!
+//! // VBAR_EL2's synchronous vector, EC 0x30..=0x35 (ESR_EL2).
+//! fn on_debug(esr_el2: u64, far_el2: u64, elr_el2: u64, spsr_el2: &mut u64) -> bool {
+//!     let raw = Aarch64Exception { esr: esr_el2, far: far_el2, elr: elr_el2 };
+//!     let resume = HWBP.handle_exception(0, &raw);
+//!     if resume.single_steps() {
+//!         *spsr_el2 |= SPSR_SS; // SPSR_EL2.SS
+//!     }
+//!     resume.pass_on
+//! }
+//! # let mut m = 0; boot(&mut m).unwrap(); let mut s = 0; on_debug(0, 0, 0, &mut s);
+//! ```
 
 use crate::backend::{Bank, DebugRegs};
 use crate::bcr::El;
