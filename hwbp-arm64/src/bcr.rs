@@ -56,11 +56,14 @@ impl Privilege {
         }
     }
 
-    /// Whether the field allows a match at this exception level.
+    /// Whether the field allows a match at this exception level, with
+    /// `HMC` = 0 (never EL2).
     pub const fn matches(self, el: El) -> bool {
         matches!(
             (self, el),
-            (Privilege::Both, _) | (Privilege::Kernel, El::El1) | (Privilege::User, El::El0)
+            (Privilege::Both, El::El0 | El::El1)
+                | (Privilege::Kernel, El::El1)
+                | (Privilege::User, El::El0)
         )
     }
 }
@@ -73,6 +76,9 @@ pub enum El {
     El0,
     /// EL1 / PL1 (kernel).
     El1,
+    /// EL2 (hypervisor): `PMC`/`PAC` alone never select it, only `HMC`
+    /// does ([`crate::el2::fires_at`]).
+    El2,
 }
 
 /// Breakpoint type (`BT`, bits \[23:20\]).

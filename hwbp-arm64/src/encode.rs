@@ -5,6 +5,7 @@
 //! backend would.
 
 use crate::bcr::{Bcr, Privilege};
+use crate::el2::Level;
 use crate::region::{self, Chunk};
 use crate::wcr::{LoadStore, Wcr};
 use heapless::Vec;
@@ -107,6 +108,7 @@ pub struct Encoder {
     flavour: Flavour,
     inst: u8,
     data: u8,
+    level: Level,
 }
 
 impl Encoder {
@@ -135,7 +137,22 @@ impl Encoder {
             flavour,
             inst: if inst > max { max } else { inst },
             data: if data > max { max } else { data },
+            level: Level::El1,
         }
+    }
+
+    /// The same encoder for code running at `level`: at EL2 the `HMC`, `SSC`
+    /// and `PMC`/`PAC` fields follow [`crate::el2`]'s table (`exclude_user`
+    /// is EL2 only, `exclude_kernel` the lower levels).
+    #[must_use]
+    pub const fn at_level(mut self, level: Level) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// The exception level the encodings are for.
+    pub const fn level(&self) -> Level {
+        self.level
     }
 
     /// The flavour.
@@ -208,6 +225,14 @@ impl Encoder {
         }
     }
 
+    /// The level fields of `ctrl` for this encoder's level (unchanged at EL1).
+    fn level_fields(&self, ctrl: u32, attr: &BreakpointAttr) -> u32 {
+        match self.level {
+            Level::El1 => ctrl,
+            level => level.apply(ctrl, attr.exclude_user, attr.exclude_kernel),
+        }
+    }
+
     fn encode_exec(
         &self,
         attr: &BreakpointAttr,
@@ -258,9 +283,10 @@ impl Encoder {
                 // The region starts on the second halfword of this word (T32).
                 (0b1100, word + 2, 2)
             };
+            let ctrl = Bcr::address_match(bas, pmc).0;
             let slot = ArmSlot {
                 value: word,
-                ctrl: Bcr::address_match(bas, pmc).0,
+                ctrl: self.level_fields(ctrl, attr),
             };
             pieces
                 .push(Piece {
@@ -311,11 +337,11 @@ impl Encoder {
             let slot = match c {
                 Chunk::Bas { base, bas } => ArmSlot {
                     value: base,
-                    ctrl: Wcr::new(bas, 0, lsc, pac).0,
+                    ctrl: self.level_fields(Wcr::new(bas, 0, lsc, pac).0, attr),
                 },
                 Chunk::Mask { base, bits } => ArmSlot {
                     value: base,
-                    ctrl: Wcr::new(full_bas, bits, lsc, pac).0,
+                    ctrl: self.level_fields(Wcr::new(full_bas, bits, lsc, pac).0, attr),
                 },
             };
             // Cannot fail: plan() returns at most MAX_SLOTS chunks.

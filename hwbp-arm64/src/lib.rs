@@ -92,6 +92,13 @@
 //! keeps (one per CPU, `CPUS` written once, in the manager's type) and hands
 //! out with `Manager::backend_cpu`.
 //!
+//! # At EL2 (hypervisors)
+//!
+//! [`el2`] runs the backend at EL2 (with or without VHE): what the embedder
+//! sets (`MDCR_EL2.TDE` or `HCR_EL2.TGE`, `MDSCR_EL1.KDE`/`MDE`,
+//! `PSTATE.D`) is its porting guide; [`vcpu`] keeps a guest's debug
+//! registers, switched lazily, apart from the host's.
+//!
 //! # Host use
 //!
 //! [`Encoder`] validates and encodes without hardware (`hwbp-linux` uses it on
@@ -107,6 +114,7 @@ mod ctrl;
 pub mod aarch32;
 pub mod backend;
 pub mod bcr;
+pub mod el2;
 pub mod encode;
 pub mod esr;
 pub mod event;
@@ -116,6 +124,7 @@ pub mod id;
 pub mod model;
 pub mod region;
 pub mod step;
+pub mod vcpu;
 pub mod wcr;
 
 pub use aarch32::{Aarch32Exception, AbortKind};

@@ -19,8 +19,10 @@
 //!   are reserved and a `BAS` other than all ones is CONSTRAINED
 //!   UNPREDICTABLE: the model never matches those. An access matches when any
 //!   byte it touches is watched.
-//! * Linked, context and VMID types, `HMC`/`SSC` other than zero: not modelled
-//!   (never match).
+//! * `HMC`/`SSC`/`PMC` select the exception levels after the Arm ARM's table
+//!   for Non-secure state ([`crate::el2::fires_at`]: EL2 needs `HMC` = 1;
+//!   reserved combinations never match).
+//! * Linked, context and VMID types: not modelled (never match).
 //!
 //! [`Model`] holds one CPU's registers, implements
 //! [`DebugRegs`] so the real backend logic runs
@@ -33,6 +35,7 @@ use crate::backend::aarch32::{
 };
 use crate::backend::{Bank, DebugRegs};
 use crate::bcr::{plain_unlinked, Bcr, El};
+use crate::el2::{fires_at, plain_level};
 use crate::esr::{esr_for, Aarch64Exception, ExceptionClass};
 use crate::event::DebugEvent;
 use crate::id::{Dbgdidr, DebugArch, IdAa64Dfr0};
@@ -66,7 +69,7 @@ pub struct Fetch {
 
 /// Whether a breakpoint register pair matches an instruction fetch.
 pub fn breakpoint_matches(bvr: u64, bcr: Bcr, f: &Fetch) -> bool {
-    bcr.pmc().matches(f.el) && breakpoint_matches_any_el(bvr, bcr, f.pc)
+    fires_at(bcr.0, f.el) && breakpoint_matches_any_el(bvr, Bcr(plain_level(bcr.0)), f.pc)
 }
 
 /// [`breakpoint_matches`] without the privilege filter: the architectural
@@ -129,10 +132,10 @@ pub fn watchpoint_matches(wvr: u64, wcr: Wcr, acc: &DataAccess) -> bool {
 /// [`watchpoint_matches`] for a core whose `BAS` has 8 (`wide_bas`) or 4
 /// usable bits.
 pub fn watchpoint_matches_bas(wvr: u64, wcr: Wcr, acc: &DataAccess, wide_bas: bool) -> bool {
-    if !wcr.pac().matches(acc.el) || !wcr.lsc().matches(acc.write) || acc.size == 0 {
+    if !fires_at(wcr.0, acc.el) || !wcr.lsc().matches(acc.write) || acc.size == 0 {
         return false;
     }
-    match watched(wvr, wcr, wide_bas) {
+    match watched(wvr, Wcr(plain_level(wcr.0)), wide_bas) {
         None => false,
         Some(Watched::Block { base, size }) => overlaps(acc.addr, acc.size, base, size),
         Some(Watched::Bytes { base, bas }) => (0..8u64).filter(|i| bas & (1 << i) != 0).any(|i| {
@@ -447,7 +450,7 @@ impl Model {
             ModelId::Aarch64(_) => {
                 let iss = 0x22 | if acc.write { 1 << 6 } else { 0 };
                 let class = ExceptionClass::Watchpoint {
-                    same_el: acc.el == El::El1,
+                    same_el: acc.el != El::El0,
                 };
                 ModelException::A64(Aarch64Exception {
                     esr: esr_for(class, iss),
@@ -489,7 +492,7 @@ impl Model {
         Some(match self.id {
             ModelId::Aarch64(_) => {
                 let class = ExceptionClass::Breakpoint {
-                    same_el: f.el == El::El1,
+                    same_el: f.el != El::El0,
                 };
                 ModelException::A64(Aarch64Exception {
                     esr: esr_for(class, 0x22),
@@ -517,7 +520,7 @@ impl Model {
             return None;
         }
         let class = ExceptionClass::SoftwareStep {
-            same_el: el == El::El1,
+            same_el: el != El::El0,
         };
         Some(ModelException::A64(Aarch64Exception {
             esr: esr_for(class, 1 << 24),
@@ -530,6 +533,26 @@ impl Model {
     /// it in [`Aarch32Exception::thumb`] (`SPSR_abt.T`).
     pub fn set_thumb(&self, thumb: bool) {
         self.thumb.set(thumb);
+    }
+
+    /// `MDSCR_EL1` as the model keeps it: `MDE` and `KDE` while debug is
+    /// enabled ([`DebugRegs::enable`]), `SS` while software step is armed.
+    pub fn mdscr(&self) -> u64 {
+        use crate::backend::aarch64::{MDSCR_KDE, MDSCR_MDE, MDSCR_SS};
+        (if self.enabled.get() {
+            MDSCR_MDE | MDSCR_KDE
+        } else {
+            0
+        }) | if self.step.get() { MDSCR_SS } else { 0 }
+    }
+
+    /// Write `MDSCR_EL1`: debug is enabled while `MDE` is set, software step
+    /// armed while `SS` is (counted as a register write).
+    pub fn set_mdscr(&self, v: u64) {
+        use crate::backend::aarch64::{MDSCR_MDE, MDSCR_SS};
+        self.writes.set(self.writes.get() + 1);
+        self.enabled.set(v & MDSCR_MDE != 0);
+        self.step.set(v & MDSCR_SS != 0);
     }
 
     /// Whether software step (`MDSCR_EL1.SS`) is armed.

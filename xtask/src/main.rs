@@ -8,7 +8,7 @@
 //!   (`--test scenarios`) and hwbp-linux's unit tests that make no system
 //!   call, run under Miri (nightly, in `target/miri`), which fails on
 //!   undefined behaviour, data races and leaks.
-//! * `cargo xtask qemu [x86_64|aarch64|armv7|all] [--bless]`: build the
+//! * `cargo xtask qemu [x86_64|aarch64|aarch64-el2|armv7|riscv64|riscv32|all] [--bless]`: build the
 //!   example firmware and run it on QEMU, compare each board's transcript
 //!   with its `expected.txt` (normalised, see [`transcript`]) and print a
 //!   PASS/FAIL line per board; `--bless` writes the transcripts of passing
@@ -116,7 +116,7 @@ struct Board {
     target: &'static str,
 }
 
-const BOARDS: [Board; 5] = [
+const BOARDS: [Board; 6] = [
     Board {
         name: "x86_64",
         dir: "examples/qemu-x86_64",
@@ -126,6 +126,13 @@ const BOARDS: [Board; 5] = [
     Board {
         name: "aarch64",
         dir: "examples/qemu-aarch64",
+        qemu: "qemu-system-aarch64",
+        target: "aarch64-unknown-none",
+    },
+    // A hypervisor at EL2 (`-M virt,virtualization=on`) and its guest at EL1.
+    Board {
+        name: "aarch64-el2",
+        dir: "examples/qemu-aarch64-el2",
         qemu: "qemu-system-aarch64",
         target: "aarch64-unknown-none",
     },
@@ -194,7 +201,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo xtask test [--long] | cargo xtask packages | cargo xtask miri \
-                 | cargo xtask qemu [x86_64|aarch64|armv7|riscv64|riscv32|all] [--bless] \
+                 | cargo xtask qemu [x86_64|aarch64|aarch64-el2|armv7|riscv64|riscv32|all] [--bless] \
                  | cargo xtask gdb [aarch64|x86_64|all] \
                  | cargo xtask linux-arm64 [-- TEST-ARGS]"
             );
@@ -614,7 +621,7 @@ fn qemu(which: &str, bless: bool) -> Result {
         .collect();
     if boards.is_empty() {
         return Err(format!(
-            "unknown board {which:?}: expected x86_64, aarch64, armv7, riscv64, riscv32 or all"
+            "unknown board {which:?}: expected x86_64, aarch64, aarch64-el2, armv7, riscv64, riscv32 or all"
         ));
     }
     let targets: Vec<&str> = boards.iter().map(|b| b.target).collect();

@@ -109,6 +109,12 @@ pub trait DebugRegs {
     }
     /// Classify a raw exception.
     fn event(&self, raw: &Self::Exception) -> DebugEvent;
+    /// The exception level the backend's own code runs at, which selects
+    /// the `HMC`/`SSC`/`PMC` encodings ([`crate::el2`]). Defaults to EL1;
+    /// [`crate::el2::HypRegs`] reports EL2.
+    fn level(&self) -> crate::el2::Level {
+        crate::el2::Level::El1
+    }
     /// Whether the instruction of a raw exception is T32 (Thumb), which the
     /// AArch32 mismatch step needs. Defaults to `false` (A64, A32).
     fn thumb(&self, raw: &Self::Exception) -> bool {
@@ -342,13 +348,15 @@ impl<R: DebugRegs> ArmBackend<R> {
         }
     }
 
-    /// The encoder for the discovered counts.
+    /// The encoder for the discovered counts, at the level the registers
+    /// report ([`DebugRegs::level`]).
     pub fn encoder(&self) -> Encoder {
         Encoder::new(
             self.flavour,
             self.inst.load(Relaxed),
             self.data.load(Relaxed),
         )
+        .at_level(self.regs.level())
     }
 
     /// The slot counts stored by the first [`ArmBackend::probe`] (zero

@@ -1,0 +1,216 @@
+//! The hypervisor's EL2 boot, vectors and world switch. The guest's EL1 boot
+//! code and vectors are `../qemu-aarch64`'s (`boot.rs`, shared as is).
+//!
+//! QEMU's `virt` board with `virtualization=on` enters `_start_el2` at EL2
+//! with the MMU off; the hypervisor keeps it off (its accesses are Device
+//! memory, aligned: the target has `strict-align`).
+
+use core::arch::global_asm;
+
+use crate::boot::{Frame, FRAME_SIZE};
+
+/// `HCR_EL2.RW`: EL1 is AArch64.
+pub const HCR_RW: u64 = 1 << 31;
+/// `SPSR_EL2` for the guest's entry: EL1h, DAIF masked.
+pub const SPSR_EL1H_MASKED: u64 = 0x3c5;
+
+/// The host's callee-saved state while the guest runs: x19-x30, sp,
+/// d8-d15.
+#[no_mangle]
+static mut HOST_CTX: [u64; 21] = [0; 21];
+
+extern "C" {
+    /// Run the guest from `frame` (copied onto the EL2 stack and loaded);
+    /// returns when [`crate::hyp_lower`] asks for an exit, the guest's state
+    /// then being in the frame it was handed.
+    pub fn enter_guest(frame: *const Frame);
+}
+
+global_asm!(
+    r#"
+    .section .text.el2, "ax"
+    .global _start_el2
+_start_el2:
+    ldr     x0, =__stack0_top
+    mov     sp, x0
+    ldr     x1, =__bss_start
+    ldr     x2, =__bss_end
+1:  cmp     x1, x2
+    b.hs    2f
+    stp     xzr, xzr, [x1], #16
+    b       1b
+2:  mov     x0, #0x33ff             // CPTR_EL2: RES1 bits, TFP = 0 (FP/SIMD at EL2)
+    msr     cptr_el2, x0
+    ldr     x0, =__vectors_el2
+    msr     vbar_el2, x0
+    isb
+    bl      hyp_main
+3:  wfe
+    b       3b
+
+// x0/x1 are at [sp]: save the rest of boot::Frame.
+.macro SAVE_EL2
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    mrs     x1, elr_el2
+    stp     x30, x1, [sp, #240]
+    mrs     x1, spsr_el2
+    str     x1, [sp, #256]
+    mrs     x1, fpcr
+    mrs     x2, fpsr
+    stp     x1, x2, [sp, #272]
+    add     x1, sp, #288
+    stp     q0, q1, [x1, #0]
+    stp     q2, q3, [x1, #32]
+    stp     q4, q5, [x1, #64]
+    stp     q6, q7, [x1, #96]
+    stp     q8, q9, [x1, #128]
+    stp     q10, q11, [x1, #160]
+    stp     q12, q13, [x1, #192]
+    stp     q14, q15, [x1, #224]
+    stp     q16, q17, [x1, #256]
+    stp     q18, q19, [x1, #288]
+    stp     q20, q21, [x1, #320]
+    stp     q22, q23, [x1, #352]
+    stp     q24, q25, [x1, #384]
+    stp     q26, q27, [x1, #416]
+    stp     q28, q29, [x1, #448]
+    stp     q30, q31, [x1, #480]
+.endm
+
+// Load boot::Frame at sp (sp unchanged).
+.macro LOAD_EL2
+    add     x1, sp, #288
+    ldp     q0, q1, [x1, #0]
+    ldp     q2, q3, [x1, #32]
+    ldp     q4, q5, [x1, #64]
+    ldp     q6, q7, [x1, #96]
+    ldp     q8, q9, [x1, #128]
+    ldp     q10, q11, [x1, #160]
+    ldp     q12, q13, [x1, #192]
+    ldp     q14, q15, [x1, #224]
+    ldp     q16, q17, [x1, #256]
+    ldp     q18, q19, [x1, #288]
+    ldp     q20, q21, [x1, #320]
+    ldp     q22, q23, [x1, #352]
+    ldp     q24, q25, [x1, #384]
+    ldp     q26, q27, [x1, #416]
+    ldp     q28, q29, [x1, #448]
+    ldp     q30, q31, [x1, #480]
+    ldp     x1, x2, [sp, #272]
+    msr     fpcr, x1
+    msr     fpsr, x2
+    ldp     x30, x1, [sp, #240]
+    msr     elr_el2, x1
+    ldr     x1, [sp, #256]
+    msr     spsr_el2, x1
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    ldp     x0, x1, [sp, #0]
+.endm
+
+    .section .text.vectors_el2, "ax"
+    .balign 2048
+__vectors_el2:
+    .irp kind, 0,1,2,3, 4,5,6,7, 8,9,10,11, 12,13,14,15
+    .balign 0x80
+    sub     sp, sp, #{frame}
+    stp     x0, x1, [sp, #0]
+    mov     x0, #\kind
+    b       __el2_entry
+    .endr
+
+// kind 4: the hypervisor's own exception; 8: the guest's (lower EL,
+// AArch64, synchronous). Anything else is reported by hyp_current.
+__el2_entry:
+    cmp     x0, #8
+    b.eq    __el2_lower
+    SAVE_EL2
+    mov     x1, sp                  // x0: the vector's kind
+    bl      hyp_current
+    LOAD_EL2
+    add     sp, sp, #{frame}
+    eret
+
+__el2_lower:
+    SAVE_EL2
+    mov     x0, sp
+    bl      hyp_lower
+    cbnz    x0, __el2_exit
+    LOAD_EL2
+    add     sp, sp, #{frame}
+    eret
+
+// Back to enter_guest's caller (hyp_lower has saved the guest's frame).
+__el2_exit:
+    ldr     x9, =HOST_CTX
+    ldp     x19, x20, [x9, #0]
+    ldp     x21, x22, [x9, #16]
+    ldp     x23, x24, [x9, #32]
+    ldp     x25, x26, [x9, #48]
+    ldp     x27, x28, [x9, #64]
+    ldp     x29, x30, [x9, #80]
+    ldr     x10, [x9, #96]
+    mov     sp, x10
+    ldp     d8, d9, [x9, #104]
+    ldp     d10, d11, [x9, #120]
+    ldp     d12, d13, [x9, #136]
+    ldp     d14, d15, [x9, #152]
+    msr     daifclr, #8             // the hypervisor's own debug exceptions
+    ret
+
+    .global enter_guest
+enter_guest:
+    ldr     x9, =HOST_CTX
+    stp     x19, x20, [x9, #0]
+    stp     x21, x22, [x9, #16]
+    stp     x23, x24, [x9, #32]
+    stp     x25, x26, [x9, #48]
+    stp     x27, x28, [x9, #64]
+    stp     x29, x30, [x9, #80]
+    mov     x10, sp
+    str     x10, [x9, #96]
+    stp     d8, d9, [x9, #104]
+    stp     d10, d11, [x9, #120]
+    stp     d12, d13, [x9, #136]
+    stp     d14, d15, [x9, #152]
+    // Copy the guest's frame onto the stack, load it, leave SP_EL2 above it.
+    sub     sp, sp, #{frame}
+    mov     x2, #0
+4:  add     x6, x0, x2
+    ldp     x3, x4, [x6]
+    add     x5, sp, x2
+    stp     x3, x4, [x5]
+    add     x2, x2, #16
+    cmp     x2, #{frame}
+    b.lo    4b
+    LOAD_EL2
+    add     sp, sp, #{frame}
+    eret
+"#,
+    frame = const FRAME_SIZE,
+);
