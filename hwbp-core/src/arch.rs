@@ -12,6 +12,11 @@ use heapless::Vec;
 /// breakpoints and 16 watchpoints).
 pub const MAX_SLOTS: usize = 16;
 
+// Weights and slot counts are `u8`s (`Encoding::weight`, `SlotCounts`), and
+// the dispatcher keeps a 32-bit mask of reserved slots per pool.
+static_assertions::const_assert!(MAX_SLOTS <= u8::MAX as usize);
+static_assertions::const_assert!(MAX_SLOTS <= u32::BITS as usize);
+
 /// How many debug registers a CPU has, as discovered at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -123,7 +128,7 @@ pub struct Encoding<S> {
 impl<S> Encoding<S> {
     /// How many registers the request needs.
     pub fn weight(&self) -> u8 {
-        // MAX_SLOTS is 16, so the length always fits.
+        // At most MAX_SLOTS, which fits in a u8 (checked at compile time).
         self.pieces.len() as u8
     }
 }

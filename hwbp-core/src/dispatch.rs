@@ -26,14 +26,32 @@
 //! tag is the generation's low half (never 0: the manager skips generations
 //! whose low half is 0) and the cell keeps the high half beside it, written
 //! before the tag is published and stable while a delivery is in flight.
+//!
+//! Hit counts, sample periods and addresses are 64-bit atomics. On targets
+//! without 64-bit atomic instructions (Cortex-M, 32-bit RISC-V) they are
+//! kept in critical sections instead ([`crate::atomic`]): the dispatcher
+//! then enters the embedder's critical section for a few instructions, which
+//! on those single-core targets masks interrupts.
 
-#[cfg(not(loom))]
-use core::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
-#[cfg(loom)]
-use loom::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
+cfg_if::cfg_if! {
+    if #[cfg(loom)] {
+        use loom::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
+    } else if #[cfg(target_has_atomic = "64")] {
+        use core::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
+    } else {
+        // Cortex-M, 32-bit RISC-V: 64-bit values in critical sections.
+        use core::sync::atomic::{fence, AtomicU32, AtomicU8, Ordering};
+        use crate::atomic::AtomicU64;
+    }
+}
 
 use crate::arch::MAX_SLOTS;
 use crate::Access;
+
+// The exception handler on any CPU reads these while another CPU writes
+// them (with the critical-section fallback for 64-bit values too).
+static_assertions::assert_impl_all!(EventCell: Send, Sync);
+static_assertions::assert_impl_all!(SlotMap: Send, Sync);
 
 /// How often [`EventCell::region`] re-reads a region that is being modified.
 #[cfg(not(loom))]

@@ -92,6 +92,7 @@
 #![forbid(unsafe_code)]
 
 pub mod arch;
+pub mod atomic;
 pub mod attr;
 pub mod attribution;
 mod dispatch;

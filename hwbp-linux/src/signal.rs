@@ -19,8 +19,8 @@
 //! without dropping its breakpoints (as it must anyway in a multi-threaded
 //! parent).
 
-use core::ffi::c_void;
 use core::cell::Cell;
+use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Once;
 
@@ -175,7 +175,11 @@ struct Active<'a> {
 impl Active<'_> {
     /// Count the sample; returns the new sample number and the handler.
     fn sample(&self) -> (u64, Option<HitFn>) {
-        let sample = self.entry.samples.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        let sample = self
+            .entry
+            .samples
+            .fetch_add(1, Ordering::AcqRel)
+            .wrapping_add(1);
         let ptr = self.entry.handler.load(Ordering::Acquire);
         let handler = (!ptr.is_null()).then(|| {
             // SAFETY: a non-null value of the field is a `HitFn` stored through
@@ -201,7 +205,9 @@ impl Active<'_> {
     /// Account for a delivery that read `count`; returns how many hits it
     /// covers (see [`Hit::covers`]).
     fn account(&self, count: Option<u64>) -> u64 {
-        count.map_or(0, |n| n.saturating_sub(self.entry.counted.fetch_max(n, Ordering::AcqRel)))
+        count.map_or(0, |n| {
+            n.saturating_sub(self.entry.counted.fetch_max(n, Ordering::AcqRel))
+        })
     }
 }
 
@@ -209,7 +215,10 @@ impl Drop for Active<'_> {
     fn drop(&mut self) {
         // Saturating: after a fork the child's counters are reset to 0
         // (`reset_after_fork`) while its forking thread may still be inside.
-        let _ = self.entry.active.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        let _ = self
+            .entry
+            .active
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 }
 
@@ -233,13 +242,18 @@ impl Entry {
         // Marked before the entry is taken, so there is no moment at which this
         // thread owns it unmarked.
         let _busy = Busy::mark(self);
-        if self.claimed.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+        if self
+            .claimed
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
             return None;
         }
         let cookie = cookie_of(GENERATION.fetch_add(1, Ordering::Relaxed), index);
         self.samples.store(0, Ordering::Relaxed);
         self.counted.store(0, Ordering::Relaxed);
-        self.events.store(events.as_ptr().cast_mut(), Ordering::Relaxed);
+        self.events
+            .store(events.as_ptr().cast_mut(), Ordering::Relaxed);
         self.events_len.store(events.len(), Ordering::Relaxed);
         self.handler.store(handler_ptr(handler), Ordering::Relaxed);
         // Publish: a signal that sees the cookie sees the fields above.
@@ -302,7 +316,10 @@ impl Entry {
     /// it is freed, unless the forking thread itself is in the middle of that.
     fn reset_after_fork(&self, busy_here: bool) {
         self.active.store(0, Ordering::SeqCst);
-        if !busy_here && self.claimed.load(Ordering::SeqCst) && self.cookie.load(Ordering::SeqCst) == 0 {
+        if !busy_here
+            && self.claimed.load(Ordering::SeqCst)
+            && self.cookie.load(Ordering::SeqCst) == 0
+        {
             self.forget_owner();
             self.claimed.store(false, Ordering::Release);
         }
@@ -334,9 +351,15 @@ impl Slot {
     /// perf events ([`Slot::record`]). `None` when the table is full.
     pub fn claim(handler: Option<HitFn>, events: usize) -> Option<Slot> {
         let events: Box<[AtomicI32]> = (0..events).map(|_| AtomicI32::new(-1)).collect();
-        let (index, cookie) =
-            TABLE.iter().enumerate().find_map(|(index, e)| e.claim(index, handler, &events).map(|c| (index, c)))?;
-        Some(Slot { index, cookie, events })
+        let (index, cookie) = TABLE
+            .iter()
+            .enumerate()
+            .find_map(|(index, e)| e.claim(index, handler, &events).map(|c| (index, c)))?;
+        Some(Slot {
+            index,
+            cookie,
+            events,
+        })
     }
 
     /// Record the descriptor of the breakpoint's `k`th event, for deliveries
@@ -351,7 +374,9 @@ impl Slot {
     /// The highest kernel count a delivery has read in this process (the sum
     /// of the deliveries' [`Hit::covers`]).
     pub fn hits_delivered(&self) -> u64 {
-        TABLE.get(self.index).map_or(0, |e| e.counted.load(Ordering::Acquire))
+        TABLE
+            .get(self.index)
+            .map_or(0, |e| e.counted.load(Ordering::Acquire))
     }
 
     /// The `sig_data` cookie.
@@ -361,7 +386,9 @@ impl Slot {
 
     /// Samples delivered so far in this process.
     pub fn samples(&self) -> u64 {
-        TABLE.get(self.index).map_or(0, |e| e.samples.load(Ordering::Acquire))
+        TABLE
+            .get(self.index)
+            .map_or(0, |e| e.samples.load(Ordering::Acquire))
     }
 
     /// Replace the handler.
@@ -406,7 +433,9 @@ extern "C" fn reset_after_fork() {
 pub fn install() -> Result<(), i32> {
     INSTALL.call_once(|| {
         // SAFETY: registers a child handler that only stores to atomics.
-        let err = unsafe { libc::pthread_atfork(None, None, Some(reset_after_fork as unsafe extern "C" fn())) };
+        let err = unsafe {
+            libc::pthread_atfork(None, None, Some(reset_after_fork as unsafe extern "C" fn()))
+        };
         if err != 0 {
             INSTALL_ERRNO.store(err, Ordering::Relaxed);
             return;
@@ -531,7 +560,11 @@ fn dispatch(info: *mut libc::siginfo_t, ctx: *mut c_void) -> bool {
 /// (`read(2)` only).
 fn read_count(events: &[AtomicI32]) -> Option<u64> {
     let mut total = 0u64;
-    for fd in events.iter().map(|e| e.load(Ordering::Acquire)).filter(|&fd| fd >= 0) {
+    for fd in events
+        .iter()
+        .map(|e| e.load(Ordering::Acquire))
+        .filter(|&fd| fd >= 0)
+    {
         total = total.wrapping_add(sys::read_count_raw(fd).ok()?);
     }
     Some(total)
@@ -560,9 +593,10 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
         // SAFETY: the previous handler was installed with SA_SIGINFO, so it has
         // this signature.
         let f = unsafe {
-            core::mem::transmute::<usize, extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void)>(
-                prev,
-            )
+            core::mem::transmute::<
+                usize,
+                extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void),
+            >(prev)
         };
         f(sig, info, ctx);
     } else {
@@ -597,7 +631,16 @@ mod pure_tests {
     fn which(handler: Option<HitFn>) -> &'static str {
         RAN.set("none");
         if let Some(f) = handler {
-            f(&Hit { id: crate::Id(0), addr: 0, ip: 0, tid: 0, sample: 0, count: None, covers: 0, flags: 0 });
+            f(&Hit {
+                id: crate::Id(0),
+                addr: 0,
+                ip: 0,
+                tid: 0,
+                sample: 0,
+                count: None,
+                covers: 0,
+                flags: 0,
+            });
         }
         RAN.get()
     }
@@ -615,7 +658,9 @@ mod pure_tests {
         let (done, finished) = mpsc::channel();
         let other = std::thread::spawn(move || {
             E.release();
-            let new = E.claim(7, Some(new_handler), &[]).expect("free after release");
+            let new = E
+                .claim(7, Some(new_handler), &[])
+                .expect("free after release");
             done.send(new).expect("test thread waits");
         });
         // The drop is blocked while the hit is inside.
@@ -628,7 +673,9 @@ mod pure_tests {
         assert_eq!(which(handler), "old");
         drop(active);
 
-        let new = finished.recv_timeout(Duration::from_secs(10)).expect("release finishes");
+        let new = finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("release finishes");
         other.join().expect("no panic");
         assert_ne!(new, old);
         // The old breakpoint's hits no longer enter; the new owner starts clean.
@@ -706,15 +753,27 @@ mod pure_tests {
 
     #[test]
     fn count_only_ids_repeat_only_after_2_pow_48_opens() {
-        let near = [0, 1, 2, (1 << 32) - 1, 1 << 32, (1 << 32) + 1, (1 << 48) - 1];
-        let ids: std::collections::HashSet<u64> = near.iter().map(|&g| count_only_id_of(g)).collect();
+        let near = [
+            0,
+            1,
+            2,
+            (1 << 32) - 1,
+            1 << 32,
+            (1 << 32) + 1,
+            (1 << 48) - 1,
+        ];
+        let ids: std::collections::HashSet<u64> =
+            near.iter().map(|&g| count_only_id_of(g)).collect();
         assert_eq!(ids.len(), near.len(), "distinct within 2^48 generations");
         // The old 32-bit generation repeated here.
         assert_ne!(count_only_id_of(1), count_only_id_of(1 + (1 << 32)));
         assert_eq!(count_only_id_of(1), count_only_id_of(1 + (1 << 48)));
         assert_eq!(count_only_id_of((1 << 48) - 1), u64::MAX);
         // Signal cookies keep their form: tag, 32-bit generation, entry.
-        assert_eq!(cookie_of(0x1_2345_6789, 7), (TAG << 48) | (0x2345_6789 << 16) | 7);
+        assert_eq!(
+            cookie_of(0x1_2345_6789, 7),
+            (TAG << 48) | (0x2345_6789 << 16) | 7
+        );
     }
 
     #[test]
@@ -743,7 +802,9 @@ mod pure_tests {
         let inside = OWNED.enter(cookie).expect("owned");
         // Another thread between taking an entry and publishing its cookie.
         CLAIMING.claimed.store(true, Ordering::SeqCst);
-        CLAIMING.handler.store(handler_ptr(Some(new_handler)), Ordering::SeqCst);
+        CLAIMING
+            .handler
+            .store(handler_ptr(Some(new_handler)), Ordering::SeqCst);
         // Another thread freeing an entry, waiting for a handler inside.
         RELEASING.claim(2, None, &[]).expect("free entry");
         RELEASING.cookie.store(0, Ordering::SeqCst);
@@ -751,16 +812,28 @@ mod pure_tests {
         // The forking thread itself in the middle of a claim or release.
         MINE.claimed.store(true, Ordering::SeqCst);
 
-        for (e, busy) in [(&OWNED, false), (&CLAIMING, false), (&RELEASING, false), (&MINE, true), (&FREE, false)] {
+        for (e, busy) in [
+            (&OWNED, false),
+            (&CLAIMING, false),
+            (&RELEASING, false),
+            (&MINE, true),
+            (&FREE, false),
+        ] {
             e.reset_after_fork(busy);
             assert_eq!(e.active.load(Ordering::SeqCst), 0);
         }
-        assert!(OWNED.claimed.load(Ordering::SeqCst), "a live breakpoint lost its entry");
+        assert!(
+            OWNED.claimed.load(Ordering::SeqCst),
+            "a live breakpoint lost its entry"
+        );
         assert_eq!(OWNED.cookie.load(Ordering::SeqCst), cookie);
         assert!(!CLAIMING.claimed.load(Ordering::SeqCst));
         assert!(CLAIMING.handler.load(Ordering::SeqCst).is_null());
         assert!(!RELEASING.claimed.load(Ordering::SeqCst));
-        assert!(MINE.claimed.load(Ordering::SeqCst), "the forking thread's claim was undone");
+        assert!(
+            MINE.claimed.load(Ordering::SeqCst),
+            "the forking thread's claim was undone"
+        );
         assert!(!FREE.claimed.load(Ordering::SeqCst));
 
         // The freed entries are claimable again, and the live one is not.

@@ -1,7 +1,9 @@
 //! [`ShBackend`]: the memory-mapped UBC backend, [`hwbp_core::Arch`] for
 //! SH-4 and SH-4A.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use hwbp_core::atomic::AtomicU64;
 
 use crate::bus::UbcBus;
 use crate::decode;

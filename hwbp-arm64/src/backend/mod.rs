@@ -12,9 +12,10 @@ use crate::encode::{ArmSlot, Encoder, Flavour};
 use crate::event::DebugEvent;
 use crate::step::{Action, StepEvent, StepOver};
 use core::sync::atomic::{
-    AtomicBool, AtomicU32, AtomicU64, AtomicU8,
+    AtomicBool, AtomicU32, AtomicU8,
     Ordering::{Acquire, Relaxed, Release},
 };
+use hwbp_core::atomic::AtomicU64;
 use hwbp_core::{
     Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, HardwareError,
     Image, Pool, Resume, SlotCounts, MAX_SLOTS,
