@@ -113,6 +113,11 @@ pub use error::{Error, HardwareError};
 pub use hwbp::{CpuSet, Handle, Handler, Hwbp, Registered, Reservation, Sample, Times};
 pub use table::{Claim, ConstraintTable, Demand};
 
+/// The `heapless` crate this crate's public API uses ([`Encoding::pieces`],
+/// [`Image::pools`]): name its types through this re-export so the versions
+/// always agree.
+pub use heapless;
+
 /// This crate's README examples, compiled and run as doc tests so they
 /// cannot rot (inside the package, so they run on the packaged crate too).
 #[cfg(doctest)]

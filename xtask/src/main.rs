@@ -1,9 +1,11 @@
 //! `cargo xtask` — build, run and check hwbp.
 //!
 //! * `cargo xtask test [--long]`: formatting, clippy, every host test and doc
-//!   test, the loom model checks, `miri`, the crates.io packages, cross-builds
-//!   of every library crate for the bare-metal targets (proving `no_std`
-//!   without `alloc`), the QEMU boards, and `linux-arm64`.
+//!   test, the loom model checks, `miri`, the crates.io packages, unused
+//!   dependencies, the MSRV, cross-builds and clippy of every library crate
+//!   for the bare-metal targets (proving `no_std` without `alloc`, also on
+//!   targets without 64-bit atomics), the minimal per-arch integrations
+//!   (built and linked), the QEMU boards, and `linux-arm64`.
 //! * `cargo xtask miri`: hwbp-core's unit tests (`--lib`) and scenario tests
 //!   (`--test scenarios`) and hwbp-linux's unit tests that make no system
 //!   call, run under Miri (nightly, in `target/miri`), which fails on
@@ -15,6 +17,11 @@
 //!   runs as the new expected ones.
 //! * `cargo xtask packages`: `cargo publish --workspace --dry-run` and the doc
 //!   tests of every packaged library crate (also part of `test`).
+//! * `cargo xtask unused-deps`: fails when a library crate declares a
+//!   dependency its library does not use (also part of `test`).
+//! * `cargo xtask msrv`: the library crates checked with the declared
+//!   `rust-version` (1.88), for the host and `thumbv7em-none-eabihf` (also
+//!   part of `test`).
 //! * `cargo xtask linux-arm64`: hwbp-linux's test binaries, built for
 //!   `aarch64-unknown-linux-musl`, run on Debian's arm64 Linux kernel under
 //!   `qemu-system-aarch64 -M virt -cpu cortex-a53` (TCG), from an initramfs
@@ -39,12 +46,25 @@ mod host_qemu;
 mod linux_arm64;
 mod transcript;
 
-/// Bare-metal targets every library crate must build for.
-const TARGETS: [&str; 3] = [
+/// Bare-metal targets every library crate must build for (and is linted
+/// for): the three boards', and two without 64-bit atomics (Cortex-M,
+/// 32-bit RISC-V), where `hwbp_core::atomic::AtomicU64` falls back to
+/// critical sections.
+const TARGETS: [&str; 5] = [
     "aarch64-unknown-none",
     "x86_64-unknown-none",
     "armv7a-none-eabi",
+    "thumbv7em-none-eabihf",
+    "riscv32imac-unknown-none-elf",
 ];
+
+/// The `rust-version` the workspace declares: the library crates are
+/// checked with this toolchain (for the host and [`MSRV_BARE_METAL`]).
+const MSRV: &str = "1.88";
+
+/// The bare-metal target of the MSRV check: one without 64-bit atomics, so
+/// the fallback is compiled too.
+const MSRV_BARE_METAL: &str = "thumbv7em-none-eabihf";
 
 /// 32-bit x86: no bare-metal target ships with rustup, so hwbp-x86's 32-bit
 /// register access (`mov` to and from DR0-DR7 in 32-bit mode) is compiled for
@@ -74,6 +94,16 @@ const LINUX_ARM64_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// `no_std` library crates.
 const LIBS: [&str; 4] = ["hwbp-core", "hwbp-x86", "hwbp-arm64", "hwbp-sh"];
+
+/// Every library crate (the `no_std` ones and hwbp-linux): each must use
+/// every dependency it declares ([`unused_deps`]).
+const ALL_LIBS: [&str; 5] = [
+    "hwbp-core",
+    "hwbp-x86",
+    "hwbp-arm64",
+    "hwbp-sh",
+    "hwbp-linux",
+];
 
 /// Crates published to crates.io, in dependency order.
 const PUBLISHED: [&str; 5] = [
@@ -146,6 +176,8 @@ fn main() -> ExitCode {
             qemu(board.map_or("all", String::as_str), bless)
         }
         Some("miri") => miri(),
+        Some("unused-deps") => unused_deps(),
+        Some("msrv") => msrv(),
         Some("linux-arm64") => {
             let rest: Vec<String> = args
                 .iter()
@@ -158,6 +190,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo xtask test [--long] | cargo xtask packages | cargo xtask miri \
+                 | cargo xtask unused-deps | cargo xtask msrv \
                  | cargo xtask qemu [x86_64|aarch64|armv7|all] [--bless] \
                  | cargo xtask linux-arm64 [-- TEST-ARGS]"
             );
@@ -271,6 +304,8 @@ fn test(long: bool) -> Result {
     loom()?;
     miri()?;
     packages()?;
+    unused_deps()?;
+    msrv()?;
     for t in TARGETS {
         let mut args = vec!["build", "--target", t];
         for l in LIBS {
@@ -386,6 +421,69 @@ fn packages() -> Result {
     Ok(())
 }
 
+/// Every library crate uses every dependency it declares: its library (not
+/// its tests, whose dev-dependencies the lint would count as unused) is
+/// checked with `-D unused-crate-dependencies`, one crate at a time (the
+/// flag would also apply to the others built as its dependencies), in a
+/// target dir of its own so the flag does not invalidate the normal build.
+/// Also run by `cargo xtask unused-deps`.
+fn unused_deps() -> Result {
+    for l in ALL_LIBS {
+        run(
+            &format!("unused dependencies of {l} (-D unused-crate-dependencies)"),
+            cargo()
+                .args(["check", "-p", l, "--lib"])
+                .env("RUSTFLAGS", "-D unused-crate-dependencies")
+                .env("CARGO_TARGET_DIR", root().join("target/unused-deps")),
+        )?;
+    }
+    Ok(())
+}
+
+/// The library crates build with the declared `rust-version` ([`MSRV`]),
+/// for the host and for [`MSRV_BARE_METAL`]; only the libraries (`--lib`),
+/// as dev-dependencies (criterion, proptest) may need a newer Rust. The
+/// toolchain (minimal profile) is installed through rustup when missing.
+/// Also run by `cargo xtask msrv`.
+fn msrv() -> Result {
+    let has = toolchain_cargo(MSRV, "target/msrv")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has {
+        run(
+            &format!("rustup toolchain install {MSRV} --profile minimal"),
+            Command::new("rustup").args([
+                "toolchain",
+                "install",
+                MSRV,
+                "--profile",
+                "minimal",
+                "--target",
+                MSRV_BARE_METAL,
+            ]),
+        )?;
+    }
+    let mut host = vec!["check", "--lib"];
+    for l in ALL_LIBS {
+        host.extend(["-p", l]);
+    }
+    run(
+        &format!("MSRV: library crates with Rust {MSRV} (host)"),
+        toolchain_cargo(MSRV, "target/msrv").args(&host),
+    )?;
+    let mut bare = vec!["check", "--lib", "--target", MSRV_BARE_METAL];
+    for l in LIBS {
+        bare.extend(["-p", l]);
+    }
+    run(
+        &format!("MSRV: no_std library crates with Rust {MSRV} ({MSRV_BARE_METAL})"),
+        toolchain_cargo(MSRV, "target/msrv").args(&bare),
+    )
+}
+
 /// The loom model checks of the lock-free dispatch path, in a target dir of
 /// their own so the `--cfg loom` build does not invalidate the normal one.
 fn loom() -> Result {
@@ -408,13 +506,19 @@ fn loom() -> Result {
 }
 
 /// `cargo +nightly ...` through rustup, in `target/miri` so the nightly
-/// build does not invalidate the stable one. The variables the outer (stable)
-/// cargo and rustup set are dropped so the nightly tools pick their own.
+/// build does not invalidate the stable one.
 fn nightly_cargo() -> Command {
+    toolchain_cargo(MIRI_TOOLCHAIN, "target/miri")
+}
+
+/// `cargo +TOOLCHAIN ...` through rustup, in its own target dir (below the
+/// workspace root). The variables the outer (stable) cargo and rustup set
+/// are dropped so the other toolchain's tools pick their own.
+fn toolchain_cargo(toolchain: &str, target_dir: &str) -> Command {
     let mut c = Command::new("rustup");
     c.current_dir(root())
-        .args(["run", MIRI_TOOLCHAIN, "cargo"])
-        .env("CARGO_TARGET_DIR", root().join("target/miri"));
+        .args(["run", toolchain, "cargo"])
+        .env("CARGO_TARGET_DIR", root().join(target_dir));
     for v in [
         "CARGO",
         "RUSTC",
