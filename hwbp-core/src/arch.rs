@@ -164,8 +164,12 @@ impl<S: Copy + Default> Image<S> {
 }
 
 /// Which slots a debug exception reports as fired.
+///
+/// `#[non_exhaustive]`: backends build these, and only the core must handle
+/// every variant, so a later version may add a way of reporting a hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Fired {
     /// The exception was not caused by a breakpoint slot (single-step, software
     /// breakpoint, a step-over completing, …).
@@ -299,8 +303,23 @@ impl Resume {
 }
 
 /// A debug exception as decoded by the backend.
+///
+/// Build one with [`Decoded::new`] and the builder methods
+/// ([`addr`](Self::addr), [`ip`](Self::ip), [`access`](Self::access)); the
+/// fields are public for reading, and the struct is `#[non_exhaustive]`, so
+/// a later version may add fields (with a default) without breaking backends.
+///
+/// ```
+/// use hwbp_core::{Access, Decoded, Fired, Pool, Resume};
+/// let d = Decoded::new(Fired::Slots { pool: Pool(0), mask: 0b10 }, Resume::RETURN)
+///     .addr(0x1000)
+///     .ip(0x40_0000)
+///     .access(Access::WRITE);
+/// assert_eq!((d.addr, d.ip, d.access), (0x1000, 0x40_0000, Access::WRITE));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Decoded {
     /// Which slots fired.
     pub fired: Fired,
@@ -313,6 +332,45 @@ pub struct Decoded {
     pub access: Access,
     /// How to continue.
     pub resume: Resume,
+}
+
+impl Decoded {
+    /// An exception in which `fired` fired, to be continued as `resume`;
+    /// address, instruction pointer 0 and access unknown until set.
+    pub const fn new(fired: Fired, resume: Resume) -> Self {
+        Decoded {
+            fired,
+            addr: 0,
+            ip: 0,
+            access: Access::empty(),
+            resume,
+        }
+    }
+
+    /// The exception that is not the breakpoint layer's: nothing fired,
+    /// [`Resume::NOT_OURS`].
+    pub const NOT_OURS: Decoded = Decoded::new(Fired::None, Resume::NOT_OURS);
+
+    /// Set the data or instruction address the hardware reports.
+    #[must_use]
+    pub const fn addr(mut self, addr: u64) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Set the instruction pointer at the exception.
+    #[must_use]
+    pub const fn ip(mut self, ip: u64) -> Self {
+        self.ip = ip;
+        self
+    }
+
+    /// Set the kind of access the hardware reports.
+    #[must_use]
+    pub const fn access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
 }
 
 /// One CPU family's debug hardware.

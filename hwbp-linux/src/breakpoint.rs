@@ -426,13 +426,11 @@ impl Breakpoint {
         self.check_owner()?;
         let new = new.user_only();
         let old = self.attr;
-        let same = BreakpointAttr {
-            addr: old.addr,
-            len: old.len,
-            access: old.access,
-            disabled: old.disabled,
-            ..new
-        };
+        let same = new
+            .addr(old.addr)
+            .len(old.len)
+            .access(old.access)
+            .disabled(old.disabled);
         if same != old {
             return Err(Error::Unsupported(
                 "modify can change only the address, length, access and disabled state; open a \

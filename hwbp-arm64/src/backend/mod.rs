@@ -470,13 +470,7 @@ impl<R: DebugRegs> ArmBackend<R> {
     }
 }
 
-const NOT_OURS: Decoded = Decoded {
-    fired: Fired::None,
-    addr: 0,
-    ip: 0,
-    access: Access::empty(),
-    resume: Resume::NOT_OURS,
-};
+const NOT_OURS: Decoded = Decoded::NOT_OURS;
 
 impl<R: DebugRegs> Arch for ArmBackend<R> {
     type Slot = ArmSlot;
@@ -628,21 +622,15 @@ impl<R: DebugRegs> Arch for ArmBackend<R> {
         self.apply(state, action, ip, self.regs.thumb(raw));
         state.step.store(st.to_bits(), Relaxed);
         if !action.ours {
-            return Decoded {
-                fired: Fired::None,
-                addr,
-                ip,
-                access,
-                resume: Resume::NOT_OURS,
-            };
+            return Decoded::new(Fired::None, Resume::NOT_OURS)
+                .addr(addr)
+                .ip(ip)
+                .access(access);
         }
-        Decoded {
-            fired,
-            addr,
-            ip,
-            access,
-            resume: action.resume,
-        }
+        Decoded::new(fired, action.resume)
+            .addr(addr)
+            .ip(ip)
+            .access(access)
     }
 }
 
