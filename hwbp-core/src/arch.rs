@@ -163,6 +163,25 @@ impl<S: Copy + Default> Image<S> {
     }
 }
 
+/// One line per register, `pool P slot N: <slot>`, with the backend's
+/// decoding of each slot (`Display` of the slot type: every field, addresses
+/// in hex); no trailing newline.
+impl<S: core::fmt::Display> core::fmt::Display for Image<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut first = true;
+        for (p, regs) in self.pools.iter().enumerate() {
+            for (n, slot) in regs.iter().enumerate() {
+                if !first {
+                    f.write_str("\n")?;
+                }
+                first = false;
+                write!(f, "pool {p} slot {n}: {slot}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Which slots a debug exception reports as fired.
 ///
 /// `#[non_exhaustive]`: backends build these, and only the core must handle
@@ -460,6 +479,24 @@ pub trait Arch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_display_lists_every_slot_of_every_pool() {
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        struct Reg(u64);
+        impl core::fmt::Display for Reg {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "reg={:#x}", self.0)
+            }
+        }
+        let mut image = Image::<Reg>::empty(SlotCounts::Separate { inst: 1, data: 2 });
+        image.pools[1][1] = Reg(0xdead_0000);
+        assert_eq!(
+            image.to_string(),
+            "pool 0 slot 0: reg=0x0\npool 1 slot 0: reg=0x0\npool 1 slot 1: reg=0xdead0000"
+        );
+        assert_eq!(Image::<Reg>::empty(SlotCounts::Shared(0)).to_string(), "");
+    }
 
     #[test]
     fn resume_is_an_action_plus_pass_on() {

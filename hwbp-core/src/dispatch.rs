@@ -235,7 +235,7 @@ impl Delivery<'_> {
             .fetch_add(1, Ordering::Relaxed)
             .wrapping_add(1);
         let period = self.cell.period.load(Ordering::Relaxed).max(1);
-        (hits, hits % period == 0)
+        (hits, hits.is_multiple_of(period))
     }
 
     /// The watched region and access.

@@ -54,6 +54,7 @@
 pub mod backend;
 pub mod bus;
 pub mod decode;
+mod display;
 pub mod encode;
 pub mod exception;
 #[cfg(any(test, feature = "model"))]

@@ -27,6 +27,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod backend;
+mod display;
 pub mod dr6;
 pub mod dr7;
 pub mod encode;
