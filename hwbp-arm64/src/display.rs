@@ -153,8 +153,9 @@ impl ArmSlot {
     }
 }
 
-/// As [`ArmSlot::display`], with the bank inferred from the control word
-/// (see the [module documentation](self)).
+/// As [`ArmSlot::display`], with the bank inferred from the control word: a
+/// `DBGWCR` when `LSC` (bits 4:3) is non-zero, which only a watchpoint has
+/// (those bits are RES0 in `DBGBCR`), else a `DBGBCR`.
 impl fmt::Display for ArmSlot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.display(self.likely_bank()).fmt(f)

@@ -143,7 +143,8 @@ const SH4A_FAMILY: u32 = 0x10;
 /// Identify the part from raw PVR and PRR values.
 ///
 /// # Errors
-/// [`Error::UnknownPart`] (carrying the raw PVR) when the part number is not
+/// [`Error::Hardware`] with [`HardwareError::UnknownPart`](hwbp_core::HardwareError::UnknownPart)
+/// (carrying the raw PVR) when the part number is not
 /// in the table, when PRR names a part sharing it whose UBC is not described
 /// here, or when the family byte disagrees with the part's family.
 pub fn identify(pvr_raw: u32, prr_raw: u32) -> Result<Variant, Error> {

@@ -147,6 +147,16 @@ const BOARDS: [Board; 3] = [
 /// The harness every board's firmware uses (a path dependency of each).
 const BOARD_KIT: &str = "examples/board-kit";
 
+/// The minimal kernel integration of each arch (the porting guides'
+/// code), each its own workspace building for its bare-metal target: built
+/// (and so linked: a missing embedder piece such as the critical-section
+/// implementation is a link error) and linted by `cargo xtask test`.
+const MINIMAL: [&str; 3] = [
+    "examples/minimal-aarch64",
+    "examples/minimal-x86_64",
+    "examples/minimal-armv7",
+];
+
 /// How long one board may run (the build is not counted).
 const BOARD_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -263,6 +273,13 @@ fn test(long: bool) -> Result {
             "--check",
         ],
     )?;
+    for m in MINIMAL {
+        let manifest = format!("{m}/Cargo.toml");
+        step(
+            &format!("rustfmt ({m})"),
+            &["fmt", "--manifest-path", &manifest, "--", "--check"],
+        )?;
+    }
     step(
         &format!("rustfmt ({LINUX_ARM64_INIT})"),
         &[
@@ -354,6 +371,19 @@ fn test(long: bool) -> Result {
         let dir = root().join(b.dir);
         run(
             &format!("clippy ({}, -D warnings)", b.dir),
+            cargo()
+                .current_dir(&dir)
+                .args(["clippy", "--release", "--", "-D", "warnings"]),
+        )?;
+    }
+    for m in MINIMAL {
+        let dir = root().join(m);
+        run(
+            &format!("build and link {m}"),
+            cargo().current_dir(&dir).args(["build", "--release"]),
+        )?;
+        run(
+            &format!("clippy ({m}, -D warnings)"),
             cargo()
                 .current_dir(&dir)
                 .args(["clippy", "--release", "--", "-D", "warnings"]),
