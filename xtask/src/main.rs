@@ -438,12 +438,20 @@ fn packages() -> Result {
         .collect();
     for c in PUBLISHED {
         let dir = pkg.join(format!("{c}-{version}"));
+        // In the workspace a crate's own tests enable its `model` feature
+        // through a dev-dependency on itself, which packaging drops (a path
+        // dev-dependency without a version): enable it by name instead, so
+        // doc tests that run against the model run here too.
+        let has_model = std::fs::read_to_string(dir.join("Cargo.toml"))
+            .is_ok_and(|s| s.lines().any(|l| l.trim_start().starts_with("model = ")));
+        let mut cmd = cargo();
+        cmd.current_dir(&dir).args(["test", "--doc"]);
+        if has_model {
+            cmd.args(["--features", "model"]);
+        }
         run(
             &format!("doc tests of the packaged {c}"),
-            cargo()
-                .current_dir(&dir)
-                .args(["test", "--doc"])
-                .args(&patches)
+            cmd.args(&patches)
                 .arg("--target-dir")
                 .arg(root().join("target/packaged")),
         )?;
