@@ -8,7 +8,8 @@
 use hwbp_arm64::aarch32::{Aarch32Exception, AbortKind};
 use hwbp_arm64::model::{Model, ModelException, ModelId};
 use hwbp_arm64::{
-    Aarch64Exception, ArmBackend, ArmCpuState, Dbgdidr, Encoder, Flavour, IdAa64Dfr0, StepMethod, AARCH32_KERNEL_BASE,
+    Aarch64Exception, ArmBackend, ArmCpuState, Dbgdidr, Encoder, Flavour, IdAa64Dfr0, StepMethod,
+    AARCH32_KERNEL_BASE,
 };
 use hwbp_core::{Arch, Fired, Image};
 use hwbp_fuzz::Bytes;

@@ -66,17 +66,13 @@ impl Bytes<'_> {
                 cpu: self.bool().then(|| self.u16() % 8),
             },
         };
-        BreakpointAttr {
-            addr,
-            len: self.small_u64(),
-            access: Access::from_bits_retain(self.u8()),
-            target,
-            pinned: self.bool(),
-            sample_period: self.small_u64(),
-            inherit: self.bool(),
-            disabled: self.bool(),
-            exclude_user: self.bool(),
-            exclude_kernel: self.bool(),
-        }
+        BreakpointAttr::watch(addr, self.small_u64(), Access::from_bits_retain(self.u8()))
+            .target(target)
+            .pinned(self.bool())
+            .sample_period(self.small_u64())
+            .inherit(self.bool())
+            .disabled(self.bool())
+            .exclude_user(self.bool())
+            .exclude_kernel(self.bool())
     }
 }

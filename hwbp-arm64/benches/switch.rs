@@ -28,7 +28,7 @@
 //! cargo bench -p hwbp-arm64 --bench switch
 //! ```
 
-use criterion::{black_box, Criterion};
+use criterion::Criterion;
 use hwbp_arm64::bcr::{Bcr, Privilege};
 use hwbp_arm64::el2::{HypRegs, Level};
 use hwbp_arm64::model::{Model, ModelId};
@@ -36,6 +36,7 @@ use hwbp_arm64::vcpu::{Layout, PcpuDebug, SysReg, SysRegTrap, VcpuDebug};
 use hwbp_arm64::wcr::{LoadStore, Wcr};
 use hwbp_arm64::{ArmBackend, Flavour, IdAa64Dfr0, StepMethod};
 use hwbp_core::{Access, BreakpointAttr, Manager, Target};
+use std::hint::black_box;
 
 const A53: u64 = 0x1030_5106;
 

@@ -251,7 +251,7 @@ impl Encoder {
             Flavour::Aarch64 if !thumb_halfword => 4,
             _ => 2,
         };
-        if attr.addr % align != 0 {
+        if !attr.addr.is_multiple_of(align) {
             return Err(Error::Misaligned {
                 addr: attr.addr,
                 align,

@@ -538,7 +538,7 @@ impl Model {
     /// `MDSCR_EL1` as the model keeps it: `MDE` and `KDE` while debug is
     /// enabled ([`DebugRegs::enable`]), `SS` while software step is armed.
     pub fn mdscr(&self) -> u64 {
-        use crate::backend::aarch64::{MDSCR_KDE, MDSCR_MDE, MDSCR_SS};
+        use crate::vcpu::{MDSCR_KDE, MDSCR_MDE, MDSCR_SS};
         (if self.enabled.get() {
             MDSCR_MDE | MDSCR_KDE
         } else {
@@ -549,7 +549,7 @@ impl Model {
     /// Write `MDSCR_EL1`: debug is enabled while `MDE` is set, software step
     /// armed while `SS` is (counted as a register write).
     pub fn set_mdscr(&self, v: u64) {
-        use crate::backend::aarch64::{MDSCR_MDE, MDSCR_SS};
+        use crate::vcpu::{MDSCR_MDE, MDSCR_SS};
         self.writes.set(self.writes.get() + 1);
         self.enabled.set(v & MDSCR_MDE != 0);
         self.step.set(v & MDSCR_SS != 0);

@@ -80,7 +80,13 @@ use crate::encode::ArmSlot;
 use crate::id::IdAa64Dfr0;
 use hwbp_core::{Error, HardwareError, Image, Pool, MAX_SLOTS};
 
-use crate::backend::aarch64::{MDSCR_KDE, MDSCR_MDE, MDSCR_SS};
+use crate::backend::aarch64::Mdscr;
+
+/// `MDSCR_EL1.SS`, `KDE` and `MDE` as raw bits (the vCPU context keeps the
+/// guest's `MDSCR_EL1` as a plain value).
+pub(crate) const MDSCR_SS: u64 = Mdscr::SS.bits();
+pub(crate) const MDSCR_KDE: u64 = Mdscr::KDE.bits();
+pub(crate) const MDSCR_MDE: u64 = Mdscr::MDE.bits();
 
 /// The `MDCR_EL2` bits the vCPU context decides: the embedder clears these
 /// and ORs in what [`VcpuDebug::switch_in`] / [`VcpuDebug::switch_out`]
@@ -105,7 +111,7 @@ pub trait MdscrRegs {
 
 impl MdscrRegs for crate::Aarch64Regs {
     fn read_mdscr(&self) -> u64 {
-        self.mdscr()
+        self.mdscr().bits()
     }
     unsafe fn write_mdscr(&self, v: u64) {
         #[cfg(target_arch = "aarch64")]

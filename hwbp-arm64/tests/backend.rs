@@ -639,7 +639,7 @@ fn aarch32_mismatch_step_t32() {
     let user = |pc| Fetch { pc, el: El::El0 };
     for (pc, next, bas) in [(0x8000u64, 0x8002u64, 0b0011u8), (0x8002, 0x8004, 0b1100)] {
         let bp = BreakpointAttr::exec(pc).user_only();
-        let arm = mismatch_with(BreakpointAttr { len: 2, ..bp });
+        let arm = mismatch_with(bp.len(2));
         let m = arm.regs();
         m.set_thumb(true);
         let raw = m.fetch(&user(pc)).unwrap();

@@ -2,7 +2,11 @@
 //! contract the `qemu-aarch64-el2` board checks on QEMU, tested on the host.
 
 use core::cell::RefCell;
-use hwbp_arm64::backend::aarch64::{MDSCR_KDE, MDSCR_MDE, MDSCR_SS};
+use hwbp_arm64::backend::aarch64::Mdscr;
+
+const MDSCR_SS: u64 = Mdscr::SS.bits();
+const MDSCR_KDE: u64 = Mdscr::KDE.bits();
+const MDSCR_MDE: u64 = Mdscr::MDE.bits();
 use hwbp_arm64::bcr::{Bcr, El, Privilege};
 use hwbp_arm64::el2::{mdcr, HypRegs, Level};
 use hwbp_arm64::esr::{Esr, ExceptionClass};

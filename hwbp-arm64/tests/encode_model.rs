@@ -215,19 +215,11 @@ fn aarch64_breakpoints() {
     assert!(!fires_exec(&e, &f(0x40_0ffc)));
     assert!(!fires_exec(&e, &f(0x40_1004)));
     // Two instructions: two registers; three exceed the two breakpoints.
-    let two = enc
-        .encode(&BreakpointAttr {
-            len: 8,
-            ..BreakpointAttr::exec(0x40_1000)
-        })
-        .unwrap();
+    let two = enc.encode(&BreakpointAttr::exec(0x40_1000).len(8)).unwrap();
     assert_eq!(two.weight(), 2);
     assert!(fires_exec(&two, &f(0x40_1004)) && !fires_exec(&two, &f(0x40_1008)));
     assert_eq!(
-        enc.encode(&BreakpointAttr {
-            len: 12,
-            ..BreakpointAttr::exec(0x40_1000)
-        }),
+        enc.encode(&BreakpointAttr::exec(0x40_1000).len(12)),
         Err(Error::RangeTooLarge {
             weight: 3,
             slots: 2
@@ -235,13 +227,7 @@ fn aarch64_breakpoints() {
     );
     // Compat (AArch32 EL0) T32 halfword breakpoints: length 2, 2-byte aligned.
     let t32 = enc
-        .encode(
-            &BreakpointAttr {
-                len: 2,
-                ..BreakpointAttr::exec(0x1002)
-            }
-            .user_only(),
-        )
+        .encode(&BreakpointAttr::exec(0x1002).len(2).user_only())
         .unwrap();
     assert_eq!(
         (
@@ -263,19 +249,13 @@ fn aarch64_breakpoints() {
         BreakpointAttr::exec(0x1000).exclude_user(true),
     ] {
         assert_eq!(
-            enc.encode(&BreakpointAttr { len: 2, ..bp }),
+            enc.encode(&bp.len(2)),
             Err(Error::UnsupportedLength { len: 2 }),
             "{bp:?}"
         );
     }
     assert_eq!(
-        enc.encode(
-            &BreakpointAttr {
-                len: 2,
-                ..BreakpointAttr::exec(0x1001)
-            }
-            .user_only()
-        ),
+        enc.encode(&BreakpointAttr::exec(0x1001).len(2).user_only()),
         Err(Error::Misaligned {
             addr: 0x1001,
             align: 2
@@ -301,20 +281,10 @@ fn aarch32_breakpoints_arm_and_thumb() {
     assert!(fires_exec(&arm, &f(0x8000)) && fires_exec(&arm, &f(0x8002)));
     assert!(!fires_exec(&arm, &f(0x8004)) && !fires_exec(&arm, &f(0x7ffc)));
     // T32 halfwords, length 2: exactly that halfword.
-    let lo = enc
-        .encode(&BreakpointAttr {
-            len: 2,
-            ..BreakpointAttr::exec(0x8000)
-        })
-        .unwrap();
+    let lo = enc.encode(&BreakpointAttr::exec(0x8000).len(2)).unwrap();
     assert!(fires_exec(&lo, &f(0x8000)) && !fires_exec(&lo, &f(0x8002)));
     assert_eq!(Bcr(lo.pieces[0].slot.ctrl).bas(), 0b0011);
-    let hi = enc
-        .encode(&BreakpointAttr {
-            len: 2,
-            ..BreakpointAttr::exec(0x8002)
-        })
-        .unwrap();
+    let hi = enc.encode(&BreakpointAttr::exec(0x8002).len(2)).unwrap();
     assert!(fires_exec(&hi, &f(0x8002)) && !fires_exec(&hi, &f(0x8000)));
     assert_eq!((hi.pieces[0].hw_addr, hi.pieces[0].hw_len), (0x8002, 2));
     assert_eq!(hi.pieces[0].slot.value, 0x8000, "BVR is word aligned");
@@ -322,12 +292,7 @@ fn aarch32_breakpoints_arm_and_thumb() {
     let t = enc.encode(&BreakpointAttr::exec(0x8006)).unwrap();
     assert!(fires_exec(&t, &f(0x8006)) && !fires_exec(&t, &f(0x8004)));
     // A 32-bit T32 instruction straddling two words: two registers.
-    let wide = enc
-        .encode(&BreakpointAttr {
-            len: 4,
-            ..BreakpointAttr::exec(0x8002)
-        })
-        .unwrap();
+    let wide = enc.encode(&BreakpointAttr::exec(0x8002).len(4)).unwrap();
     assert_eq!(wide.weight(), 2);
     assert_eq!(
         enc.encode(&BreakpointAttr::exec(0x8001)),
@@ -446,10 +411,7 @@ fn address_spaces_and_refusals() {
         Err(Error::ZeroLength)
     );
     assert_eq!(
-        a64.encode(&BreakpointAttr {
-            access: Access::EXEC | Access::READ,
-            ..BreakpointAttr::exec(0x1000)
-        }),
+        a64.encode(&BreakpointAttr::exec(0x1000).access(Access::EXEC | Access::READ)),
         Err(Error::ExecWithData)
     );
 }

@@ -130,10 +130,7 @@ fn any_slot_spec() -> impl Strategy<Value = SlotSpec> {
     ];
     let watch = (any::<u8>(), data_addr(), 1u64..20, access, any::<bool>()).prop_map(
         |(at, addr, len, access, xu)| {
-            let attr = BreakpointAttr {
-                exclude_user: xu,
-                ..BreakpointAttr::watch(addr, len, access)
-            };
+            let attr = BreakpointAttr::watch(addr, len, access).exclude_user(xu);
             SlotSpec::Attr(at, attr)
         },
     );
@@ -142,15 +139,7 @@ fn any_slot_spec() -> impl Strategy<Value = SlotSpec> {
         code_addr(),
         prop_oneof![Just(2u64), Just(4), 0u64..9],
     )
-        .prop_map(|(at, addr, len)| {
-            SlotSpec::Attr(
-                at,
-                BreakpointAttr {
-                    len,
-                    ..BreakpointAttr::exec(addr)
-                },
-            )
-        });
+        .prop_map(|(at, addr, len)| SlotSpec::Attr(at, BreakpointAttr::exec(addr).len(len)));
     let raw = (any::<bool>(), any::<u8>(), code_addr(), any::<u32>())
         .prop_map(|(data, at, value, ctrl)| SlotSpec::Raw(data, at, ArmSlot { value, ctrl }));
     prop_oneof![3 => exec, 3 => watch, 1 => raw]
@@ -377,12 +366,8 @@ fn decode_and_check(
         prop_assert_eq!((d.fired, d.resume), (Fired::None, Resume::NOT_OURS));
         return Ok(d);
     }
-    let ours = |fired, addr, ip, access, resume| Decoded {
-        fired,
-        addr,
-        ip,
-        access,
-        resume,
+    let ours = |fired, addr, ip, access, resume| {
+        Decoded::new(fired, resume).addr(addr).ip(ip).access(access)
     };
     let want = match ev {
         DebugEvent::Other | DebugEvent::SoftwareBreakpoint { .. } => None,

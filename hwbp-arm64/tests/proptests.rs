@@ -21,24 +21,22 @@ fn any_attr() -> impl Strategy<Value = BreakpointAttr> {
         0u64..3,
         any::<u16>(),
     )
-        .prop_map(|(addr, len, access, xu, xk, period, cpu)| BreakpointAttr {
-            addr,
-            len,
-            access: Access::from_bits_retain(access),
-            target: if cpu % 3 == 0 {
-                Target::AllCpus
-            } else {
-                Target::Task {
-                    task: TaskId(7),
-                    cpu: Some(cpu),
-                }
-            },
-            pinned: true,
-            sample_period: period,
-            inherit: false,
-            disabled: false,
-            exclude_user: xu,
-            exclude_kernel: xk,
+        .prop_map(|(addr, len, access, xu, xk, period, cpu)| {
+            BreakpointAttr::watch(addr, len, Access::from_bits_retain(access))
+                .target(if cpu % 3 == 0 {
+                    Target::AllCpus
+                } else {
+                    Target::Task {
+                        task: TaskId(7),
+                        cpu: Some(cpu),
+                    }
+                })
+                .pinned(true)
+                .sample_period(period)
+                .inherit(false)
+                .disabled(false)
+                .exclude_user(xu)
+                .exclude_kernel(xk)
         })
 }
 

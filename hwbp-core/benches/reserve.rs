@@ -33,11 +33,12 @@
 
 use std::time::Duration;
 
-use criterion::{black_box, BenchmarkId, Criterion};
+use criterion::{BenchmarkId, Criterion};
 use hwbp_core::mock::{Mock, MockConfig};
 use hwbp_core::{
     Access, BreakpointAttr, ConstraintTable, Demand, Manager, Pool, SlotCounts, Target, TaskId,
 };
+use std::hint::black_box;
 
 /// CPUs the manager and the table are built for (all online).
 const CPUS: usize = 4;

@@ -12,6 +12,11 @@ use heapless::Vec;
 /// breakpoints and 16 watchpoints).
 pub const MAX_SLOTS: usize = 16;
 
+// Weights and slot counts are `u8`s (`Encoding::weight`, `SlotCounts`), and
+// the dispatcher keeps a 32-bit mask of reserved slots per pool.
+static_assertions::const_assert!(MAX_SLOTS <= u8::MAX as usize);
+static_assertions::const_assert!(MAX_SLOTS <= u32::BITS as usize);
+
 /// How many debug registers a CPU has, as discovered at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -123,7 +128,7 @@ pub struct Encoding<S> {
 impl<S> Encoding<S> {
     /// How many registers the request needs.
     pub fn weight(&self) -> u8 {
-        // MAX_SLOTS is 16, so the length always fits.
+        // At most MAX_SLOTS, which fits in a u8 (checked at compile time).
         self.pieces.len() as u8
     }
 }
@@ -158,9 +163,32 @@ impl<S: Copy + Default> Image<S> {
     }
 }
 
+/// One line per register, `pool P slot N: <slot>`, with the backend's
+/// decoding of each slot (`Display` of the slot type: every field, addresses
+/// in hex); no trailing newline.
+impl<S: core::fmt::Display> core::fmt::Display for Image<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut first = true;
+        for (p, regs) in self.pools.iter().enumerate() {
+            for (n, slot) in regs.iter().enumerate() {
+                if !first {
+                    f.write_str("\n")?;
+                }
+                first = false;
+                write!(f, "pool {p} slot {n}: {slot}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Which slots a debug exception reports as fired.
+///
+/// `#[non_exhaustive]`: backends build these, and only the core must handle
+/// every variant, so a later version may add a way of reporting a hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Fired {
     /// The exception was not caused by a breakpoint slot (single-step, software
     /// breakpoint, a step-over completing, …).
@@ -294,8 +322,23 @@ impl Resume {
 }
 
 /// A debug exception as decoded by the backend.
+///
+/// Build one with [`Decoded::new`] and the builder methods
+/// ([`addr`](Self::addr), [`ip`](Self::ip), [`access`](Self::access)); the
+/// fields are public for reading, and the struct is `#[non_exhaustive]`, so
+/// a later version may add fields (with a default) without breaking backends.
+///
+/// ```
+/// use hwbp_core::{Access, Decoded, Fired, Pool, Resume};
+/// let d = Decoded::new(Fired::Slots { pool: Pool(0), mask: 0b10 }, Resume::RETURN)
+///     .addr(0x1000)
+///     .ip(0x40_0000)
+///     .access(Access::WRITE);
+/// assert_eq!((d.addr, d.ip, d.access), (0x1000, 0x40_0000, Access::WRITE));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Decoded {
     /// Which slots fired.
     pub fired: Fired,
@@ -308,6 +351,45 @@ pub struct Decoded {
     pub access: Access,
     /// How to continue.
     pub resume: Resume,
+}
+
+impl Decoded {
+    /// An exception in which `fired` fired, to be continued as `resume`;
+    /// address, instruction pointer 0 and access unknown until set.
+    pub const fn new(fired: Fired, resume: Resume) -> Self {
+        Decoded {
+            fired,
+            addr: 0,
+            ip: 0,
+            access: Access::empty(),
+            resume,
+        }
+    }
+
+    /// The exception that is not the breakpoint layer's: nothing fired,
+    /// [`Resume::NOT_OURS`].
+    pub const NOT_OURS: Decoded = Decoded::new(Fired::None, Resume::NOT_OURS);
+
+    /// Set the data or instruction address the hardware reports.
+    #[must_use]
+    pub const fn addr(mut self, addr: u64) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Set the instruction pointer at the exception.
+    #[must_use]
+    pub const fn ip(mut self, ip: u64) -> Self {
+        self.ip = ip;
+        self
+    }
+
+    /// Set the kind of access the hardware reports.
+    #[must_use]
+    pub const fn access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
 }
 
 /// One CPU family's debug hardware.
@@ -397,6 +479,24 @@ pub trait Arch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_display_lists_every_slot_of_every_pool() {
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        struct Reg(u64);
+        impl core::fmt::Display for Reg {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "reg={:#x}", self.0)
+            }
+        }
+        let mut image = Image::<Reg>::empty(SlotCounts::Separate { inst: 1, data: 2 });
+        image.pools[1][1] = Reg(0xdead_0000);
+        assert_eq!(
+            image.to_string(),
+            "pool 0 slot 0: reg=0x0\npool 1 slot 0: reg=0x0\npool 1 slot 1: reg=0xdead0000"
+        );
+        assert_eq!(Image::<Reg>::empty(SlotCounts::Shared(0)).to_string(), "");
+    }
 
     #[test]
     fn resume_is_an_action_plus_pass_on() {

@@ -61,10 +61,18 @@ pub enum BpType {
 
 /// A generic breakpoint request.
 ///
-/// Build one with [`BreakpointAttr::watch`], [`BreakpointAttr::exec`] or a struct
-/// literal, then refine it with the builder methods. The generic rules are
-/// checked by [`BreakpointAttr::validate`]; the backend adds its own when it
-/// encodes the request.
+/// Build one with [`BreakpointAttr::watch`] or [`BreakpointAttr::exec`], then
+/// refine it with the builder methods (one per field: [`addr`](Self::addr),
+/// [`len`](Self::len), [`access`](Self::access), [`target`](Self::target),
+/// [`pinned`](Self::pinned) / [`flexible`](Self::flexible),
+/// [`sample_period`](Self::sample_period), [`inherit`](Self::inherit),
+/// [`disabled`](Self::disabled), [`exclude_user`](Self::exclude_user),
+/// [`exclude_kernel`](Self::exclude_kernel) / [`user_only`](Self::user_only)).
+/// The fields are public for reading (and assignment), but the struct is
+/// `#[non_exhaustive]`: later versions may add fields with a default, so
+/// struct literals and `..` updates are refused outside this crate.
+/// The generic rules are checked by [`BreakpointAttr::validate`]; the
+/// backend adds its own when it encodes the request.
 ///
 /// ```
 /// use hwbp_core::{Access, BreakpointAttr, Target};
@@ -72,9 +80,19 @@ pub enum BpType {
 ///     .target(Target::Cpu(0))
 ///     .sample_period(2);
 /// assert_eq!(attr.validate(1), Ok(()));
+/// let moved = attr.addr(0x2000).len(8);
+/// assert_eq!((moved.addr, moved.len, moved.sample_period), (0x2000, 8, 2));
+/// ```
+///
+/// ```compile_fail
+/// // A struct literal outside hwbp-core does not compile: new fields may come.
+/// use hwbp_core::{Access, BreakpointAttr};
+/// let base = BreakpointAttr::watch(0x1000, 4, Access::WRITE);
+/// let _ = BreakpointAttr { len: 8, ..base };
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct BreakpointAttr {
     /// First byte of the watched region (or the instruction address).
     pub addr: u64,
@@ -123,6 +141,34 @@ impl BreakpointAttr {
     /// An instruction breakpoint at `addr` (length 1), pinned, on CPU 0.
     pub const fn exec(addr: u64) -> Self {
         Self::watch(addr, 1, Access::EXEC)
+    }
+
+    /// Set the first byte of the region (or the instruction address).
+    #[must_use]
+    pub const fn addr(mut self, addr: u64) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Set the length of the region in bytes.
+    #[must_use]
+    pub const fn len(mut self, len: u64) -> Self {
+        self.len = len;
+        self
+    }
+
+    /// Set what triggers the breakpoint.
+    #[must_use]
+    pub const fn access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// Set whether the breakpoint is pinned (`true`) or flexible (`false`).
+    #[must_use]
+    pub const fn pinned(mut self, pinned: bool) -> Self {
+        self.pinned = pinned;
+        self
     }
 
     /// Set the target.

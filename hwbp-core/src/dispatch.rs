@@ -28,25 +28,35 @@
 //! tag is the generation's low half (never 0: the manager skips generations
 //! whose low half is 0) and the cell keeps the high half beside it, written
 //! before the tag is published and stable while a delivery is in flight.
+//!
+//! Hit counts, sample periods and addresses are 64-bit atomics. On targets
+//! without 64-bit atomic instructions (Cortex-M, 32-bit RISC-V) they are
+//! kept in critical sections instead ([`crate::atomic`]): the dispatcher
+//! then enters the embedder's critical section for a few instructions, which
+//! on those single-core targets masks interrupts.
 
-#[cfg(all(not(loom), target_has_atomic = "64"))]
-use core::sync::atomic::AtomicU64;
-#[cfg(not(loom))]
-use core::sync::atomic::{fence, AtomicU32, AtomicU8, Ordering};
-#[cfg(loom)]
-use loom::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
-// 32-bit targets without 64-bit atomics (riscv32imac, thumbv7m): the 64-bit
-// counters and regions are portable-atomic's, which on these targets takes
-// the `critical-section` implementation for each 64-bit access (so the
-// exception path is interrupt-safe there, but not lock-free).
-#[cfg(all(not(loom), not(target_has_atomic = "64")))]
-use portable_atomic::AtomicU64;
+cfg_if::cfg_if! {
+    if #[cfg(loom)] {
+        use loom::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
+    } else if #[cfg(target_has_atomic = "64")] {
+        use core::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
+    } else {
+        // Cortex-M, 32-bit RISC-V: 64-bit values in critical sections.
+        use core::sync::atomic::{fence, AtomicU32, AtomicU8, Ordering};
+        use crate::atomic::AtomicU64;
+    }
+}
 
 use crate::arch::{Action, Arch, Fired, Pool, Resume, MAX_SLOTS};
 use crate::attribution::{distance, match_address, Candidate as Slot, Match};
 use crate::handle::Handle;
 use crate::manager::Manager;
 use crate::Access;
+
+// The exception handler on any CPU reads these while another CPU writes
+// them (with the critical-section fallback for 64-bit values too).
+static_assertions::assert_impl_all!(EventCell: Send, Sync);
+static_assertions::assert_impl_all!(SlotMap: Send, Sync);
 
 /// How often [`EventCell::region`] re-reads a region that is being modified.
 #[cfg(not(loom))]
@@ -230,7 +240,7 @@ impl Delivery<'_> {
             .fetch_add(1, Ordering::Relaxed)
             .wrapping_add(1);
         let period = self.cell.period.load(Ordering::Relaxed).max(1);
-        (hits, hits % period == 0)
+        (hits, hits.is_multiple_of(period))
     }
 
     /// The watched region and access.

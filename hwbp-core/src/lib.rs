@@ -123,6 +123,7 @@
 #![forbid(unsafe_code)]
 
 pub mod arch;
+pub mod atomic;
 pub mod attr;
 pub mod attribution;
 mod dispatch;
@@ -147,6 +148,11 @@ pub use handle::Handle;
 pub use manager::{CpuSet, Manager, Registered, Reservation};
 pub use sched::Times;
 pub use table::{Claim, ConstraintTable, Demand};
+
+/// The `heapless` crate this crate's public API uses ([`Encoding::pieces`],
+/// [`Image::pools`]): name its types through this re-export so the versions
+/// always agree.
+pub use heapless;
 
 /// This crate's README examples, compiled and run as doc tests so they
 /// cannot rot (inside the package, so they run on the packaged crate too).

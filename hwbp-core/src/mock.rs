@@ -363,13 +363,10 @@ impl Arch for Mock {
             _ if raw.access.contains(Access::EXEC) => Resume::SET_RESUME_FLAG,
             _ => Resume::RETURN,
         };
-        Decoded {
-            fired: raw.fired,
-            addr: raw.addr,
-            ip: raw.ip,
-            access: raw.access,
-            resume,
-        }
+        Decoded::new(raw.fired, resume)
+            .addr(raw.addr)
+            .ip(raw.ip)
+            .access(raw.access)
     }
 }
 

@@ -46,7 +46,7 @@ impl Iterator for Pieces {
             return None;
         }
         let mut size = self.max;
-        while size > 1 && (self.addr % size != 0 || size > self.remaining) {
+        while size > 1 && (!self.addr.is_multiple_of(size) || size > self.remaining) {
             size /= 2;
         }
         let piece = (self.addr, size);
@@ -63,7 +63,7 @@ pub fn weight(addr: u64, len: u64, max: u64) -> u64 {
     let max = it.max;
     let mut w = 0u64;
     // Head: until the address is aligned to `max` (at most log2(max) pieces).
-    while it.remaining > 0 && it.addr % max != 0 {
+    while it.remaining > 0 && !it.addr.is_multiple_of(max) {
         it.next();
         w += 1;
     }
@@ -146,7 +146,7 @@ mod tests {
             let mut s = 1;
             while s <= max {
                 let a = addr + i as u64;
-                if a % s == 0 && i + s as usize <= n {
+                if a.is_multiple_of(s) && i + s as usize <= n {
                     best[i + s as usize] = best[i + s as usize].min(best[i] + 1);
                 }
                 s *= 2;

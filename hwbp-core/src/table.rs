@@ -28,7 +28,7 @@
 
 use crate::arch::{Pool, SlotCounts, MAX_SLOTS};
 use crate::{Error, HardwareError, Target, TaskId};
-use heapless::FnvIndexMap;
+use heapless::index_map::FnvIndexMap;
 
 /// What one registered request costs the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -355,7 +355,7 @@ impl<const CPUS: usize, const TASKS: usize> ConstraintTable<CPUS, TASKS> {
                     }
                 }
                 if new.is_empty() {
-                    self.tasks.remove(&task);
+                    self.tasks.swap_remove(&task);
                 } else {
                     // Capacity was checked by `check`; on release the entry exists.
                     let _ = self.tasks.insert(task, new);

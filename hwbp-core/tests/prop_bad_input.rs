@@ -52,10 +52,7 @@ fn bad_input_exec_combined_with_data_access() {
 fn bad_input_unsupported_length() {
     // The mock, like x86, Arm and SH, only has 1-byte instruction breakpoints.
     let hw = hw(MockConfig::X86_LIKE);
-    let a = BreakpointAttr {
-        len: 4,
-        ..BreakpointAttr::exec(0x1000)
-    };
+    let a = BreakpointAttr::exec(0x1000).len(4);
     refused(&hw, Error::UnsupportedLength { len: 4 }, |hw| {
         hw.register(&a)
     });

@@ -72,7 +72,14 @@ prop_compose! {
         exclude_user in any::<bool>(),
         exclude_kernel in any::<bool>(),
     ) -> BreakpointAttr {
-        BreakpointAttr { addr, len, access, target, pinned, sample_period, inherit, disabled, exclude_user, exclude_kernel }
+        BreakpointAttr::watch(addr, len, access)
+            .target(target)
+            .pinned(pinned)
+            .sample_period(sample_period)
+            .inherit(inherit)
+            .disabled(disabled)
+            .exclude_user(exclude_user)
+            .exclude_kernel(exclude_kernel)
     }
 }
 

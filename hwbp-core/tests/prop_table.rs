@@ -382,18 +382,14 @@ fn attr_strategy() -> impl Strategy<Value = BreakpointAttr> {
                 } else {
                     len
                 };
-                BreakpointAttr {
-                    addr,
-                    len,
-                    access,
-                    target,
-                    pinned,
-                    sample_period: period,
-                    inherit,
-                    disabled,
-                    exclude_user: xu,
-                    exclude_kernel: xk,
-                }
+                BreakpointAttr::watch(addr, len, access)
+                    .target(target)
+                    .pinned(pinned)
+                    .sample_period(period)
+                    .inherit(inherit)
+                    .disabled(disabled)
+                    .exclude_user(xu)
+                    .exclude_kernel(xk)
             },
         )
 }
@@ -433,14 +429,13 @@ fn task_op_strategy() -> impl Strategy<Value = Op> {
         1u64..=2,
         prop::option::weighted(0.2, 0u16..4),
     )
-        .prop_map(|(a, t, len, cpu)| BreakpointAttr {
-            len: if a.access == Access::EXEC { 1 } else { len },
-            addr: a.addr & !7,
-            target: Target::Task {
-                task: TaskId(t),
-                cpu,
-            },
-            ..a
+        .prop_map(|(a, t, len, cpu)| {
+            a.len(if a.access == Access::EXEC { 1 } else { len })
+                .addr(a.addr & !7)
+                .target(Target::Task {
+                    task: TaskId(t),
+                    cpu,
+                })
         });
     prop_oneof![
         12 => attr.prop_map(Op::Register),
@@ -1654,7 +1649,7 @@ proptest! {
         // Reuse the storage before any CPU is synced.
         let newer = run
             .hw
-            .register(&BreakpointAttr { sample_period: 1, ..reuse })
+            .register(&reuse.sample_period(1))
             .ok();
         run.hw.handler().0.lock().unwrap().clear();
         for c in 0..nr {
@@ -1685,11 +1680,11 @@ proptest! {
         if let Some(r) = newer {
             prop_assert_eq!(run.hw.hits(r.handle), Ok(0));
             // Hand the new event to the model so the final checks cover it.
-            let (pool, pieces) = run.m.encode(&BreakpointAttr { sample_period: 1, ..reuse }).unwrap();
+            let (pool, pieces) = run.m.encode(&reuse.sample_period(1)).unwrap();
             run.m.live.push(Live {
                 handle: Some(r.handle),
                 anon_index: 0,
-                attr: BreakpointAttr { sample_period: 1, ..reuse },
+                attr: reuse.sample_period(1),
                 enabled: !reuse.disabled,
                 pool,
                 pieces,
@@ -1754,7 +1749,7 @@ proptest! {
     ) {
         let mut run = Run::new(cfg, 1, 1);
         for a in attrs {
-            let a = BreakpointAttr { disabled: false, ..a };
+            let a = a.disabled(false);
             run.step(&Op::Register(a))?;
         }
         run.step(&Op::SchedIn(0, task))?;

@@ -349,10 +349,7 @@ fn refusals_leave_no_trace() {
             Error::ZeroSamplePeriod,
         ),
         (
-            BreakpointAttr {
-                len: 4,
-                ..BreakpointAttr::exec(0x3000)
-            },
+            BreakpointAttr::exec(0x3000).len(4),
             Error::UnsupportedLength { len: 4 },
         ),
         (
@@ -849,13 +846,10 @@ fn hits_outside_the_user_region_are_filtered() {
         }
         fn install(&self, _: u16, _: &(), _: &Image<u64>, _: &Image<u64>) {}
         fn decode(&self, _: u16, _: &(), raw: &MockException) -> Decoded {
-            Decoded {
-                fired: raw.fired,
-                addr: raw.addr,
-                ip: raw.ip,
-                access: raw.access,
-                resume: Resume::SINGLE_STEP,
-            }
+            Decoded::new(raw.fired, Resume::SINGLE_STEP)
+                .addr(raw.addr)
+                .ip(raw.ip)
+                .access(raw.access)
         }
     }
     let hw = Box::new(Manager::<Coarse, Recorder, 1, 4, 2>::new(

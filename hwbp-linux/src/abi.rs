@@ -99,18 +99,16 @@ pub struct PerfEventAttr {
 
 // The offsets the kernel's uapi header gives (checked against the installed
 // <linux/perf_event.h> with offsetof on the development machine).
-const _: () = {
-    assert!(core::mem::size_of::<PerfEventAttr>() == PERF_ATTR_SIZE_VER7 as usize);
-    assert!(core::mem::offset_of!(PerfEventAttr, sample_period) == 16);
-    assert!(core::mem::offset_of!(PerfEventAttr, flags) == 40);
-    assert!(core::mem::offset_of!(PerfEventAttr, bp_type) == 52);
-    assert!(core::mem::offset_of!(PerfEventAttr, bp_addr) == 56);
-    assert!(core::mem::offset_of!(PerfEventAttr, bp_len) == 64);
-    assert!(core::mem::offset_of!(PerfEventAttr, wakeup_events) == 48);
-    assert!(core::mem::offset_of!(PerfEventAttr, clockid) == 92);
-    assert!(core::mem::offset_of!(PerfEventAttr, sample_max_stack) == 108);
-    assert!(core::mem::offset_of!(PerfEventAttr, sig_data) == 120);
-};
+static_assertions::assert_eq_size!(PerfEventAttr, [u8; PERF_ATTR_SIZE_VER7 as usize]);
+static_assertions::const_assert_eq!(core::mem::offset_of!(PerfEventAttr, sample_period), 16);
+static_assertions::const_assert_eq!(core::mem::offset_of!(PerfEventAttr, flags), 40);
+static_assertions::const_assert_eq!(core::mem::offset_of!(PerfEventAttr, wakeup_events), 48);
+static_assertions::const_assert_eq!(core::mem::offset_of!(PerfEventAttr, bp_type), 52);
+static_assertions::const_assert_eq!(core::mem::offset_of!(PerfEventAttr, bp_addr), 56);
+static_assertions::const_assert_eq!(core::mem::offset_of!(PerfEventAttr, bp_len), 64);
+static_assertions::const_assert_eq!(core::mem::offset_of!(PerfEventAttr, clockid), 92);
+static_assertions::const_assert_eq!(core::mem::offset_of!(PerfEventAttr, sample_max_stack), 108);
+static_assertions::const_assert_eq!(core::mem::offset_of!(PerfEventAttr, sig_data), 120);
 
 /// `_IO('$', 0)`.
 pub const PERF_EVENT_IOC_ENABLE: u64 = 0x2400;

@@ -76,7 +76,10 @@ pub fn current_thread() -> Target {
 /// [`Error::NoSuchTask`] (it is not taken as 0, the calling thread).
 pub fn thread(tid: i32) -> Target {
     // Sign-extended, a negative id is above `i32::MAX`, which `places` refuses.
-    Target::Task { task: TaskId(i64::from(tid) as u64), cpu: None }
+    Target::Task {
+        task: TaskId(i64::from(tid) as u64),
+        cpu: None,
+    }
 }
 
 /// The error for `perf_event_open(.., pid, cpu, ..)` failing with `errno`.
@@ -86,12 +89,18 @@ pub(crate) fn map_errno(errno: i32, pid: i32, cpu: i32, sigtrap: bool) -> Error 
         // Per-CPU events on an offline CPU (kernel/events/core.c:
         // `if (!cpuctx->online) err = -ENODEV`); CPU numbers the kernel does not
         // have at all are refused before the call.
-        libc::ENODEV if per_cpu => Error::CpuOffline { cpu: u32::try_from(cpu).unwrap_or(u32::MAX) },
+        libc::ENODEV if per_cpu => Error::CpuOffline {
+            cpu: u32::try_from(cpu).unwrap_or(u32::MAX),
+        },
         libc::ENOSPC => Error::NoSlot,
-        libc::EACCES | libc::EPERM => {
-            Error::Permission { errno, paranoid: sys::perf_event_paranoid(), per_cpu }
+        libc::EACCES | libc::EPERM => Error::Permission {
+            errno,
+            paranoid: sys::perf_event_paranoid(),
+            per_cpu,
+        },
+        libc::ENODEV | libc::ENOENT | libc::EOPNOTSUPP | libc::ENOSYS => {
+            Error::NoHardware { errno }
         }
-        libc::ENODEV | libc::ENOENT | libc::EOPNOTSUPP | libc::ENOSYS => Error::NoHardware { errno },
         libc::E2BIG => {
             let (major, minor) = sys::kernel_version().unwrap_or((0, 0));
             Error::KernelTooOld { major, minor }
@@ -106,9 +115,14 @@ pub(crate) fn map_errno(errno: i32, pid: i32, cpu: i32, sigtrap: bool) -> Error 
                          invalid",
             },
         },
-        libc::ESRCH => Error::NoSuchTask { tid: i64::from(pid) as u64 },
+        libc::ESRCH => Error::NoSuchTask {
+            tid: i64::from(pid) as u64,
+        },
         libc::EMFILE | libc::ENFILE => Error::TooManyFiles,
-        _ => Error::Os { call: "perf_event_open", errno },
+        _ => Error::Os {
+            call: "perf_event_open",
+            errno,
+        },
     }
 }
 
@@ -117,11 +131,17 @@ pub(crate) fn map_errno(errno: i32, pid: i32, cpu: i32, sigtrap: bool) -> Error 
 /// `remove_on_exec` (the bit is reserved there): a count-only event is then
 /// opened without it, so a copy inherited by a child survives the child's
 /// `execve` there. Signal delivery needs the bit, so it is not retried.
-pub(crate) fn without_remove_on_exec(perf: &PerfEventAttr, kernel: Option<(u32, u32)>) -> Option<PerfEventAttr> {
+pub(crate) fn without_remove_on_exec(
+    perf: &PerfEventAttr,
+    kernel: Option<(u32, u32)>,
+) -> Option<PerfEventAttr> {
     let flags = perf.flags;
     let old_kernel = kernel.is_some_and(|v| v < (5, 13));
     (old_kernel && flags & abi::flag::REMOVE_ON_EXEC != 0 && flags & abi::flag::SIGTRAP == 0)
-        .then_some(PerfEventAttr { flags: flags & !abi::flag::REMOVE_ON_EXEC, ..*perf })
+        .then_some(PerfEventAttr {
+            flags: flags & !abi::flag::REMOVE_ON_EXEC,
+            ..*perf
+        })
 }
 
 /// Why [`Delivery::Signal`] is refused on arm64. Seen on Linux 6.1 under QEMU
@@ -157,7 +177,10 @@ fn places(target: Target, sigtrap: bool) -> Result<Vec<(i32, i32)>, Error> {
             }
             let cpus = sys::online_cpus();
             if cpus.is_empty() {
-                return Err(Error::Os { call: "read /sys/devices/system/cpu/online", errno: 0 });
+                return Err(Error::Os {
+                    call: "read /sys/devices/system/cpu/online",
+                    errno: 0,
+                });
             }
             Ok(cpus.into_iter().map(|c| (-1, i32::from(c))).collect())
         }
@@ -220,18 +243,28 @@ impl Breakpoint {
     /// or open an inheriting breakpoint before spawning threads.
     pub fn open_process(attr: &BreakpointAttr, delivery: Delivery) -> Result<Self, Error> {
         let attr = attr.user_only().inherit(true).target(current_thread());
-        let dir = std::fs::read_dir("/proc/self/task")
-            .map_err(|e| Error::Os { call: "read /proc/self/task", errno: e.raw_os_error().unwrap_or(0) })?;
+        let dir = std::fs::read_dir("/proc/self/task").map_err(|e| Error::Os {
+            call: "read /proc/self/task",
+            errno: e.raw_os_error().unwrap_or(0),
+        })?;
         let mut places = Vec::new();
         for entry in dir.flatten() {
-            if let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
+            if let Some(tid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            {
                 places.push((tid, -1));
             }
         }
         Self::open_at(attr, delivery, &places)
     }
 
-    fn open_at(attr: BreakpointAttr, delivery: Delivery, places: &[(i32, i32)]) -> Result<Self, Error> {
+    fn open_at(
+        attr: BreakpointAttr,
+        delivery: Delivery,
+        places: &[(i32, i32)],
+    ) -> Result<Self, Error> {
         let rules = rules::Native::new();
         rules::check(&rules, &attr, sys::nr_cpus())?;
         let (sigtrap, handler) = match delivery {
@@ -245,7 +278,10 @@ impl Breakpoint {
             return Err(Error::Unsupported(ARM64_NO_SIGTRAP));
         }
         if sigtrap {
-            signal::install().map_err(|errno| Error::Os { call: "sigaction(SIGTRAP)", errno })?;
+            signal::install().map_err(|errno| Error::Os {
+                call: "sigaction(SIGTRAP)",
+                errno,
+            })?;
         }
         // Declared before the slot, so on an error return the slot is freed
         // (waiting for handlers that read these events) before they close.
@@ -253,12 +289,18 @@ impl Breakpoint {
         // Only signal delivery takes one of the table's `signal::TABLE_SIZE`
         // entries; a count-only breakpoint just needs a distinct id.
         let slot = if sigtrap {
-            Some(Slot::claim(handler, places.len()).ok_or(Error::Invalid(hwbp_core::Error::TooManyEvents))?)
+            Some(
+                Slot::claim(handler, places.len())
+                    .ok_or(Error::Invalid(hwbp_core::Error::TooManyEvents))?,
+            )
         } else {
             None
         };
-        let id = Id(slot.as_ref().map_or_else(signal::count_only_id, Slot::cookie));
-        let mut perf = PerfEventAttr::breakpoint(&attr, rules.bp_len(&attr), slot.as_ref().map(Slot::cookie));
+        let id = Id(slot
+            .as_ref()
+            .map_or_else(signal::count_only_id, Slot::cookie));
+        let mut perf =
+            PerfEventAttr::breakpoint(&attr, rules.bp_len(&attr), slot.as_ref().map(Slot::cookie));
         let many = places.len() > 1;
         for &(pid, cpu) in places {
             let opened = match sys::perf_event_open(&perf, pid, cpu) {
@@ -284,7 +326,15 @@ impl Breakpoint {
             }
         }
         let enabled = AtomicBool::new(!attr.disabled);
-        Ok(Breakpoint { slot, fds, id, attr, perf, enabled, opened_by: sys::getpid() })
+        Ok(Breakpoint {
+            slot,
+            fds,
+            id,
+            attr,
+            perf,
+            enabled,
+            opened_by: sys::getpid(),
+        })
     }
 
     /// The identifier handlers see in [`crate::Hit::id`].
@@ -312,7 +362,9 @@ impl Breakpoint {
         if sys::getpid() == self.opened_by {
             Ok(())
         } else {
-            Err(Error::OtherProcess { opened_by: self.opened_by })
+            Err(Error::OtherProcess {
+                opened_by: self.opened_by,
+            })
         }
     }
 
@@ -374,13 +426,11 @@ impl Breakpoint {
         self.check_owner()?;
         let new = new.user_only();
         let old = self.attr;
-        let same = BreakpointAttr {
-            addr: old.addr,
-            len: old.len,
-            access: old.access,
-            disabled: old.disabled,
-            ..new
-        };
+        let same = new
+            .addr(old.addr)
+            .len(old.len)
+            .access(old.access)
+            .disabled(old.disabled);
         if same != old {
             return Err(Error::Unsupported(
                 "modify can change only the address, length, access and disabled state; open a \
@@ -403,7 +453,8 @@ impl Breakpoint {
             (self.perf.sig_data != 0).then_some(self.perf.sig_data),
         );
         // As opened: without remove_on_exec on a kernel that lacks it.
-        fresh.flags = (fresh.flags & !abi::flag::REMOVE_ON_EXEC) | (self.perf.flags & abi::flag::REMOVE_ON_EXEC);
+        fresh.flags = (fresh.flags & !abi::flag::REMOVE_ON_EXEC)
+            | (self.perf.flags & abi::flag::REMOVE_ON_EXEC);
         let modify = |fd: &OwnedFd, attr: &PerfEventAttr| {
             let ptr = attr as *const PerfEventAttr as libc::c_ulong;
             sys::ioctl(fd, abi::PERF_EVENT_IOC_MODIFY_ATTRIBUTES, ptr)
@@ -424,7 +475,10 @@ impl Breakpoint {
                              type (needs Linux 4.17 or later)",
                 },
                 libc::ENOSPC => Error::NoSlot,
-                _ => Error::Os { call: "ioctl(PERF_EVENT_IOC_MODIFY_ATTRIBUTES)", errno },
+                _ => Error::Os {
+                    call: "ioctl(PERF_EVENT_IOC_MODIFY_ATTRIBUTES)",
+                    errno,
+                },
             });
         }
         self.attr = new;
@@ -441,7 +495,10 @@ impl Breakpoint {
     pub fn count(&self) -> Result<u64, Error> {
         let mut total = 0u64;
         for fd in &self.fds {
-            let n = sys::read_count(fd).map_err(|errno| Error::Os { call: "read(perf event)", errno })?;
+            let n = sys::read_count(fd).map_err(|errno| Error::Os {
+                call: "read(perf event)",
+                errno,
+            })?;
             total = total.wrapping_add(n);
         }
         Ok(total)
@@ -504,7 +561,10 @@ mod pure_tests {
         );
         assert_eq!(got, Err((2, "no")));
         assert_eq!(**log.borrow(), [1, 2, 3, -2, -1]);
-        assert_eq!(apply_all(&[1, 2], |_| Ok::<(), ()>(()), |_| panic!("no undo")), Ok(()));
+        assert_eq!(
+            apply_all(&[1, 2], |_| Ok::<(), ()>(()), |_| panic!("no undo")),
+            Ok(())
+        );
     }
 
     #[test]
@@ -512,15 +572,29 @@ mod pure_tests {
         use hwbp_core::{Access, TaskId};
         let task = BreakpointAttr::watch(0x1000, 1, Access::WRITE)
             .user_only()
-            .target(Target::Task { task: TaskId(0), cpu: None });
+            .target(Target::Task {
+                task: TaskId(0),
+                cpu: None,
+            });
         let count_only = PerfEventAttr::breakpoint(&task, 1, None);
         let retry = without_remove_on_exec(&count_only, Some((5, 12))).expect("retried without it");
         assert_eq!(retry.flags, count_only.flags & !abi::flag::REMOVE_ON_EXEC);
-        assert_eq!(PerfEventAttr { flags: count_only.flags, ..retry }, count_only, "only the flag differs");
+        assert_eq!(
+            PerfEventAttr {
+                flags: count_only.flags,
+                ..retry
+            },
+            count_only,
+            "only the flag differs"
+        );
         // A kernel that has it refused something else; one of unknown
         // version is not guessed at.
         for kernel in [Some((5, 13)), Some((6, 1)), None] {
-            assert_eq!(without_remove_on_exec(&count_only, kernel), None, "{kernel:?}");
+            assert_eq!(
+                without_remove_on_exec(&count_only, kernel),
+                None,
+                "{kernel:?}"
+            );
         }
         // Signals need it; a per-CPU event never has it.
         let signal = PerfEventAttr::breakpoint(&task, 1, Some(0x4857 << 48));
@@ -545,33 +619,62 @@ mod tests {
             Delivery::CountOnly,
         );
         assert!(matches!(got, Err(Error::NoSuchTask { .. })), "{got:?}");
-        assert_eq!(places(thread(0), false).expect("calling thread"), vec![(0, -1)]);
-        assert_eq!(places(thread(1234), false).expect("a thread id"), vec![(1234, -1)]);
+        assert_eq!(
+            places(thread(0), false).expect("calling thread"),
+            vec![(0, -1)]
+        );
+        assert_eq!(
+            places(thread(1234), false).expect("a thread id"),
+            vec![(1234, -1)]
+        );
     }
 
     #[test]
     fn errno_mapping() {
         // ENODEV on a per-CPU event: that CPU is offline.
-        assert_eq!(map_errno(libc::ENODEV, -1, 3, false), Error::CpuOffline { cpu: 3 });
+        assert_eq!(
+            map_errno(libc::ENODEV, -1, 3, false),
+            Error::CpuOffline { cpu: 3 }
+        );
         // On a thread it still means no breakpoint support.
-        assert_eq!(map_errno(libc::ENODEV, 0, -1, false), Error::NoHardware { errno: libc::ENODEV });
-        assert_eq!(map_errno(libc::ENOENT, -1, 0, false), Error::NoHardware { errno: libc::ENOENT });
+        assert_eq!(
+            map_errno(libc::ENODEV, 0, -1, false),
+            Error::NoHardware {
+                errno: libc::ENODEV
+            }
+        );
+        assert_eq!(
+            map_errno(libc::ENOENT, -1, 0, false),
+            Error::NoHardware {
+                errno: libc::ENOENT
+            }
+        );
         for (pid, cpu) in [(-1, 2), (0, -1)] {
             match map_errno(libc::EINVAL, pid, cpu, false) {
                 Error::Rejected { reason } => assert!(!reason.contains("offline"), "{reason}"),
                 other => panic!("EINVAL: {other:?}"),
             }
         }
-        assert_eq!(map_errno(libc::ESRCH, 77, -1, false), Error::NoSuchTask { tid: 77 });
+        assert_eq!(
+            map_errno(libc::ESRCH, 77, -1, false),
+            Error::NoSuchTask { tid: 77 }
+        );
         assert_eq!(map_errno(libc::ENOSPC, 0, -1, true), Error::NoSlot);
         assert_eq!(map_errno(libc::EMFILE, 0, -1, true), Error::TooManyFiles);
         assert!(matches!(
             map_errno(libc::EPERM, -1, 0, false),
-            Error::Permission { errno: libc::EPERM, per_cpu: true, .. }
+            Error::Permission {
+                errno: libc::EPERM,
+                per_cpu: true,
+                ..
+            }
         ));
         assert_eq!(
             map_errno(libc::EBUSY, 0, -1, false),
-            Error::Os { call: "perf_event_open", errno: libc::EBUSY }
+            Error::Os {
+                call: "perf_event_open",
+                errno: libc::EBUSY
+            }
         );
     }
 
@@ -598,8 +701,9 @@ mod tests {
         for _ in 0..threads {
             let tid = rx.recv().expect("a thread id");
             for len in [1, 2, 4, 8] {
-                let attr = BreakpointAttr::watch(&raw const WATCHED as u64, len, hwbp_core::Access::WRITE)
-                    .target(thread(tid));
+                let attr =
+                    BreakpointAttr::watch(&raw const WATCHED as u64, len, hwbp_core::Access::WRITE)
+                        .target(thread(tid));
                 match Breakpoint::open(&attr, Delivery::CountOnly) {
                     Ok(bp) => bps.push(bp),
                     Err(e) => panic!("count-only breakpoint {} failed: {e}", bps.len() + 1),
@@ -625,9 +729,11 @@ mod tests {
         static A: AtomicU64 = AtomicU64::new(0);
         static B: AtomicU64 = AtomicU64::new(0);
         let watch = |v: &AtomicU64| {
-            BreakpointAttr::watch(v.as_ptr() as u64, 8, hwbp_core::Access::WRITE).target(current_thread())
+            BreakpointAttr::watch(v.as_ptr() as u64, 8, hwbp_core::Access::WRITE)
+                .target(current_thread())
         };
-        let mut bp = Breakpoint::open(&watch(&A).disabled(true), Delivery::CountOnly).expect("open");
+        let mut bp =
+            Breakpoint::open(&watch(&A).disabled(true), Delivery::CountOnly).expect("open");
         let count = |bp: &Breakpoint| sys::read_count(&bp.fds[0]).expect("read");
         let not_perf = OwnedFd::from(std::fs::File::open("/dev/null").expect("/dev/null"));
         bp.fds.push(not_perf);

@@ -43,16 +43,6 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-/// Items only built on the supported Linux targets.
-macro_rules! cfg_if_linux {
-    ($($item:item)*) => {
-        $(
-            #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
-            $item
-        )*
-    };
-}
-
 pub mod abi;
 mod error;
 pub mod record;
@@ -60,18 +50,21 @@ pub mod rules;
 
 pub use error::Error;
 
-cfg_if_linux! {
-    mod breakpoint;
-    mod sampled;
-    pub mod signal;
-    #[cfg(feature = "symbols")]
-    pub mod symbols;
-    mod sys;
+// Items only built on the supported Linux targets.
+cfg_if::cfg_if! {
+    if #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))] {
+        mod breakpoint;
+        mod sampled;
+        pub mod signal;
+        #[cfg(feature = "symbols")]
+        pub mod symbols;
+        mod sys;
 
-    pub use breakpoint::{current_thread, thread, Breakpoint, Delivery};
-    pub use record::{Record, Sample};
-    pub use sampled::{KernelHits, SampleOptions, SampledBreakpoint, Totals, Wakeup};
-    pub use signal::{Hit, HitFn};
+        pub use breakpoint::{current_thread, thread, Breakpoint, Delivery};
+        pub use record::{Record, Sample};
+        pub use sampled::{KernelHits, SampleOptions, SampledBreakpoint, Totals, Wakeup};
+        pub use signal::{Hit, HitFn};
+    }
 }
 
 /// Identifies a breakpoint in [`Hit`]s: the `sig_data`

@@ -254,14 +254,7 @@ mod pure_tests {
         assert_eq!(check(&r, &x, 2), Ok(()));
         assert_eq!(r.bp_len(&x), 8, "perf wants sizeof(long) for X on x86");
         assert_eq!(
-            check(
-                &r,
-                &user(BreakpointAttr {
-                    len: 4,
-                    ..BreakpointAttr::exec(0x40_1000)
-                }),
-                2
-            ),
+            check(&r, &user(BreakpointAttr::exec(0x40_1000).len(4)), 2),
             Err(Error::UnsupportedLength { len: 4 }.into())
         );
     }
@@ -343,10 +336,7 @@ mod pure_tests {
     fn arm64_refuses_halfword_instruction_breakpoints() {
         let r = Arm64Perf::new();
         for addr in [0x40_1000, 0x40_1002] {
-            let half = user(BreakpointAttr {
-                len: 2,
-                ..BreakpointAttr::exec(addr)
-            });
+            let half = user(BreakpointAttr::exec(addr).len(2));
             assert_eq!(
                 check(&r, &half, 2),
                 Err(Error::UnsupportedLength { len: 2 }.into()),
@@ -355,10 +345,7 @@ mod pure_tests {
         }
         // Any other misaligned instruction breakpoint: misaligned.
         for (addr, len) in [(0x40_1002, 1), (0x40_1001, 3), (0x40_1002, 4)] {
-            let x = user(BreakpointAttr {
-                len,
-                ..BreakpointAttr::exec(addr)
-            });
+            let x = user(BreakpointAttr::exec(addr).len(len));
             assert_eq!(
                 check(&r, &x, 2),
                 Err(Error::Misaligned { addr, align: 4 }.into()),
@@ -367,10 +354,7 @@ mod pure_tests {
         }
         // One whole A64 instruction, however it is named.
         for len in [1, 3, 4] {
-            let x = user(BreakpointAttr {
-                len,
-                ..BreakpointAttr::exec(0x40_1004)
-            });
+            let x = user(BreakpointAttr::exec(0x40_1004).len(len));
             assert_eq!(check(&r, &x, 2), Ok(()), "len {len}");
             assert_eq!(r.bp_len(&x), 4);
         }

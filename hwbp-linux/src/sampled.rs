@@ -59,7 +59,12 @@ impl Default for SampleOptions {
     /// 64 data pages (256 KiB with 4 KiB pages) per ring, woken at half full,
     /// kernel hits if permitted, call chains.
     fn default() -> Self {
-        SampleOptions { data_pages: 64, wakeup: Wakeup::Bytes(0), kernel: KernelHits::IfPermitted, callchain: true }
+        SampleOptions {
+            data_pages: 64,
+            wakeup: Wakeup::Bytes(0),
+            kernel: KernelHits::IfPermitted,
+            callchain: true,
+        }
     }
 }
 
@@ -104,22 +109,47 @@ impl Ring {
         // SAFETY: a fresh shared mapping of a perf event fd, at an address the
         // kernel picks; nothing in this process aliases it.
         let base = unsafe {
-            libc::mmap(core::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.as_raw_fd(), 0)
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
         };
         if base == libc::MAP_FAILED {
-            return Err(Error::RingBuffer { errno: sys::errno(), bytes: len });
+            return Err(Error::RingBuffer {
+                errno: sys::errno(),
+                bytes: len,
+            });
         }
-        let mut ring =
-            Ring { base: base.cast(), len, data_offset: page, data_size: data_pages * page, tail: 0, fd: index, hung_up: false };
+        let mut ring = Ring {
+            base: base.cast(),
+            len,
+            data_offset: page,
+            data_size: data_pages * page,
+            tail: 0,
+            fd: index,
+            hung_up: false,
+        };
         // Linux 4.1 and later say where the data area is; older ones leave 0
         // and put it right after the first page.
-        let (offset, size) = (ring.word(mmap_page::DATA_OFFSET).load(Ordering::Relaxed), ring.word(mmap_page::DATA_SIZE).load(Ordering::Relaxed));
+        let (offset, size) = (
+            ring.word(mmap_page::DATA_OFFSET).load(Ordering::Relaxed),
+            ring.word(mmap_page::DATA_SIZE).load(Ordering::Relaxed),
+        );
         if offset != 0 {
-            let fits = usize::try_from(offset).ok().zip(usize::try_from(size).ok()).filter(|&(o, s)| {
-                s.is_power_of_two() && o.checked_add(s).is_some_and(|end| end <= len)
-            });
+            let fits = usize::try_from(offset)
+                .ok()
+                .zip(usize::try_from(size).ok())
+                .filter(|&(o, s)| {
+                    s.is_power_of_two() && o.checked_add(s).is_some_and(|end| end <= len)
+                });
             let Some((o, s)) = fits else {
-                return Err(Error::RingCorrupt { what: "data_offset/data_size outside the mapping" });
+                return Err(Error::RingCorrupt {
+                    what: "data_offset/data_size outside the mapping",
+                });
             };
             ring.data_offset = o;
             ring.data_size = s;
@@ -145,7 +175,8 @@ impl Ring {
     /// before it may overwrite them.
     fn release(&mut self, tail: u64) {
         self.tail = tail;
-        self.word(mmap_page::DATA_TAIL).store(tail, Ordering::Release);
+        self.word(mmap_page::DATA_TAIL)
+            .store(tail, Ordering::Release);
     }
 }
 
@@ -155,13 +186,20 @@ impl RingBytes for Ring {
     }
 
     fn copy(&self, offset: usize, out: &mut [u8]) {
-        if offset.checked_add(out.len()).is_some_and(|end| end <= self.data_size) {
+        if offset
+            .checked_add(out.len())
+            .is_some_and(|end| end <= self.data_size)
+        {
             // SAFETY: inside the data area of the live mapping (checked just
             // above). The reader only copies `tail..head`, which the kernel
             // finished writing before publishing `head` (acquire in `head`)
             // and does not write again until `data_tail` passes it.
             unsafe {
-                core::ptr::copy_nonoverlapping(self.base.add(self.data_offset + offset), out.as_mut_ptr(), out.len())
+                core::ptr::copy_nonoverlapping(
+                    self.base.add(self.data_offset + offset),
+                    out.as_mut_ptr(),
+                    out.len(),
+                )
             };
         }
     }
@@ -242,22 +280,37 @@ impl SampledBreakpoint {
     /// Another user's process needs CAP_PERFMON or ptrace read rights, else
     /// [`Error::Permission`]; a process that does not exist (or exits while
     /// this runs) gives [`Error::NoSuchTask`].
-    pub fn open_process(pid: i32, attr: &BreakpointAttr, options: &SampleOptions) -> Result<Self, Error> {
+    pub fn open_process(
+        pid: i32,
+        attr: &BreakpointAttr,
+        options: &SampleOptions,
+    ) -> Result<Self, Error> {
         if pid <= 0 {
-            return Err(Error::NoSuchTask { tid: i64::from(pid) as u64 });
+            return Err(Error::NoSuchTask {
+                tid: i64::from(pid) as u64,
+            });
         }
         let attr = attr.user_only().inherit(true).target(crate::thread(pid));
         let tids = process_tasks(pid)?;
         let cpus = online_cpus()?;
-        let places: Vec<(i32, i32)> = tids.iter().flat_map(|&t| cpus.iter().map(move |&c| (t, c))).collect();
+        let places: Vec<(i32, i32)> = tids
+            .iter()
+            .flat_map(|&t| cpus.iter().map(move |&c| (t, c)))
+            .collect();
         Self::open_at(attr, options, &places)
     }
 
-    fn open_at(attr: BreakpointAttr, options: &SampleOptions, places: &[(i32, i32)]) -> Result<Self, Error> {
+    fn open_at(
+        attr: BreakpointAttr,
+        options: &SampleOptions,
+        places: &[(i32, i32)],
+    ) -> Result<Self, Error> {
         let native = rules::Native::new();
         rules::check(&native, &attr, sys::nr_cpus())?;
         if options.data_pages == 0 || !options.data_pages.is_power_of_two() {
-            return Err(Error::Unsupported("SampleOptions::data_pages must be a power of two (1, 2, 4, ...)"));
+            return Err(Error::Unsupported(
+                "SampleOptions::data_pages must be a power of two (1, 2, 4, ...)",
+            ));
         }
         let mut perf = PerfEventAttr::breakpoint(&attr, native.bp_len(&attr), None);
         // Opened disabled, enabled once every event has its ring: a hit of an
@@ -272,7 +325,8 @@ impl SampledBreakpoint {
             Wakeup::Records(n) => perf.wakeup_events = n.max(1),
             Wakeup::Bytes(b) => {
                 perf.flags |= flag::WATERMARK;
-                let half = u32::try_from(options.data_pages * sys::page_size() / 2).unwrap_or(u32::MAX);
+                let half =
+                    u32::try_from(options.data_pages * sys::page_size() / 2).unwrap_or(u32::MAX);
                 perf.wakeup_events = if b == 0 { half } else { b };
             }
         }
@@ -312,7 +366,10 @@ impl SampledBreakpoint {
                 Some(r) => {
                     let target = fds[rings[r].fd].as_raw_fd();
                     sys::ioctl(&fd, abi::PERF_EVENT_IOC_SET_OUTPUT, target as libc::c_ulong)
-                        .map_err(|errno| Error::Os { call: "ioctl(PERF_EVENT_IOC_SET_OUTPUT)", errno })?;
+                        .map_err(|errno| Error::Os {
+                            call: "ioctl(PERF_EVENT_IOC_SET_OUTPUT)",
+                            errno,
+                        })?;
                 }
                 None => {
                     rings.push(Ring::map(&fd, options.data_pages, fds.len())?);
@@ -328,7 +385,9 @@ impl SampledBreakpoint {
         }
         if fds.is_empty() {
             let pid = places.first().map_or(0, |p| p.0);
-            return Err(Error::NoSuchTask { tid: i64::from(pid) as u64 });
+            return Err(Error::NoSuchTask {
+                tid: i64::from(pid) as u64,
+            });
         }
         let bp = SampledBreakpoint {
             rings,
@@ -382,7 +441,14 @@ impl SampledBreakpoint {
         for ring in &mut self.rings {
             let head = ring.head();
             let from = out.len();
-            let tail = match record::take(&*ring, head, ring.tail, self.sample_type, &mut self.scratch, out) {
+            let tail = match record::take(
+                &*ring,
+                head,
+                ring.tail,
+                self.sample_type,
+                &mut self.scratch,
+                out,
+            ) {
                 Ok(tail) => tail,
                 Err(m) => {
                     corrupt = Some(m.what);
@@ -411,10 +477,16 @@ impl SampledBreakpoint {
     /// are gone (their threads exited) are not waited on again; when none is
     /// left, this sleeps for `timeout`.
     pub fn wait(&mut self, timeout: Duration) -> Result<bool, Error> {
-        let live: Vec<usize> = (0..self.rings.len()).filter(|&i| !self.rings[i].hung_up).collect();
+        let live: Vec<usize> = (0..self.rings.len())
+            .filter(|&i| !self.rings[i].hung_up)
+            .collect();
         let mut polls: Vec<libc::pollfd> = live
             .iter()
-            .map(|&i| libc::pollfd { fd: self.fds[self.rings[i].fd].as_raw_fd(), events: libc::POLLIN, revents: 0 })
+            .map(|&i| libc::pollfd {
+                fd: self.fds[self.rings[i].fd].as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
             .collect();
         if polls.is_empty() {
             std::thread::sleep(timeout);
@@ -425,7 +497,14 @@ impl SampledBreakpoint {
         let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, ms) };
         if n < 0 {
             let errno = sys::errno();
-            return if errno == libc::EINTR { Ok(false) } else { Err(Error::Os { call: "poll(perf ring)", errno }) };
+            return if errno == libc::EINTR {
+                Ok(false)
+            } else {
+                Err(Error::Os {
+                    call: "poll(perf ring)",
+                    errno,
+                })
+            };
         }
         let mut data = false;
         for (p, &i) in polls.iter().zip(&live) {
@@ -450,7 +529,10 @@ impl SampledBreakpoint {
     pub fn count(&self) -> Result<u64, Error> {
         let mut total = 0u64;
         for fd in &self.fds {
-            let n = sys::read_count(fd).map_err(|errno| Error::Os { call: "read(perf event)", errno })?;
+            let n = sys::read_count(fd).map_err(|errno| Error::Os {
+                call: "read(perf event)",
+                errno,
+            })?;
             total = total.wrapping_add(n);
         }
         Ok(total)
@@ -458,7 +540,9 @@ impl SampledBreakpoint {
 
     fn switch(&self, on: bool) -> Result<(), Error> {
         if sys::getpid() != self.opened_by {
-            return Err(Error::OtherProcess { opened_by: self.opened_by });
+            return Err(Error::OtherProcess {
+                opened_by: self.opened_by,
+            });
         }
         let (request, call) = if on {
             (abi::PERF_EVENT_IOC_ENABLE, "ioctl(PERF_EVENT_IOC_ENABLE)")
@@ -487,18 +571,28 @@ impl SampledBreakpoint {
 fn online_cpus() -> Result<Vec<i32>, Error> {
     let cpus: Vec<i32> = sys::online_cpus().into_iter().map(i32::from).collect();
     if cpus.is_empty() {
-        return Err(Error::Os { call: "read /sys/devices/system/cpu/online", errno: 0 });
+        return Err(Error::Os {
+            call: "read /sys/devices/system/cpu/online",
+            errno: 0,
+        });
     }
     Ok(cpus)
 }
 
 /// The thread ids in `/proc/PID/task`.
 fn process_tasks(pid: i32) -> Result<Vec<i32>, Error> {
-    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOENT | libc::ESRCH) => Error::NoSuchTask { tid: pid as u64 },
-        errno => Error::Os { call: "read /proc/PID/task", errno: errno.unwrap_or(0) },
-    })?;
-    let mut tids: Vec<i32> = dir.flatten().filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok())).collect();
+    let dir =
+        std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT | libc::ESRCH) => Error::NoSuchTask { tid: pid as u64 },
+            errno => Error::Os {
+                call: "read /proc/PID/task",
+                errno: errno.unwrap_or(0),
+            },
+        })?;
+    let mut tids: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .collect();
     tids.sort_unstable();
     if tids.is_empty() {
         return Err(Error::NoSuchTask { tid: pid as u64 });

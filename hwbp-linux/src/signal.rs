@@ -35,9 +35,13 @@ use crate::sys;
 #[macro_use]
 mod sync {
     #[cfg(not(hwbp_linux_loom))]
-    pub(super) use core::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+    pub(super) use core::sync::atomic::{
+        fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+    };
     #[cfg(hwbp_linux_loom)]
-    pub(super) use loom::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+    pub(super) use loom::sync::atomic::{
+        fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+    };
 
     /// One round of waiting for a handler on another thread (`spins`: rounds
     /// so far): yield a little, then sleep. `sched_yield` never hands the CPU
@@ -254,7 +258,11 @@ struct Active<'a> {
 impl Active<'_> {
     /// Count the sample; returns the new sample number and the handler.
     fn sample(&self) -> (u64, Option<HitFn>) {
-        let sample = self.entry.samples.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        let sample = self
+            .entry
+            .samples
+            .fetch_add(1, Ordering::AcqRel)
+            .wrapping_add(1);
         let ptr = self.entry.handler.load(Ordering::Acquire);
         let handler = (!ptr.is_null()).then(|| {
             // SAFETY: a non-null value of the field is a `HitFn` stored through
@@ -280,7 +288,9 @@ impl Active<'_> {
     /// Account for a delivery that read `count`; returns how many hits it
     /// covers (see [`Hit::covers`]).
     fn account(&self, count: Option<u64>) -> u64 {
-        count.map_or(0, |n| n.saturating_sub(self.entry.counted.fetch_max(n, Ordering::AcqRel)))
+        count.map_or(0, |n| {
+            n.saturating_sub(self.entry.counted.fetch_max(n, Ordering::AcqRel))
+        })
     }
 }
 
@@ -288,7 +298,10 @@ impl Drop for Active<'_> {
     fn drop(&mut self) {
         // Saturating: after a fork the child's counters are reset to 0
         // (`reset_after_fork`) while its forking thread may still be inside.
-        let _ = self.entry.active.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        let _ = self
+            .entry
+            .active
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 }
 
@@ -314,13 +327,18 @@ impl Entry {
         // Marked before the entry is taken, so there is no moment at which this
         // thread owns it unmarked.
         let _busy = Busy::mark(self);
-        if self.claimed.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+        if self
+            .claimed
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
             return None;
         }
         let cookie = cookie_of(GENERATION.fetch_add(1, Ordering::Relaxed), index);
         self.samples.store(0, Ordering::Relaxed);
         self.counted.store(0, Ordering::Relaxed);
-        self.events.store(events.as_ptr().cast_mut(), Ordering::Relaxed);
+        self.events
+            .store(events.as_ptr().cast_mut(), Ordering::Relaxed);
         self.events_len.store(events.len(), Ordering::Relaxed);
         self.handler.store(handler_ptr(handler), Ordering::Relaxed);
         // Publish: a signal that sees the cookie sees the fields above.
@@ -381,7 +399,10 @@ impl Entry {
     /// it is freed, unless the forking thread itself is in the middle of that.
     fn reset_after_fork(&self, busy_here: bool) {
         self.active.store(0, Ordering::SeqCst);
-        if !busy_here && self.claimed.load(Ordering::SeqCst) && self.cookie.load(Ordering::SeqCst) == 0 {
+        if !busy_here
+            && self.claimed.load(Ordering::SeqCst)
+            && self.cookie.load(Ordering::SeqCst) == 0
+        {
             self.forget_owner();
             self.claimed.store(false, Ordering::Release);
         }
@@ -421,9 +442,15 @@ impl Slot {
     /// perf events ([`Slot::record`]). `None` when the table is full.
     pub fn claim(handler: Option<HitFn>, events: usize) -> Option<Slot> {
         let events: Box<[AtomicI32]> = (0..events).map(|_| AtomicI32::new(-1)).collect();
-        let (index, cookie) =
-            TABLE.iter().enumerate().find_map(|(index, e)| e.claim(index, handler, &events).map(|c| (index, c)))?;
-        Some(Slot { index, cookie, events })
+        let (index, cookie) = TABLE
+            .iter()
+            .enumerate()
+            .find_map(|(index, e)| e.claim(index, handler, &events).map(|c| (index, c)))?;
+        Some(Slot {
+            index,
+            cookie,
+            events,
+        })
     }
 
     /// Record the descriptor of the breakpoint's `k`th event, for deliveries
@@ -438,7 +465,9 @@ impl Slot {
     /// The highest kernel count a delivery has read in this process (the sum
     /// of the deliveries' [`Hit::covers`]).
     pub fn hits_delivered(&self) -> u64 {
-        TABLE.get(self.index).map_or(0, |e| e.counted.load(Ordering::Acquire))
+        TABLE
+            .get(self.index)
+            .map_or(0, |e| e.counted.load(Ordering::Acquire))
     }
 
     /// The `sig_data` cookie.
@@ -448,7 +477,9 @@ impl Slot {
 
     /// Samples delivered so far in this process.
     pub fn samples(&self) -> u64 {
-        TABLE.get(self.index).map_or(0, |e| e.samples.load(Ordering::Acquire))
+        TABLE
+            .get(self.index)
+            .map_or(0, |e| e.samples.load(Ordering::Acquire))
     }
 
     /// Replace the handler.
@@ -493,7 +524,9 @@ extern "C" fn reset_after_fork() {
 pub fn install() -> Result<(), i32> {
     INSTALL.call_once(|| {
         // SAFETY: registers a child handler that only stores to atomics.
-        let err = unsafe { libc::pthread_atfork(None, None, Some(reset_after_fork as unsafe extern "C" fn())) };
+        let err = unsafe {
+            libc::pthread_atfork(None, None, Some(reset_after_fork as unsafe extern "C" fn()))
+        };
         if err != 0 {
             INSTALL_ERRNO.store(err, Ordering::Relaxed);
             return;
@@ -636,7 +669,14 @@ fn deliver(
     let count = count_of(active.events());
     let covers = active.account(count);
     if let Some(f) = handler {
-        run(f, Delivered { sample, count, covers });
+        run(
+            f,
+            Delivered {
+                sample,
+                count,
+                covers,
+            },
+        );
     }
     drop(active);
     true
@@ -647,7 +687,11 @@ fn deliver(
 /// (`read(2)` only).
 fn read_count(events: &[AtomicI32]) -> Option<u64> {
     let mut total = 0u64;
-    for fd in events.iter().map(|e| e.load(Ordering::Acquire)).filter(|&fd| fd >= 0) {
+    for fd in events
+        .iter()
+        .map(|e| e.load(Ordering::Acquire))
+        .filter(|&fd| fd >= 0)
+    {
         total = total.wrapping_add(sys::read_count_raw(fd).ok()?);
     }
     Some(total)
@@ -676,9 +720,10 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
         // SAFETY: the previous handler was installed with SA_SIGINFO, so it has
         // this signature.
         let f = unsafe {
-            core::mem::transmute::<usize, extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void)>(
-                prev,
-            )
+            core::mem::transmute::<
+                usize,
+                extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void),
+            >(prev)
         };
         f(sig, info, ctx);
     } else {
@@ -713,7 +758,16 @@ mod pure_tests {
     fn which(handler: Option<HitFn>) -> &'static str {
         RAN.set("none");
         if let Some(f) = handler {
-            f(&Hit { id: crate::Id(0), addr: 0, ip: 0, tid: 0, sample: 0, count: None, covers: 0, flags: 0 });
+            f(&Hit {
+                id: crate::Id(0),
+                addr: 0,
+                ip: 0,
+                tid: 0,
+                sample: 0,
+                count: None,
+                covers: 0,
+                flags: 0,
+            });
         }
         RAN.get()
     }
@@ -731,7 +785,9 @@ mod pure_tests {
         let (done, finished) = mpsc::channel();
         let other = std::thread::spawn(move || {
             E.release();
-            let new = E.claim(7, Some(new_handler), &[]).expect("free after release");
+            let new = E
+                .claim(7, Some(new_handler), &[])
+                .expect("free after release");
             done.send(new).expect("test thread waits");
         });
         // The drop is blocked while the hit is inside.
@@ -744,7 +800,9 @@ mod pure_tests {
         assert_eq!(which(handler), "old");
         drop(active);
 
-        let new = finished.recv_timeout(Duration::from_secs(10)).expect("release finishes");
+        let new = finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("release finishes");
         other.join().expect("no panic");
         assert_ne!(new, old);
         // The old breakpoint's hits no longer enter; the new owner starts clean.
@@ -822,15 +880,27 @@ mod pure_tests {
 
     #[test]
     fn count_only_ids_repeat_only_after_2_pow_48_opens() {
-        let near = [0, 1, 2, (1 << 32) - 1, 1 << 32, (1 << 32) + 1, (1 << 48) - 1];
-        let ids: std::collections::HashSet<u64> = near.iter().map(|&g| count_only_id_of(g)).collect();
+        let near = [
+            0,
+            1,
+            2,
+            (1 << 32) - 1,
+            1 << 32,
+            (1 << 32) + 1,
+            (1 << 48) - 1,
+        ];
+        let ids: std::collections::HashSet<u64> =
+            near.iter().map(|&g| count_only_id_of(g)).collect();
         assert_eq!(ids.len(), near.len(), "distinct within 2^48 generations");
         // The old 32-bit generation repeated here.
         assert_ne!(count_only_id_of(1), count_only_id_of(1 + (1 << 32)));
         assert_eq!(count_only_id_of(1), count_only_id_of(1 + (1 << 48)));
         assert_eq!(count_only_id_of((1 << 48) - 1), u64::MAX);
         // Signal cookies keep their form: tag, 32-bit generation, entry.
-        assert_eq!(cookie_of(0x1_2345_6789, 7), (TAG << 48) | (0x2345_6789 << 16) | 7);
+        assert_eq!(
+            cookie_of(0x1_2345_6789, 7),
+            (TAG << 48) | (0x2345_6789 << 16) | 7
+        );
     }
 
     #[test]
@@ -859,7 +929,9 @@ mod pure_tests {
         let inside = OWNED.enter(cookie).expect("owned");
         // Another thread between taking an entry and publishing its cookie.
         CLAIMING.claimed.store(true, Ordering::SeqCst);
-        CLAIMING.handler.store(handler_ptr(Some(new_handler)), Ordering::SeqCst);
+        CLAIMING
+            .handler
+            .store(handler_ptr(Some(new_handler)), Ordering::SeqCst);
         // Another thread freeing an entry, waiting for a handler inside.
         RELEASING.claim(2, None, &[]).expect("free entry");
         RELEASING.cookie.store(0, Ordering::SeqCst);
@@ -867,16 +939,28 @@ mod pure_tests {
         // The forking thread itself in the middle of a claim or release.
         MINE.claimed.store(true, Ordering::SeqCst);
 
-        for (e, busy) in [(&OWNED, false), (&CLAIMING, false), (&RELEASING, false), (&MINE, true), (&FREE, false)] {
+        for (e, busy) in [
+            (&OWNED, false),
+            (&CLAIMING, false),
+            (&RELEASING, false),
+            (&MINE, true),
+            (&FREE, false),
+        ] {
             e.reset_after_fork(busy);
             assert_eq!(e.active.load(Ordering::SeqCst), 0);
         }
-        assert!(OWNED.claimed.load(Ordering::SeqCst), "a live breakpoint lost its entry");
+        assert!(
+            OWNED.claimed.load(Ordering::SeqCst),
+            "a live breakpoint lost its entry"
+        );
         assert_eq!(OWNED.cookie.load(Ordering::SeqCst), cookie);
         assert!(!CLAIMING.claimed.load(Ordering::SeqCst));
         assert!(CLAIMING.handler.load(Ordering::SeqCst).is_null());
         assert!(!RELEASING.claimed.load(Ordering::SeqCst));
-        assert!(MINE.claimed.load(Ordering::SeqCst), "the forking thread's claim was undone");
+        assert!(
+            MINE.claimed.load(Ordering::SeqCst),
+            "the forking thread's claim was undone"
+        );
         assert!(!FREE.claimed.load(Ordering::SeqCst));
 
         // The freed entries are claimable again, and the live one is not.
@@ -941,7 +1025,12 @@ mod loom_tests {
 
     /// The stand-in for the kernel's count: the sum of the descriptors.
     fn fds_as_count(events: &[AtomicI32]) -> Option<u64> {
-        Some(events.iter().map(|e| e.load(Ordering::Acquire) as u64).sum())
+        Some(
+            events
+                .iter()
+                .map(|e| e.load(Ordering::Acquire) as u64)
+                .sum(),
+        )
     }
 
     /// What one hit saw: `None` if it was refused, else the handler that ran
@@ -967,14 +1056,21 @@ mod loom_tests {
                 flags: 0,
             };
             f(&hit);
-            assert!(!dropped.load(Ordering::SeqCst), "a handler ran after the drop returned");
+            assert!(
+                !dropped.load(Ordering::SeqCst),
+                "a handler ran after the drop returned"
+            );
             seen = Some(d);
         });
         entered.then(|| (RAN.with(Cell::get), seen))
     }
 
     fn owner(sample: u64, count: u64) -> Option<Delivered> {
-        Some(Delivered { sample, count: Some(count), covers: count })
+        Some(Delivered {
+            sample,
+            count: Some(count),
+            covers: count,
+        })
     }
 
     /// A hit with the old breakpoint's cookie races its drop on a second
@@ -990,7 +1086,9 @@ mod loom_tests {
             let entry = Arc::new(Entry::new());
             let old_events = [AtomicI32::new(10)];
             let new_events = [AtomicI32::new(20)];
-            let old = entry.claim(7, Some(old_handler), &old_events).expect("free entry");
+            let old = entry
+                .claim(7, Some(old_handler), &old_events)
+                .expect("free entry");
             let dropped = Arc::new(AtomicBool::new(false));
             let (e, d) = (entry.clone(), dropped.clone());
             let hitter = thread::spawn(move || hit(&e, old, fds_as_count, &d));
@@ -1004,16 +1102,25 @@ mod loom_tests {
             let new = entry.claim(7, Some(new_handler), &new_events);
             let seen = hitter.join().expect("no panic in the hit");
             dropper.join().expect("no panic in the drop");
-            let new = new.or_else(|| entry.claim(7, Some(new_handler), &new_events)).expect("free after the drop");
+            let new = new
+                .or_else(|| entry.claim(7, Some(new_handler), &new_events))
+                .expect("free after the drop");
 
             assert_ne!(new, old, "a reused entry got the same cookie");
             if let Some(seen) = seen {
                 assert_eq!(seen, ("old", owner(1, 10)), "the hit saw another owner");
             }
-            assert_eq!(entry.samples.load(Ordering::SeqCst), 0, "the old hit counted for the new owner");
+            assert_eq!(
+                entry.samples.load(Ordering::SeqCst),
+                0,
+                "the old hit counted for the new owner"
+            );
             assert_eq!(entry.counted.load(Ordering::SeqCst), 0);
             assert!(hit(&entry, old, fds_as_count, &AtomicBool::new(false)).is_none());
-            assert_eq!(hit(&entry, new, fds_as_count, &AtomicBool::new(false)), Some(("new", owner(1, 20))));
+            assert_eq!(
+                hit(&entry, new, fds_as_count, &AtomicBool::new(false)),
+                Some(("new", owner(1, 20)))
+            );
             entry.release();
             assert_eq!(entry.active.load(Ordering::SeqCst), 0);
         });
@@ -1031,13 +1138,21 @@ mod loom_tests {
             let (e, s) = (entry.clone(), sig_data.clone());
             let hitter = thread::spawn(move || {
                 let cookie = s.load(Ordering::Relaxed);
-                (cookie != 0).then(|| hit(&e, cookie, fds_as_count, &AtomicBool::new(false))).flatten()
+                (cookie != 0)
+                    .then(|| hit(&e, cookie, fds_as_count, &AtomicBool::new(false)))
+                    .flatten()
             });
             let events = [AtomicI32::new(20)];
-            let cookie = entry.claim(3, Some(new_handler), &events).expect("free entry");
+            let cookie = entry
+                .claim(3, Some(new_handler), &events)
+                .expect("free entry");
             sig_data.store(cookie, Ordering::Relaxed);
             if let Some(seen) = hitter.join().expect("no panic in the hit") {
-                assert_eq!(seen, ("new", owner(1, 20)), "the hit saw a half-published owner");
+                assert_eq!(
+                    seen,
+                    ("new", owner(1, 20)),
+                    "the hit saw a half-published owner"
+                );
             }
             entry.release();
         });
@@ -1052,7 +1167,9 @@ mod loom_tests {
         loom::model(|| {
             let entry = Arc::new(Entry::new());
             let events = [AtomicI32::new(-1)];
-            let cookie = entry.claim(1, Some(old_handler), &events).expect("free entry");
+            let cookie = entry
+                .claim(1, Some(old_handler), &events)
+                .expect("free entry");
             let dropped = Arc::new(AtomicBool::new(false));
             let spawn = |count: u64| {
                 let (e, d) = (entry.clone(), dropped.clone());
@@ -1073,7 +1190,11 @@ mod loom_tests {
                     d.expect("a handler")
                 })
                 .collect();
-            assert_eq!(samples, got.len() as u64, "the drop returned before a hit left");
+            assert_eq!(
+                samples,
+                got.len() as u64,
+                "the drop returned before a hit left"
+            );
             let mut numbers: Vec<u64> = got.iter().map(|d| d.sample).collect();
             numbers.sort_unstable();
             assert_eq!(numbers, (1..=got.len() as u64).collect::<Vec<_>>());
@@ -1089,7 +1210,8 @@ mod loom_tests {
     #[test]
     fn loom_concurrent_opens_get_their_own_entries() {
         loom::model(|| {
-            let other = thread::spawn(|| Slot::claim(Some(new_handler), 1).expect("room in the table"));
+            let other =
+                thread::spawn(|| Slot::claim(Some(new_handler), 1).expect("room in the table"));
             let mine = Slot::claim(Some(old_handler), 1).expect("room in the table");
             let other = other.join().expect("no panic");
             assert_ne!(mine.index, other.index);
@@ -1097,7 +1219,10 @@ mod loom_tests {
             let no = AtomicBool::new(false);
             for (slot, ran) in [(&mine, "old"), (&other, "new")] {
                 let entry = &TABLE[slot.index];
-                assert_eq!(hit(entry, slot.cookie(), |_| None, &no).map(|(r, _)| r), Some(ran));
+                assert_eq!(
+                    hit(entry, slot.cookie(), |_| None, &no).map(|(r, _)| r),
+                    Some(ran)
+                );
             }
         });
     }

@@ -52,7 +52,9 @@ pub enum SymbolError {
 impl fmt::Display for SymbolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SymbolError::NoSuchProcess { pid } => write!(f, "no process with id {pid} (/proc/{pid}/maps is missing)"),
+            SymbolError::NoSuchProcess { pid } => {
+                write!(f, "no process with id {pid} (/proc/{pid}/maps is missing)")
+            }
             SymbolError::NoSuchSymbol { name, files } => write!(
                 f,
                 "no symbol named `{name}` in the {files} ELF file(s) mapped by the process; give a \
@@ -61,7 +63,11 @@ impl fmt::Display for SymbolError {
                  or watch an address with --addr"
             ),
             SymbolError::Ambiguous { name, candidates } => {
-                write!(f, "`{name}` matches {} symbols; name one with its path: ", candidates.len())?;
+                write!(
+                    f,
+                    "`{name}` matches {} symbols; name one with its path: ",
+                    candidates.len()
+                )?;
                 f.write_str(&candidates.join(", "))
             }
             SymbolError::Io { what, error } => write!(f, "cannot read {what}: {error}"),
@@ -97,11 +103,24 @@ pub fn parse_maps(text: &str) -> Vec<Mapping> {
         else {
             continue;
         };
-        let Some((start, end)) = range.split_once('-') else { continue };
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
         let hex = |s: &str| u64::from_str_radix(s, 16).ok();
-        let (Some(start), Some(end), Some(offset)) = (hex(start), hex(end), hex(offset)) else { continue };
-        let path = f.next().map(str::trim_start).filter(|p| p.starts_with('/') && !p.ends_with(" (deleted)"));
-        out.push(Mapping { start, end, offset, perms: perms.to_owned(), path: path.map(PathBuf::from) });
+        let (Some(start), Some(end), Some(offset)) = (hex(start), hex(end), hex(offset)) else {
+            continue;
+        };
+        let path = f
+            .next()
+            .map(str::trim_start)
+            .filter(|p| p.starts_with('/') && !p.ends_with(" (deleted)"));
+        out.push(Mapping {
+            start,
+            end,
+            offset,
+            perms: perms.to_owned(),
+            path: path.map(PathBuf::from),
+        });
     }
     out
 }
@@ -110,13 +129,15 @@ pub fn parse_maps(text: &str) -> Vec<Mapping> {
 /// file's virtual address. `segments` are its `PT_LOAD`s as
 /// `(p_vaddr, p_offset)`.
 pub fn load_bias(path: &Path, maps: &[Mapping], segments: &[(u64, u64)]) -> Option<u64> {
-    maps.iter().filter(|m| m.path.as_deref() == Some(path)).find_map(|m| {
-        segments.iter().find_map(|&(vaddr, offset)| {
-            let len = m.end - m.start;
-            (m.offset <= offset && offset - m.offset < len)
-                .then(|| m.start.wrapping_add(offset - m.offset).wrapping_sub(vaddr))
+    maps.iter()
+        .filter(|m| m.path.as_deref() == Some(path))
+        .find_map(|m| {
+            segments.iter().find_map(|&(vaddr, offset)| {
+                let len = m.end - m.start;
+                (m.offset <= offset && offset - m.offset < len)
+                    .then(|| m.start.wrapping_add(offset - m.offset).wrapping_sub(vaddr))
+            })
         })
-    })
 }
 
 /// A source position for an address.
@@ -139,7 +160,9 @@ pub struct Frame {
 impl Frame {
     /// `function`, or the address in hex when unknown.
     pub fn name(&self) -> String {
-        self.function.clone().unwrap_or_else(|| format!("{:#x}", self.addr))
+        self.function
+            .clone()
+            .unwrap_or_else(|| format!("{:#x}", self.addr))
     }
 
     /// `file:line`, or the object file, or nothing.
@@ -194,7 +217,10 @@ pub struct Symbolizer {
 
 impl fmt::Debug for Symbolizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Symbolizer").field("pid", &self.pid).field("mappings", &self.maps.len()).finish()
+        f.debug_struct("Symbolizer")
+            .field("pid", &self.pid)
+            .field("mappings", &self.maps.len())
+            .finish()
     }
 }
 
@@ -208,13 +234,20 @@ pub fn demangle(raw: &str) -> String {
 
 /// The `PT_LOAD` segments of an ELF file as `(p_vaddr, p_offset)`.
 fn segments(file: &object::File<'_>) -> Vec<(u64, u64)> {
-    file.segments().map(|s| (s.address(), s.file_range().0)).collect()
+    file.segments()
+        .map(|s| (s.address(), s.file_range().0))
+        .collect()
 }
 
 impl Symbolizer {
     /// Read `/proc/PID/maps`.
     pub fn new(pid: i32) -> Result<Self, SymbolError> {
-        let mut s = Symbolizer { pid, maps: Vec::new(), objects: HashMap::new(), kernel: None };
+        let mut s = Symbolizer {
+            pid,
+            maps: Vec::new(),
+            objects: HashMap::new(),
+            kernel: None,
+        };
         s.refresh()?;
         Ok(s)
     }
@@ -224,7 +257,10 @@ impl Symbolizer {
         let path = format!("/proc/{}/maps", self.pid);
         let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => SymbolError::NoSuchProcess { pid: self.pid },
-            _ => SymbolError::Io { what: path, error: e.to_string() },
+            _ => SymbolError::Io {
+                what: path,
+                error: e.to_string(),
+            },
         })?;
         self.maps = parse_maps(&text);
         Ok(())
@@ -257,8 +293,16 @@ impl Symbolizer {
             Site::Hit if cfg!(target_arch = "x86_64") => 1,
             Site::Hit => 0,
         };
-        let unknown = Frame { addr, ..Frame::default() };
-        let Some(path) = self.maps.iter().find(|m| m.start <= addr && addr < m.end).and_then(|m| m.path.clone()) else {
+        let unknown = Frame {
+            addr,
+            ..Frame::default()
+        };
+        let Some(path) = self
+            .maps
+            .iter()
+            .find(|m| m.start <= addr && addr < m.end)
+            .and_then(|m| m.path.clone())
+        else {
             return vec![unknown];
         };
         let object = Some(path.display().to_string());
@@ -269,15 +313,37 @@ impl Symbolizer {
         let mut out = Vec::new();
         if let Ok(mut iter) = loaded.loader.find_frames(probe) {
             while let Ok(Some(f)) = iter.next() {
-                let function = f.function.as_ref().and_then(|n| n.demangle().ok()).map(|n| n.into_owned());
-                let (file, line) = f.location.map_or((None, None), |l| (l.file.map(str::to_owned), l.line));
-                out.push(Frame { addr, function, file, line, inlined: true, object: object.clone() });
+                let function = f
+                    .function
+                    .as_ref()
+                    .and_then(|n| n.demangle().ok())
+                    .map(|n| n.into_owned());
+                let (file, line) = f
+                    .location
+                    .map_or((None, None), |l| (l.file.map(str::to_owned), l.line));
+                out.push(Frame {
+                    addr,
+                    function,
+                    file,
+                    line,
+                    inlined: true,
+                    object: object.clone(),
+                });
             }
         }
         if out.iter().all(|f| f.function.is_none()) {
             let function = loaded.loader.find_symbol(probe).map(demangle);
-            let (file, line) = out.first().map_or((None, None), |f| (f.file.clone(), f.line));
-            out = vec![Frame { addr, function, file, line, inlined: true, object }];
+            let (file, line) = out
+                .first()
+                .map_or((None, None), |f| (f.file.clone(), f.line));
+            out = vec![Frame {
+                addr,
+                function,
+                file,
+                line,
+                inlined: true,
+                object,
+            }];
         }
         if let Some(last) = out.last_mut() {
             last.inlined = false;
@@ -304,13 +370,22 @@ impl Symbolizer {
         });
         let i = table.partition_point(|(a, _)| *a <= addr);
         let function = i.checked_sub(1).map(|i| table[i].1.clone());
-        Frame { addr, function, object: Some("[kernel]".to_owned()), ..Frame::default() }
+        Frame {
+            addr,
+            function,
+            object: Some("[kernel]".to_owned()),
+            ..Frame::default()
+        }
     }
 
     /// The whole call chain of a sample, innermost first: kernel frames (if
     /// any), then user frames, inlined frames expanded.
     pub fn chain(&mut self, sample: &Sample) -> Vec<Frame> {
-        let mut out: Vec<Frame> = sample.kernel_chain.iter().map(|&a| self.kernel_frame(a)).collect();
+        let mut out: Vec<Frame> = sample
+            .kernel_chain
+            .iter()
+            .map(|&a| self.kernel_frame(a))
+            .collect();
         let user: &[u64] = if sample.user_chain.is_empty() && !sample.kernel_mode {
             core::slice::from_ref(&sample.ip)
         } else {
@@ -320,7 +395,11 @@ impl Symbolizer {
             // The first user frame of a user-mode hit is the hit itself; in
             // a kernel-mode hit every user frame is a return address (the
             // system call's).
-            let site = if i == 0 && !sample.kernel_mode { Site::Hit } else { Site::Return };
+            let site = if i == 0 && !sample.kernel_mode {
+                Site::Hit
+            } else {
+                Site::Return
+            };
             out.extend(self.frames(a, site));
         }
         out
@@ -352,10 +431,16 @@ impl Symbolizer {
         let (mut exact, mut ends) = (Vec::new(), Vec::new());
         let mut files = 0;
         for path in &paths {
-            let Ok(data) = std::fs::read(path) else { continue };
-            let Ok(file) = object::File::parse(&*data) else { continue };
+            let Ok(data) = std::fs::read(path) else {
+                continue;
+            };
+            let Ok(file) = object::File::parse(&*data) else {
+                continue;
+            };
             files += 1;
-            let Some(bias) = load_bias(path, &self.maps, &segments(&file)) else { continue };
+            let Some(bias) = load_bias(path, &self.maps, &segments(&file)) else {
+                continue;
+            };
             for sym in file.symbols().chain(file.dynamic_symbols()) {
                 if sym.is_undefined() {
                     continue;
@@ -379,11 +464,17 @@ impl Symbolizer {
         found.sort_by_key(|s| s.addr);
         found.dedup_by_key(|s| s.addr);
         match found.len() {
-            0 => Err(SymbolError::NoSuchSymbol { name: name.to_owned(), files }),
+            0 => Err(SymbolError::NoSuchSymbol {
+                name: name.to_owned(),
+                files,
+            }),
             1 => Ok(found.remove(0)),
             _ => Err(SymbolError::Ambiguous {
                 name: name.to_owned(),
-                candidates: found.into_iter().map(|s| format!("{} ({:#x})", s.name, s.addr)).collect(),
+                candidates: found
+                    .into_iter()
+                    .map(|s| format!("{} ({:#x})", s.name, s.addr))
+                    .collect(),
             }),
         }
     }
@@ -412,7 +503,10 @@ impl ChainReport {
     /// Group by the innermost `depth` frames (inlined frames count; 0 means
     /// the whole chain).
     pub fn new(depth: usize) -> Self {
-        ChainReport { depth, ..Self::default() }
+        ChainReport {
+            depth,
+            ..Self::default()
+        }
     }
 
     /// Add one sample's chain (innermost first, as from [`Symbolizer::chain`]).
@@ -437,7 +531,11 @@ impl ChainReport {
             .values()
             .map(|(count, frames)| ChainEntry {
                 count: *count,
-                percent: if self.samples == 0 { 0.0 } else { *count as f64 * 100.0 / self.samples as f64 },
+                percent: if self.samples == 0 {
+                    0.0
+                } else {
+                    *count as f64 * 100.0 / self.samples as f64
+                },
                 frames: frames.clone(),
             })
             .collect();
@@ -487,22 +585,34 @@ mod pure_tests {
         let segs = [(0, 0), (0x3c000 + 0x10, 0x3b010)];
         assert_eq!(load_bias(exe, &m, &segs), Some(0x55d0_c0a0_0000));
         // Only the text segment mapped: the same bias from it.
-        assert_eq!(load_bias(exe, &m[1..2], &segs), Some(0x55d0_c0a3_c000 + 0x10 - 0x3c010));
+        assert_eq!(
+            load_bias(exe, &m[1..2], &segs),
+            Some(0x55d0_c0a3_c000 + 0x10 - 0x3c010)
+        );
         // A non-PIE executable at its link address has bias 0.
         let fixed = parse_maps("400000-401000 r-xp 00000000 fd:01 5 /bin/fixed\n");
-        assert_eq!(load_bias(Path::new("/bin/fixed"), &fixed, &[(0x400000, 0)]), Some(0));
+        assert_eq!(
+            load_bias(Path::new("/bin/fixed"), &fixed, &[(0x400000, 0)]),
+            Some(0)
+        );
         assert_eq!(load_bias(Path::new("/other"), &m, &segs), None);
     }
 
     #[test]
     fn rust_names_demangle_without_hash() {
-        assert_eq!(demangle("_ZN4demo7COUNTER17h0123456789abcdefE"), "demo::COUNTER");
+        assert_eq!(
+            demangle("_ZN4demo7COUNTER17h0123456789abcdefE"),
+            "demo::COUNTER"
+        );
         assert_eq!(demangle("counter"), "counter");
     }
 
     #[test]
     fn reports_group_by_chain_and_sort_by_count() {
-        let f = |name: &str| Frame { function: Some(name.to_owned()), ..Frame::default() };
+        let f = |name: &str| Frame {
+            function: Some(name.to_owned()),
+            ..Frame::default()
+        };
         let mut r = ChainReport::new(2);
         for _ in 0..3 {
             r.add(vec![f("write_a"), f("path_a"), f("main")]);
@@ -513,10 +623,25 @@ mod pure_tests {
         assert_eq!(r.samples(), 5);
         assert_eq!(e.len(), 2, "depth 2 merges chains that differ further out");
         assert_eq!((e[0].count, e[0].percent), (4, 80.0));
-        assert_eq!(e[0].frames.iter().map(Frame::name).collect::<Vec<_>>(), ["write_a", "path_a"]);
+        assert_eq!(
+            e[0].frames.iter().map(Frame::name).collect::<Vec<_>>(),
+            ["write_a", "path_a"]
+        );
         assert_eq!((e[1].count, e[1].percent), (1, 20.0));
-        let unknown = Frame { addr: 0x1234, ..Frame::default() };
+        let unknown = Frame {
+            addr: 0x1234,
+            ..Frame::default()
+        };
         assert_eq!(unknown.name(), "0x1234");
-        assert_eq!(Frame { file: Some("a.rs".into()), line: Some(3), ..unknown }.place().as_deref(), Some("a.rs:3"));
+        assert_eq!(
+            Frame {
+                file: Some("a.rs".into()),
+                line: Some(3),
+                ..unknown
+            }
+            .place()
+            .as_deref(),
+            Some("a.rs:3")
+        );
     }
 }

@@ -7,12 +7,10 @@ use crate::abi::PerfEventAttr;
 /// `PERF_FLAG_FD_CLOEXEC`.
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
 
-const _: () = {
-    // Pointers are 8 bytes on the targets this module is built for, so the
-    // `_perf` struct (8-byte aligned) sits right after `si_addr`.
-    assert!(core::mem::size_of::<usize>() == 8);
-    assert!(core::mem::size_of::<libc::siginfo_t>() == 128);
-};
+// Pointers are 8 bytes on the targets this module is built for, so the
+// `_perf` struct (8-byte aligned) sits right after `si_addr`.
+static_assertions::assert_eq_size!(usize, u64);
+static_assertions::assert_eq_size!(libc::siginfo_t, [u8; 128]);
 
 /// The errno of the last failed call on this thread.
 pub fn errno() -> i32 {
@@ -69,7 +67,13 @@ pub fn read_count_raw(fd: i32) -> Result<u64, i32> {
     let mut value = 0u64;
     loop {
         // SAFETY: reads at most 8 bytes into `value`, which lives across the call.
-        let n = unsafe { libc::read(fd, (&mut value as *mut u64).cast(), core::mem::size_of::<u64>()) };
+        let n = unsafe {
+            libc::read(
+                fd,
+                (&mut value as *mut u64).cast(),
+                core::mem::size_of::<u64>(),
+            )
+        };
         if n == 8 {
             return Ok(value);
         }
@@ -98,7 +102,11 @@ pub fn getpid() -> i32 {
 
 /// `perf_event_paranoid`, or `None` when it cannot be read.
 pub fn perf_event_paranoid() -> Option<i32> {
-    std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").ok()?.trim().parse().ok()
+    std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// `(major, minor)` of the running kernel, from `uname`.
@@ -109,7 +117,12 @@ pub fn kernel_version() -> Option<(u32, u32)> {
     if unsafe { libc::uname(&mut uts) } != 0 {
         return None;
     }
-    let release: Vec<u8> = uts.release.iter().take_while(|&&c| c != 0).map(|&c| u8::from_ne_bytes(c.to_ne_bytes())).collect();
+    let release: Vec<u8> = uts
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| u8::from_ne_bytes(c.to_ne_bytes()))
+        .collect();
     let text = core::str::from_utf8(&release).ok()?;
     let mut parts = text.split(|c: char| !c.is_ascii_digit());
     let major = parts.next()?.parse().ok()?;

@@ -398,10 +398,7 @@ fn a_forked_child_cannot_switch_or_move_the_parents_breakpoint() {
         if refused(bp.disable()) {
             bits |= 1;
         }
-        if refused(bp.modify(&BreakpointAttr {
-            addr: q as u64,
-            ..attr
-        })) {
+        if refused(bp.modify(&attr.addr(q as u64))) {
             bits |= 2;
         }
         if refused(bp.enable()) {
@@ -430,13 +427,7 @@ fn a_forked_child_cannot_switch_or_move_the_parents_breakpoint() {
     must(bp.disable(), "disable");
     write(p, 2);
     assert_eq!(must(bp.count(), "count"), 1);
-    must(
-        bp.modify(&BreakpointAttr {
-            addr: q as u64,
-            ..attr
-        }),
-        "modify",
-    );
+    must(bp.modify(&attr.addr(q as u64)), "modify");
     write(q, 2);
     assert_eq!(must(bp.count(), "count"), 2);
 }
@@ -764,13 +755,11 @@ fn enable_disable_and_modify() {
     write(a, 1);
     assert_eq!(must(bp.count(), "count"), 1, "disabled: not counted");
     // Move it to b, enabled, as a 4-byte RW watch.
-    let moved = BreakpointAttr {
-        addr: b as u64,
-        len: 4,
-        access: Access::RW,
-        disabled: false,
-        ..attr
-    };
+    let moved = attr
+        .addr(b as u64)
+        .len(4)
+        .access(Access::RW)
+        .disabled(false);
     must(bp.modify(&moved), "modify");
     write(a, 1);
     assert_eq!(
@@ -790,10 +779,7 @@ fn enable_disable_and_modify() {
     ));
     // x86 wants natural alignment; arm64 takes any 1-8 bytes inside one
     // doubleword, and only a region crossing one is refused.
-    let unaligned = BreakpointAttr {
-        addr: b as u64 + 1,
-        ..moved
-    };
+    let unaligned = moved.addr(b as u64 + 1);
     if cfg!(target_arch = "x86_64") {
         assert!(matches!(
             bp.modify(&unaligned),
@@ -812,10 +798,7 @@ fn enable_disable_and_modify() {
             "byte 4 of 1..5 watched, 5 not"
         );
         assert!(matches!(
-            bp.modify(&BreakpointAttr {
-                addr: b as u64 + 6,
-                ..moved
-            }),
+            bp.modify(&moved.addr(b as u64 + 6)),
             Err(Error::Invalid(hwbp_core::Error::Misaligned { .. }))
         ));
     }

@@ -50,7 +50,7 @@ fn writes_per_ms() -> u64 {
 
 /// Sleep a millisecond after every `per_ms`-th write.
 fn pace(i: u64, per_ms: u64) {
-    if (i + 1) % per_ms == 0 {
+    if (i + 1).is_multiple_of(per_ms) {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }

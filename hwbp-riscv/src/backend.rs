@@ -137,13 +137,7 @@ pub struct RiscvBackend<C> {
     pool: [AtomicU8; MAX_SLOTS],
 }
 
-const NOT_OURS: Decoded = Decoded {
-    fired: Fired::None,
-    addr: 0,
-    ip: 0,
-    access: Access::empty(),
-    resume: Resume::NOT_OURS,
-};
+const NOT_OURS: Decoded = Decoded::NOT_OURS;
 
 impl<C: TriggerCsrs> RiscvBackend<C> {
     /// A backend that has not discovered anything yet. `kernel_base`: the
@@ -454,13 +448,7 @@ impl<C: TriggerCsrs> Arch for RiscvBackend<C> {
         let pending = state.pending.load(Relaxed);
         if pending && pc == state.step_pc.load(Relaxed) as u64 {
             self.restore(state);
-            return Decoded {
-                fired: Fired::None,
-                addr: pc,
-                ip: pc,
-                access: Access::empty(),
-                resume: Resume::RETURN,
-            };
+            return Decoded::new(Fired::None, Resume::RETURN).addr(pc).ip(pc);
         }
         let insn = Insn::decode(raw.insn, xlen);
         let data = insn.data_access(&raw.x, xlen);
@@ -553,13 +541,7 @@ impl<C: TriggerCsrs> Arch for RiscvBackend<C> {
             state.pending.store(true, Relaxed);
         }
         if !explained {
-            return Decoded {
-                fired: Fired::None,
-                addr: pc,
-                ip: pc,
-                access: Access::empty(),
-                resume: Resume::RETURN,
-            };
+            return Decoded::new(Fired::None, Resume::RETURN).addr(pc).ip(pc);
         }
         let (addr, access) = match (exec, data) {
             (true, _) => (pc, Access::EXEC),
@@ -567,16 +549,16 @@ impl<C: TriggerCsrs> Arch for RiscvBackend<C> {
             (false, Some(d)) => (d.addr, d.access),
             (false, None) => (raw.mtval, Access::empty()),
         };
-        Decoded {
-            fired: Fired::Slots {
+        Decoded::new(
+            Fired::Slots {
                 pool: Pool(0),
                 mask: fired,
             },
-            addr,
-            ip: pc,
-            access,
-            resume: Resume::RETURN,
-        }
+            Resume::RETURN,
+        )
+        .addr(addr)
+        .ip(pc)
+        .access(access)
     }
 }
 

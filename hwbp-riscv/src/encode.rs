@@ -198,7 +198,7 @@ impl Encoder {
         let modes = self.modes_for(attr)?;
         let mut pieces = Vec::new();
         if exec {
-            if attr.addr % 2 != 0 {
+            if !attr.addr.is_multiple_of(2) {
                 return Err(Error::Misaligned {
                     addr: attr.addr,
                     align: 2,

@@ -411,10 +411,7 @@ fn generic_rules_come_from_the_core_in_its_order() {
     let both = BreakpointAttr::exec(0x100)
         .exclude_user(true)
         .exclude_kernel(true);
-    let period0 = BreakpointAttr {
-        sample_period: 0,
-        ..BreakpointAttr::watch(0x8000, 1, Access::WRITE)
-    };
+    let period0 = BreakpointAttr::watch(0x8000, 1, Access::WRITE).sample_period(0);
     // Beyond RV32 *and* in the kernel half: the kernel rule wins.
     let high = BreakpointAttr::watch(0x1_0000_0000, 1, Access::READ).user_only();
     for (attr, want) in [

@@ -1,7 +1,9 @@
 //! [`ShBackend`]: the memory-mapped UBC backend, [`hwbp_core::Arch`] for
 //! SH-4 and SH-4A.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use hwbp_core::atomic::AtomicU64;
 
 use crate::bus::UbcBus;
 use crate::decode;
@@ -11,8 +13,8 @@ use crate::slot::{BreakTiming, UbcSlot};
 use crate::variant::{self, Layout, Part, Variant, USER_BREAK_EXPEVT};
 use crate::{sh4, sh4a};
 use hwbp_core::{
-    Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, HardwareError,
-    Image, Resume, SlotCounts, MAX_SLOTS,
+    AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, HardwareError, Image,
+    Resume, SlotCounts, MAX_SLOTS,
 };
 
 /// The UBC of one SuperH part, driven through a [`UbcBus`].
@@ -583,13 +585,7 @@ impl<B: UbcBus> Arch for ShBackend<B> {
     }
 
     fn decode(&self, _cpu: u16, state: &ShCpuState, raw: &ShException) -> Decoded {
-        let not_ours = Decoded {
-            fired: Fired::None,
-            addr: 0,
-            ip: u64::from(raw.spc),
-            access: Access::empty(),
-            resume: Resume::NOT_OURS,
-        };
+        let not_ours = Decoded::NOT_OURS.ip(u64::from(raw.spc));
         if raw.expevt != self.variant().trap || self.channels() == 0 {
             return not_ours;
         }
@@ -677,17 +673,17 @@ impl<B: UbcBus> Arch for ShBackend<B> {
                 .filter(|(n, _)| mask & (1 << n) != 0)
                 .map(|(_, s)| *s),
         );
-        Decoded {
-            fired: match raw.data_addr {
+        Decoded::new(
+            match raw.data_addr {
                 Some(_) if self.by_address && mask != 0 => Fired::ByAddress {
                     pool: hwbp_core::Pool(0),
                 },
                 _ => decode::fired(mask),
             },
-            addr,
-            ip: u64::from(raw.spc),
-            access,
-            resume: Resume::RETURN,
-        }
+            Resume::RETURN,
+        )
+        .addr(addr)
+        .ip(u64::from(raw.spc))
+        .access(access)
     }
 }

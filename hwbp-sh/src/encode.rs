@@ -233,7 +233,7 @@ impl Encoder {
             ..base
         };
         // An aligned power-of-two block the mask register can express: exact.
-        if len.is_power_of_two() && addr % len == 0 && maskable(len.trailing_zeros()) {
+        if len.is_power_of_two() && addr.is_multiple_of(len) && maskable(len.trailing_zeros()) {
             return push(enc, block(addr, len.trailing_zeros()), addr, len);
         }
         match self.range {

@@ -38,6 +38,13 @@ pub const fn camr(n: u8) -> u32 {
     cbr(n) + 0xC
 }
 
+// The four registers of a channel fit in its stride, the groups of all 16
+// channels (MAX_SLOTS) end before CCMFR, and CBR's single-bit flags are
+// implemented bits.
+static_assertions::const_assert!(camr(0) + 4 <= cbr(1));
+static_assertions::const_assert!(cbr(hwbp_core::MAX_SLOTS as u8 - 1) + CHANNEL_STRIDE <= CCMFR);
+static_assertions::const_assert_eq!(CbrFlags::all().bits() & !Cbr::IMPLEMENTED, 0);
+
 /// CBR.ID — instruction fetch / operand access select (bits 5:4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -373,24 +373,14 @@ fn instruction_ranges() {
         RangePolicy::Split,
         BreakTiming::After,
     );
-    let enc = arm(
-        &b,
-        &BreakpointAttr {
-            len: 64,
-            ..BreakpointAttr::exec(0x8c00_0040)
-        },
-    )
-    .unwrap();
+    let enc = arm(&b, &BreakpointAttr::exec(0x8c00_0040).len(64)).unwrap();
     assert_eq!(enc.weight(), 1);
     assert!(run(&r, &b, fetch(0x8c00_0040)).is_some());
     assert!(run(&r, &b, fetch(0x8c00_007e)).is_some());
     assert!(run(&r, &b, fetch(0x8c00_0080)).is_none());
     // A 3-byte request covers two instructions.
     let enc = Encoder::new(sh7750())
-        .encode(&BreakpointAttr {
-            len: 3,
-            ..BreakpointAttr::exec(0x100)
-        })
+        .encode(&BreakpointAttr::exec(0x100).len(3))
         .unwrap();
     assert_eq!(enc.pieces.iter().map(|p| p.hw_len).sum::<u64>(), 4);
 }

@@ -59,17 +59,15 @@ fn any_attr() -> impl Strategy<Value = BreakpointAttr> {
         any::<bool>(),
         any::<bool>(),
     )
-        .prop_map(|(addr, len, acc, xk, xu)| BreakpointAttr {
-            addr,
-            len,
-            access: Access::from_bits_retain(acc),
-            target: Target::Cpu(0),
-            pinned: true,
-            sample_period: 1,
-            inherit: false,
-            disabled: false,
-            exclude_user: xu,
-            exclude_kernel: xk,
+        .prop_map(|(addr, len, acc, xk, xu)| {
+            BreakpointAttr::watch(addr, len, Access::from_bits_retain(acc))
+                .target(Target::Cpu(0))
+                .pinned(true)
+                .sample_period(1)
+                .inherit(false)
+                .disabled(false)
+                .exclude_user(xu)
+                .exclude_kernel(xk)
         })
 }
 
@@ -204,7 +202,7 @@ proptest! {
     ) {
         let r = regs(v);
         let b = backend(&r).with_policies(SizePolicy::OperandSize, RangePolicy::Split, BreakTiming::After);
-        let attr = BreakpointAttr { len, ..BreakpointAttr::exec(addr) };
+        let attr = BreakpointAttr::exec(addr).len(len);
         let Ok(_) = arm(&b, &attr) else { return Ok(()) };
         let end = (addr + len + 1) & !1;
         for pc in pcs {
@@ -514,17 +512,11 @@ proptest! {
                 Some((f, rest)) if rest.iter().all(|s| s.access() == f.access()) => f.access(),
                 _ => Access::empty(),
             };
-            let want = Decoded {
-                fired: match (fired, data_addr) {
+            let want = Decoded::new(match (fired, data_addr) {
                     (0, _) => Fired::None,
                     (_, Some(_)) if by_address => Fired::ByAddress { pool: Pool(0) },
                     (mask, _) => Fired::Slots { pool: Pool(0), mask },
-                },
-                addr: data_addr.or(fired_slots.first().map(|s| s.addr)).map_or(0, u64::from),
-                ip: u64::from(spc),
-                access,
-                resume: Resume::RETURN,
-            };
+                }, Resume::RETURN).addr(data_addr.or(fired_slots.first().map(|s| s.addr)).map_or(0, u64::from)).ip(u64::from(spc)).access(access);
             prop_assert_eq!(d, want);
             // The flags are cleared, the channels enabled as before.
             prop_assert_eq!(flags(&r), 0);
@@ -549,7 +541,7 @@ proptest! {
         let at = (0x8000_0000 - len).saturating_add_signed(past);
         let edge = if past <= 0 { AddressSpace::User } else { AddressSpace::Kernel };
         prop_assert_eq!(b.address_space(at, len), edge);
-        let excluding = BreakpointAttr { exclude_kernel: true, ..attr };
+        let excluding = attr.exclude_kernel(true);
         if b.encoder().encode(&excluding).is_ok() {
             prop_assert_eq!(space, AddressSpace::User);
         }

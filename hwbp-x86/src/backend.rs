@@ -303,13 +303,10 @@ impl<R: DebugRegs> Arch for X86Backend<R> {
             mask &= !exec;
         }
         if mask == 0 {
-            return Decoded {
-                fired: Fired::None,
-                addr: raw.ip,
-                ip: raw.ip,
-                access: Access::empty(),
-                resume: Resume::NOT_OURS,
-            };
+            return Decoded::new(Fired::None, Resume::NOT_OURS)
+                .addr(raw.ip)
+                .ip(raw.ip)
+                .access(Access::empty());
         }
         let (addr, resume) = if mask & exec != 0 {
             (raw.ip, Resume::SET_RESUME_FLAG)
@@ -333,16 +330,16 @@ impl<R: DebugRegs> Arch for X86Backend<R> {
                 };
             }
         }
-        Decoded {
-            fired: Fired::Slots {
+        Decoded::new(
+            Fired::Slots {
                 pool: Pool(0),
                 mask: u32::from(mask),
             },
-            addr,
-            ip: raw.ip,
-            access,
             resume,
-        }
+        )
+        .addr(addr)
+        .ip(raw.ip)
+        .access(access)
     }
 }
 
@@ -777,7 +774,7 @@ mod tests {
                     proptest::prop_assert_eq!(d.resume == Resume::RETURN.and_pass_on(), !exec && foreign);
                     proptest::prop_assert!(!(exec && Dr6::from_raw(dr6).contains(Dr6::BS)));
                 }
-                Fired::ByAddress { .. } | Fired::Unattributed { .. } => proptest::prop_assert!(false, "x86 names its slots"),
+                _ => proptest::prop_assert!(false, "x86 names its slots"),
             }
             proptest::prop_assert_eq!(regs.read(0, DebugReg::Dr6), Dr6::QUIET);
         }

@@ -42,6 +42,14 @@ impl defmt::Format for Dr6 {
     }
 }
 
+// B0-B3 are active high (only the reserved bits, BLD and RTM are flipped),
+// and both active-low flags are in the flipped set.
+static_assertions::const_assert_eq!(Dr6::ACTIVE_LOW & Dr6::TRAP_BITS.bits() as u64, 0);
+static_assertions::const_assert_eq!(
+    Dr6::ACTIVE_LOW & (Dr6::BLD.bits() | Dr6::RTM.bits()) as u64,
+    (Dr6::BLD.bits() | Dr6::RTM.bits()) as u64
+);
+
 impl Dr6 {
     /// Raw bits that read as 1 when nothing is pending: the reserved-one bits
     /// and the two active-low flags.

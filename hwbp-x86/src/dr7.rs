@@ -263,6 +263,14 @@ impl Dr7 {
     }
 }
 
+// The slot fields (enables at 0..8, R/W and LEN at 16..32) are disjoint
+// from the control bits and from the reserved bits, so setting a slot never
+// touches either; the last slot's LEN field ends at bit 32.
+static_assertions::const_assert_eq!(Dr7::SLOT_BITS & (Dr7::LE | Dr7::GE | Dr7::RTM | Dr7::GD), 0);
+static_assertions::const_assert_eq!(Dr7::SLOT_BITS & Dr7::RESERVED, 0);
+static_assertions::const_assert_eq!(Dr7::len_shift(Dr7::SLOTS - 1) + 2, 32);
+static_assertions::const_assert_eq!(Dr7::enable_shift(Dr7::SLOTS - 1) + 2, 8);
+
 #[cfg(test)]
 mod tests {
     use super::*;

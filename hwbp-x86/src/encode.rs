@@ -472,10 +472,7 @@ mod tests {
         // Instruction breakpoints are length 1.
         for len in [2, 4, 8] {
             assert_eq!(
-                e64.encode(&BreakpointAttr {
-                    len,
-                    ..BreakpointAttr::exec(0x1000)
-                }),
+                e64.encode(&BreakpointAttr::exec(0x1000).len(len)),
                 Err(Error::UnsupportedLength { len })
             );
         }
@@ -637,11 +634,11 @@ mod tests {
             any::<bool>(),
             any::<bool>(),
         )
-            .prop_map(|(addr, len, acc, xk, xu)| BreakpointAttr {
-                access: Access::from_bits_retain(acc),
-                exclude_kernel: xk,
-                exclude_user: xu,
-                ..BreakpointAttr::watch(addr, len, Access::WRITE)
+            .prop_map(|(addr, len, acc, xk, xu)| {
+                BreakpointAttr::watch(addr, len, Access::WRITE)
+                    .access(Access::from_bits_retain(acc))
+                    .exclude_kernel(xk)
+                    .exclude_user(xu)
             })
     }
 

@@ -167,13 +167,11 @@ impl Encoder {
                     return Err(Error::Hardware(hwbp_core::HardwareError::InvalidImage))
                 }
             };
-            let request = BreakpointAttr {
-                addr,
-                len: slot.size.bytes(),
-                access,
-                disabled: false,
-                ..*template
-            };
+            let request = (*template)
+                .addr(addr)
+                .len(slot.size.bytes())
+                .access(access)
+                .disabled(false);
             // The same rules as for requests made directly: alignment, address
             // width, kernel addresses.
             let encoded = single.encode_slot(&request)?;

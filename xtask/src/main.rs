@@ -1,9 +1,11 @@
 //! `cargo xtask` — build, run and check hwbp.
 //!
 //! * `cargo xtask test [--long]`: formatting, clippy, every host test and doc
-//!   test, the loom model checks, `miri`, the crates.io packages, cross-builds
-//!   of every library crate for the bare-metal targets (proving `no_std`
-//!   without `alloc`), the QEMU boards, and `linux-arm64`.
+//!   test, the loom model checks, `miri`, the crates.io packages, unused
+//!   dependencies, the MSRV, cross-builds and clippy of every library crate
+//!   for the bare-metal targets (proving `no_std` without `alloc`, also on
+//!   targets without 64-bit atomics), the minimal per-arch integrations
+//!   (built and linked), the QEMU boards, and `linux-arm64`.
 //! * `cargo xtask miri`: hwbp-core's unit tests (`--lib`) and scenario tests
 //!   (`--test scenarios`) and hwbp-linux's unit tests that make no system
 //!   call, run under Miri (nightly, in `target/miri`), which fails on
@@ -20,6 +22,11 @@
 //!   `hwbp gdb <board>: N checks passed` (also part of `test`; see [`gdb`]).
 //! * `cargo xtask packages`: `cargo publish --workspace --dry-run` and the doc
 //!   tests of every packaged library crate (also part of `test`).
+//! * `cargo xtask unused-deps`: fails when a library crate declares a
+//!   dependency its library does not use (also part of `test`).
+//! * `cargo xtask msrv`: the library crates checked with the declared
+//!   `rust-version` (1.88), for the host and `thumbv7em-none-eabihf` (also
+//!   part of `test`).
 //! * `cargo xtask linux-arm64`: hwbp-linux's test binaries, built for
 //!   `aarch64-unknown-linux-musl`, run on Debian's arm64 Linux kernel under
 //!   `qemu-system-aarch64 -M virt -cpu cortex-a53` (TCG), from an initramfs
@@ -45,12 +52,25 @@ mod host_qemu;
 mod linux_arm64;
 mod transcript;
 
-/// Bare-metal targets every library crate must build for.
-const TARGETS: [&str; 3] = [
+/// Bare-metal targets every library crate must build for (and is linted
+/// for): the three boards', and two without 64-bit atomics (Cortex-M,
+/// 32-bit RISC-V), where `hwbp_core::atomic::AtomicU64` falls back to
+/// critical sections.
+const TARGETS: [&str; 5] = [
     "aarch64-unknown-none",
     "x86_64-unknown-none",
     "armv7a-none-eabi",
+    "thumbv7em-none-eabihf",
+    "riscv32imac-unknown-none-elf",
 ];
+
+/// The `rust-version` the workspace declares: the library crates are
+/// checked with this toolchain (for the host and [`MSRV_BARE_METAL`]).
+const MSRV: &str = "1.88";
+
+/// The bare-metal target of the MSRV check: one without 64-bit atomics, so
+/// the fallback is compiled too.
+const MSRV_BARE_METAL: &str = "thumbv7em-none-eabihf";
 
 /// 32-bit x86: no bare-metal target ships with rustup, so hwbp-x86's 32-bit
 /// register access (`mov` to and from DR0-DR7 in 32-bit mode) is compiled for
@@ -87,13 +107,25 @@ const LIBS: [&str; 5] = [
     "hwbp-riscv",
 ];
 
+/// Every library crate (the `no_std` ones and hwbp-linux): each must use
+/// every dependency it declares ([`unused_deps`]).
+const ALL_LIBS: [&str; 7] = [
+    "hwbp-core",
+    "hwbp-x86",
+    "hwbp-arm64",
+    "hwbp-sh",
+    "hwbp-riscv",
+    "hwbp-gdbstub",
+    "hwbp-linux",
+];
+
 /// `no_std` library crates without a `defmt` feature (cross-built and
 /// linted with [`LIBS`], but not in the `defmt` build).
 const LIBS_NO_DEFMT: [&str; 1] = ["hwbp-gdbstub"];
 
 /// RISC-V targets: hwbp-riscv's CSR access (and hwbp-core, whose 64-bit
-/// atomics come from portable-atomic on riscv32imac) is compiled and linted
-/// for them.
+/// atomics fall back to critical sections on riscv32imac) is compiled and
+/// linted for them.
 const RISCV_TARGETS: [&str; 2] = ["riscv64gc-unknown-none-elf", "riscv32imac-unknown-none-elf"];
 
 /// Crates published to crates.io, in dependency order.
@@ -159,6 +191,16 @@ const BOARDS: [Board; 6] = [
 /// The harness every board's firmware uses (a path dependency of each).
 const BOARD_KIT: &str = "examples/board-kit";
 
+/// The minimal kernel integration of each arch (the porting guides'
+/// code), each its own workspace building for its bare-metal target: built
+/// (and so linked: a missing embedder piece such as the critical-section
+/// implementation is a link error) and linted by `cargo xtask test`.
+const MINIMAL: [&str; 3] = [
+    "examples/minimal-aarch64",
+    "examples/minimal-x86_64",
+    "examples/minimal-armv7",
+];
+
 /// How long one board may run (the build is not counted).
 const BOARD_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -189,6 +231,8 @@ fn main() -> ExitCode {
         }
         Some("miri") => miri(),
         Some("gdb") => gdb::gdb(args.get(1).map_or("all", String::as_str)),
+        Some("unused-deps") => unused_deps(),
+        Some("msrv") => msrv(),
         Some("linux-arm64") => {
             let rest: Vec<String> = args
                 .iter()
@@ -201,6 +245,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo xtask test [--long] | cargo xtask packages | cargo xtask miri \
+                 | cargo xtask unused-deps | cargo xtask msrv \
                  | cargo xtask qemu [x86_64|aarch64|aarch64-el2|armv7|riscv64|riscv32|all] [--bless] \
                  | cargo xtask gdb [aarch64|x86_64|all] \
                  | cargo xtask linux-arm64 [-- TEST-ARGS]"
@@ -274,6 +319,13 @@ fn test(long: bool) -> Result {
             "--check",
         ],
     )?;
+    for m in MINIMAL {
+        let manifest = format!("{m}/Cargo.toml");
+        step(
+            &format!("rustfmt ({m})"),
+            &["fmt", "--manifest-path", &manifest, "--", "--check"],
+        )?;
+    }
     step(
         &format!("rustfmt ({LINUX_ARM64_INIT})"),
         &[
@@ -315,6 +367,8 @@ fn test(long: bool) -> Result {
     loom()?;
     miri()?;
     packages()?;
+    unused_deps()?;
+    msrv()?;
     for t in TARGETS {
         let mut args = vec!["build", "--target", t];
         for l in LIBS.iter().chain(&LIBS_NO_DEFMT) {
@@ -379,6 +433,19 @@ fn test(long: bool) -> Result {
                 .args(["clippy", "--release", "--", "-D", "warnings"]),
         )?;
     }
+    for m in MINIMAL {
+        let dir = root().join(m);
+        run(
+            &format!("build and link {m}"),
+            cargo().current_dir(&dir).args(["build", "--release"]),
+        )?;
+        run(
+            &format!("clippy ({m}, -D warnings)"),
+            cargo()
+                .current_dir(&dir)
+                .args(["clippy", "--release", "--", "-D", "warnings"]),
+        )?;
+    }
     // The boards' clippy runs lint only their own crates, not this path
     // dependency; it is target-independent, so the host lints it.
     run(
@@ -429,17 +496,88 @@ fn packages() -> Result {
         .collect();
     for c in PUBLISHED {
         let dir = pkg.join(format!("{c}-{version}"));
+        // In the workspace a crate's own tests enable its `model` feature
+        // through a dev-dependency on itself, which packaging drops (a path
+        // dev-dependency without a version): enable it by name instead, so
+        // doc tests that run against the model run here too.
+        let has_model = std::fs::read_to_string(dir.join("Cargo.toml"))
+            .is_ok_and(|s| s.lines().any(|l| l.trim_start().starts_with("model = ")));
+        let mut cmd = cargo();
+        cmd.current_dir(&dir).args(["test", "--doc"]);
+        if has_model {
+            cmd.args(["--features", "model"]);
+        }
         run(
             &format!("doc tests of the packaged {c}"),
-            cargo()
-                .current_dir(&dir)
-                .args(["test", "--doc"])
-                .args(&patches)
+            cmd.args(&patches)
                 .arg("--target-dir")
                 .arg(root().join("target/packaged")),
         )?;
     }
     Ok(())
+}
+
+/// Every library crate uses every dependency it declares: its library (not
+/// its tests, whose dev-dependencies the lint would count as unused) is
+/// checked with `-D unused-crate-dependencies`, one crate at a time (the
+/// flag would also apply to the others built as its dependencies), in a
+/// target dir of its own so the flag does not invalidate the normal build.
+/// Also run by `cargo xtask unused-deps`.
+fn unused_deps() -> Result {
+    for l in ALL_LIBS {
+        run(
+            &format!("unused dependencies of {l} (-D unused-crate-dependencies)"),
+            cargo()
+                .args(["check", "-p", l, "--lib"])
+                .env("RUSTFLAGS", "-D unused-crate-dependencies")
+                .env("CARGO_TARGET_DIR", root().join("target/unused-deps")),
+        )?;
+    }
+    Ok(())
+}
+
+/// The library crates build with the declared `rust-version` ([`MSRV`]),
+/// for the host and for [`MSRV_BARE_METAL`]; only the libraries (`--lib`),
+/// as dev-dependencies (criterion, proptest) may need a newer Rust. The
+/// toolchain (minimal profile) is installed through rustup when missing.
+/// Also run by `cargo xtask msrv`.
+fn msrv() -> Result {
+    let has = toolchain_cargo(MSRV, "target/msrv")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has {
+        run(
+            &format!("rustup toolchain install {MSRV} --profile minimal"),
+            Command::new("rustup").args([
+                "toolchain",
+                "install",
+                MSRV,
+                "--profile",
+                "minimal",
+                "--target",
+                MSRV_BARE_METAL,
+            ]),
+        )?;
+    }
+    let mut host = vec!["check", "--lib"];
+    for l in ALL_LIBS {
+        host.extend(["-p", l]);
+    }
+    run(
+        &format!("MSRV: library crates with Rust {MSRV} (host)"),
+        toolchain_cargo(MSRV, "target/msrv").args(&host),
+    )?;
+    let mut bare = vec!["check", "--lib", "--target", MSRV_BARE_METAL];
+    for l in LIBS {
+        bare.extend(["-p", l]);
+    }
+    run(
+        &format!("MSRV: no_std library crates with Rust {MSRV} ({MSRV_BARE_METAL})"),
+        toolchain_cargo(MSRV, "target/msrv").args(&bare),
+    )
 }
 
 /// The loom model checks: hwbp-core's lock-free dispatch path (`--cfg loom`)
@@ -478,13 +616,19 @@ fn loom() -> Result {
 }
 
 /// `cargo +nightly ...` through rustup, in `target/miri` so the nightly
-/// build does not invalidate the stable one. The variables the outer (stable)
-/// cargo and rustup set are dropped so the nightly tools pick their own.
+/// build does not invalidate the stable one.
 fn nightly_cargo() -> Command {
+    toolchain_cargo(MIRI_TOOLCHAIN, "target/miri")
+}
+
+/// `cargo +TOOLCHAIN ...` through rustup, in its own target dir (below the
+/// workspace root). The variables the outer (stable) cargo and rustup set
+/// are dropped so the other toolchain's tools pick their own.
+fn toolchain_cargo(toolchain: &str, target_dir: &str) -> Command {
     let mut c = Command::new("rustup");
     c.current_dir(root())
-        .args(["run", MIRI_TOOLCHAIN, "cargo"])
-        .env("CARGO_TARGET_DIR", root().join("target/miri"));
+        .args(["run", toolchain, "cargo"])
+        .env("CARGO_TARGET_DIR", root().join(target_dir));
     for v in [
         "CARGO",
         "RUSTC",

@@ -407,13 +407,7 @@ pub fn modify() {
     take();
     store64(a, 1);
     check!(take().len() == 1, "watchpoint on A fires on a write to A");
-    let set = must!(HWBP.modify(
-        reg.handle,
-        &BreakpointAttr {
-            addr: b as u64,
-            ..attr
-        }
-    ));
+    let set = must!(HWBP.modify(reg.handle, &attr.addr(b as u64)));
     sync_cpu0(set);
     store64(a, 2);
     let old = take();

@@ -43,9 +43,9 @@ impl Aarch64Regs {
         IdAa64Dfr0(read_id())
     }
 
-    /// Read `MDSCR_EL1` on the calling CPU (0 when not compiled for
+    /// Read `MDSCR_EL1` on the calling CPU (empty when not compiled for
     /// `aarch64`).
-    pub fn mdscr(&self) -> u64 {
+    pub fn mdscr(&self) -> Mdscr {
         read_mdscr()
     }
 }
@@ -68,15 +68,30 @@ impl ArmBackend<Aarch64Regs> {
     }
 }
 
-/// `MDSCR_EL1.SS`: software step enable.
-pub const MDSCR_SS: u64 = 1 << 0;
-/// `MDSCR_EL1.KDE`: debug exceptions enabled at the EL they target (EL1).
-pub const MDSCR_KDE: u64 = 1 << 13;
-/// `MDSCR_EL1.MDE`: breakpoint and watchpoint exceptions enabled.
-pub const MDSCR_MDE: u64 = 1 << 15;
+bitflags::bitflags! {
+    /// The `MDSCR_EL1` bits the backend sets (Arm ARM D19.2): the other bits
+    /// are kept as read (`from_bits_retain`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Mdscr: u64 {
+        /// `SS`: software step enable.
+        const SS = 1 << 0;
+        /// `KDE`: debug exceptions enabled at the EL they target (EL1).
+        const KDE = 1 << 13;
+        /// `MDE`: breakpoint and watchpoint exceptions enabled.
+        const MDE = 1 << 15;
+    }
+}
+
 /// `SPSR_ELx.SS`: set by the embedder in the saved state on
 /// [`Resume::SINGLE_STEP`](hwbp_core::Resume::SINGLE_STEP).
 pub const SPSR_SS: u64 = 1 << 21;
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Mdscr {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "Mdscr({=u64:#x})", self.bits())
+    }
+}
 
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "aarch64")] {
@@ -135,17 +150,17 @@ cfg_if::cfg_if! {
             v
         }
 
-        fn read_mdscr() -> u64 {
+        fn read_mdscr() -> Mdscr {
             let v: u64;
             // SAFETY: MDSCR_EL1 is readable at EL1 and has no side effects.
             unsafe { asm!("mrs {}, mdscr_el1", out(reg) v, options(nomem, nostack, preserves_flags)) };
-            v
+            Mdscr::from_bits_retain(v)
         }
 
-        fn write_mdscr(v: u64) {
+        fn write_mdscr(v: Mdscr) {
             // SAFETY: the owner token gives us MDSCR_EL1; MDE/KDE/SS only
             // control debug exceptions, which the owner handles.
-            unsafe { asm!("msr mdscr_el1, {}", "isb", in(reg) v, options(nostack, preserves_flags)) };
+            unsafe { asm!("msr mdscr_el1, {}", "isb", in(reg) v.bits(), options(nostack, preserves_flags)) };
         }
 
         fn enable_sequence() {
@@ -160,7 +175,7 @@ cfg_if::cfg_if! {
                     options(nostack, preserves_flags)
                 );
             }
-            write_mdscr(read_mdscr() | MDSCR_MDE | MDSCR_KDE);
+            write_mdscr(read_mdscr() | Mdscr::MDE | Mdscr::KDE);
             // SAFETY: unmasks debug exceptions; the embedder installed a
             // vector that hands them to hwbp before calling init_cpu.
             unsafe { asm!("msr daifclr, #8", "isb", options(nostack)) };
@@ -172,8 +187,8 @@ cfg_if::cfg_if! {
         }
     } else {
         fn read_id() -> u64 { 0 }
-        fn read_mdscr() -> u64 { 0 }
-        fn write_mdscr(_v: u64) {}
+        fn read_mdscr() -> Mdscr { Mdscr::empty() }
+        fn write_mdscr(_v: Mdscr) {}
         fn enable_sequence() {}
         fn isb() {}
         macro_rules! read_n { ($n:expr, $reg:literal) => {{ let _ = $n; 0u64 }}; }
@@ -251,12 +266,13 @@ impl DebugRegs for Aarch64Regs {
     }
 
     unsafe fn set_step(&self, on: bool) {
-        let v = read_mdscr();
-        write_mdscr(if on { v | MDSCR_SS } else { v & !MDSCR_SS });
+        let mut v = read_mdscr();
+        v.set(Mdscr::SS, on);
+        write_mdscr(v);
     }
 
     fn step_armed(&self) -> bool {
-        read_mdscr() & MDSCR_SS != 0
+        read_mdscr().contains(Mdscr::SS)
     }
 
     fn event(&self, raw: &Aarch64Exception) -> DebugEvent {

@@ -12,9 +12,10 @@ use crate::encode::{ArmSlot, Encoder, Flavour};
 use crate::event::DebugEvent;
 use crate::step::{Action, StepEvent, StepOver};
 use core::sync::atomic::{
-    AtomicBool, AtomicU32, AtomicU64, AtomicU8,
+    AtomicBool, AtomicU32, AtomicU8,
     Ordering::{Acquire, Relaxed, Release},
 };
+use hwbp_core::atomic::AtomicU64;
 use hwbp_core::{
     Access, AddressSpace, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, HardwareError,
     Image, Pool, Resume, SlotCounts, MAX_SLOTS,
@@ -587,13 +588,7 @@ impl<R: DebugRegs> ArmBackend<R> {
     }
 }
 
-const NOT_OURS: Decoded = Decoded {
-    fired: Fired::None,
-    addr: 0,
-    ip: 0,
-    access: Access::empty(),
-    resume: Resume::NOT_OURS,
-};
+const NOT_OURS: Decoded = Decoded::NOT_OURS;
 
 impl<R: DebugRegs> Arch for ArmBackend<R> {
     type Slot = ArmSlot;
@@ -755,21 +750,15 @@ impl<R: DebugRegs> Arch for ArmBackend<R> {
         self.apply(state, action, ip, self.regs.thumb(raw));
         state.step.store(st.to_bits(), Relaxed);
         if !action.ours {
-            return Decoded {
-                fired: Fired::None,
-                addr,
-                ip,
-                access,
-                resume: Resume::NOT_OURS,
-            };
+            return Decoded::new(Fired::None, Resume::NOT_OURS)
+                .addr(addr)
+                .ip(ip)
+                .access(access);
         }
-        Decoded {
-            fired,
-            addr,
-            ip,
-            access,
-            resume: action.resume,
-        }
+        Decoded::new(fired, action.resume)
+            .addr(addr)
+            .ip(ip)
+            .access(access)
     }
 }
 

@@ -45,13 +45,10 @@ impl<R: DebugRegs, const N: usize> Rig<R, N> {
     pub fn decode(&self, cpu: u16, raw: &R::Exception) -> Decoded {
         match self.cpu(cpu) {
             Some(st) => self.arm.decode(cpu, st, raw),
-            None => Decoded {
-                fired: Fired::None,
-                addr: 0,
-                ip: 0,
-                access: Access::empty(),
-                resume: Resume::NOT_OURS,
-            },
+            None => Decoded::new(Fired::None, Resume::NOT_OURS)
+                .addr(0)
+                .ip(0)
+                .access(Access::empty()),
         }
     }
 

@@ -71,13 +71,10 @@ impl<B: UbcBus, const N: usize> Rig<B, N> {
     pub fn decode(&self, cpu: u16, raw: &ShException) -> Decoded {
         match self.cpu(cpu) {
             Some(st) => self.ubc.decode(cpu, st, raw),
-            None => Decoded {
-                fired: Fired::None,
-                addr: 0,
-                ip: u64::from(raw.spc),
-                access: Access::empty(),
-                resume: Resume::NOT_OURS,
-            },
+            None => Decoded::new(Fired::None, Resume::NOT_OURS)
+                .addr(0)
+                .ip(u64::from(raw.spc))
+                .access(Access::empty()),
         }
     }
 }
