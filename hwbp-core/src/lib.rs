@@ -129,6 +129,7 @@ mod dispatch;
 pub mod error;
 mod handle;
 mod id;
+mod lists;
 mod manager;
 pub mod mock;
 pub mod region;
