@@ -86,7 +86,12 @@ pub(crate) fn insert(links: &mut [Link], list: &mut List, i: u16) {
     }
     if i < head {
         let tail = link(links, head).prev;
-        set(links, i, |l| *l = Link { prev: tail, next: head });
+        set(links, i, |l| {
+            *l = Link {
+                prev: tail,
+                next: head,
+            }
+        });
         set(links, head, |l| l.prev = i);
         *list = List(i);
         return;
@@ -116,7 +121,12 @@ pub(crate) fn push(links: &mut [Link], list: &mut List, i: u16) {
     };
     let tail = link(links, head).prev;
     set(links, tail, |l| l.next = i);
-    set(links, i, |l| *l = Link { prev: tail, next: NIL });
+    set(links, i, |l| {
+        *l = Link {
+            prev: tail,
+            next: NIL,
+        }
+    });
     set(links, head, |l| l.prev = i);
 }
 
@@ -462,7 +472,10 @@ mod tests {
     #[test]
     fn free_set_hands_out_the_lowest_index() {
         let mut f = FreeSet::<6>::NEW;
-        assert_eq!((f.pop(), f.pop(), f.pop(), f.pop()), (Some(0), Some(1), Some(2), Some(3)));
+        assert_eq!(
+            (f.pop(), f.pop(), f.pop(), f.pop()),
+            (Some(0), Some(1), Some(2), Some(3))
+        );
         f.push(2);
         f.push(0);
         assert_eq!(f.lowest(), Some(0));
@@ -478,7 +491,9 @@ mod tests {
         let mut model = std::collections::BTreeMap::new();
         let mut x = 12345u64;
         for step in 0..5000u32 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let k = TaskId((x >> 33) % 13);
             if (x >> 20) % 3 == 0 {
                 m.remove(k);

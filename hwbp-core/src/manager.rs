@@ -620,7 +620,11 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             st.set_task(c, None);
             if st.online_end == cpu + 1 {
                 // Hotplug only: find the highest CPU still online.
-                st.online_end = st.cpus.iter().rposition(|cs| cs.online).map_or(0, |n| n as u16 + 1);
+                st.online_end = st
+                    .cpus
+                    .iter()
+                    .rposition(|cs| cs.online)
+                    .map_or(0, |n| n as u16 + 1);
             }
             Ok(())
         })

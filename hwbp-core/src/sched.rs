@@ -410,14 +410,28 @@ mod tests {
         let counts = SlotCounts::Shared(4);
         let pinned = cands(&[(0, 0, 2)]);
         let flex = cands(&[(1, 0, 1), (2, 0, 1), (3, 0, 1)]);
-        let p = plan(counts, [0, 0], pinned.iter().copied(), flex.iter().copied(), 0, &EMPTY_ASSIGN);
+        let p = plan(
+            counts,
+            [0, 0],
+            pinned.iter().copied(),
+            flex.iter().copied(),
+            0,
+            &EMPTY_ASSIGN,
+        );
         assert!(p.starved);
         let occ = occupants(&p.assign, 0);
         assert_eq!(
             &occ[..4],
             &[Some((0, 0)), Some((0, 1)), Some((1, 0)), Some((2, 0))]
         );
-        let q = plan(counts, [0, 0], pinned.iter().copied(), flex.iter().copied(), 1, &p.assign);
+        let q = plan(
+            counts,
+            [0, 0],
+            pinned.iter().copied(),
+            flex.iter().copied(),
+            1,
+            &p.assign,
+        );
         let occ = occupants(&q.assign, 0);
         // Event 2 stays in slot 3; event 3 takes the slot event 1 left.
         assert_eq!(
@@ -431,7 +445,14 @@ mod tests {
         let counts = SlotCounts::Separate { inst: 2, data: 4 };
         let pinned = cands(&[(0, 1, 2)]);
         let flex = cands(&[(1, 1, 1), (2, 0, 1)]);
-        let p = plan(counts, [1, 2], pinned.iter().copied(), flex.iter().copied(), 0, &EMPTY_ASSIGN);
+        let p = plan(
+            counts,
+            [1, 2],
+            pinned.iter().copied(),
+            flex.iter().copied(),
+            0,
+            &EMPTY_ASSIGN,
+        );
         assert_eq!(&p.assign[1][..4], &[Some((0, 0)), Some((0, 1)), None, None]);
         assert_eq!(&p.assign[0][..2], &[Some((2, 0)), None]);
         assert!(p.starved);
@@ -442,8 +463,22 @@ mod tests {
         let counts = SlotCounts::Shared(4);
         let pinned = cands(&[(5, 0, 1), (9, 0, 2)]);
         let flex: Vec<Candidate, 16> = Vec::new();
-        let a = plan(counts, [0, 0], pinned.iter().copied(), flex.iter().copied(), 0, &EMPTY_ASSIGN);
-        let b = plan(counts, [0, 0], pinned.iter().copied(), flex.iter().copied(), 7, &a.assign);
+        let a = plan(
+            counts,
+            [0, 0],
+            pinned.iter().copied(),
+            flex.iter().copied(),
+            0,
+            &EMPTY_ASSIGN,
+        );
+        let b = plan(
+            counts,
+            [0, 0],
+            pinned.iter().copied(),
+            flex.iter().copied(),
+            7,
+            &a.assign,
+        );
         assert_eq!(a.assign, b.assign);
         assert!(!b.starved);
     }
