@@ -5,7 +5,7 @@
 //! maps, free set, CPU sets) hold at shapes far from the small one the main
 //! property explores.
 //!
-//! Case count: `PROPTEST_CASES / 16` (at least 4): each case is long and
+//! Case count: `PROPTEST_CASES / 16` (4 to 32): each case is long and
 //! checks every CPU after every step.
 
 #![allow(dead_code)]
@@ -36,7 +36,7 @@ fn cases() -> u32 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(64);
-    (n / 16).max(4)
+    (n / 16).clamp(4, 32)
 }
 
 #[test]
