@@ -692,7 +692,11 @@ fn a_switch_writes_only_the_registers_that_change() {
     // but for the last.
     for t in [1u64, 2] {
         for k in 0..4u64 {
-            let addr = if k == 3 { 0x3000 + 8 * t } else { 0x2000 + 8 * k };
+            let addr = if k == 3 {
+                0x3000 + 8 * t
+            } else {
+                0x2000 + 8 * k
+            };
             reg(&hw, w(addr, 8).target(task(t))).unwrap();
         }
     }
