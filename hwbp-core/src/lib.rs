@@ -61,7 +61,8 @@
 //! | `manager.rs` | the [`Manager`] struct, its locked state, and the lifecycle API (init, hotplug, register … unregister, fork / exit, reservations, quiescence, queries); [`CpuSet`], [`Registered`], [`Reservation`] |
 //! | `handle.rs` | [`Handle`]: storage index, 64-bit generation, manager identity |
 //! | `id.rs` | the identity counter for managers and constraint tables |
-//! | `storage.rs` | event storage: entries, the free hint, retiring and reclaim ("hide now, reclaim later"), handle lookup |
+//! | `storage.rs` | event storage: entries, the lowest free entry, retiring and reclaim ("hide now, reclaim later"), handle lookup |
+//! | `lists.rs` | the index structures over storage: intrusive per-CPU / all-CPU / per-task event lists, the retiring list, the free set, the task maps |
 //! | `sched.rs` | scheduling: the slot plan and `reschedule`, [`Times`] accounting, with [`Manager::sched_in`] / [`Manager::sched_out`] / [`Manager::sync`] / [`Manager::rotate`] |
 //! | `dispatch.rs` | the exception path: [`Manager::handle_exception`], [`Sample`], [`Handler`], and the lock-free cells and slot maps it reads (loom-checked) |
 //! | [`table`] | the constraint table (what can always fit) |
@@ -81,6 +82,37 @@
 //! `storage`, `sched`, `dispatch` (and `mock`'s test helper), which need the
 //! manager's struct, its locked state and its small helpers (CPU index
 //! check, affected CPUs).
+//!
+//! ## What things cost
+//!
+//! Costs follow the breakpoints that exist, not the `CPUS` / `EVENTS` /
+//! `TASKS` capacities. Every live breakpoint sits in one list threaded
+//! through event storage: its CPU's (`Target::Cpu`), the all-CPU one, or its
+//! task's (found through a map keyed by [`TaskId`]), each split pinned /
+//! flexible and kept in storage order. So:
+//!
+//! * [`Manager::sched_in`], [`Manager::sync`], [`Manager::rotate`] walk only
+//!   the breakpoints that may run on that CPU in that context (the CPU's,
+//!   the all-CPU ones, the running task's); [`Manager::sched_out`] and
+//!   [`Manager::handle_exception`] cost O(slots). Planning streams those
+//!   lists (flexible rotation starts at the CPU's cursor in the eligible
+//!   flexible ones): at most `2 × MAX_SLOTS` breakpoints are ever selected,
+//!   and nothing on the stack grows with a capacity. An unchanged image
+//!   writes no register; otherwise the backend writes only what changed.
+//! * [`Manager::fork`] walks the parent's breakpoints (reserve each copy,
+//!   give the reservations back on a refusal, then store the copies);
+//!   [`Manager::exit`] walks the task's.
+//! * Registering takes the lowest free entry in O(log `EVENTS`) plus its
+//!   place in its list (O(1) when it is the highest there, the usual case)
+//!   plus the constraint table's check; unregistering is O(1) plus the
+//!   table; reclaiming walks only the entries still retiring.
+//! * The [`CpuSet`] a mutation returns is computed in O(1): a task's CPU is
+//!   kept up to date by `sched_in` / `sched_out`.
+//!
+//! Memory: per CPU, the scheduling state, the image and the slot map; per
+//! event, its entry, its cell and a few index words (including two map
+//! buckets per entry for the task heads). Nothing per event or per task
+//! grows with the CPU count.
 //!
 //! ## Example (runs on the host with the mock backend)
 //!
@@ -130,6 +162,7 @@ mod dispatch;
 pub mod error;
 mod handle;
 mod id;
+mod lists;
 mod manager;
 pub mod mock;
 pub mod region;

@@ -10,55 +10,132 @@ use core::cell::RefCell;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use critical_section::Mutex;
-use heapless::Vec;
 
 use crate::arch::{Arch, Image, Pool, SlotCounts};
 use crate::dispatch::{tag_of, CpuCounters, EventCell, Handler, SlotMap};
 use crate::handle::Handle;
+use crate::lists::{self, FreeSet, Link, List, Merge, TaskMap};
 use crate::sched::{CpuState, Times};
 use crate::storage::Event;
 use crate::table::ConstraintTable;
 use crate::{BpType, BreakpointAttr, Encoding, Error, Target, TaskId};
 
-/// A set of CPUs (at most 64) whose registers must be brought up to date by
-/// calling [`Manager::sync`] on each of them (in a kernel: an IPI).
+/// A set of CPUs whose registers must be brought up to date by calling
+/// [`Manager::sync`] on each of them (in a kernel: an IPI).
+///
+/// It stays a few bytes whatever the number of CPUs, because a change can
+/// only concern: no CPU, the one CPU a CPU-bound breakpoint names or a task
+/// runs on, two of those (a [`Manager::modify`] that moves a breakpoint),
+/// or every online CPU (an [`Target::AllCpus`] breakpoint). In the last case
+/// it names every CPU up to the highest online one: an offline CPU among
+/// them needs nothing ([`Manager::sync`] returns at once there), so walking
+/// the set is the work the change needs.
 #[must_use = "the CPUs in the set must be synced (Manager::sync) for the change to reach their registers"]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct CpuSet(u64);
+pub struct CpuSet(Cpus);
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Cpus {
+    #[default]
+    Empty,
+    One(u16),
+    /// Two distinct CPUs, lower first.
+    Two(u16, u16),
+    /// Every CPU below the bound (at least 1).
+    Below(u16),
+}
 
 impl CpuSet {
     /// The empty set.
-    pub const EMPTY: CpuSet = CpuSet(0);
+    pub const EMPTY: CpuSet = CpuSet(Cpus::Empty);
+
+    /// The set of one CPU.
+    pub const fn one(cpu: u16) -> CpuSet {
+        CpuSet(Cpus::One(cpu))
+    }
+
+    /// Every CPU numbered below `n` (empty when `n` is 0).
+    pub const fn below(n: u16) -> CpuSet {
+        if n == 0 {
+            CpuSet::EMPTY
+        } else {
+            CpuSet(Cpus::Below(n))
+        }
+    }
 
     /// Whether `cpu` is in the set.
     pub const fn contains(self, cpu: u16) -> bool {
-        cpu < 64 && self.0 & (1 << cpu) != 0
+        match self.0 {
+            Cpus::Empty => false,
+            Cpus::One(a) => a == cpu,
+            Cpus::Two(a, b) => a == cpu || b == cpu,
+            Cpus::Below(n) => cpu < n,
+        }
     }
 
     /// Whether the set is empty.
     pub const fn is_empty(self) -> bool {
-        self.0 == 0
+        matches!(self.0, Cpus::Empty)
     }
 
-    /// The raw bit mask (bit n = CPU n).
-    pub const fn bits(self) -> u64 {
-        self.0
+    /// How many CPUs the set names.
+    pub const fn len(self) -> usize {
+        match self.0 {
+            Cpus::Empty => 0,
+            Cpus::One(_) => 1,
+            Cpus::Two(..) => 2,
+            Cpus::Below(n) => n as usize,
+        }
     }
 
     /// The CPUs in ascending order.
     pub fn iter(self) -> impl Iterator<Item = u16> {
-        (0..64u16).filter(move |&c| self.contains(c))
+        let (pair, range) = match self.0 {
+            Cpus::Empty => ([None, None], 0..0),
+            Cpus::One(a) => ([Some(a), None], 0..0),
+            Cpus::Two(a, b) => ([Some(a), Some(b)], 0..0),
+            Cpus::Below(n) => ([None, None], 0..n),
+        };
+        pair.into_iter().flatten().chain(range)
     }
 
-    fn insert(&mut self, cpu: usize) {
-        if cpu < 64 {
-            self.0 |= 1 << cpu;
+    /// Both sets' CPUs, or (when that is more than two CPUs that are not
+    /// all CPUs up to some number) every CPU up to the highest of them.
+    pub const fn union(self, other: CpuSet) -> CpuSet {
+        const fn max(a: u16, b: u16) -> u16 {
+            if a > b {
+                a
+            } else {
+                b
+            }
         }
-    }
-
-    fn union(self, other: CpuSet) -> CpuSet {
-        CpuSet(self.0 | other.0)
+        const fn highest(s: Cpus) -> u16 {
+            match s {
+                Cpus::Empty => 0,
+                Cpus::One(a) => a,
+                Cpus::Two(_, b) => b,
+                Cpus::Below(n) => n - 1,
+            }
+        }
+        match (self.0, other.0) {
+            (Cpus::Empty, _) => other,
+            (_, Cpus::Empty) => self,
+            (Cpus::One(a), Cpus::One(b)) if a == b => self,
+            (Cpus::One(a), Cpus::One(b)) if a < b => CpuSet(Cpus::Two(a, b)),
+            (Cpus::One(a), Cpus::One(b)) => CpuSet(Cpus::Two(b, a)),
+            (Cpus::Two(a, b), Cpus::One(c)) | (Cpus::One(c), Cpus::Two(a, b))
+                if c == a || c == b =>
+            {
+                CpuSet(Cpus::Two(a, b))
+            }
+            (Cpus::Two(a, b), Cpus::Two(c, d)) if a == c && b == d => self,
+            (x, y) => {
+                let top = max(highest(x), highest(y));
+                CpuSet(Cpus::Below(top.saturating_add(1)))
+            }
+        }
     }
 }
 
@@ -88,29 +165,216 @@ pub struct Reservation {
 
 pub(crate) struct State<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize> {
     pub(crate) events: [Option<Event<S>>; EVENTS],
-    /// Every index below this one is occupied, so the lowest free index is
-    /// found from here (registering N breakpoints in a row costs O(N), not
-    /// O(N²)).
-    pub(crate) free_hint: usize,
+    /// Each entry's place in its list: a live event's target list, or the
+    /// retiring list (see [`crate::lists`]).
+    pub(crate) links: [Link; EVENTS],
+    /// Reusable entries (free and not retiring), lowest first.
+    pub(crate) free: FreeSet<EVENTS>,
     /// Occupied entries of `events`.
     pub(crate) used: usize,
     /// Free entries whose cell was hidden but may still have a delivery in
     /// flight on another CPU: not reusable until the cell is seen idle.
     pub(crate) retiring: [bool; EVENTS],
+    /// The entries of `retiring` that are set, as a list.
+    pub(crate) retiring_list: List,
     /// How many entries of `retiring` are set.
     pub(crate) retiring_n: usize,
     /// Per entry, the generation of its current (or, when free, next)
     /// occupant; see [`Handle`].
     pub(crate) generations: [u64; EVENTS],
     pub(crate) cpus: [CpuState<S>; CPUS],
+    /// Per CPU, its `Target::Cpu` events: `[pinned, flexible]`.
+    pub(crate) cpu_lists: [[List; 2]; CPUS],
+    /// The `Target::AllCpus` events: `[pinned, flexible]`.
+    pub(crate) all_lists: [List; 2],
+    /// Per task with events, its events: `[pinned, flexible]`. At most
+    /// `EVENTS` tasks have events, so it is never full.
+    pub(crate) task_lists: TaskMap<[List; 2], EVENTS>,
+    /// Per task running on some CPU, where (at most `CPUS` of them).
+    pub(crate) running: TaskMap<Running, CPUS>,
+    /// One more than the highest online CPU (0: none online).
+    pub(crate) online_end: u16,
+}
+
+/// Where a task runs: `n` CPUs have it as their task; `cpu` is the one
+/// while it never ran on two at once since it last ran nowhere.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Running {
+    pub(crate) cpu: u16,
+    pub(crate) n: u16,
+    pub(crate) several: bool,
+}
+
+impl Running {
+    const NONE: Running = Running {
+        cpu: 0,
+        n: 0,
+        several: false,
+    };
+}
+
+impl<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize> State<S, CPUS, EVENTS, TASKS> {
+    #[cfg(not(loom))]
+    const NEW: Self = State {
+        events: [const { None }; EVENTS],
+        links: [Link::NONE; EVENTS],
+        free: FreeSet::NEW,
+        used: 0,
+        retiring: [false; EVENTS],
+        retiring_list: List::EMPTY,
+        retiring_n: 0,
+        generations: [1; EVENTS],
+        cpus: [const { CpuState::OFFLINE }; CPUS],
+        cpu_lists: [[List::EMPTY; 2]; CPUS],
+        all_lists: [List::EMPTY; 2],
+        task_lists: TaskMap::new([List::EMPTY; 2]),
+        running: TaskMap::new(Running::NONE),
+        online_end: 0,
+    };
+
+    #[cfg(loom)]
+    fn new() -> Self {
+        State {
+            events: core::array::from_fn(|_| None),
+            links: [Link::NONE; EVENTS],
+            free: FreeSet::NEW,
+            used: 0,
+            retiring: [false; EVENTS],
+            retiring_list: List::EMPTY,
+            retiring_n: 0,
+            generations: [1; EVENTS],
+            cpus: core::array::from_fn(|_| CpuState::OFFLINE),
+            cpu_lists: [[List::EMPTY; 2]; CPUS],
+            all_lists: [List::EMPTY; 2],
+            task_lists: TaskMap::new([List::EMPTY; 2]),
+            running: TaskMap::new(Running::NONE),
+            online_end: 0,
+        }
+    }
+
+    /// The list event `i` with `target` and `pinned` belongs in, inserting
+    /// a task's (empty) entry if `create`.
+    fn list_of<'a>(
+        cpu_lists: &'a mut [[List; 2]; CPUS],
+        all_lists: &'a mut [List; 2],
+        task_lists: &'a mut TaskMap<[List; 2], EVENTS>,
+        target: Target,
+        pinned: bool,
+        create: bool,
+    ) -> Option<&'a mut List> {
+        let lists = match target {
+            Target::Cpu(c) => cpu_lists.get_mut(usize::from(c))?,
+            Target::AllCpus => all_lists,
+            Target::Task { task, .. } if create => {
+                task_lists.get_or_insert(task, [List::EMPTY; 2])?
+            }
+            Target::Task { task, .. } => task_lists.get_mut(task)?,
+        };
+        lists.get_mut(usize::from(!pinned))
+    }
+
+    /// Put live event `i` in the list of its target.
+    pub(crate) fn link(&mut self, i: usize) {
+        let Some(ev) = self.events.get(i).and_then(Option::as_ref) else {
+            return;
+        };
+        let (target, pinned) = (ev.attr.target, ev.attr.pinned);
+        let list = Self::list_of(
+            &mut self.cpu_lists,
+            &mut self.all_lists,
+            &mut self.task_lists,
+            target,
+            pinned,
+            true,
+        );
+        // (Never `None`: a task map entry per task with events fits.)
+        if let Some(list) = list {
+            lists::insert(&mut self.links, list, i as u16);
+        }
+    }
+
+    /// Take live event `i` out of the list of its target.
+    pub(crate) fn unlink(&mut self, i: usize) {
+        let Some(ev) = self.events.get(i).and_then(Option::as_ref) else {
+            return;
+        };
+        let (target, pinned) = (ev.attr.target, ev.attr.pinned);
+        if let Some(list) = Self::list_of(
+            &mut self.cpu_lists,
+            &mut self.all_lists,
+            &mut self.task_lists,
+            target,
+            pinned,
+            false,
+        ) {
+            lists::remove(&mut self.links, list, i as u16);
+        }
+        if let Target::Task { task, .. } = target {
+            if self
+                .task_lists
+                .get(task)
+                .is_some_and(|l| l.iter().all(|l| l.is_empty()))
+            {
+                self.task_lists.remove(task);
+            }
+        }
+    }
+
+    /// A task's lists (empty ones when it has no events).
+    pub(crate) fn task_lists(&self, task: Option<TaskId>) -> [List; 2] {
+        task.and_then(|t| self.task_lists.get(t).copied())
+            .unwrap_or([List::EMPTY; 2])
+    }
+
+    /// Make `task` the task of CPU `c`, keeping `running` in step.
+    pub(crate) fn set_task(&mut self, c: usize, task: Option<TaskId>) {
+        let Some(cs) = self.cpus.get_mut(c) else {
+            return;
+        };
+        let old = core::mem::replace(&mut cs.task, task);
+        if old == task {
+            return;
+        }
+        if let Some(t) = old {
+            let gone = self.running.get_mut(t).is_some_and(|r| {
+                r.n = r.n.saturating_sub(1);
+                r.n == 0
+            });
+            if gone {
+                self.running.remove(t);
+            }
+        }
+        if let Some(t) = task {
+            // (Never `None`: a CPU runs one task at a time.)
+            if let Some(r) = self.running.get_or_insert(t, Running::NONE) {
+                r.several |= r.n > 0;
+                r.n += 1;
+                r.cpu = c as u16;
+            }
+        }
+    }
+
+    /// Every online CPU, as a set (up to the highest online one).
+    pub(crate) fn all_online(&self) -> CpuSet {
+        CpuSet::below(self.online_end)
+    }
+
+    fn online(&self, cpu: u16) -> CpuSet {
+        if self.cpus.get(usize::from(cpu)).is_some_and(|cs| cs.online) {
+            CpuSet::one(cpu)
+        } else {
+            CpuSet::EMPTY
+        }
+    }
 }
 
 /// The hardware breakpoint manager.
 ///
 /// * `A`: the CPU family's backend.
 /// * `H`: receives samples.
-/// * `CPUS`: maximum CPUs (1 to 64; default 1), `EVENTS`: maximum
-///   breakpoints (1 to 65535; default 64), `TASKS`: maximum tasks holding
+/// * `CPUS`: maximum CPUs (1 to 65535, as CPU numbers are `u16`; default
+///   1), `EVENTS`: maximum breakpoints (1 to 65535: storage indices are
+///   `u16`; default 64), `TASKS`: maximum tasks holding
 ///   pinned breakpoints at once (a power of two; default 64).
 ///
 /// The backend's per-CPU state ([`Arch::CpuState`]) is kept here, one per
@@ -145,7 +409,11 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     Manager<A, H, CPUS, EVENTS, TASKS>
 {
     const SHAPE_OK: () = {
-        assert!(CPUS >= 1 && CPUS <= 64, "CPUS must be 1..=64");
+        // CPU numbers are `u16`, and so is the CPU count `init` takes.
+        assert!(
+            CPUS >= 1 && CPUS <= u16::MAX as usize,
+            "CPUS must be 1..=65535"
+        );
         assert!(
             EVENTS >= 1 && EVENTS <= u16::MAX as usize,
             "EVENTS must be 1..=65535"
@@ -165,15 +433,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             arch,
             backend_cpus: [const { A::CPU_STATE_INIT }; CPUS],
             handler,
-            state: Mutex::new(RefCell::new(State {
-                events: [const { None }; EVENTS],
-                free_hint: 0,
-                used: 0,
-                retiring: [false; EVENTS],
-                retiring_n: 0,
-                generations: [1; EVENTS],
-                cpus: [const { CpuState::OFFLINE }; CPUS],
-            })),
+            state: Mutex::new(RefCell::new(State::NEW)),
             table: Mutex::new(RefCell::new(None)),
             id: AtomicU32::new(0),
             cells: [const { EventCell::new() }; EVENTS],
@@ -191,15 +451,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             arch,
             backend_cpus: [const { A::CPU_STATE_INIT }; CPUS],
             handler,
-            state: Mutex::new(RefCell::new(State {
-                events: [const { None }; EVENTS],
-                free_hint: 0,
-                used: 0,
-                retiring: [false; EVENTS],
-                retiring_n: 0,
-                generations: [1; EVENTS],
-                cpus: [const { CpuState::OFFLINE }; CPUS],
-            })),
+            state: Mutex::new(RefCell::new(State::new())),
             table: Mutex::new(RefCell::new(None)),
             id: AtomicU32::new(0),
             cells: core::array::from_fn(|_| EventCell::new()),
@@ -282,6 +534,8 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 *cpu = CpuState::OFFLINE;
                 cpu.installed = Image::empty(counts);
             }
+            st.running.clear();
+            st.online_end = 0;
             for map in &self.maps {
                 map.set_reserved(0, 0);
                 map.set_reserved(1, 0);
@@ -327,11 +581,14 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             } else {
                 (None, 0)
             };
+            st.set_task(c, task);
+            let cs = st.cpus.get_mut(c).ok_or(Error::CpuOutOfRange { cpu })?;
             *cs = CpuState::OFFLINE;
             cs.installed = Image::empty(table.counts());
             cs.online = true;
             cs.task = task;
             cs.cursor = cursor;
+            st.online_end = st.online_end.max(cpu + 1);
             self.reschedule(st, table, c);
             Ok(())
         })
@@ -349,6 +606,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 return Ok(());
             }
             self.clear_map(c);
+            let old_task = cs.task;
             let empty = Image::empty(counts);
             if cs.installed != empty {
                 if let Some(bs) = self.backend_cpus.get(c) {
@@ -357,6 +615,17 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             }
             *cs = CpuState::OFFLINE;
             cs.installed = empty;
+            // (CpuState::OFFLINE has no task: tell `running`.)
+            cs.task = old_task;
+            st.set_task(c, None);
+            if st.online_end == cpu + 1 {
+                // Hotplug only: find the highest CPU still online.
+                st.online_end = st
+                    .cpus
+                    .iter()
+                    .rposition(|cs| cs.online)
+                    .map_or(0, |n| n as u16 + 1);
+            }
             Ok(())
         })
     }
@@ -401,7 +670,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     pub fn register(&self, attr: &BreakpointAttr) -> Result<Registered, Error> {
         self.with_table(|st, table| {
             let (enc, pool) = self.encode(table, attr)?;
-            let index = self.free_index(st).ok_or(Error::TooManyEvents)?;
+            self.free_index(st).ok_or(Error::TooManyEvents)?;
             let ev = Event {
                 attr: *attr,
                 enc,
@@ -410,7 +679,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 times: Times::default(),
             };
             table.take(&ev.demand())?;
-            let handle = self.install_event(st, index, ev);
+            let handle = self.install_event(st, ev).ok_or(Error::TooManyEvents)?;
             Ok(Registered {
                 handle,
                 sync: affected(st, attr.target),
@@ -540,42 +809,85 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             if let Some(cell) = self.cells.get(usize::from(h.index)) {
                 cell.update(attr.addr, attr.len, attr.access, attr.sample_period);
             }
-            let ev = self.lookup(st, h)?;
-            *ev = new;
+            let i = usize::from(h.index);
+            st.unlink(i);
+            *self.lookup(st, h)? = new;
+            st.link(i);
             Ok(affected(st, old.attr.target).union(affected(st, attr.target)))
         })
     }
 
     /// `parent` forked `child`: copy the parent's inheritable breakpoints to the
-    /// child, all of them or none.
+    /// child, all of them or none. Costs what the parent has: it walks the
+    /// parent's breakpoints (in storage order) to reserve each copy in the
+    /// constraint table, walks them again to give the reservations back if
+    /// one is refused, and otherwise once more to store the copies.
     pub fn fork(&self, parent: TaskId, child: TaskId) -> Result<CpuSet, Error> {
         self.with_table(|st, table| {
-            let mut copies: Vec<Event<A::Slot>, EVENTS> = Vec::new();
-            for ev in st.events.iter().flatten() {
-                if let Target::Task { task, cpu } = ev.attr.target {
-                    if task == parent && ev.attr.inherit {
-                        let mut e = ev.clone();
-                        e.attr.target = Target::Task { task: child, cpu };
-                        e.times = Times::default();
-                        copies.push(e).map_err(|_| Error::TooManyEvents)?;
-                    }
-                }
-            }
+            let from = Merge::new(&st.task_lists(Some(parent)));
+            // The copy of inheritable event `i`, as the table sees it.
+            let copy = |st: &State<A::Slot, CPUS, EVENTS, TASKS>, i: u16| {
+                let ev = st.events.get(usize::from(i))?.as_ref()?;
+                let Target::Task { cpu, .. } = ev.attr.target else {
+                    return None;
+                };
+                let target = Target::Task { task: child, cpu };
+                ev.attr.inherit.then(|| crate::table::Demand {
+                    target,
+                    ..ev.demand()
+                })
+            };
+            let n = from
+                .iter(&st.links)
+                .filter(|&i| copy(st, i).is_some())
+                .count();
             self.reclaim(st);
-            if copies.len() > EVENTS - st.used - st.retiring_n {
+            if n > EVENTS - st.used - st.retiring_n {
                 return Err(Error::TooManyEvents);
             }
-            for (n, e) in copies.iter().enumerate() {
-                if let Err(err) = table.take(&e.demand()) {
-                    for undo in copies.iter().take(n) {
-                        table.give_back(&undo.demand());
+            for i in from.iter(&st.links) {
+                let Some(d) = copy(st, i) else { continue };
+                if let Err(err) = table.take(&d) {
+                    for j in from.iter(&st.links).take_while(|&j| j != i) {
+                        if let Some(d) = copy(st, j) {
+                            table.give_back(&d);
+                        }
                     }
                     return Err(err);
                 }
             }
-            for e in copies {
-                let index = self.free_index(st).ok_or(Error::TooManyEvents)?;
-                self.install_event(st, index, e);
+            // The copies take the lowest free entries, in ascending order:
+            // gather them in lists of their own (each append O(1)), then
+            // move them to the child (the parent's lists, walked here, may
+            // be the child's).
+            let mut copies = [List::EMPTY; 2];
+            let mut walk = from;
+            while let Some(i) = walk.next(&st.links) {
+                let Some(ev) = st.events.get(usize::from(i)).and_then(Option::as_ref) else {
+                    continue;
+                };
+                let Target::Task { cpu, .. } = ev.attr.target else {
+                    continue;
+                };
+                if !ev.attr.inherit {
+                    continue;
+                }
+                let mut e = ev.clone();
+                e.attr.target = Target::Task { task: child, cpu };
+                e.times = Times::default();
+                let pinned = e.attr.pinned;
+                let Some(index) = self.store_event(st, e) else {
+                    break;
+                };
+                if let Some(list) = copies.get_mut(usize::from(!pinned)) {
+                    lists::insert(&mut st.links, list, index);
+                }
+            }
+            for mut list in copies {
+                while let Some(i) = list.first() {
+                    lists::remove(&mut st.links, &mut list, i);
+                    st.link(usize::from(i));
+                }
             }
             Ok(affected(
                 st,
@@ -593,18 +905,18 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     /// may call it, for its own task too. To know that their handlers have
     /// finished, use [`Manager::quiesced`] with their handles, or
     /// [`Manager::all_quiesced`] for copies made by [`Manager::fork`].
+    /// Costs what the task has: it walks only the task's breakpoints.
     pub fn exit(&self, task: TaskId) -> Result<CpuSet, Error> {
         self.with_table(|st, table| {
             let mut set = CpuSet::EMPTY;
-            for i in 0..EVENTS {
+            while let Some(i) = Merge::new(&st.task_lists(Some(task))).next(&st.links) {
+                let i = usize::from(i);
                 let Some(ev) = st.events.get(i).and_then(Option::as_ref) else {
-                    continue;
+                    break;
                 };
-                if ev.attr.task() == Some(task) {
-                    let (d, target) = (ev.demand(), ev.attr.target);
-                    table.give_back(&d);
-                    set = set.union(self.free_event(st, i, target));
-                }
+                let (d, target) = (ev.demand(), ev.attr.target);
+                table.give_back(&d);
+                set = set.union(self.free_event(st, i, target));
             }
             Ok(set)
         })
@@ -771,26 +1083,22 @@ pub(crate) fn cpu_index<const CPUS: usize, const TASKS: usize>(
     }
 }
 
-/// Online CPUs whose registers may change because of a breakpoint on `target`.
+/// Online CPUs whose registers may change because of a breakpoint on
+/// `target`: O(1), whatever the number of CPUs (a task runs on one CPU at a
+/// time; if the embedder ran it on several at once, every online CPU).
 pub(crate) fn affected<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize>(
     st: &State<S, CPUS, EVENTS, TASKS>,
     target: Target,
 ) -> CpuSet {
-    let mut set = CpuSet::EMPTY;
-    for (c, cs) in st.cpus.iter().enumerate() {
-        if !cs.online {
-            continue;
-        }
-        let hit = match target {
-            Target::Cpu(n) => usize::from(n) == c,
-            Target::AllCpus => true,
-            Target::Task { task, cpu } => {
-                cs.task == Some(task) && cpu.is_none_or(|n| usize::from(n) == c)
-            }
-        };
-        if hit {
-            set.insert(c);
-        }
+    match target {
+        Target::Cpu(n) => st.online(n),
+        Target::AllCpus => st.all_online(),
+        Target::Task { task, cpu } => match (st.running.get(task), cpu) {
+            (None, _) => CpuSet::EMPTY,
+            (Some(r), Some(n)) if r.several || r.cpu == n => st.online(n),
+            (Some(_), Some(_)) => CpuSet::EMPTY,
+            (Some(r), None) if r.several => st.all_online(),
+            (Some(r), None) => st.online(r.cpu),
+        },
     }
-    set
 }

@@ -23,7 +23,7 @@ use crate::region::Pieces;
 use crate::{Access, BpType, BreakpointAttr, Error, Handler, Manager};
 
 /// CPUs the mock's register file covers.
-pub const MOCK_CPUS: usize = 8;
+pub const MOCK_CPUS: usize = 128;
 
 /// Register writes remembered in the log (older ones are counted, not kept).
 pub const MOCK_LOG: usize = 256;

@@ -17,7 +17,9 @@
 
 use crate::arch::{Arch, Pool, SlotCounts, MAX_SLOTS};
 use crate::dispatch::{tag_of, Handler};
+use crate::lists::{List, Merge, MergeIter};
 use crate::manager::{cpu_index, Manager, State};
+use crate::storage::Event;
 use crate::table::ConstraintTable;
 use crate::{Error, Image, TaskId};
 use heapless::Vec;
@@ -82,17 +84,22 @@ pub(crate) struct Plan {
     pub(crate) starved: bool,
 }
 
+/// At most this many events can be selected on one CPU: each takes at
+/// least one of at most [`MAX_SLOTS`] slots in each of the two pools.
+const MAX_SELECTED: usize = 2 * MAX_SLOTS;
+
 /// Decide the slot assignment of one CPU.
 ///
-/// `pinned` must list CPU-bound pinned events before task pinned ones; the
+/// `pinned` must yield CPU-bound pinned events before task pinned ones; the
 /// constraint table guarantees they all fit, but the planner does not rely on it
-/// (an event that does not fit is simply left off). `flexible` is in a stable
-/// order; selection starts at `cursor % flexible.len()`.
-pub(crate) fn plan<const N: usize>(
+/// (an event that does not fit is simply left off). `flexible` yields in a
+/// stable order; selection starts at `cursor % n` for the `n` it yields.
+/// Both are streamed: nothing here grows with the number of candidates.
+pub(crate) fn plan(
     counts: SlotCounts,
     reserved: [u8; 2],
-    pinned: &Vec<Candidate, N>,
-    flexible: &Vec<Candidate, N>,
+    pinned: impl Iterator<Item = Candidate>,
+    flexible: impl Iterator<Item = Candidate> + Clone,
     cursor: u32,
     old: &Assign,
 ) -> Plan {
@@ -102,12 +109,12 @@ pub(crate) fn plan<const N: usize>(
         *u = usize::from(slots.saturating_sub(reserved[p])).min(MAX_SLOTS);
     }
     let mut free = usable;
-    let mut selected: Vec<Candidate, N> = Vec::new();
+    let mut selected: Vec<Candidate, MAX_SELECTED> = Vec::new();
     let mut take = |c: &Candidate, free: &mut [usize; 2]| -> bool {
         let p = c.pool.index().min(1);
-        if usize::from(c.weight) <= free[p] {
+        if c.weight > 0 && usize::from(c.weight) <= free[p] {
             free[p] -= usize::from(c.weight);
-            // Capacity N is the number of event cells: cannot overflow.
+            // At most MAX_SELECTED weights of 1 or more fit: cannot overflow.
             let _ = selected.push(*c);
             true
         } else {
@@ -115,17 +122,21 @@ pub(crate) fn plan<const N: usize>(
         }
     };
     for c in pinned {
-        take(c, &mut free);
+        take(&c, &mut free);
     }
     let mut starved = false;
-    let n = flexible.len();
+    let n = flexible.clone().count();
     if n > 0 {
         let start = cursor as usize % n;
-        for k in 0..n {
-            if let Some(c) = flexible.get((start + k) % n) {
-                if !take(c, &mut free) {
-                    starved = true;
-                }
+        let order = flexible.clone().skip(start).chain(flexible.take(start));
+        for (k, c) in order.enumerate() {
+            if free == [0, 0] {
+                // Every slot is taken and `n - k` events remain.
+                starved |= k < n;
+                break;
+            }
+            if !take(&c, &mut free) {
+                starved = true;
             }
         }
     }
@@ -158,6 +169,40 @@ pub(crate) fn plan<const N: usize>(
     Plan { assign, starved }
 }
 
+/// The eligible events of some lists, as candidates, in storage order.
+struct Candidates<'a, S> {
+    events: &'a [Option<Event<S>>],
+    walk: MergeIter<'a>,
+    cpu: u16,
+    task: Option<TaskId>,
+}
+
+impl<S> Clone for Candidates<'_, S> {
+    fn clone(&self) -> Self {
+        Candidates { ..*self }
+    }
+}
+
+impl<S> Iterator for Candidates<'_, S> {
+    type Item = Candidate;
+
+    fn next(&mut self) -> Option<Candidate> {
+        loop {
+            let i = self.walk.next()?;
+            let Some(ev) = self.events.get(usize::from(i)).and_then(Option::as_ref) else {
+                continue;
+            };
+            if ev.eligible(self.cpu, self.task) {
+                return Some(Candidate {
+                    index: i,
+                    pool: ev.pool,
+                    weight: ev.enc.weight(),
+                });
+            }
+        }
+    }
+}
+
 impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: usize>
     Manager<A, H, CPUS, EVENTS, TASKS>
 {
@@ -167,9 +212,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     pub fn sched_out(&self, cpu: u16) -> Result<(), Error> {
         self.with_table(|st, table| {
             let c = cpu_index(table, cpu)?;
-            if let Some(cs) = st.cpus.get_mut(c) {
-                cs.task = None;
-            }
+            st.set_task(c, None);
             Ok(())
         })
     }
@@ -180,9 +223,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     pub fn sched_in(&self, cpu: u16, task: Option<TaskId>) -> Result<(), Error> {
         self.with_table(|st, table| {
             let c = cpu_index(table, cpu)?;
-            if let Some(cs) = st.cpus.get_mut(c) {
-                cs.task = task;
-            }
+            st.set_task(c, task);
             self.reschedule(st, table, c);
             Ok(())
         })
@@ -208,18 +249,22 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 Some(cs) if cs.online => (cs.task, cs.assign),
                 _ => return Ok(()),
             };
-            for (i, slot) in st.events.iter_mut().enumerate() {
-                let Some(ev) = slot.as_mut() else { continue };
+            // Only the events that may run here: this CPU's, the all-CPU
+            // ones and the running task's.
+            let [cp, cf] = st.cpu_lists.get(c).copied().unwrap_or([List::EMPTY; 2]);
+            let [ap, af] = st.all_lists;
+            let [tp, tf] = st.task_lists(task);
+            let mut walk = Merge::new(&[cp, ap, tp]);
+            let mut flexible = Merge::new(&[cf, af, tf]);
+            while let Some(i) = walk.next(&st.links).or_else(|| flexible.next(&st.links)) {
+                let Some(ev) = st.events.get_mut(usize::from(i)).and_then(Option::as_mut) else {
+                    continue;
+                };
                 if !ev.eligible(cpu, task) {
                     continue;
                 }
                 ev.times.enabled += 1;
-                if assign
-                    .iter()
-                    .flatten()
-                    .flatten()
-                    .any(|&(idx, _)| usize::from(idx) == i)
-                {
+                if assign.iter().flatten().flatten().any(|&(idx, _)| idx == i) {
                     ev.times.running += 1;
                 }
             }
@@ -250,34 +295,28 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             return false;
         }
         let task = cs.task;
-        let mut pinned: Vec<Candidate, EVENTS> = Vec::new();
-        let mut flexible: Vec<Candidate, EVENTS> = Vec::new();
         // CPU-bound pinned first, then task pinned (both always fit by the
-        // table's promise), then flexible.
-        for pass in 0..3 {
-            for (i, ev) in st.events.iter().enumerate() {
-                let Some(ev) = ev.as_ref().filter(|e| e.eligible(cpu, task)) else {
-                    continue;
-                };
-                let is_task = ev.attr.task().is_some();
-                let want = match pass {
-                    0 => ev.attr.pinned && !is_task,
-                    1 => ev.attr.pinned && is_task,
-                    _ => !ev.attr.pinned,
-                };
-                if want {
-                    let cand = Candidate {
-                        index: i as u16,
-                        pool: ev.pool,
-                        weight: ev.enc.weight(),
-                    };
-                    let list = if pass < 2 { &mut pinned } else { &mut flexible };
-                    let _ = list.push(cand);
-                }
-            }
-        }
+        // table's promise), then flexible; each in storage order, streamed
+        // from the lists of what may run here.
+        let [cp, cf] = st.cpu_lists.get(c).copied().unwrap_or([List::EMPTY; 2]);
+        let [ap, af] = st.all_lists;
+        let [tp, tf] = st.task_lists(task);
+        let stream = |lists: &[List]| Candidates {
+            events: &st.events,
+            walk: Merge::new(lists).iter(&st.links),
+            cpu,
+            task,
+        };
+        let pinned = stream(&[cp, ap]).chain(stream(&[tp]));
         let reserved = [table.reserved(cpu, Pool(0)), table.reserved(cpu, Pool(1))];
-        let plan = plan(counts, reserved, &pinned, &flexible, cs.cursor, &cs.assign);
+        let plan = plan(
+            counts,
+            reserved,
+            pinned,
+            stream(&[cf, af, tf]),
+            cs.cursor,
+            &cs.assign,
+        );
 
         let mut desired = Image::empty(counts);
         for (p, row) in plan.assign.iter().enumerate() {
@@ -371,14 +410,28 @@ mod tests {
         let counts = SlotCounts::Shared(4);
         let pinned = cands(&[(0, 0, 2)]);
         let flex = cands(&[(1, 0, 1), (2, 0, 1), (3, 0, 1)]);
-        let p = plan(counts, [0, 0], &pinned, &flex, 0, &EMPTY_ASSIGN);
+        let p = plan(
+            counts,
+            [0, 0],
+            pinned.iter().copied(),
+            flex.iter().copied(),
+            0,
+            &EMPTY_ASSIGN,
+        );
         assert!(p.starved);
         let occ = occupants(&p.assign, 0);
         assert_eq!(
             &occ[..4],
             &[Some((0, 0)), Some((0, 1)), Some((1, 0)), Some((2, 0))]
         );
-        let q = plan(counts, [0, 0], &pinned, &flex, 1, &p.assign);
+        let q = plan(
+            counts,
+            [0, 0],
+            pinned.iter().copied(),
+            flex.iter().copied(),
+            1,
+            &p.assign,
+        );
         let occ = occupants(&q.assign, 0);
         // Event 2 stays in slot 3; event 3 takes the slot event 1 left.
         assert_eq!(
@@ -392,7 +445,14 @@ mod tests {
         let counts = SlotCounts::Separate { inst: 2, data: 4 };
         let pinned = cands(&[(0, 1, 2)]);
         let flex = cands(&[(1, 1, 1), (2, 0, 1)]);
-        let p = plan(counts, [1, 2], &pinned, &flex, 0, &EMPTY_ASSIGN);
+        let p = plan(
+            counts,
+            [1, 2],
+            pinned.iter().copied(),
+            flex.iter().copied(),
+            0,
+            &EMPTY_ASSIGN,
+        );
         assert_eq!(&p.assign[1][..4], &[Some((0, 0)), Some((0, 1)), None, None]);
         assert_eq!(&p.assign[0][..2], &[Some((2, 0)), None]);
         assert!(p.starved);
@@ -402,9 +462,23 @@ mod tests {
     fn unchanged_inputs_keep_the_assignment() {
         let counts = SlotCounts::Shared(4);
         let pinned = cands(&[(5, 0, 1), (9, 0, 2)]);
-        let flex = Vec::new();
-        let a = plan(counts, [0, 0], &pinned, &flex, 0, &EMPTY_ASSIGN);
-        let b = plan(counts, [0, 0], &pinned, &flex, 7, &a.assign);
+        let flex: Vec<Candidate, 16> = Vec::new();
+        let a = plan(
+            counts,
+            [0, 0],
+            pinned.iter().copied(),
+            flex.iter().copied(),
+            0,
+            &EMPTY_ASSIGN,
+        );
+        let b = plan(
+            counts,
+            [0, 0],
+            pinned.iter().copied(),
+            flex.iter().copied(),
+            7,
+            &a.assign,
+        );
         assert_eq!(a.assign, b.assign);
         assert!(!b.starved);
     }

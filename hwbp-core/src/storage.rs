@@ -1,7 +1,9 @@
 //! Event storage: the manager's breakpoints by storage index, the lowest
-//! free index (the free hint), and "hide now, reclaim later": an
-//! unregistered entry stays *retiring* until no delivery is in flight, then
-//! it is reused with the next generation (see [`crate::Handle`]).
+//! free index, and "hide now, reclaim later": an unregistered entry stays
+//! *retiring* (in the retiring list) until no delivery is in flight, then it
+//! is reused with the next generation (see [`crate::Handle`]). Taking or
+//! freeing an entry costs O(log EVENTS) (the free set) plus the place in its
+//! target's list; reclaiming walks only the retiring entries.
 //!
 //! The storage itself is part of the manager's locked state
 //! ([`crate::manager`]); this module owns the rules for taking, freeing and
@@ -12,6 +14,7 @@ use core::sync::atomic::Ordering;
 use crate::arch::{Arch, Pool};
 use crate::dispatch::{next_generation, EventCell, Handler};
 use crate::handle::Handle;
+use crate::lists;
 use crate::manager::{affected, CpuSet, Manager, State};
 use crate::sched::Times;
 use crate::table::Demand;
@@ -50,17 +53,10 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     Manager<A, H, CPUS, EVENTS, TASKS>
 {
     /// The lowest reusable storage index (free, and not retiring with a
-    /// delivery still in flight). Entries below `free_hint` are occupied.
+    /// delivery still in flight), after reclaiming what can be.
     pub(crate) fn free_index(&self, st: &mut State<A::Slot, CPUS, EVENTS, TASKS>) -> Option<usize> {
-        for i in st.free_hint.min(EVENTS)..EVENTS {
-            if st.events.get(i).is_some_and(Option::is_some) {
-                continue;
-            }
-            if self.reclaimable(st, i) {
-                return Some(i);
-            }
-        }
-        None
+        self.reclaim(st);
+        st.free.lowest()
     }
 
     /// Whether free entry `i` may be reused now; a retiring entry whose cell
@@ -79,29 +75,31 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         if self.cells.get(i).is_some_and(EventCell::idle) {
             *r = false;
             st.retiring_n -= 1;
+            lists::remove(&mut st.links, &mut st.retiring_list, i as u16);
+            st.free.push(i);
             return true;
         }
         false
     }
 
-    /// Stop retiring every entry whose cell is idle.
+    /// Stop retiring every entry whose cell is idle (walks the retiring
+    /// entries only).
     pub(crate) fn reclaim(&self, st: &mut State<A::Slot, CPUS, EVENTS, TASKS>) {
-        if st.retiring_n == 0 {
-            return;
-        }
-        for i in 0..EVENTS {
-            if st.retiring.get(i) == Some(&true) {
-                self.reclaimable(st, i);
-            }
+        let mut at = st.retiring_list.first();
+        while let Some(i) = at {
+            at = lists::next(&st.links, i);
+            self.reclaimable(st, usize::from(i));
         }
     }
 
-    pub(crate) fn install_event(
+    /// Store `ev` in the lowest reusable entry and publish it to dispatch;
+    /// not yet in its target's list. `None` when storage is full.
+    pub(crate) fn store_event(
         &self,
         st: &mut State<A::Slot, CPUS, EVENTS, TASKS>,
-        index: usize,
         ev: Event<A::Slot>,
-    ) -> Handle {
+    ) -> Option<u16> {
+        let index = st.free.pop()?;
         let generation = st.generations.get(index).copied().unwrap_or(1);
         // (Generations start at 1 and skip tags of 0: see `next_generation`.)
         if let Some(cell) = self.cells.get(index) {
@@ -113,20 +111,28 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 ev.attr.sample_period,
             );
         }
-        if let Some(slot) = st.events.get_mut(index) {
-            if slot.is_none() {
-                st.used += 1;
-            }
-            *slot = Some(ev);
+        let slot = st.events.get_mut(index)?;
+        if slot.is_none() {
+            st.used += 1;
         }
-        while st.events.get(st.free_hint).is_some_and(Option::is_some) {
-            st.free_hint += 1;
-        }
-        Handle {
-            index: index as u16,
+        *slot = Some(ev);
+        Some(index as u16)
+    }
+
+    /// Store `ev` (as [`Self::store_event`]) and put it in its target's
+    /// list.
+    pub(crate) fn install_event(
+        &self,
+        st: &mut State<A::Slot, CPUS, EVENTS, TASKS>,
+        ev: Event<A::Slot>,
+    ) -> Option<Handle> {
+        let index = self.store_event(st, ev)?;
+        st.link(usize::from(index));
+        Some(Handle {
+            index,
             manager: self.id.load(Ordering::Relaxed),
-            generation,
-        }
+            generation: st.generations.get(usize::from(index)).copied().unwrap_or(1),
+        })
     }
 
     /// The live breakpoint `h` names: refused as stale when it was
@@ -157,14 +163,15 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         if let Some(cell) = self.cells.get(index) {
             cell.hide();
         }
+        st.unlink(index);
         if let Some(e) = st.events.get_mut(index) {
             if e.take().is_some() {
                 st.used -= 1;
-                st.free_hint = st.free_hint.min(index);
                 if let Some(r) = st.retiring.get_mut(index) {
                     if !*r {
                         *r = true;
                         st.retiring_n += 1;
+                        lists::push(&mut st.links, &mut st.retiring_list, index as u16);
                     }
                 }
             }

@@ -680,6 +680,43 @@ fn unchanged_switch_writes_no_register() {
     assert_eq!(hw.arch().log().last().unwrap().value, Default::default());
 }
 
+/// The install contract at a context switch (issue 14): no register write
+/// when the image does not change, one per register that does otherwise.
+#[test]
+fn a_switch_writes_only_the_registers_that_change() {
+    let hw = hw(MockConfig::X86_LIKE, 1);
+    // Two tasks with four pinned breakpoints each (every register), alike
+    // but for the last.
+    for t in [1u64, 2] {
+        for k in 0..4u64 {
+            let addr = if k == 3 {
+                0x3000 + 8 * t
+            } else {
+                0x2000 + 8 * k
+            };
+            reg(&hw, w(addr, 8).target(task(t))).unwrap();
+        }
+    }
+    hw.sched_in(0, Some(TaskId(1))).unwrap();
+    let writes = hw.arch().writes(0);
+    // The same context again, a tick, a sync: nothing written.
+    hw.sched_out(0).unwrap();
+    hw.sched_in(0, Some(TaskId(1))).unwrap();
+    hw.rotate(0).unwrap();
+    hw.sync(0).unwrap();
+    assert_eq!(hw.arch().writes(0), writes);
+    // Task 2 differs in one register: exactly that one is written.
+    hw.sched_out(0).unwrap();
+    hw.sched_in(0, Some(TaskId(2))).unwrap();
+    assert_eq!(hw.arch().writes(0), writes + 1);
+    let last = *hw.arch().log().last().unwrap();
+    assert_eq!((last.slot, last.value.addr), (3, 0x3010));
+    // And back: one write again.
+    hw.sched_out(0).unwrap();
+    hw.sched_in(0, Some(TaskId(1))).unwrap();
+    assert_eq!(hw.arch().writes(0), writes + 2);
+}
+
 #[test]
 fn save_and_restore_an_image() {
     let hw = hw(MockConfig::X86_LIKE, 1);

@@ -52,8 +52,8 @@ use core::cell::{Cell, RefCell};
 use critical_section::Mutex;
 use heapless::Vec;
 use hwbp_core::{
-    Access, Arch, BpType, BreakpointAttr, Handle, Handler, Image, Manager, Pool, Reservation,
-    Sample, Target, MAX_SLOTS,
+    Access, Arch, BpType, BreakpointAttr, CpuSet, Handle, Handler, Image, Manager, Pool,
+    Reservation, Sample, Target, MAX_SLOTS,
 };
 
 pub use gdbstub::target::ext::breakpoints::WatchKind;
@@ -176,8 +176,8 @@ struct Inner<S, const CPUS: usize, const N: usize> {
     target: Target,
     entries: Vec<Entry, N>,
     reserved: Option<Reserved<S, CPUS>>,
-    /// CPUs to sync (bit n: CPU n).
-    sync: u64,
+    /// CPUs to sync.
+    sync: CpuSet,
 }
 
 /// GDB's hardware breakpoints and watchpoints on an hwbp manager; up to
@@ -194,10 +194,6 @@ pub struct GdbBreakpoints<
 > {
     hw: &'m Manager<A, H, CPUS, EVENTS, TASKS>,
     inner: Mutex<RefCell<Inner<A::Slot, CPUS, N>>>,
-}
-
-fn mask_of(bits: u64) -> impl Iterator<Item = u16> {
-    (0..64u16).filter(move |&c| bits & (1 << c) != 0)
 }
 
 impl<
@@ -220,7 +216,7 @@ impl<
                 target: Target::AllCpus,
                 entries: Vec::new(),
                 reserved: None,
-                sync: 0,
+                sync: CpuSet::EMPTY,
             })),
         }
     }
@@ -334,12 +330,12 @@ impl<
                             }
                             _ => Err(e),
                         })?;
-                    i.sync |= r.sync.bits();
+                    i.sync = i.sync.union(r.sync);
                     Held::Registered(r.handle)
                 }
                 Placement::Reserved => {
                     let held = self.place(i, req)?;
-                    i.sync |= self.online_mask();
+                    i.sync = i.sync.union(Self::all_cpus());
                     held
                 }
             };
@@ -360,13 +356,10 @@ impl<
     }
 
     /// Every CPU the manager may have.
-    fn online_mask(&self) -> u64 {
-        let n = CPUS.min(64);
-        if n == 64 {
-            u64::MAX
-        } else {
-            (1u64 << n) - 1
-        }
+    /// Every CPU the manager can have (the reserved registers are written on
+    /// each; `sync` on an offline one returns at once).
+    fn all_cpus() -> CpuSet {
+        CpuSet::below(u16::try_from(CPUS).unwrap_or(u16::MAX))
     }
 
     /// Encode `req` as an hwbp request and place it in free reserved slots.
@@ -431,7 +424,7 @@ impl<
             match e.held {
                 Held::Registered(h) => {
                     let set = self.hw.unregister(h)?;
-                    i.sync |= set.bits();
+                    i.sync = i.sync.union(set);
                 }
                 Held::Reserved { pool, mask } => {
                     if let Some(res) = i.reserved.as_mut() {
@@ -441,7 +434,7 @@ impl<
                             }
                         }
                     }
-                    i.sync |= self.online_mask();
+                    i.sync = i.sync.union(Self::all_cpus());
                 }
             }
             i.entries.remove(at);
@@ -460,7 +453,8 @@ impl<
     /// [`GdbBreakpoints::sync`] (each on its own CPU) before the target
     /// resumes; the set is emptied.
     pub fn take_sync(&self) -> impl Iterator<Item = u16> {
-        mask_of(self.with(|i| core::mem::take(&mut i.sync)))
+        self.with(|i| core::mem::replace(&mut i.sync, CpuSet::EMPTY))
+            .iter()
     }
 
     /// Bring the calling CPU `cpu`'s registers up to date: the manager's
