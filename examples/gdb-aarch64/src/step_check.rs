@@ -46,7 +46,10 @@ pub fn on_debug(step: bool, r: Resume, frame: &mut Frame) -> bool {
         HANDED_ON.fetch_add(1, Ordering::SeqCst);
         STEP_AT.store(frame.elr, Ordering::SeqCst);
         let mdscr = HWBP.arch().regs().mdscr();
-        STILL_ARMED.store(mdscr & 1 != 0, Ordering::SeqCst);
+        STILL_ARMED.store(
+            mdscr.contains(hwbp_arm64::backend::aarch64::Mdscr::SS),
+            Ordering::SeqCst,
+        );
         HWBP.arch().debugger_resume(must!(HWBP.backend_cpu(0)));
         frame.spsr &= !SPSR_SS;
     }
