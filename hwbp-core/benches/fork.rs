@@ -24,7 +24,7 @@ mod common;
 
 use std::hint::black_box;
 
-use common::{boxed, bring_up, full, populate, task, MANAGER_MAX_CPUS, Wide};
+use common::{boxed, bring_up, full, populate, task, Wide, MANAGER_MAX_CPUS};
 use criterion::{BenchmarkId, Criterion};
 use hwbp_core::{ConstraintTable, Demand, Manager, Pool, SlotCounts, TaskId};
 
@@ -61,9 +61,8 @@ fn churn<const C: usize>(c: &mut Criterion) {
     populate(&*hw, 0..OTHERS, 4, false);
     // The parent: 4 inheritable pinned watchpoints.
     populate(&*hw, PARENT.0..PARENT.0 + 1, 4, true);
-    let mut table = boxed(|| {
-        ConstraintTable::<C, 128>::new(SlotCounts::Shared(4), C as u16).expect("table")
-    });
+    let mut table =
+        boxed(|| ConstraintTable::<C, 128>::new(SlotCounts::Shared(4), C as u16).expect("table"));
     let pinned = |n: u64| Demand {
         pool: Pool(0),
         weight: 1,

@@ -96,10 +96,7 @@ fn switch_shape<const E: usize>(c: &mut Criterion) {
 /// 16 data registers; `precise`: the exception names the slot.
 fn sixteen(precise: bool) -> MockConfig {
     MockConfig {
-        counts: SlotCounts::Separate {
-            inst: 16,
-            data: 16,
-        },
+        counts: SlotCounts::Separate { inst: 16, data: 16 },
         precise,
         ..MockConfig::ARM_LIKE
     }
@@ -112,7 +109,8 @@ fn dispatch(c: &mut Criterion) {
         ("address-16", false, 16),
         ("address-1", false, 1),
     ] {
-        let hw = boxed(move || Manager::<Mock, (), 1, 64, 64>::new(Mock::new(sixteen(precise)), ()));
+        let hw =
+            boxed(move || Manager::<Mock, (), 1, 64, 64>::new(Mock::new(sixteen(precise)), ()));
         bring_up(&*hw, 1);
         for k in 0..n {
             let attr = BreakpointAttr::watch(0x30_0000 + 0x40 * k, 4, Access::WRITE)

@@ -191,7 +191,11 @@ fn tasks(c: &mut Criterion) {
             None => return,
         };
         have = want;
-        let group = if want > 100_000 { "tasks-99pct" } else { "tasks" };
+        let group = if want > 100_000 {
+            "tasks-99pct"
+        } else {
+            "tasks"
+        };
         let param = if want > 100_000 { 131_072 } else { want };
         c.benchmark_group(group)
             .bench_function(BenchmarkId::from_parameter(param), |b| {
