@@ -13,6 +13,11 @@
 //!   with its `expected.txt` (normalised, see [`transcript`]) and print a
 //!   PASS/FAIL line per board; `--bless` writes the transcripts of passing
 //!   runs as the new expected ones.
+//! * `cargo xtask bench`: the scale benchmarks of issue 14 (hwbp-core's
+//!   `switch`, `fork`, `table`, `stack` with their largest shapes, and
+//!   hwbp-linux's `open_close`), then one summary table: each goal, the
+//!   figure, the baseline measured in the same run, the ratio, met or not
+//!   ([`bench`]; also written to `target/hwbp-bench/summary.md`).
 //! * `cargo xtask packages`: `cargo publish --workspace --dry-run` and the doc
 //!   tests of every packaged library crate (also part of `test`).
 //! * `cargo xtask linux-arm64`: hwbp-linux's test binaries, built for
@@ -35,6 +40,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use std::{env, thread};
 
+mod bench;
 mod host_qemu;
 mod linux_arm64;
 mod transcript;
@@ -164,6 +170,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(args.iter().skip(1).any(|a| a == "--long")),
         Some("packages") => packages(),
+        Some("bench") => bench::bench(),
         Some("qemu") => {
             let bless = args.iter().skip(1).any(|a| a == "--bless");
             let board = args.iter().skip(1).find(|a| *a != "--bless");
@@ -183,7 +190,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask test [--long] | cargo xtask packages | cargo xtask miri \
                  | cargo xtask qemu [x86_64|aarch64|armv7|riscv64|riscv32|all] [--bless] \
-                 | cargo xtask linux-arm64 [-- TEST-ARGS]"
+                 | cargo xtask linux-arm64 [-- TEST-ARGS] | cargo xtask bench"
             );
             return ExitCode::from(2);
         }
@@ -289,8 +296,8 @@ fn test(long: bool) -> Result {
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     step(
-        "benchmarks, each run once as a test (cargo bench measures)",
-        &["test", "-p", "hwbp-core", "--benches"],
+        "benchmarks, each run once as a test (cargo xtask bench measures)",
+        &["test", "-p", "hwbp-core", "-p", "hwbp-linux", "--benches"],
     )?;
     loom()?;
     miri()?;
