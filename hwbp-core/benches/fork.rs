@@ -103,6 +103,10 @@ fn churn<const C: usize>(c: &mut Criterion) {
 // `criterion_main!` written out: its generated `pub fn` has no doc and trips
 // the workspace's `missing_docs`.
 fn main() {
+    common::on_big_stack(run);
+}
+
+fn run() {
     let mut c = common::criterion();
     fork_empty::<64>(&mut c);
     fork_empty::<1024>(&mut c);

@@ -130,6 +130,10 @@ fn dispatch(c: &mut Criterion) {
 // `criterion_main!` written out: its generated `pub fn` has no doc and trips
 // the workspace's `missing_docs`.
 fn main() {
+    common::on_big_stack(run);
+}
+
+fn run() {
     let mut c = common::criterion();
     switch_shape::<64>(&mut c);
     switch_shape::<1024>(&mut c);

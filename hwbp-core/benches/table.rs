@@ -207,6 +207,10 @@ fn tasks(c: &mut Criterion) {
 // `criterion_main!` written out: its generated `pub fn` has no doc and trips
 // the workspace's `missing_docs`.
 fn main() {
+    common::on_big_stack(run);
+}
+
+fn run() {
     let mut c = common::criterion();
     cpus_shape::<1>(&mut c);
     cpus_shape::<4>(&mut c);

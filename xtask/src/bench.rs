@@ -24,18 +24,27 @@ fn target_dir() -> PathBuf {
 /// Run every bench (largest shapes included) and print the summary.
 pub fn bench() -> Result {
     let started = SystemTime::now();
-    let mut args = vec!["bench", "-p", "hwbp-core"];
-    for b in CORE_BENCHES {
-        args.extend(["--bench", b]);
+    // One bench at a time, carrying on past a failure (a shape that
+    // crashes must not hide the others' figures): the summary says what
+    // failed, and so does the exit status.
+    let mut failed = Vec::new();
+    let benches = CORE_BENCHES
+        .iter()
+        .map(|b| ("hwbp-core", *b))
+        .chain([("hwbp-linux", "open_close")]);
+    for (krate, b) in benches {
+        let what = format!("benchmark {krate} {b} (HWBP_BENCH_FULL=1)");
+        let status = run(
+            &what,
+            cargo()
+                .args(["bench", "-p", krate, "--bench", b])
+                .env("HWBP_BENCH_FULL", "1"),
+        );
+        if let Err(e) = status {
+            eprintln!("xtask: {e}");
+            failed.push(format!("{krate} {b}"));
+        }
     }
-    run(
-        "benchmarks: hwbp-core switch, fork, table, stack (HWBP_BENCH_FULL=1)",
-        cargo().args(&args).env("HWBP_BENCH_FULL", "1"),
-    )?;
-    run(
-        "benchmarks: hwbp-linux open_close",
-        cargo().args(["bench", "-p", "hwbp-linux", "--bench", "open_close"]),
-    )?;
     let facts = Facts {
         criterion: target_dir().join("criterion"),
         out: target_dir().join("hwbp-bench"),
@@ -48,13 +57,25 @@ pub fn bench() -> Result {
         cpu_model(),
         std::thread::available_parallelism().map_or(0, usize::from)
     );
-    let text = format!("{header}{table}");
+    let failures = if failed.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\nBenches that failed (their rows are missing): {}.\n",
+            failed.join(", ")
+        )
+    };
+    let text = format!("{header}{table}{failures}");
     println!("\n{text}");
     let _ = fs::create_dir_all(&facts.out);
     let path = facts.out.join("summary.md");
     fs::write(&path, &text).map_err(|e| format!("write {}: {e}", path.display()))?;
     eprintln!("xtask: summary written to {}", path.display());
-    Ok(())
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("benches failed: {}", failed.join(", ")))
+    }
 }
 
 /// Where this run's figures are.
