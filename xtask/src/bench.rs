@@ -21,8 +21,13 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
-/// Run every bench (largest shapes included) and print the summary.
-pub fn bench() -> Result {
+/// Run every bench (largest shapes included) and print the summary; with
+/// `summary_only`, print the summary of the figures already on disk (of
+/// whichever run left them) without running anything.
+pub fn bench(summary_only: bool) -> Result {
+    if summary_only {
+        return report(SystemTime::UNIX_EPOCH, &[]);
+    }
     let started = SystemTime::now();
     // One bench at a time, carrying on past a failure (a shape that
     // crashes must not hide the others' figures): the summary says what
@@ -45,15 +50,27 @@ pub fn bench() -> Result {
             failed.push(format!("{krate} {b}"));
         }
     }
+    report(started, &failed)
+}
+
+/// Print and write the summary of the figures written since `since`.
+fn report(since: SystemTime, failed: &[String]) -> Result {
     let facts = Facts {
         criterion: target_dir().join("criterion"),
         out: target_dir().join("hwbp-bench"),
-        since: started,
+        since,
     };
     let table = summary(&facts);
+    let when = if since == SystemTime::UNIX_EPOCH {
+        format!(
+            "Figures on disk from the last `cargo xtask bench` run, summarised {}",
+            date()
+        )
+    } else {
+        format!("Measured {}", date())
+    };
     let header = format!(
-        "Measured {} on {} ({} CPUs online), `cargo xtask bench`.\n\n",
-        date(),
+        "{when} on {} ({} CPUs online), `cargo xtask bench`.\n\n",
         cpu_model(),
         std::thread::available_parallelism().map_or(0, usize::from)
     );
@@ -115,20 +132,20 @@ impl Facts {
         ids
     }
 
-    /// Groups this run measured whose name starts with `prefix` followed by
-    /// a number: (number, group), ascending.
-    fn numbered_groups(&self, prefix: &str) -> Vec<(u64, String)> {
-        let mut groups: Vec<(u64, String)> = fs::read_dir(&self.criterion)
+    /// Groups whose name starts with `prefix`: (the rest, group), sorted by
+    /// the rest as a number, then as text.
+    fn groups(&self, prefix: &str) -> Vec<(String, String)> {
+        let mut groups: Vec<(String, String)> = fs::read_dir(&self.criterion)
             .into_iter()
             .flatten()
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().to_str()?.to_owned();
-                let n = name.strip_prefix(prefix)?.parse().ok()?;
-                Some((n, name))
+                let rest = name.strip_prefix(prefix)?.to_owned();
+                Some((rest, name))
             })
             .collect();
-        groups.sort_unstable();
+        groups.sort_by_key(|(rest, _)| (rest.parse::<u64>().unwrap_or(u64::MAX), rest.clone()));
         groups
     }
 
@@ -298,7 +315,7 @@ fn summary(f: &Facts) -> String {
         "fork of a task with no breakpoints",
         Bound::AtMost(1.5),
     ));
-    for (cpus, group) in f.numbered_groups("churn-") {
+    for (cpus, group) in f.groups("churn-") {
         let full = f.time(&group, "full");
         let table = f.time(&group, "table");
         let without = full.zip(table).map(|(a, t)| a - t);
@@ -372,7 +389,7 @@ fn summary(f: &Facts) -> String {
     ] {
         rows.push(sweep(f, "4", group, what, Bound::AtMost(2.0)));
     }
-    for (_, group) in f.numbered_groups("seed-") {
+    for (_, group) in f.groups("seed-") {
         rows.push(Row::times(
             "4",
             format!("AllCpus check vs the seed-era task walk, same data: `{group}`"),

@@ -17,7 +17,8 @@
 //!   `switch`, `fork`, `table`, `stack` with their largest shapes, and
 //!   hwbp-linux's `open_close`), then one summary table: each goal, the
 //!   figure, the baseline measured in the same run, the ratio, met or not
-//!   ([`bench`]; also written to `target/hwbp-bench/summary.md`).
+//!   ([`bench`]; also written to `target/hwbp-bench/summary.md`);
+//!   `--summary-only` prints the table from the figures already on disk.
 //! * `cargo xtask packages`: `cargo publish --workspace --dry-run` and the doc
 //!   tests of every packaged library crate (also part of `test`).
 //! * `cargo xtask linux-arm64`: hwbp-linux's test binaries, built for
@@ -170,7 +171,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(args.iter().skip(1).any(|a| a == "--long")),
         Some("packages") => packages(),
-        Some("bench") => bench::bench(),
+        Some("bench") => bench::bench(args.iter().skip(1).any(|a| a == "--summary-only")),
         Some("qemu") => {
             let bless = args.iter().skip(1).any(|a| a == "--bless");
             let board = args.iter().skip(1).find(|a| *a != "--bless");
@@ -190,7 +191,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask test [--long] | cargo xtask packages | cargo xtask miri \
                  | cargo xtask qemu [x86_64|aarch64|armv7|riscv64|riscv32|all] [--bless] \
-                 | cargo xtask linux-arm64 [-- TEST-ARGS] | cargo xtask bench"
+                 | cargo xtask linux-arm64 [-- TEST-ARGS] | cargo xtask bench [--summary-only]"
             );
             return ExitCode::from(2);
         }

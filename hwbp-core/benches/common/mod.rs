@@ -157,9 +157,20 @@ pub fn out_dir() -> std::path::PathBuf {
     target.join("hwbp-bench")
 }
 
-/// Record one figure (`name`: a file name, `value`: one line) and print it.
+/// Whether this is a measuring run (`cargo bench` passes `--bench`), not a
+/// test run of a debug build (`cargo test --benches`), whose figures are
+/// printed but not recorded.
+pub fn measuring() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// Record one figure (`name`: a file name, `value`: one line) and print it;
+/// only printed in a test run.
 pub fn record(name: &str, value: &str) {
     println!("hwbp-bench: {name} = {value}");
+    if !measuring() {
+        return;
+    }
     let dir = out_dir();
     if std::fs::create_dir_all(&dir).is_ok() {
         let _ = std::fs::write(dir.join(name), format!("{value}\n"));
