@@ -17,7 +17,7 @@
 //!   `switch`, `fork`, `table`, `stack` with their largest shapes, and
 //!   hwbp-linux's `open_close`), then one summary table: each goal, the
 //!   figure, the baseline measured in the same run, the ratio, met or not
-//!   ([`bench`]; also written to `target/hwbp-bench/summary.md`);
+//!   ([`mod@bench`]; also written to `target/hwbp-bench/summary.md`);
 //!   `--summary-only` prints the table from the figures already on disk.
 //! * `cargo xtask packages`: `cargo publish --workspace --dry-run` and the doc
 //!   tests of every packaged library crate (also part of `test`).
