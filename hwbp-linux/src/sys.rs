@@ -145,8 +145,23 @@ pub fn online_cpus() -> Vec<u16> {
     cpus
 }
 
-/// Number of configured CPUs (the bound for CPU numbers in a target).
+/// Number of configured CPUs (the bound for CPU numbers in a target), asked
+/// of the system once per process: it does not change while the process
+/// runs, and glibc's `sysconf` reads sysfs each time (~10 µs, as much as the
+/// `perf_event_open` calls of an open).
 pub fn nr_cpus() -> u16 {
+    static NR_CPUS: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *NR_CPUS.get_or_init(ask_nr_cpus)
+}
+
+/// Times the system was asked for the number of configured CPUs.
+#[cfg(test)]
+static ASKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Ask the system for the number of configured CPUs.
+fn ask_nr_cpus() -> u16 {
+    #[cfg(test)]
+    ASKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // SAFETY: sysconf only reads a system value.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
     u16::try_from(n.max(1)).unwrap_or(u16::MAX)
@@ -164,4 +179,25 @@ pub fn page_size() -> usize {
     // SAFETY: sysconf only reads a system value.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// glibc's `sysconf(_SC_NPROCESSORS_CONF)` reads sysfs (~10 µs, more than
+    /// the `perf_event_open` it was asked for on every open; issue 14): the
+    /// count is asked once per process.
+    #[test]
+    fn nr_cpus_asks_the_system_once() {
+        let first = nr_cpus();
+        let asked = ASKED.load(std::sync::atomic::Ordering::Relaxed);
+        for _ in 0..3 {
+            assert_eq!(nr_cpus(), first);
+        }
+        assert_eq!(ASKED.load(std::sync::atomic::Ordering::Relaxed), asked);
+        // SAFETY: sysconf only reads a system value.
+        let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+        assert_eq!(i64::from(first), n.clamp(1, u16::MAX.into()));
+    }
 }

@@ -20,6 +20,12 @@
 //!   mode over a TCP serial port; checks GDB's transcript (watch, rwatch,
 //!   awatch, hbreak, one watchpoint too many, stepi, exit) and prints
 //!   `hwbp gdb <board>: N checks passed` (also part of `test`; see [`gdb`]).
+//! * `cargo xtask bench`: the scale benchmarks of issue 14 (hwbp-core's
+//!   `switch`, `fork`, `table`, `stack` with their largest shapes, and
+//!   hwbp-linux's `open_close`), then one summary table: each goal, the
+//!   figure, the baseline measured in the same run, the ratio, met or not
+//!   ([`mod@bench`]; also written to `target/hwbp-bench/summary.md`);
+//!   `--summary-only` prints the table from the figures already on disk.
 //! * `cargo xtask packages`: `cargo publish --workspace --dry-run` and the doc
 //!   tests of every packaged library crate (also part of `test`).
 //! * `cargo xtask unused-deps`: fails when a library crate declares a
@@ -47,6 +53,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use std::{env, thread};
 
+mod bench;
 mod gdb;
 mod host_qemu;
 mod linux_arm64;
@@ -224,6 +231,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(args.iter().skip(1).any(|a| a == "--long")),
         Some("packages") => packages(),
+        Some("bench") => bench::bench(args.iter().skip(1).any(|a| a == "--summary-only")),
         Some("qemu") => {
             let bless = args.iter().skip(1).any(|a| a == "--bless");
             let board = args.iter().skip(1).find(|a| *a != "--bless");
@@ -248,7 +256,7 @@ fn main() -> ExitCode {
                  | cargo xtask unused-deps | cargo xtask msrv \
                  | cargo xtask qemu [x86_64|aarch64|aarch64-el2|armv7|riscv64|riscv32|all] [--bless] \
                  | cargo xtask gdb [aarch64|x86_64|all] \
-                 | cargo xtask linux-arm64 [-- TEST-ARGS]"
+                 | cargo xtask linux-arm64 [-- TEST-ARGS] | cargo xtask bench [--summary-only]"
             );
             return ExitCode::from(2);
         }
@@ -361,8 +369,8 @@ fn test(long: bool) -> Result {
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     step(
-        "benchmarks, each run once as a test (cargo bench measures)",
-        &["test", "-p", "hwbp-core", "--benches"],
+        "benchmarks, each run once as a test (cargo xtask bench measures)",
+        &["test", "-p", "hwbp-core", "-p", "hwbp-linux", "--benches"],
     )?;
     loom()?;
     miri()?;
