@@ -111,7 +111,7 @@ pub(crate) struct State<S, const CPUS: usize, const EVENTS: usize, const TASKS: 
 /// * `H`: receives samples.
 /// * `CPUS`: maximum CPUs (1 to 64; default 1), `EVENTS`: maximum
 ///   breakpoints (1 to 65535; default 64), `TASKS`: maximum tasks holding
-///   pinned breakpoints at once (a power of two; default 64).
+///   pinned breakpoints at once (any number >= 1; default 64).
 ///
 /// The backend's per-CPU state ([`Arch::CpuState`]) is kept here, one per
 /// CPU, so the CPU count is written once: `Manager<ArmBackend<_>, H, 4>`.
@@ -150,10 +150,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             EVENTS >= 1 && EVENTS <= u16::MAX as usize,
             "EVENTS must be 1..=65535"
         );
-        assert!(
-            TASKS >= 2 && TASKS.is_power_of_two(),
-            "TASKS must be a power of two >= 2"
-        );
+        assert!(TASKS >= 1, "TASKS must be at least 1");
     };
 
     /// A manager with no CPUs set up yet; call [`Manager::init`] next.
