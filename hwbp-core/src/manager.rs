@@ -270,10 +270,19 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     /// carry, so that no other manager accepts them.
     pub fn init(&self, nr_cpus: u16) -> Result<(), Error> {
         let counts = self.arch.discover()?;
-        let table = ConstraintTable::new(counts, nr_cpus)?;
+        ConstraintTable::<CPUS, TASKS>::validate(counts, nr_cpus)?;
         self.with_parts(|st, slot| {
             if st.used != 0 {
                 return Err(Error::Busy);
+            }
+            // Built in place (it can be megabytes): copied from a constant
+            // on the first init (a whole constant, so no temporary), then
+            // reset where it lies; never on the stack.
+            if slot.is_none() {
+                *slot = const { Some(ConstraintTable::UNCONFIGURED) };
+            }
+            if let Some(table) = slot {
+                table.reset(counts, nr_cpus)?;
             }
             for cpu in st.cpus.iter_mut() {
                 *cpu = CpuState::OFFLINE;
@@ -283,7 +292,6 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 map.set_reserved(0, 0);
                 map.set_reserved(1, 0);
             }
-            *slot = Some(table);
             if self.id.load(Ordering::Relaxed) == 0 {
                 self.id.store(crate::id::next(), Ordering::Relaxed);
             }

@@ -131,8 +131,23 @@ pub struct Demand {
 /// more than a CPU has, so lumping them together changes no answer).
 const BUCKETS: usize = MAX_SLOTS + 2;
 
-/// The end of a task's list of CPUs (CPU numbers are below `nr_cpus`, a `u16`).
-const NO_CPU: u16 = u16::MAX;
+/// A CPU in a task's list, stored as `cpu + 1` (CPU numbers are below
+/// `nr_cpus`, a `u16`, so it fits); 0 ends the list. So an empty entry is
+/// all zero bytes, and a table in a `static` needs no initialised data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Link(u16);
+
+impl Link {
+    const END: Link = Link(0);
+
+    fn to(cpu: u16) -> Link {
+        Link(cpu.saturating_add(1))
+    }
+
+    fn cpu(self) -> Option<u16> {
+        self.0.checked_sub(1)
+    }
+}
 
 /// How many things have each small value.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -238,19 +253,19 @@ impl PoolTotals {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct TaskEntry {
     any: [u8; 2],
-    first: u16,
+    first: Link,
 }
 
 impl TaskEntry {
     fn is_empty(&self) -> bool {
-        self.any == [0; 2] && self.first == NO_CPU
+        self.any == [0; 2] && self.first == Link::END
     }
 }
 
 impl map::Value for TaskEntry {
     const BLANK: Self = TaskEntry {
         any: [0; 2],
-        first: NO_CPU,
+        first: Link::END,
     };
 }
 
@@ -258,15 +273,15 @@ impl map::Value for TaskEntry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct PairEntry {
     weight: [u8; 2],
-    prev: u16,
-    next: u16,
+    prev: Link,
+    next: Link,
 }
 
 impl map::Value for PairEntry {
     const BLANK: Self = PairEntry {
         weight: [0; 2],
-        prev: NO_CPU,
-        next: NO_CPU,
+        prev: Link::END,
+        next: Link::END,
     };
 }
 
@@ -483,16 +498,14 @@ impl<const CPUS: usize, const TASKS: usize> ConstraintTable<CPUS, TASKS> {
     /// Walk `task`'s CPUs with restricted weights, in list order, calling
     /// `f(cpu, weights)`; stops early when `f` returns false. Bounded by the
     /// number of pairs, so a damaged list cannot make it spin.
-    fn walk(&self, first: u16, task: u64, mut f: impl FnMut(u16, [u8; 2]) -> bool) {
+    fn walk(&self, first: Link, task: u64, mut f: impl FnMut(u16, [u8; 2]) -> bool) {
         let mut cur = first;
         for _ in 0..self.pairs.len() {
-            if cur == NO_CPU {
-                return;
-            }
-            let Some(p) = self.pairs.get(&(task, cur)) else {
+            let Some(c) = cur.cpu() else { return };
+            let Some(p) = self.pairs.get(&(task, c)) else {
                 return;
             };
-            if !f(cur, p.weight) {
+            if !f(c, p.weight) {
                 return;
             }
             cur = p.next;
@@ -521,10 +534,9 @@ impl<const CPUS: usize, const TASKS: usize> ConstraintTable<CPUS, TASKS> {
             }
         }
         let any = u16::from(entry.map_or(0, |e| e.any.get(pool).copied().unwrap_or(0)));
-        let flexible_here = |c: usize| {
-            self.account(c, pool).is_some_and(|a| a.flexible > 0)
-                || self.totals.get(pool).is_some_and(|t| t.flexible > 0)
-        };
+        let flexible_everywhere = self.totals.get(pool).is_some_and(|t| t.flexible > 0);
+        let flexible_here =
+            |c: usize| flexible_everywhere || self.account(c, pool).is_some_and(|a| a.flexible > 0);
         match (d.pinned, d.target) {
             (true, Target::Cpu(c)) => {
                 if self.worst_with(usize::from(c), pool, g, 0) + w > slots {
@@ -576,7 +588,7 @@ impl<const CPUS: usize, const TASKS: usize> ConstraintTable<CPUS, TASKS> {
                 }
             }
             (false, Target::AllCpus | Target::Task { cpu: None, .. }) => {
-                if !flexible_here(usize::MAX) && self.max_worst(pool, g, true) > slots {
+                if !flexible_everywhere && self.max_worst(pool, g, true) > slots {
                     return self.first_cpu(|c| {
                         !flexible_here(c) && self.worst_with(c, pool, g, 0) >= slots
                     });
@@ -675,6 +687,11 @@ impl<const CPUS: usize, const TASKS: usize> ConstraintTable<CPUS, TASKS> {
         }
     }
 
+    /// The pair `link` names in `task`'s list.
+    fn pair_mut(&mut self, task: u64, link: Link) -> Option<&mut PairEntry> {
+        self.pairs.get_mut(&(task, link.cpu()?))
+    }
+
     /// Store `task`'s entry, or drop it once it holds nothing.
     fn store_task(&mut self, task: u64, e: TaskEntry) {
         if e.is_empty() {
@@ -712,12 +729,13 @@ impl<const CPUS: usize, const TASKS: usize> ConstraintTable<CPUS, TASKS> {
         }
         let mut cur = e.first;
         for _ in 0..self.pairs.len() {
-            let Some(p) = self.pairs.get(&(task, cur)).copied() else {
+            let Some(c) = cur.cpu() else { break };
+            let Some(p) = self.pairs.get(&(task, c)).copied() else {
                 break;
             };
             let l = u16::from(p.weight.get(pool).copied().unwrap_or(0));
             if l > 0 {
-                self.update_cpu(cur, pool, |a| {
+                self.update_cpu(c, pool, |a| {
                     a.local.remove(u16::from(old) + l);
                     a.local.add(u16::from(new) + l);
                 });
@@ -756,22 +774,22 @@ impl<const CPUS: usize, const TASKS: usize> ConstraintTable<CPUS, TASKS> {
         });
         if existing.is_none() {
             // A new pair (room was checked by `check`): first in the list.
-            p.prev = NO_CPU;
+            p.prev = Link::END;
             p.next = e.first;
             if self.pairs.insert((task, cpu), p).is_err() {
                 return;
             }
-            if let Some(f) = self.pairs.get_mut(&(task, e.first)) {
-                f.prev = cpu;
+            if let Some(f) = self.pair_mut(task, e.first) {
+                f.prev = Link::to(cpu);
             }
-            e.first = cpu;
+            e.first = Link::to(cpu);
         } else if p.weight == [0; 2] {
             // Its last weight here is gone: unlink and drop the pair.
-            match self.pairs.get_mut(&(task, p.prev)) {
+            match self.pair_mut(task, p.prev) {
                 Some(before) => before.next = p.next,
                 None => e.first = p.next,
             }
-            if let Some(after) = self.pairs.get_mut(&(task, p.next)) {
+            if let Some(after) = self.pair_mut(task, p.next) {
                 after.prev = p.prev;
             }
             self.pairs.remove(&(task, cpu));
@@ -849,10 +867,9 @@ impl<const CPUS: usize, const TASKS: usize> PartialEq for ConstraintTable<CPUS, 
         // the order of insertion, not on what is accounted).
         let same_tasks = self.tasks.len() == other.tasks.len()
             && self.tasks.iter().all(|(k, v)| {
-                other
-                    .tasks
-                    .get(k)
-                    .is_some_and(|o| o.any == v.any && (o.first == NO_CPU) == (v.first == NO_CPU))
+                other.tasks.get(k).is_some_and(|o| {
+                    o.any == v.any && (o.first == Link::END) == (v.first == Link::END)
+                })
             });
         let same_pairs = self.pairs.len() == other.pairs.len()
             && self
@@ -1052,6 +1069,105 @@ mod tests {
         assert_eq!(t.check(&d(0, 1, true, task(3))), Err(Error::TooManyTasks));
         // An existing task can still grow.
         t.take(&d(0, 1, true, task(1))).unwrap();
+    }
+
+    fn on(t: u64, cpu: u16) -> Target {
+        Target::Task {
+            task: TaskId(t),
+            cpu: Some(cpu),
+        }
+    }
+
+    #[test]
+    fn task_cpu_pairs_share_the_tasks_capacity() {
+        // TASKS = 3 (not a power of two) bounds the tasks and, separately,
+        // the (task, CPU) pairs with restricted pinned weight.
+        let mut t = ConstraintTable::<4, 3>::new(SlotCounts::Shared(16), 4).unwrap();
+        for c in 0..3 {
+            t.take(&d(0, 1, true, on(1, c))).unwrap();
+        }
+        assert_eq!((t.tasks(), t.task_cpu_pairs()), (1, 3));
+        assert_eq!(t.check(&d(0, 1, true, on(2, 3))), Err(Error::TooManyTasks));
+        // An existing pair can grow; flexible and everywhere requests need no pair.
+        t.take(&d(0, 1, true, on(1, 2))).unwrap();
+        t.take(&d(0, 1, false, on(2, 3))).unwrap();
+        t.take(&d(0, 1, true, task(2))).unwrap();
+        assert_eq!((t.tasks(), t.task_cpu_pairs()), (2, 3));
+        // Releasing a pair's last weight frees it, from the middle of the
+        // task's list of CPUs.
+        t.give_back(&d(0, 1, true, on(1, 1)));
+        assert_eq!(t.task_cpu_pairs(), 2);
+        t.take(&d(0, 1, true, on(2, 3))).unwrap();
+        assert_eq!(t.worst_case(3, Pool(0)), 1 + 1 + 1);
+    }
+
+    #[test]
+    fn everywhere_growth_is_checked_on_the_tasks_own_cpus() {
+        // Task 1 weighs 2 on CPU 2 only; growing it everywhere by 2 makes 4
+        // there (and 2 elsewhere): with 1 pinned on CPU 2 it no longer fits
+        // there, and the refusal names CPU 2, not CPU 0.
+        let mut t = ConstraintTable::<4, 8>::new(X86, 4).unwrap();
+        t.take(&d(0, 2, true, on(1, 2))).unwrap();
+        t.take(&d(0, 1, true, Target::Cpu(2))).unwrap();
+        assert_eq!(
+            t.check(&d(0, 2, true, task(1))),
+            Err(Error::NoSlot { cpu: 2 })
+        );
+        // Another task may take 2 everywhere (it does not stack on task 1).
+        t.take(&d(0, 2, true, task(3))).unwrap();
+        // Task 1 may take 1 everywhere: 3 on CPU 2 with the CPU's 1 → 4.
+        t.take(&d(0, 1, true, task(1))).unwrap();
+        assert_eq!(t.worst_case(2, Pool(0)), 4);
+        assert_eq!(t.worst_case(0, Pool(0)), 2);
+        // Now CPU 2 is full: AllCpus refused there, CPU 0 has room.
+        assert_eq!(
+            t.check(&d(0, 1, true, Target::AllCpus)),
+            Err(Error::NoSlot { cpu: 2 })
+        );
+        t.take(&d(0, 2, true, Target::Cpu(0))).unwrap();
+        // Release task 1's everywhere weight: its CPU-2 weight falls back to 2.
+        t.give_back(&d(0, 1, true, task(1)));
+        assert_eq!(t.worst_case(2, Pool(0)), 3);
+        assert_eq!(t.worst_case(1, Pool(0)), 2);
+    }
+
+    #[test]
+    fn flexible_everywhere_needs_a_register_on_every_cpu() {
+        let mut t = ConstraintTable::<3, 4>::new(X86, 3).unwrap();
+        t.take(&d(0, 4, true, Target::Cpu(1))).unwrap();
+        assert_eq!(
+            t.check(&d(0, 1, false, Target::AllCpus)),
+            Err(Error::NoSlot { cpu: 1 })
+        );
+        // A flexible one already on CPU 1 cannot exist (CPU 1 is full)...
+        assert_eq!(
+            t.check(&d(0, 1, false, Target::Cpu(1))),
+            Err(Error::NoSlot { cpu: 1 })
+        );
+        t.give_back(&d(0, 1, true, Target::Cpu(1)));
+        // ...but once CPU 1 has one, the group shares its register.
+        t.take(&d(0, 1, false, Target::Cpu(1))).unwrap();
+        t.take(&d(0, 1, false, task(5))).unwrap();
+        assert_eq!(t.worst_case(1, Pool(0)), 4);
+        assert_eq!(t.worst_case(0, Pool(0)), 1);
+    }
+
+    #[test]
+    fn reset_reconfigures_in_place_and_voids_old_claims() {
+        let mut t = ConstraintTable::<4, 5>::UNCONFIGURED;
+        assert_eq!(t.nr_cpus(), 0);
+        assert_eq!(
+            t.check(&d(0, 1, true, Target::Cpu(0))),
+            Err(Error::Hardware(HardwareError::NoDebugHardware))
+        );
+        assert_eq!(t.reset(X86, 5), Err(Error::CpuOutOfRange { cpu: 5 }));
+        assert_eq!(t.nr_cpus(), 0, "a refused reset changed the table");
+        t.reset(X86, 2).unwrap();
+        let old = t.reserve(&d(0, 2, true, on(1, 1))).unwrap();
+        t.reset(ARM, 4).unwrap();
+        assert_eq!(t, ConstraintTable::<4, 5>::new(ARM, 4).unwrap());
+        assert_eq!(t.release(old), Err(Error::NotReserved));
+        assert_eq!(t.worst_case(1, Pool(0)), 0);
     }
 
     #[test]
