@@ -375,7 +375,7 @@ impl<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize> State<S, CPU
 /// * `CPUS`: maximum CPUs (1 to 65535, as CPU numbers are `u16`; default
 ///   1), `EVENTS`: maximum breakpoints (1 to 65535: storage indices are
 ///   `u16`; default 64), `TASKS`: maximum tasks holding
-///   pinned breakpoints at once (a power of two; default 64).
+///   pinned breakpoints at once (any number >= 1; default 64).
 ///
 /// The backend's per-CPU state ([`Arch::CpuState`]) is kept here, one per
 /// CPU, so the CPU count is written once: `Manager<ArmBackend<_>, H, 4>`.
@@ -418,10 +418,7 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             EVENTS >= 1 && EVENTS <= u16::MAX as usize,
             "EVENTS must be 1..=65535"
         );
-        assert!(
-            TASKS >= 2 && TASKS.is_power_of_two(),
-            "TASKS must be a power of two >= 2"
-        );
+        assert!(TASKS >= 1, "TASKS must be at least 1");
     };
 
     /// A manager with no CPUs set up yet; call [`Manager::init`] next.
@@ -525,10 +522,19 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     /// carry, so that no other manager accepts them.
     pub fn init(&self, nr_cpus: u16) -> Result<(), Error> {
         let counts = self.arch.discover()?;
-        let table = ConstraintTable::new(counts, nr_cpus)?;
+        ConstraintTable::<CPUS, TASKS>::validate(counts, nr_cpus)?;
         self.with_parts(|st, slot| {
             if st.used != 0 {
                 return Err(Error::Busy);
+            }
+            // Built in place (it can be megabytes): copied from a constant
+            // on the first init (a whole constant, so no temporary), then
+            // reset where it lies; never on the stack.
+            if slot.is_none() {
+                *slot = const { Some(ConstraintTable::UNCONFIGURED) };
+            }
+            if let Some(table) = slot {
+                table.reset(counts, nr_cpus)?;
             }
             for cpu in st.cpus.iter_mut() {
                 *cpu = CpuState::OFFLINE;
@@ -540,7 +546,6 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 map.set_reserved(0, 0);
                 map.set_reserved(1, 0);
             }
-            *slot = Some(table);
             if self.id.load(Ordering::Relaxed) == 0 {
                 self.id.store(crate::id::next(), Ordering::Relaxed);
             }

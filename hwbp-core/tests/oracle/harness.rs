@@ -230,6 +230,21 @@ impl Model {
             if !tasks.contains(&t) && tasks.len() == TASKS {
                 return Err(Error::TooManyTasks);
             }
+            // `TASKS` also bounds the (task, CPU) pairs holding pinned task
+            // requests restricted to one CPU.
+            if let Target::Task { cpu: Some(c), .. } = new.attr.target {
+                let pairs: BTreeSet<(TaskId, u16)> = list
+                    .iter()
+                    .filter(|l| l.attr.pinned)
+                    .filter_map(|l| match l.attr.target {
+                        Target::Task { task, cpu: Some(c) } => Some((task, c)),
+                        _ => None,
+                    })
+                    .collect();
+                if !pairs.contains(&(t, c)) && pairs.len() == TASKS {
+                    return Err(Error::TooManyTasks);
+                }
+            }
         }
         let mut with: Vec<Live> = list.to_vec();
         with.push(new.clone());
