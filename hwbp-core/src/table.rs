@@ -70,6 +70,12 @@
 //! the lowest-numbered CPU that would overflow and finding it walks them
 //! (the refusal path only).
 //!
+//! Costs: `check` / `reserve` / `release` / `set_reserved` `O(MAX_SLOTS)`
+//! plus one step per CPU where the task has restricted weight (expected
+//! `O(1)` map probes at any fill level up to `TASKS`); `worst_case`,
+//! `reserved`, `tasks` `O(1)`; `new`, `reset`, `clone` and `==`
+//! `O(CPUS + TASKS)` (they touch the whole storage).
+//!
 //! # Memory and capacity
 //!
 //! A task entry is O(1) bytes (its two everywhere-weights and the head of the
