@@ -479,11 +479,45 @@ fn test(long: bool) -> Result {
     Ok(())
 }
 
+/// Remove this workspace's own crates (at this version) from cargo's
+/// unpacked-registry and package caches in `$CARGO_HOME` (they never come
+/// from crates.io, only from earlier `cargo publish --dry-run`s).
+fn forget_unpacked_packages() {
+    let home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let Some(home) = home else {
+        return;
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    for kind in ["src", "cache"] {
+        let Ok(registries) = std::fs::read_dir(home.join("registry").join(kind)) else {
+            continue;
+        };
+        for reg in registries.flatten() {
+            for c in PUBLISHED {
+                let dir = reg.path().join(format!("{c}-{version}"));
+                let _ = std::fs::remove_dir_all(&dir);
+                let _ = std::fs::remove_file(reg.path().join(format!("{c}-{version}.crate")));
+            }
+        }
+    }
+}
+
 /// Every library crate as crates.io would get it: `cargo publish --workspace
 /// --dry-run` packages and builds each one against the others' packages,
 /// then each packaged crate's doc tests run from its unpacked copy (so a doc
 /// test that reaches outside its package fails here).
 fn packages() -> Result {
+    // Start from nothing: cargo's local registry of packaged crates under
+    // target/package can hold an older build of the same version, which the
+    // verify step would then compile the other crates against.
+    let _ = std::fs::remove_dir_all(root().join("target/package"));
+    // Cargo also unpacks those local packages into its home's registry
+    // (`registry/src/<local registry hash>/<crate>-<version>`) and never
+    // unpacks the same name and version again: drop our own crates there so
+    // the verify step builds what was just packaged, not an older copy.
+    forget_unpacked_packages();
     run(
         "cargo publish --workspace --dry-run (package and verify every library crate)",
         cargo().args(["publish", "--workspace", "--dry-run", "--allow-dirty"]),
