@@ -456,6 +456,7 @@ fn spin() {
 /// What a handler receives for a delivered hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Sample {
     /// The breakpoint.
     pub handle: Handle,

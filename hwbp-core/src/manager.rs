@@ -143,6 +143,7 @@ impl CpuSet {
 #[must_use = "the CPUs in `sync` must be synced (Manager::sync) for the breakpoint to reach their registers"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Registered {
     /// The new breakpoint.
     pub handle: Handle,
@@ -154,6 +155,7 @@ pub struct Registered {
 /// `pool`, which the scheduler never touches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Reservation {
     /// The pool.
     pub pool: Pool,
@@ -161,6 +163,15 @@ pub struct Reservation {
     pub first: u8,
     /// Number of reserved slots.
     pub count: u8,
+}
+
+impl Reservation {
+    /// A reservation of slots `first..first + count` of `pool`, as
+    /// [`Manager::reserve`] returns it: for a debugger that hands its
+    /// reservations to an adapter (which checks them against the hardware).
+    pub const fn new(pool: Pool, first: u8, count: u8) -> Self {
+        Reservation { pool, first, count }
+    }
 }
 
 pub(crate) struct State<S, const CPUS: usize, const EVENTS: usize, const TASKS: usize> {

@@ -29,6 +29,7 @@ use heapless::Vec;
 /// scales counts of multiplexed events, as perf does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Times {
     /// Ticks the event was eligible.
     pub enabled: u64,

@@ -260,7 +260,7 @@ fn bad_reservations_are_refused() {
     let bps: GdbBreakpoints<'_, _, _, 2, 16, 4, 8> = GdbBreakpoints::new(hw);
     assert_eq!(bps.use_reservation(&[]), Err(Error::NotReserved));
     let r = hw.reserve(0, BpType::Data, 1).unwrap();
-    let too_far = hwbp_core::Reservation { first: 4, ..r };
+    let too_far = hwbp_core::Reservation::new(r.pool, 4, r.count);
     assert_eq!(bps.use_reservation(&[too_far]), Err(Error::NotReserved));
     assert_eq!(bps.placement(), Placement::Managed);
 }
