@@ -6,7 +6,11 @@ use hwbp_core::{
     Resume, SlotCounts,
 };
 
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::Ordering::Relaxed;
+
+// 64-bit where the target has it, a critical section where it does not
+// (Cortex-M, 32-bit RISC-V).
+use hwbp_core::atomic::AtomicU64;
 
 use crate::exception::X86Exception;
 
@@ -127,9 +131,15 @@ impl<R: DebugRegs> X86Backend<R> {
 /// reserved registers itself) are decoded from the live DR7. An embedder
 /// that clears DR7 on entry restores it before any [`Arch::install`] on that
 /// CPU (`Manager::sync` after the handler returns, not inside it).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct X86CpuState {
     dr7: AtomicU64,
+}
+
+impl Default for X86CpuState {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl X86CpuState {
