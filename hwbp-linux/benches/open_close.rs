@@ -12,10 +12,7 @@
 //! No watched word is touched: this measures opening and closing only.
 //! `cargo bench -p hwbp-linux --bench open_close`.
 
-#[cfg(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux {
     use std::hint::black_box;
     use std::time::Duration;
@@ -101,9 +98,6 @@ mod linux {
 }
 
 fn main() {
-    #[cfg(all(
-        target_os = "linux",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    ))]
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     linux::main();
 }
