@@ -50,6 +50,7 @@ pub enum Match {
 }
 
 /// Distance from `addr` to the byte range `[start, start + len)`; 0 inside it.
+#[inline]
 pub fn distance(addr: u64, start: u64, len: u64) -> u64 {
     let last = start.saturating_add(len.saturating_sub(1));
     if addr < start {
@@ -59,48 +60,121 @@ pub fn distance(addr: u64, start: u64, len: u64) -> u64 {
     }
 }
 
-fn contains((start, len): (u64, u64), addr: u64) -> bool {
-    addr >= start && addr - start < len
-}
-
 /// Match a reported address against the occupied slots.
 ///
 /// `access` is what the exception reports (`READ` or `WRITE`; empty when
 /// unknown, which disables the access-kind filter). Candidates numbered 32
 /// or more are ignored (no hardware has that many slots of a kind).
+#[inline]
 pub fn match_address(
     candidates: impl IntoIterator<Item = Candidate>,
     addr: u64,
     access: Access,
 ) -> Match {
-    let mut exact = 0u32;
-    let mut filtered = false;
-    let mut closest: Option<(u64, u8)> = None;
+    let mut rule = Rule::new(addr, access);
     for c in candidates {
-        let kind_ok = access.is_empty() || c.access.intersects(access);
-        if !kind_ok || c.slot >= 32 {
-            continue;
+        if rule.wants(c.slot, c.access) {
+            let class = if contains(c.region, addr) {
+                Class::Exact
+            } else {
+                rule.outside_region(c.hw)
+            };
+            rule.add(c.slot, class);
         }
-        if contains(c.region, addr) {
-            exact |= 1 << c.slot;
-        } else if contains(c.hw, addr) {
-            filtered = true;
+    }
+    rule.finish()
+}
+
+/// How one candidate stands against the reported address.
+#[derive(Clone, Copy)]
+pub(crate) enum Class {
+    /// Its region contains the address.
+    Exact,
+    /// Its hardware range does, its region does not.
+    Filtered,
+    /// Neither does; its hardware range is this far away.
+    Away(u64),
+}
+
+/// [`match_address`]'s rule as an accumulator, so that the exception path
+/// can feed it slot by slot and read a slot's region only when its hardware
+/// range contains the address (the regions of an event's pieces are covered
+/// by their hardware ranges, so a region can contain an address that no
+/// hardware range does only for a slot whose event another slot already
+/// answers for).
+pub(crate) struct Rule {
+    addr: u64,
+    access: Access,
+    exact: u32,
+    filtered: bool,
+    closest: Option<(u64, u8)>,
+}
+
+impl Rule {
+    #[inline]
+    pub(crate) const fn new(addr: u64, access: Access) -> Self {
+        Rule {
+            addr,
+            access,
+            exact: 0,
+            filtered: false,
+            closest: None,
+        }
+    }
+
+    /// Whether a slot numbered `slot` whose breakpoint triggers on `kind`
+    /// takes part.
+    #[inline]
+    pub(crate) fn wants(&self, slot: u8, kind: Access) -> bool {
+        slot < 32 && (self.access.is_empty() || kind.intersects(self.access))
+    }
+
+    /// The class of a slot whose region does not contain the address.
+    #[inline]
+    pub(crate) fn outside_region(&self, hw: (u64, u64)) -> Class {
+        if contains(hw, self.addr) {
+            Class::Filtered
         } else {
-            let d = distance(addr, c.hw.0, c.hw.1);
-            if closest.is_none_or(|(bd, bs)| d < bd || (d == bd && c.slot < bs)) {
-                closest = Some((d, c.slot));
+            Class::Away(distance(self.addr, hw.0, hw.1))
+        }
+    }
+
+    /// Count one slot (which [`Rule::wants`]).
+    #[inline]
+    pub(crate) fn add(&mut self, slot: u8, class: Class) {
+        match class {
+            Class::Exact => self.exact |= 1 << (slot & 31),
+            Class::Filtered => self.filtered = true,
+            Class::Away(d) => {
+                if self
+                    .closest
+                    .is_none_or(|(bd, bs)| d < bd || (d == bd && slot < bs))
+                {
+                    self.closest = Some((d, slot));
+                }
             }
         }
     }
-    if exact != 0 {
-        Match::Exact(exact)
-    } else if filtered {
-        Match::Filtered
-    } else if let Some((_, s)) = closest {
-        Match::Closest(s)
-    } else {
-        Match::NoCandidate
+
+    /// The outcome.
+    #[inline]
+    pub(crate) fn finish(self) -> Match {
+        if self.exact != 0 {
+            Match::Exact(self.exact)
+        } else if self.filtered {
+            Match::Filtered
+        } else if let Some((_, s)) = self.closest {
+            Match::Closest(s)
+        } else {
+            Match::NoCandidate
+        }
     }
+}
+
+/// Whether `addr` lies in `[start, start + len)`.
+#[inline]
+pub(crate) fn contains((start, len): (u64, u64), addr: u64) -> bool {
+    addr >= start && addr - start < len
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ cfg_if::cfg_if! {
 }
 
 use crate::arch::{Action, Arch, Fired, Pool, Resume, MAX_SLOTS};
-use crate::attribution::{distance, match_address, Candidate as Slot, Match};
+use crate::attribution::{contains, distance, Class, Match, Rule};
 use crate::handle::Handle;
 use crate::manager::Manager;
 use crate::Access;
@@ -198,6 +198,14 @@ impl EventCell {
     /// changing through every retry (then the last reading, which may mix the
     /// old and the new region). The retries are bounded because the writer
     /// may be the interrupted code on this very CPU.
+    /// The access kinds of the region published last (one load; no need
+    /// to pair it with the address and length).
+    #[inline]
+    pub(crate) fn access(&self) -> Access {
+        Access::from_bits_truncate(self.access.load(Ordering::Relaxed))
+    }
+
+    #[inline]
     pub(crate) fn region(&self) -> (u64, u64, Access) {
         let mut last = (0, 0, Access::empty());
         for _ in 0..REGION_RETRIES {
@@ -312,6 +320,7 @@ impl SlotEntry {
     }
 
     /// Occupant (cell index, generation) and the bytes its hardware matches.
+    #[inline]
     pub(crate) fn load(&self) -> Option<(u16, u32, u64, u64)> {
         let (idx, tag) = unpack(self.occupant.load(Ordering::Acquire))?;
         Some((
@@ -609,25 +618,40 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             }
             Fired::ByAddress { pool } => {
                 // The slots' occupants as loaded, so a slot the rule picks is
-                // delivered to the event it was matched against.
+                // delivered to the event it was matched against. A slot's
+                // region is read (a sequence-counted read) only when its
+                // hardware range contains the address: the rest are judged
+                // by their hardware ranges alone (see `Rule`).
                 let mut who: [Option<(u16, u32)>; MAX_SLOTS] = [None; MAX_SLOTS];
-                let slots = map
-                    .pool(pool.index())
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(s, e)| {
-                        let (idx, tag, hw_addr, hw_len) = e.load()?;
-                        let (ra, rl, racc) =
-                            self.cells.get(usize::from(idx)).map(EventCell::region)?;
-                        *who.get_mut(s)? = Some((idx, tag));
-                        Some(Slot {
-                            slot: s as u8,
-                            region: (ra, rl),
-                            hw: (hw_addr, hw_len),
-                            access: racc,
-                        })
-                    });
-                match match_address(slots, d.addr, d.access) {
+                let mut rule = Rule::new(d.addr, d.access);
+                for (s, e) in map.pool(pool.index()).iter().enumerate() {
+                    let Some((idx, tag, hw_addr, hw_len)) = e.load() else {
+                        continue;
+                    };
+                    let Some(cell) = self.cells.get(usize::from(idx)) else {
+                        continue;
+                    };
+                    let (Some(w), Ok(slot)) = (who.get_mut(s), u8::try_from(s)) else {
+                        continue;
+                    };
+                    if !rule.wants(slot, cell.access()) {
+                        continue;
+                    }
+                    *w = Some((idx, tag));
+                    let hw = (hw_addr, hw_len);
+                    let class = if contains(hw, d.addr) {
+                        let (ra, rl, _) = cell.region();
+                        if contains((ra, rl), d.addr) {
+                            Class::Exact
+                        } else {
+                            Class::Filtered
+                        }
+                    } else {
+                        rule.outside_region(hw)
+                    };
+                    rule.add(slot, class);
+                }
+                match rule.finish() {
                     Match::Exact(mask) => {
                         for (s, occ) in who.iter().enumerate() {
                             if let (true, Some((idx, tag))) = (mask & (1 << s) != 0, *occ) {
