@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = hw.access(cpu, addr, len, hwbp_core::Access::from_bits_retain(kind), 0);
             }
         }
-        if let Ok(t) = hw.table() {
+        if let Ok(t) = hw.inspect_table(Clone::clone) {
             for c in 0..t.nr_cpus() {
                 for p in 0..2u8 {
                     assert!(t.worst_case(c, Pool(p)) <= u16::from(t.counts().slots(Pool(p))));

@@ -82,7 +82,7 @@ fn manager(tasks: usize) -> Box<Hw> {
     for n in 0..tasks {
         let _ = hw.register(&task_attr(n)).expect("register a task");
     }
-    assert_eq!(hw.table().expect("table").tasks(), tasks);
+    assert_eq!(hw.inspect_table(|t| t.tasks()).expect("table"), tasks);
     hw
 }
 

@@ -1082,9 +1082,22 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
         self.len() == 0
     }
 
-    /// A copy of the constraint table (for inspection and tests).
-    pub fn table(&self) -> Result<ConstraintTable<CPUS, TASKS>, Error> {
-        self.with_parts(|_, table| table.clone().ok_or(Error::NotInitialized))
+    /// Run `f` on the constraint table, in place (for inspection and
+    /// tests): O(1) stack and no copy, whatever `TASKS` and `CPUS` are. `f`
+    /// runs inside the manager's critical section, so it should be short;
+    /// clone the table inside it (`hw.inspect_table(Clone::clone)`) to keep a
+    /// snapshot, which costs the table's size wherever the copy is put.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotInitialized`] before [`Manager::init`];
+    /// [`Error::Busy`] when called from inside another call of this manager
+    /// (a handler, say).
+    pub fn inspect_table<R>(
+        &self,
+        f: impl FnOnce(&ConstraintTable<CPUS, TASKS>) -> R,
+    ) -> Result<R, Error> {
+        self.with_parts(|_, table| table.as_ref().map(f).ok_or(Error::NotInitialized))
     }
 }
 

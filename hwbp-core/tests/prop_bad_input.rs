@@ -21,10 +21,14 @@ fn hw(cfg: MockConfig) -> Box<Hw> {
 /// `f` must be refused with `want` and leave table, events and registers as
 /// they were.
 fn refused<T: std::fmt::Debug>(hw: &Hw, want: Error, f: impl FnOnce(&Hw) -> Result<T, Error>) {
-    let (table, len) = (hw.table().unwrap(), hw.len());
+    let (table, len) = (hw.inspect_table(Clone::clone).unwrap(), hw.len());
     let images: Vec<Image<_>> = (0..2).map(|c| hw.image(c).unwrap()).collect();
     assert_eq!(f(hw).unwrap_err(), want);
-    assert_eq!(hw.table().unwrap(), table, "{want:?} changed the table");
+    assert_eq!(
+        hw.inspect_table(Clone::clone).unwrap(),
+        table,
+        "{want:?} changed the table"
+    );
     assert_eq!(hw.len(), len);
     for (c, img) in images.iter().enumerate() {
         assert_eq!(&hw.image(c as u16).unwrap(), img);
@@ -285,11 +289,11 @@ fn bad_input_reinit_while_breakpoints_exist() {
     // Rebuilding the table would orphan the breakpoint's promise.
     refused(&hw, Error::Busy, |hw| hw.init(1));
     assert_eq!(hw.slots_on(h, 0).unwrap().count_ones(), 1);
-    assert_eq!(hw.table().unwrap().nr_cpus(), 2);
+    assert_eq!(hw.inspect_table(Clone::clone).unwrap().nr_cpus(), 2);
     // Once it is gone, init is allowed again (and takes the CPUs offline).
     let _ = hw.unregister(h).unwrap();
     hw.init(1).unwrap();
-    assert_eq!(hw.table().unwrap().nr_cpus(), 1);
+    assert_eq!(hw.inspect_table(Clone::clone).unwrap().nr_cpus(), 1);
 }
 
 #[test]

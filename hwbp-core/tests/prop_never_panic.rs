@@ -492,7 +492,7 @@ proptest! {
                             prop_assert!(matches!(e, Error::StaleHandle | Error::NotInitialized), "{:?}", e);
                         }
                     }
-                    let _ = (hw.slots_on(h, c), hw.stray(c), hw.len(), hw.is_empty(), hw.table(), hw.slot_counts());
+                    let _ = (hw.slots_on(h, c), hw.stray(c), hw.len(), hw.is_empty(), hw.inspect_table(Clone::clone), hw.slot_counts());
                 }
                 Call::Exception(c, e) => {
                     let r = hw.handle_exception(c, &e);
@@ -504,7 +504,7 @@ proptest! {
             }
         }
         // Whatever happened, the bookkeeping is still consistent.
-        if let Ok(t) = hw.table() {
+        if let Ok(t) = hw.inspect_table(Clone::clone) {
             for cpu in 0..t.nr_cpus() {
                 for p in 0..2u8 {
                     prop_assert!(t.worst_case(cpu, Pool(p)) <= u16::from(t.counts().slots(Pool(p))));

@@ -64,7 +64,12 @@ fn snapshot(hw: &Hw, cpus: u16) -> (ConstraintTable<4, 8>, usize, Vec<String>, u
         .map(|c| format!("{:?}", hw.image(c).unwrap()))
         .collect();
     let writes = (0..cpus).map(|c| hw.arch().writes(c)).sum();
-    (hw.table().unwrap(), hw.len(), images, writes)
+    (
+        hw.inspect_table(Clone::clone).unwrap(),
+        hw.len(),
+        images,
+        writes,
+    )
 }
 
 #[test]
@@ -427,9 +432,12 @@ fn inherit_is_all_or_nothing() {
     let _ = small
         .register(&w(0x2000, 8).target(task(1)).inherit(true))
         .unwrap();
-    let table = small.table().unwrap();
+    let table = small.inspect_table(Clone::clone).unwrap();
     assert_eq!(small.fork(p, TaskId(2)).unwrap_err(), Error::TooManyEvents);
-    assert_eq!((small.len(), small.table().unwrap()), (2, table));
+    assert_eq!(
+        (small.len(), small.inspect_table(Clone::clone).unwrap()),
+        (2, table)
+    );
 
     // A full task table refuses the child whole, too.
     let tiny = Box::new(Manager::<Mock, (), 1, 8, 2>::new(
@@ -441,16 +449,19 @@ fn inherit_is_all_or_nothing() {
         .register(&w(0x1000, 8).target(task(1)).inherit(true))
         .unwrap();
     let _ = tiny.register(&w(0x2000, 8).target(task(3))).unwrap();
-    let table = tiny.table().unwrap();
+    let table = tiny.inspect_table(Clone::clone).unwrap();
     assert_eq!(tiny.fork(p, TaskId(2)).unwrap_err(), Error::TooManyTasks);
-    assert_eq!((tiny.len(), tiny.table().unwrap()), (2, table));
+    assert_eq!(
+        (tiny.len(), tiny.inspect_table(Clone::clone).unwrap()),
+        (2, table)
+    );
 
     // exit releases everything of the task.
     let hw2 = self::hw(MockConfig::X86_LIKE, 1);
     reg(&hw2, w(0x1000, 32).target(task(5))).unwrap();
     sync(&hw2, hw2.exit(TaskId(5)).unwrap());
     assert_eq!(
-        hw2.table().unwrap(),
+        hw2.inspect_table(Clone::clone).unwrap(),
         ConstraintTable::new(SlotCounts::Shared(4), 1).unwrap()
     );
 }

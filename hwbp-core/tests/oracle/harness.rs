@@ -581,7 +581,7 @@ impl Run {
             }
         }
         Snapshot {
-            table: hw.table().unwrap(),
+            table: hw.inspect_table(Clone::clone).unwrap(),
             len: hw.len(),
             images: cpus.clone().map(|c| hw.image(c)).collect(),
             regs,
@@ -1266,7 +1266,7 @@ impl Run {
             "mock registers diverged from the core's image"
         );
         prop_assert_eq!(hw.len(), m.live.len());
-        let table = hw.table().unwrap();
+        let table = hw.inspect_table(Clone::clone).unwrap();
         prop_assert_eq!(table.tasks(), Model::pinned_tasks(&m.live).len());
         for cpu in 0..m.nr {
             for p in 0..pools(&m.cfg) {
@@ -1437,7 +1437,7 @@ impl Run {
         self.m.reserved = [[0; 2]; CPUS];
         prop_assert_eq!(self.hw.len(), 0);
         let fresh = ConstraintTable::<CPUS, TASKS>::new(self.m.cfg.counts, self.m.nr).unwrap();
-        prop_assert_eq!(self.hw.table().unwrap(), fresh, "table leaked counts");
+        prop_assert_eq!(self.hw.inspect_table(Clone::clone).unwrap(), fresh, "table leaked counts");
         for c in 0..self.m.nr {
             self.hw.sync(c).unwrap();
             self.synced(c);
