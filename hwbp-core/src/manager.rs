@@ -861,15 +861,46 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             if n > EVENTS - st.used - st.retiring_n {
                 return Err(Error::TooManyEvents);
             }
+            // Account the copies in batches (see `ConstraintTable::merged`):
+            // each batch remembers its first event, so a refused batch is
+            // undone and the copies are retried one by one from the start,
+            // for the error a one-by-one fork gives.
+            let mut batch: Option<(crate::table::Demand, u16)> = None;
+            let mut refused = false;
             for i in from.iter(&st.links) {
                 let Some(d) = copy(st, i) else { continue };
-                if let Err(err) = table.take(&d) {
-                    for j in from.iter(&st.links).take_while(|&j| j != i) {
-                        if let Some(d) = copy(st, j) {
-                            table.give_back(&d);
+                batch = match batch {
+                    None => Some((d, i)),
+                    Some((b, first)) => match table.merged(&b, &d) {
+                        Some(m) => Some((m, first)),
+                        None if table.take(&b).is_ok() => Some((d, i)),
+                        None => {
+                            batch = Some((b, first));
+                            refused = true;
+                            break;
                         }
+                    },
+                };
+            }
+            if let (false, Some((b, _))) = (refused, batch) {
+                refused = table.take(&b).is_err();
+            }
+            if let (true, Some((_, first))) = (refused, batch) {
+                for j in from.iter(&st.links).take_while(|&j| j != first) {
+                    if let Some(d) = copy(st, j) {
+                        table.give_back(&d);
                     }
-                    return Err(err);
+                }
+                for i in from.iter(&st.links) {
+                    let Some(d) = copy(st, i) else { continue };
+                    if let Err(err) = table.take(&d) {
+                        for j in from.iter(&st.links).take_while(|&j| j != i) {
+                            if let Some(d) = copy(st, j) {
+                                table.give_back(&d);
+                            }
+                        }
+                        return Err(err);
+                    }
                 }
             }
             // The copies take the lowest free entries, in ascending order:
@@ -925,14 +956,26 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
     pub fn exit(&self, task: TaskId) -> Result<CpuSet, Error> {
         self.with_table(|st, table| {
             let mut set = CpuSet::EMPTY;
+            // Given back in batches (see `ConstraintTable::merged`).
+            let mut batch: Option<crate::table::Demand> = None;
             while let Some(i) = Merge::new(&st.task_lists(Some(task))).next(&st.links) {
                 let i = usize::from(i);
                 let Some(ev) = st.events.get(i).and_then(Option::as_ref) else {
                     break;
                 };
                 let (d, target) = (ev.demand(), ev.attr.target);
-                table.give_back(&d);
+                batch = match batch.map(|b| (b, table.merged(&b, &d))) {
+                    None => Some(d),
+                    Some((_, Some(m))) => Some(m),
+                    Some((b, None)) => {
+                        table.give_back(&b);
+                        Some(d)
+                    }
+                };
                 set = set.union(self.free_event(st, i, target));
+            }
+            if let Some(b) = batch {
+                table.give_back(&b);
             }
             Ok(set)
         })

@@ -155,28 +155,46 @@ impl Link {
     }
 }
 
-/// How many things have each small value.
+/// How many things have each small value, with the largest value present
+/// kept up to date (so reading it is O(1); removing the last of the largest
+/// value walks down to the next, at most `BUCKETS` steps).
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct Hist([u32; BUCKETS]);
+struct Hist {
+    counts: [u32; BUCKETS],
+    top: u16,
+}
 
 impl Hist {
-    const EMPTY: Self = Hist([0; BUCKETS]);
+    const EMPTY: Self = Hist {
+        counts: [0; BUCKETS],
+        top: 0,
+    };
 
     fn add(&mut self, v: u16) {
-        if let Some(n) = self.0.get_mut(usize::from(v).min(BUCKETS - 1)) {
+        let b = usize::from(v).min(BUCKETS - 1);
+        if let Some(n) = self.counts.get_mut(b) {
             *n = n.saturating_add(1);
+            self.top = self.top.max(b as u16);
         }
     }
 
     fn remove(&mut self, v: u16) {
-        if let Some(n) = self.0.get_mut(usize::from(v).min(BUCKETS - 1)) {
+        let b = usize::from(v).min(BUCKETS - 1);
+        if let Some(n) = self.counts.get_mut(b) {
             *n = n.saturating_sub(1);
+            if *n == 0 && b == usize::from(self.top) {
+                self.top = self
+                    .counts
+                    .get(..b)
+                    .and_then(|below| below.iter().rposition(|&n| n > 0))
+                    .map_or(0, |v| v as u16);
+            }
         }
     }
 
-    /// The largest value present (0 when empty): `BUCKETS` steps.
+    /// The largest value present (0 when empty).
     fn max(&self) -> u16 {
-        self.0.iter().rposition(|&n| n > 0).map_or(0, |v| v as u16)
+        self.top
     }
 }
 
@@ -184,7 +202,7 @@ impl fmt::Debug for Hist {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Only the values present, as `value: count`.
         f.debug_map()
-            .entries(self.0.iter().enumerate().filter(|(_, &n)| n > 0))
+            .entries(self.counts.iter().enumerate().filter(|(_, &n)| n > 0))
             .finish()
     }
 }
@@ -411,7 +429,7 @@ impl<const CPUS: usize, const TASKS: usize> ConstraintTable<CPUS, TASKS> {
             *t = PoolTotals::EMPTY;
             for h in t.over_cpus.iter_mut() {
                 // Every CPU starts with all four values 0.
-                h.0[0] = u32::from(nr_cpus);
+                h.counts[0] = u32::from(nr_cpus);
             }
         }
         self.tasks.clear();
@@ -639,6 +657,24 @@ impl<const CPUS: usize, const TASKS: usize> ConstraintTable<CPUS, TASKS> {
         if self.check_shape(d).is_ok() {
             self.apply(d, false);
         }
+    }
+
+    /// `a` and `b` as one demand, when accounting it is the same as
+    /// accounting both: pinned requests of one target in one pool add their
+    /// weights (flexible requests are counted one by one), while the sum is
+    /// a weight the pool can have. Fork and exit account a task's
+    /// breakpoints in such batches: one check and one update instead of one
+    /// per breakpoint. A batch that does not fit is refused like one of its
+    /// parts would be, but maybe with another CPU named, so the manager
+    /// retries a refused batch part by part for the exact error.
+    pub(crate) fn merged(&self, a: &Demand, b: &Demand) -> Option<Demand> {
+        let weight = a.weight.checked_add(b.weight)?;
+        (a.pinned
+            && b.pinned
+            && a.pool == b.pool
+            && a.target == b.target
+            && weight <= self.counts.slots(a.pool))
+        .then_some(Demand { weight, ..*a })
     }
 
     fn apply(&mut self, d: &Demand, add: bool) {
