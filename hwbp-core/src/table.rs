@@ -1213,6 +1213,55 @@ mod tests {
     }
 
     #[test]
+    fn histograms_keep_their_largest_value() {
+        let mut h = Hist::EMPTY;
+        assert_eq!(h.max(), 0);
+        for v in [3, 7, 7, 2, 40] {
+            h.add(v);
+        }
+        // 40 lands in the last bucket.
+        assert_eq!(usize::from(h.max()), BUCKETS - 1);
+        h.remove(40);
+        assert_eq!(h.max(), 7);
+        h.remove(7);
+        assert_eq!(h.max(), 7, "one 7 is left");
+        h.remove(7);
+        assert_eq!(h.max(), 3);
+        h.remove(2);
+        assert_eq!(h.max(), 3, "removing a lower value keeps the top");
+        h.remove(3);
+        assert_eq!((h.max(), h), (0, Hist::EMPTY));
+    }
+
+    #[test]
+    fn only_pinned_demands_of_one_target_and_pool_merge() {
+        let t = ConstraintTable::<2, 8>::new(SlotCounts::Separate { inst: 2, data: 4 }, 2).unwrap();
+        let a = d(1, 1, true, task(1));
+        assert_eq!(
+            t.merged(&a, &d(1, 2, true, task(1))),
+            Some(d(1, 3, true, task(1)))
+        );
+        // Over the pool's 4 registers: kept apart (checked one by one).
+        assert_eq!(
+            t.merged(&d(1, 3, true, task(1)), &d(1, 2, true, task(1))),
+            None
+        );
+        assert_eq!(t.merged(&a, &d(0, 1, true, task(1))), None, "another pool");
+        assert_eq!(t.merged(&a, &d(1, 1, true, task(2))), None, "another task");
+        assert_eq!(
+            t.merged(&a, &d(1, 1, true, on(1, 0))),
+            None,
+            "restricted to a CPU"
+        );
+        // Flexible requests are counted one by one.
+        assert_eq!(
+            t.merged(&d(1, 1, false, task(1)), &d(1, 1, false, task(1))),
+            None
+        );
+        assert_eq!(t.merged(&a, &d(1, 1, false, task(1))), None);
+    }
+
+    #[test]
     fn debugger_reservation_respects_promises() {
         let mut t = ConstraintTable::<1, 8>::new(X86, 1).unwrap();
         t.take(&d(0, 2, true, Target::Cpu(0))).unwrap();
