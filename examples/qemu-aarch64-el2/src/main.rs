@@ -217,7 +217,8 @@ fn set_mdcr_bits(bits: u64) {
 /// host's task for this vCPU (breakpoints of the host debugging it).
 fn run_guest(task: Option<TaskId>) -> u64 {
     must!(HWBP.sched_in(0, task));
-    let bits = with_vcpu(|v, cpu| v.switch_in(cpu, &regs()));
+    let host = must!(HWBP.image(0));
+    let bits = with_vcpu(|v, cpu| v.switch_in(cpu, &regs(), &host));
     set_mdcr_bits(bits);
     // SAFETY: the frame holds the guest's state (initial or saved at its
     // last exit); one CPU, nothing else uses it while the guest runs.
@@ -353,10 +354,11 @@ fn guest_phases(host_w: hwbp_core::Handle, layout: Layout) {
     );
     // Another vCPU uses the guest share meanwhile.
     let mut other = VcpuDebug::new(2, layout, false);
+    let host = must!(HWBP.image(0));
     critical_section::with(|cs| {
         let mut cpu = PCPU.borrow_ref_mut(cs);
         let r = regs();
-        other.switch_in(&mut cpu, &r);
+        other.switch_in(&mut cpu, &r, &host);
         for (reg, v) in [
             (SysReg::Wvr(0), 0x4000_0000),
             (SysReg::Wcr(0), 0x1ff7),
