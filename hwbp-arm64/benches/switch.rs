@@ -21,9 +21,12 @@
 //!   hardware holds, which writes nothing) of the host's image.
 //!
 //! Each `switch/*` iteration is two switches (A out, B in, B out, A in).
-//! Measured on the shared 2-core development machine (medians, noisy):
-//! `switch/none` 4.2 ns, `switch/guest_only` 238 ns, `switch/host_only`
-//! 4.7 ns, `read/host_image` 509 ns (a clone under the manager's lock),
+//! Measured on the shared 2-core development machine (medians, noisy, load
+//! near 3): `switch/none` 18.6 ns, `switch/guest_only` 118 ns,
+//! `switch/host_only` 37.9 ns (most of `none` and `host_only` is the
+//! switch in's scan of the host's image for slots that would fire below
+//! EL2: without it both measured 1.3 ns in the same conditions);
+//! earlier, `read/host_image` 509 ns (a clone under the manager's lock),
 //! `refresh/host_unchanged` 51 ns.
 //!
 //! ```text

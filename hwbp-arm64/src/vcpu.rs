@@ -659,15 +659,18 @@ impl VcpuDebug {
     /// [`VcpuDebug::switch_in`]), remembering their control values.
     fn mask_host<R: DebugRegs>(&self, cpu: &mut PcpuDebug, regs: &R, host: &Image<ArmSlot>) {
         let mut wrote = false;
+        let (inst, data) = self.layout.host_counts();
         for (bank, pool) in HOST_POOLS {
-            let (inst, data) = self.layout.host_counts();
             let count = if bank == Bank::Breakpoint { inst } else { data };
-            for n in 0..count.min(MAX_SLOTS as u8) {
-                let Some(slot) = host.get(pool, usize::from(n)) else {
-                    break;
-                };
+            let Some(slots) = host.pools.get(pool.index()) else {
+                continue;
+            };
+            for (n, slot) in (0..count).zip(slots.iter()) {
+                if !slot.enabled() || el2_only(slot.ctrl) {
+                    continue;
+                }
                 let b = bit(bank, n);
-                if slot.enabled() && !el2_only(slot.ctrl) && cpu.host_masked & b == 0 {
+                if cpu.host_masked & b == 0 {
                     // SAFETY: the host's own slot (the layout's host share),
                     // disabled while the guest runs; switch_out writes it
                     // back.
