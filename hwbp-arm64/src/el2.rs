@@ -34,6 +34,26 @@
 //!   for EL2's own breakpoints, watchpoints and steps, 0x30 / 0x34 / 0x32 for
 //!   those of a guest taken to EL2 (`MDCR_EL2.TDE = 1` while it runs).
 //!
+//! With VHE (`ID_AA64MMFR1_EL1.VH` non-zero, `HCR_EL2.E2H = 1`, and
+//! [`El2Backend::aarch64_el2`]`(true, ..)`):
+//!
+//! * `HCR_EL2.TGE = 1` while the host runs, `0` while a guest runs (its
+//!   EL1&0 regime), around each entry and exit; `MDCR_EL2` is driven by
+//!   [`crate::vcpu`] as without VHE.
+//! * `CPTR_EL2` has another layout with `E2H = 1`: rewrite it when setting
+//!   `E2H` (`FPEN`, bits \[21:20\], = 0b11 for FP/SIMD at EL2; the `TFP`
+//!   bit of the other layout is RES0 there, and a value written for it
+//!   reads as `FPEN = 0b00`, trapping FP/SIMD at EL2).
+//! * At EL2 the names `ESR_EL1`, `FAR_EL1`, `ELR_EL1`, `SPSR_EL1`,
+//!   `VBAR_EL1`, `SCTLR_EL1`, … reach the `_EL2` registers; a guest's EL1
+//!   registers are the `_EL12` names. The debug registers (`DBG*_EL1`,
+//!   `MDSCR_EL1`, `OSLAR_EL1`, `OSDLR_EL1`) and `ID_AA64DFR0_EL1` are not
+//!   redirected, so the backend runs unchanged.
+//!
+//! The `qemu-aarch64-el2` example firmware does both: it reads `VH` at boot
+//! and runs in either mode (`cargo xtask qemu aarch64-el2`, Cortex-A53, and
+//! `aarch64-el2-vhe`, Cortex-A76).
+//!
 //! `Manager::cpu_online` (the backend's `init_cpu`) then does the rest, as at
 //! EL1: `OSLAR_EL1 = 0`, `OSDLR_EL1 = 0`, `MDSCR_EL1.KDE = 1` (debug
 //! exceptions enabled at the target level itself), `MDSCR_EL1.MDE = 1`

@@ -14,10 +14,20 @@
 //! [`SysRegTrap`] decodes exactly; [`VcpuDebug::trap`] emulates it against
 //! the vCPU's copy. So the guest never sees nor writes the host's registers.
 //!
+//! The accesses stay trapped after the first one has loaded the guest's
+//! registers (`TDA` is never cleared; every later access is emulated too).
+//! AArch64 has no per-register trap: with `TDA = 0` a guest at EL1 could
+//! read and write every implemented `DBGBVR<n>_EL1`/`DBGBCR<n>_EL1`/
+//! `DBGWVR<n>_EL1`/`DBGWCR<n>_EL1`, whatever the reduced
+//! `ID_AA64DFR0_EL1` it is shown (`TID3`) says, the host's kept registers
+//! included. The trap also keeps `HMC` out of the guest's values
+//! ([`hardware_ctrl`]).
+//!
 //! # Lazy switching
 //!
 //! * A vCPU that never touched its debug registers costs nothing on a
-//!   switch: [`VcpuDebug::switch_in`] and [`VcpuDebug::switch_out`] touch no
+//!   switch (while the host's slots are EL2-only, see below):
+//!   [`VcpuDebug::switch_in`] and [`VcpuDebug::switch_out`] touch no
 //!   register (they only return the `MDCR_EL2` bits to write), unless
 //!   another vCPU left enabled registers in the guest share, which are then
 //!   disabled once.
@@ -35,10 +45,18 @@
 //! # The host's breakpoints
 //!
 //! While a guest runs with its own debug state (`MDCR_EL2.TDE = 0`), only
-//! EL2-only host slots may be in the hardware (register them with
+//! EL2-only host slots stay in the hardware (register them with
 //! `exclude_user`, `HMC=1 SSC=11 PMC=00`): they never fire in the guest
-//! and fire at EL2 after each exit. [`host_image_is_el2_only`] checks an
-//! image (`Manager::image`).
+//! and fire at EL2 after each exit. [`VcpuDebug::switch_in`] enforces it:
+//! it is handed the host's image (`Manager::image(cpu)`) and disables every
+//! enabled host slot that would fire at EL1 or EL0 (neither exclusion flag,
+//! `exclude_kernel`, or any other encoding than the EL2-only one) until
+//! [`VcpuDebug::switch_out`] puts it back; [`PcpuDebug::host_masked`] says
+//! which. Such slots do not fire at all meanwhile (at EL2 neither, while
+//! the guest's traps are handled). Apply the host's changes on a CPU
+//! (`Manager::sync`, `Manager::sched_in`) outside a guest's
+//! `switch_in`..`switch_out`, or switch it in again afterwards.
+//! [`host_image_is_el2_only`] tells whether an image needs no masking.
 //!
 //! **The host debugging a guest**: register breakpoints on the guest's
 //! addresses as `exclude_kernel` (the lower levels, `HMC=0 PMC=11`) with
@@ -66,12 +84,21 @@
 //!
 //! ```text
 //! entry:  HWBP.sched_in(cpu, task)       // host debugging that guest, else None
-//!         bits = vcpu.switch_in(&mut pcpu, regs)
-//!         MDCR_EL2 = (MDCR_EL2 & !VCPU_MDCR_BITS) | bits; HCR_EL2 |= TID3; eret
+//!         bits = vcpu.switch_in(&mut pcpu, regs, &HWBP.image(cpu)?)
+//!         MDCR_EL2 = (MDCR_EL2 & !VCPU_MDCR_BITS) | bits; HCR_EL2 |= TID3
+//!         VHE: HCR_EL2.TGE = 0 (the guest's EL1&0 regime); eret
 //! trap:   EC 0x18 → vcpu.trap(&mut pcpu, regs, SysRegTrap::from_esr(esr)?, x[rt])
 //! exit:   bits = vcpu.switch_out(&mut pcpu, regs)
 //!         MDCR_EL2 = (MDCR_EL2 & !VCPU_MDCR_BITS) | bits   // TDE: EL2 debug again
+//!         VHE: HCR_EL2.TGE = 1
 //! ```
+//!
+//! With VHE (`HCR_EL2.E2H = 1`) the EL2 code's accesses to `ESR_EL1`,
+//! `FAR_EL1`, `ELR_EL1`, `SPSR_EL1`, `VBAR_EL1`, `SCTLR_EL1`, … reach the
+//! `_EL2` registers; the guest's EL1 registers are the `_EL12` names. The
+//! debug registers (`DBG*_EL1`, `MDSCR_EL1`, `OSLAR_EL1`, `OSDLR_EL1`) are
+//! not redirected: this module and the backend use them the same way in
+//! both modes.
 
 use crate::backend::{Bank, DebugRegs};
 use crate::ctrl::CTRL_HMC;
@@ -371,6 +398,12 @@ pub struct PcpuDebug {
     enabled: u32,
     /// The host's `MDSCR_EL1`, while the guest's is loaded.
     host_mdscr: Option<u64>,
+    /// Host slots [`VcpuDebug::switch_in`] disabled because they fire below
+    /// EL2: bit n = breakpoint n, 16 + n = watchpoint n (hardware numbering).
+    host_masked: u32,
+    /// The control value of each masked host slot, to put back at
+    /// [`VcpuDebug::switch_out`] (index: breakpoint n, `MAX_SLOTS` + n).
+    host_ctrl: [u32; 2 * MAX_SLOTS],
 }
 
 impl PcpuDebug {
@@ -381,6 +414,8 @@ impl PcpuDebug {
             holder: None,
             enabled: 0,
             host_mdscr: None,
+            host_masked: 0,
+            host_ctrl: [0; 2 * MAX_SLOTS],
         }
     }
 
@@ -388,10 +423,37 @@ impl PcpuDebug {
     pub fn holds(&self) -> Option<u32> {
         self.holder.map(|(id, _)| id)
     }
+
+    /// The host slots disabled while the current guest runs because they
+    /// would fire below EL2 (see [`VcpuDebug::switch_in`]): bit n =
+    /// breakpoint n, bit 16 + n = watchpoint n, in the hardware's (and the
+    /// host image's) numbering. Zero once [`VcpuDebug::switch_out`] has put
+    /// them back.
+    pub const fn host_masked(&self) -> u32 {
+        self.host_masked
+    }
 }
 
 fn bit(bank: Bank, n: u8) -> u32 {
     1 << (u32::from(n) + if bank == Bank::Watchpoint { 16 } else { 0 })
+}
+
+fn ctrl_index(bank: Bank, n: u8) -> usize {
+    usize::from(n)
+        + if bank == Bank::Watchpoint {
+            MAX_SLOTS
+        } else {
+            0
+        }
+}
+
+/// The host's register pools: the backend's pool 0 is its breakpoints,
+/// pool 1 its watchpoints, slot n of each the hardware register n.
+const HOST_POOLS: [(Bank, Pool); 2] = [(Bank::Breakpoint, Pool(0)), (Bank::Watchpoint, Pool(1))];
+
+/// Whether a control value fires at EL2 only (`HMC=1 SSC=11 PMC=00`).
+fn el2_only(ctrl: u32) -> bool {
+    ctrl & crate::el2::LEVEL_FIELDS == crate::el2::Level::El2 { vhe: false }.fields(true, false)
 }
 
 /// The value the hardware gets for a guest's control register: `HMC`
@@ -416,14 +478,11 @@ pub const fn hardware_ctrl(bank: Bank, ctrl: u32) -> u32 {
 /// PMC=00`): what may stay in the hardware while a guest runs with its own
 /// debug state.
 pub fn host_image_is_el2_only(image: &Image<ArmSlot>) -> bool {
-    let el2_only = crate::el2::Level::El2 { vhe: false }.fields(true, false);
-    [Pool(0), Pool(1)].iter().all(|&p| {
-        image.pools.get(p.index()).is_none_or(|slots| {
-            slots
-                .iter()
-                .all(|s| !s.enabled() || s.ctrl & crate::el2::LEVEL_FIELDS == el2_only)
-        })
-    })
+    image
+        .pools
+        .iter()
+        .flatten()
+        .all(|s| !s.enabled() || el2_only(s.ctrl))
 }
 
 /// One vCPU's debug state: its copy of its debug registers and whether the
@@ -520,13 +579,38 @@ impl VcpuDebug {
         self.used && !self.host_debug
     }
 
-    /// The vCPU is about to run on the CPU whose state is `cpu`: bring the
-    /// guest share up to date and return the `MDCR_EL2` bits to set (of
-    /// [`VCPU_MDCR_BITS`]). A vCPU that never used its debug registers
-    /// touches none, unless enabled registers of another vCPU are in the
-    /// guest share (they are disabled: they must not fire in this guest); a
-    /// vCPU whose registers the CPU already holds writes only `MDSCR_EL1`.
-    pub fn switch_in<R: DebugRegs + MdscrRegs>(&self, cpu: &mut PcpuDebug, regs: &R) -> u64 {
+    /// The vCPU is about to run on the CPU whose state is `cpu`: keep the
+    /// host's slots out of the guest, bring the guest share up to date and
+    /// return the `MDCR_EL2` bits to set (of [`VCPU_MDCR_BITS`]).
+    ///
+    /// `host` is what the host's manager installed on this CPU
+    /// (`Manager::image(cpu)`, after `Manager::sched_in`). Unless the host
+    /// debugs this guest ([`VcpuDebug::set_host_debug`]), every enabled host
+    /// slot that is not EL2-only (`HMC=1 SSC=11 PMC=00`) is disabled in the
+    /// hardware until [`VcpuDebug::switch_out`] puts it back
+    /// ([`PcpuDebug::host_masked`] names them): it would fire for the guest
+    /// at EL1 or EL0 (a host breakpoint with neither exclusion flag, an
+    /// `exclude_kernel` one of a VHE host's EL0, …). Those slots do not
+    /// fire at EL2 either until then, trap handling included.
+    ///
+    /// `host` need not be read on every switch: the manager's image
+    /// changes only when it installs something (`sync`, `sched_in`,
+    /// `restore`), so an embedder may keep the last one.
+    ///
+    /// A vCPU that never used its debug registers, with a host image that
+    /// is EL2-only, touches no register, unless enabled registers of
+    /// another vCPU are in the guest share (they are disabled: they must not
+    /// fire in this guest); a vCPU whose registers the CPU already holds
+    /// writes only `MDSCR_EL1`.
+    pub fn switch_in<R: DebugRegs + MdscrRegs>(
+        &self,
+        cpu: &mut PcpuDebug,
+        regs: &R,
+        host: &Image<ArmSlot>,
+    ) -> u64 {
+        if !self.host_debug {
+            self.mask_host(cpu, regs, host);
+        }
         if self.owns_hardware() {
             self.load(cpu, regs);
         } else if cpu.enabled != 0 {
@@ -542,10 +626,11 @@ impl VcpuDebug {
     }
 
     /// The vCPU stopped running on `cpu`: give `MDSCR_EL1` back to the host
-    /// (if the guest's was loaded) and, with VHE, disable the guest share.
-    /// Returns the `MDCR_EL2` bits for the host ([`TDE`]: EL2 is the debug
-    /// target again). Touches no register for a vCPU that never used its
-    /// debug registers.
+    /// (if the guest's was loaded), put back the host slots
+    /// [`VcpuDebug::switch_in`] disabled and, with VHE, disable the guest
+    /// share. Returns the `MDCR_EL2` bits for the host ([`TDE`]: EL2 is the
+    /// debug target again). Touches no register for a vCPU that never used
+    /// its debug registers while the host's slots were all EL2-only.
     pub fn switch_out<R: DebugRegs + MdscrRegs>(&self, cpu: &mut PcpuDebug, regs: &R) -> u64 {
         if let Some(host) = cpu.host_mdscr.take() {
             // SAFETY: the host's own value, saved at the load.
@@ -554,7 +639,51 @@ impl VcpuDebug {
         if self.vhe {
             self.clear(cpu, regs);
         }
+        if cpu.host_masked != 0 {
+            for (bank, _) in HOST_POOLS {
+                for n in 0..MAX_SLOTS as u8 {
+                    if cpu.host_masked & bit(bank, n) != 0 {
+                        // SAFETY: the host's own slot, as its manager wrote
+                        // it (the value register was never touched).
+                        unsafe { regs.write_ctrl(bank, n, cpu.host_ctrl[ctrl_index(bank, n)]) };
+                    }
+                }
+            }
+            regs.sync();
+            cpu.host_masked = 0;
+        }
         TDE
+    }
+
+    /// Disable the enabled host slots of `host` that are not EL2-only (see
+    /// [`VcpuDebug::switch_in`]), remembering their control values.
+    fn mask_host<R: DebugRegs>(&self, cpu: &mut PcpuDebug, regs: &R, host: &Image<ArmSlot>) {
+        let mut wrote = false;
+        let (inst, data) = self.layout.host_counts();
+        for (bank, pool) in HOST_POOLS {
+            let count = if bank == Bank::Breakpoint { inst } else { data };
+            let Some(slots) = host.pools.get(pool.index()) else {
+                continue;
+            };
+            for (n, slot) in (0..count).zip(slots.iter()) {
+                if !slot.enabled() || el2_only(slot.ctrl) {
+                    continue;
+                }
+                let b = bit(bank, n);
+                if cpu.host_masked & b == 0 {
+                    // SAFETY: the host's own slot (the layout's host share),
+                    // disabled while the guest runs; switch_out writes it
+                    // back.
+                    unsafe { regs.write_ctrl(bank, n, 0) };
+                    cpu.host_ctrl[ctrl_index(bank, n)] = slot.ctrl;
+                    cpu.host_masked |= b;
+                    wrote = true;
+                }
+            }
+        }
+        if wrote {
+            regs.sync();
+        }
     }
 
     /// Write the guest's whole share from its copy again (after something

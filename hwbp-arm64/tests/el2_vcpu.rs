@@ -15,9 +15,10 @@ use hwbp_arm64::vcpu::{
     host_image_is_el2_only, Layout, PcpuDebug, SysReg, SysRegTrap, Trapped, VcpuDebug,
 };
 use hwbp_arm64::wcr::{LoadStore, Wcr};
+use hwbp_arm64::ArmSlot;
 use hwbp_arm64::{ArmBackend, Bank, DebugRegs, Flavour, IdAa64Dfr0, StepMethod};
 use hwbp_core::{
-    Access, BreakpointAttr, Error, HardwareError, Manager, Resume, Sample, Target, TaskId,
+    Access, BreakpointAttr, Error, HardwareError, Image, Manager, Resume, Sample, Target, TaskId,
 };
 
 /// Cortex-A53: 6 breakpoints, 4 watchpoints.
@@ -57,6 +58,10 @@ impl<F: Fn(&Sample)> Rig<F> {
         let r = self.hw.register(&attr).unwrap();
         self.hw.sync(0).unwrap();
         r.handle
+    }
+    /// What the host's manager installed on CPU 0.
+    fn host(&self) -> Image<ArmSlot> {
+        self.hw.image(0).unwrap()
     }
     fn fetch(&self, pc: u64, el: El) -> Option<ModelException> {
         self.model().fetch(&Fetch { pc, el })
@@ -199,7 +204,7 @@ fn a_vcpu_that_never_used_debug_costs_no_register_access() {
     let mdscr = r.model().mdscr();
     for _ in 0..100 {
         for v in [&mut a, &mut b] {
-            let bits = v.switch_in(&mut cpu, r.regs());
+            let bits = v.switch_in(&mut cpu, r.regs(), &r.host());
             assert_eq!(bits & mdcr::TDE, 0, "the guest's debug exceptions go to it");
             assert_ne!(bits & mdcr::TDA, 0, "its first access traps");
             assert_eq!(v.switch_out(&mut cpu, r.regs()), mdcr::TDE);
@@ -230,7 +235,7 @@ fn the_first_access_loads_the_guest_state_and_it_survives_switches() {
         VcpuDebug::new(2, layout, false),
     );
     // A runs and sets a breakpoint (its register 0 = hardware 2), MDE|KDE.
-    a.switch_in(&mut cpu, r.regs());
+    a.switch_in(&mut cpu, r.regs(), &r.host());
     trap(
         &mut a,
         &mut cpu,
@@ -247,7 +252,7 @@ fn the_first_access_loads_the_guest_state_and_it_survives_switches() {
     );
     a.switch_out(&mut cpu, r.regs());
     // B runs, sets its own watchpoint 1 and breakpoint 0 elsewhere.
-    b.switch_in(&mut cpu, r.regs());
+    b.switch_in(&mut cpu, r.regs(), &r.host());
     assert!(
         r.fetch(0x1000, El::El1).is_none(),
         "A's registers are not B's"
@@ -277,7 +282,7 @@ fn the_first_access_loads_the_guest_state_and_it_survives_switches() {
     b.switch_out(&mut cpu, r.regs());
     assert!(!r.model().step_armed(), "the host's MDSCR_EL1 is back");
     for round in 0..3 {
-        a.switch_in(&mut cpu, r.regs());
+        a.switch_in(&mut cpu, r.regs(), &r.host());
         assert!(r.fetch(0x1000, El::El1).is_some(), "round {round}");
         assert!(r.fetch(0x2000, El::El1).is_none() && r.store(0x3000, El::El1).is_none());
         // A reads back what it wrote.
@@ -286,16 +291,16 @@ fn the_first_access_loads_the_guest_state_and_it_survives_switches() {
             Trapped::Read(0x1000)
         );
         a.switch_out(&mut cpu, r.regs());
-        b.switch_in(&mut cpu, r.regs());
+        b.switch_in(&mut cpu, r.regs(), &r.host());
         assert!(r.fetch(0x2000, El::El1).is_some() && r.store(0x3000, El::El1).is_some());
         assert!(r.fetch(0x1000, El::El1).is_none());
         b.switch_out(&mut cpu, r.regs());
     }
     // The same vCPU again: nothing written.
-    a.switch_in(&mut cpu, r.regs());
+    a.switch_in(&mut cpu, r.regs(), &r.host());
     a.switch_out(&mut cpu, r.regs());
     let writes = r.model().writes();
-    a.switch_in(&mut cpu, r.regs());
+    a.switch_in(&mut cpu, r.regs(), &r.host());
     assert_eq!(
         r.model().writes(),
         writes + 1,
@@ -312,7 +317,7 @@ fn the_guest_never_sees_nor_clobbers_the_host_share() {
     let host = r.host_share();
     let mut cpu = PcpuDebug::new();
     let mut v = VcpuDebug::new(7, r.layout(), false);
-    v.switch_in(&mut cpu, r.regs());
+    v.switch_in(&mut cpu, r.regs(), &r.host());
     // Its whole share, and the registers beyond it it was told do not exist.
     for n in 0..16 {
         guest_bp(
@@ -354,7 +359,7 @@ fn a_guest_writing_hmc_never_fires_in_the_host() {
     let r = rig(|_: &Sample| {});
     let mut cpu = PcpuDebug::new();
     let mut v = VcpuDebug::new(1, r.layout(), false);
-    v.switch_in(&mut cpu, r.regs());
+    v.switch_in(&mut cpu, r.regs(), &r.host());
     trap(
         &mut v,
         &mut cpu,
@@ -403,7 +408,7 @@ fn with_vhe_the_switch_out_disables_the_guest_share() {
     let r = rig(|_: &Sample| {});
     let mut cpu = PcpuDebug::new();
     let mut v = VcpuDebug::new(1, r.layout(), true);
-    v.switch_in(&mut cpu, r.regs());
+    v.switch_in(&mut cpu, r.regs(), &r.host());
     trap(
         &mut v,
         &mut cpu,
@@ -425,7 +430,7 @@ fn with_vhe_the_switch_out_disables_the_guest_share() {
         r.fetch(0x1000, El::El0).is_none(),
         "the host's EL0 never hits it"
     );
-    v.switch_in(&mut cpu, r.regs());
+    v.switch_in(&mut cpu, r.regs(), &r.host());
     assert!(
         r.fetch(0x1000, El::El0).is_some(),
         "and it is back for the guest"
@@ -440,7 +445,7 @@ fn the_host_debugs_a_guest_and_the_guest_settings_stay_out() {
     let mut cpu = PcpuDebug::new();
     let mut v = VcpuDebug::new(1, r.layout(), false);
     // The guest has its own breakpoint at 0x1000.
-    v.switch_in(&mut cpu, r.regs());
+    v.switch_in(&mut cpu, r.regs(), &r.host());
     trap(
         &mut v,
         &mut cpu,
@@ -460,7 +465,7 @@ fn the_host_debugs_a_guest_and_the_guest_settings_stay_out() {
     v.set_host_debug(true);
     r.hw.sched_in(0, Some(task)).unwrap();
     let writes = r.model().writes();
-    let bits = v.switch_in(&mut cpu, r.regs());
+    let bits = v.switch_in(&mut cpu, r.regs(), &r.host());
     assert_ne!(
         bits & mdcr::TDE,
         0,
@@ -498,7 +503,7 @@ fn the_host_debugs_a_guest_and_the_guest_settings_stay_out() {
     // Debugging over: the guest's own settings (both breakpoints, its SS)
     // are back in the hardware when it runs.
     v.set_host_debug(false);
-    v.switch_in(&mut cpu, r.regs());
+    v.switch_in(&mut cpu, r.regs(), &r.host());
     assert!(r.fetch(0x2000, El::El1).is_none());
     assert!(r.fetch(0x1000, El::El1).is_some() && r.fetch(0x1004, El::El1).is_some());
     assert!(r.model().step_armed());
@@ -510,7 +515,7 @@ fn refresh_rewrites_a_clobbered_guest_share() {
     let r = rig(|_: &Sample| {});
     let mut cpu = PcpuDebug::new();
     let mut v = VcpuDebug::new(1, r.layout(), false);
-    v.switch_in(&mut cpu, r.regs());
+    v.switch_in(&mut cpu, r.regs(), &r.host());
     trap(
         &mut v,
         &mut cpu,
@@ -569,4 +574,96 @@ fn sysreg_trap_iss_is_decoded_exactly() {
         let t = SysRegTrap::access(reg, 9, true).unwrap();
         assert_eq!(SysRegTrap::from_esr(t.to_esr()).map(|t| t.reg()), Some(reg));
     }
+}
+
+/// `HMC`, `SSC` and `PMC` of a control value.
+const LEVEL: u32 = (1 << 13) | (0b11 << 14) | (0b11 << 1);
+
+#[test]
+fn host_slots_that_fire_below_el2_are_kept_out_of_the_guest() {
+    let r = rig(|_: &Sample| {});
+    // Neither flag (HMC=1 SSC=00 PMC=11: EL2, EL1, EL0) and `exclude_kernel`
+    // (HMC=0 SSC=00 PMC=11: the lower levels), both on CPU 0, and one
+    // EL2-only watchpoint.
+    r.add(BreakpointAttr::exec(0x1000).target(Target::Cpu(0)));
+    r.add(
+        BreakpointAttr::exec(0x1100)
+            .user_only()
+            .target(Target::Cpu(0)),
+    );
+    r.add(BreakpointAttr::watch(0x4000_1000, 8, Access::WRITE).kernel_only_el());
+    assert!(!host_image_is_el2_only(&r.host()));
+    // Without the guard the guest at EL1 would hit both breakpoints.
+    assert!(r.fetch(0x1000, El::El1).is_some() && r.fetch(0x1100, El::El1).is_some());
+    let before = r.host_share();
+    let mut cpu = PcpuDebug::new();
+    let mut v = VcpuDebug::new(1, r.layout(), false);
+    let bits = v.switch_in(&mut cpu, r.regs(), &r.host());
+    assert_eq!(bits & mdcr::TDE, 0);
+    for el in [El::El0, El::El1] {
+        assert!(r.fetch(0x1000, el).is_none() && r.fetch(0x1100, el).is_none());
+    }
+    assert_eq!(cpu.host_masked(), 0b11, "breakpoints 0 and 1");
+    // The EL2-only watchpoint stays: it ignores the guest, fires at EL2.
+    assert_eq!(r.host_share()[2], before[2]);
+    assert!(r.store(0x4000_1000, El::El1).is_none());
+    // The guest bringing up its own registers changes nothing of that.
+    trap(
+        &mut v,
+        &mut cpu,
+        r.regs(),
+        SysReg::Mdscr,
+        Some(MDSCR_MDE | MDSCR_KDE),
+    );
+    guest_bp(&mut v, &mut cpu, r.regs(), 0, 0x1000, el1_bp());
+    assert_eq!(cpu.host_masked(), 0b11);
+    // Exactly the host's own breakpoints: the one the guest hits now is its
+    // register 0 (hardware 2), which the guest's handler gets at EL1.
+    let raw = r.fetch(0x1000, El::El1).unwrap();
+    assert_eq!(ec(&raw), 0x30 + 1, "EC 0x31 at EL1: the guest's own");
+    assert!(r.fetch(0x1100, El::El1).is_none());
+    // The exit puts the host's slots back as its manager wrote them.
+    assert_eq!(v.switch_out(&mut cpu, r.regs()), mdcr::TDE);
+    assert_eq!(cpu.host_masked(), 0);
+    assert_eq!(r.host_share(), before);
+    assert!(r.fetch(0x1000, El::El2).is_some());
+    // Switching in again masks them again; an EL2-only image masks nothing.
+    v.switch_in(&mut cpu, r.regs(), &r.host());
+    assert_eq!(cpu.host_masked(), 0b11);
+    v.switch_out(&mut cpu, r.regs());
+    assert_eq!(r.host_share(), before);
+}
+
+#[test]
+fn a_vhe_kernel_style_el2_and_el1_slot_never_fires_for_the_guest() {
+    let r = rig(|_: &Sample| {});
+    // A host image holding HMC=1 SSC=00 PMC=01 (EL2 and EL1, a VHE
+    // kernel's usual encoding) in breakpoint 1, as some other code path
+    // might have written it.
+    let ctrl = (Bcr::address_match(0xF, Privilege::Kernel).0 & !LEVEL) | (1 << 13) | (0b01 << 1);
+    r.model().write_value(Bank::Breakpoint, 1, 0x3000);
+    r.model().write_ctrl(Bank::Breakpoint, 1, ctrl);
+    let mut host = r.host();
+    host.pools[0][1] = ArmSlot {
+        value: 0x3000,
+        ctrl,
+    };
+    assert!(!host_image_is_el2_only(&host));
+    assert!(r.fetch(0x3000, El::El1).is_some(), "it does fire at EL1");
+    let mut cpu = PcpuDebug::new();
+    let v = VcpuDebug::new(1, r.layout(), true);
+    v.switch_in(&mut cpu, r.regs(), &host);
+    assert!(r.fetch(0x3000, El::El1).is_none(), "never for the guest");
+    assert_eq!(cpu.host_masked(), 0b10);
+    v.switch_out(&mut cpu, r.regs());
+    assert_eq!(r.model().read_ctrl(Bank::Breakpoint, 1), ctrl);
+    assert!(r.fetch(0x3000, El::El2).is_some());
+    // While the host debugs the guest (TDE: taken at EL2) nothing is masked.
+    let mut v = v;
+    v.set_host_debug(true);
+    let bits = v.switch_in(&mut cpu, r.regs(), &host);
+    assert_ne!(bits & mdcr::TDE, 0);
+    assert_eq!(cpu.host_masked(), 0);
+    assert!(r.fetch(0x3000, El::El1).is_some());
+    v.switch_out(&mut cpu, r.regs());
 }

@@ -10,9 +10,11 @@
 //!   (`--test scenarios`) and hwbp-linux's unit tests that make no system
 //!   call, run under Miri (nightly, in `target/miri`), which fails on
 //!   undefined behaviour, data races and leaks.
-//! * `cargo xtask qemu [x86_64|aarch64|aarch64-el2|armv7|riscv64|riscv32|all] [--bless]`: build the
+//! * `cargo xtask qemu [x86_64|aarch64|aarch64-el2|aarch64-el2-vhe|armv7|riscv64|riscv32|all] [--bless]`: build the
 //!   example firmware and run it on QEMU, compare each board's transcript
-//!   with its `expected.txt` (normalised, see [`transcript`]) and print a
+//!   with its `expected.txt` (normalised, see [`transcript`];
+//!   `aarch64-el2-vhe` is `examples/qemu-aarch64-el2` on a Cortex-A76, with
+//!   VHE, compared with its `expected-vhe.txt`) and print a
 //!   PASS/FAIL line per board; `--bless` writes the transcripts of passing
 //!   runs as the new expected ones.
 //! * `cargo xtask gdb [aarch64|x86_64|all]`: the gdb stub firmware
@@ -153,20 +155,36 @@ struct Board {
     qemu: &'static str,
     /// The rustup target its firmware is built for.
     target: &'static str,
+    /// Its expected transcript, a file in `dir`.
+    expected: &'static str,
+    /// The QEMU command line that runs it instead of the runner of `dir`'s
+    /// `.cargo/config.toml` (`None`: that runner): another CPU for the same
+    /// firmware.
+    runner: Option<&'static str>,
 }
 
-const BOARDS: [Board; 6] = [
+/// The runner of `examples/qemu-aarch64-el2` with a Cortex-A76, which has
+/// VHE (`ID_AA64MMFR1_EL1.VH`): the firmware then runs its host with
+/// `HCR_EL2.E2H = 1`.
+const AARCH64_EL2_VHE_RUNNER: &str = "qemu-system-aarch64 -M virt,virtualization=on \
+    -cpu cortex-a76 -smp 1 -display none -serial stdio -monitor none -nic none -semihosting -kernel";
+
+const BOARDS: [Board; 7] = [
     Board {
         name: "x86_64",
         dir: "examples/qemu-x86_64",
         qemu: "qemu-system-x86_64",
         target: "x86_64-unknown-none",
+        expected: "expected.txt",
+        runner: None,
     },
     Board {
         name: "aarch64",
         dir: "examples/qemu-aarch64",
         qemu: "qemu-system-aarch64",
         target: "aarch64-unknown-none",
+        expected: "expected.txt",
+        runner: None,
     },
     // A hypervisor at EL2 (`-M virt,virtualization=on`) and its guest at EL1.
     Board {
@@ -174,26 +192,55 @@ const BOARDS: [Board; 6] = [
         dir: "examples/qemu-aarch64-el2",
         qemu: "qemu-system-aarch64",
         target: "aarch64-unknown-none",
+        expected: "expected.txt",
+        runner: None,
+    },
+    // The same firmware on a CPU with VHE: the host at EL2 with E2H = 1.
+    Board {
+        name: "aarch64-el2-vhe",
+        dir: "examples/qemu-aarch64-el2",
+        qemu: "qemu-system-aarch64",
+        target: "aarch64-unknown-none",
+        expected: "expected-vhe.txt",
+        runner: Some(AARCH64_EL2_VHE_RUNNER),
     },
     Board {
         name: "armv7",
         dir: "examples/qemu-armv7",
         qemu: "qemu-system-arm",
         target: "armv7a-none-eabi",
+        expected: "expected.txt",
+        runner: None,
     },
     Board {
         name: "riscv64",
         dir: "examples/qemu-riscv64",
         qemu: "qemu-system-riscv64",
         target: "riscv64gc-unknown-none-elf",
+        expected: "expected.txt",
+        runner: None,
     },
     Board {
         name: "riscv32",
         dir: "examples/qemu-riscv32",
         qemu: "qemu-system-riscv32",
         target: "riscv32imac-unknown-none-elf",
+        expected: "expected.txt",
+        runner: None,
     },
 ];
+
+/// The boards' firmware directories, each once (one firmware may run as two
+/// boards).
+fn board_dirs() -> Vec<&'static str> {
+    let mut dirs: Vec<&'static str> = Vec::new();
+    for b in &BOARDS {
+        if !dirs.contains(&b.dir) {
+            dirs.push(b.dir);
+        }
+    }
+    dirs
+}
 
 /// The harness every board's firmware uses (a path dependency of each).
 const BOARD_KIT: &str = "examples/board-kit";
@@ -254,7 +301,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask test [--long] | cargo xtask packages | cargo xtask miri \
                  | cargo xtask unused-deps | cargo xtask msrv \
-                 | cargo xtask qemu [x86_64|aarch64|aarch64-el2|armv7|riscv64|riscv32|all] [--bless] \
+                 | cargo xtask qemu [x86_64|aarch64|aarch64-el2|aarch64-el2-vhe|armv7|riscv64|riscv32|all] [--bless] \
                  | cargo xtask gdb [aarch64|x86_64|all] \
                  | cargo xtask linux-arm64 [-- TEST-ARGS] | cargo xtask bench [--summary-only]"
             );
@@ -310,7 +357,7 @@ fn test(long: bool) -> Result {
     }
     ensure_targets(&all_targets())?;
     step("rustfmt (workspace)", &["fmt", "--all", "--", "--check"])?;
-    for dir in BOARDS.iter().map(|b| b.dir).chain(gdb::dirs()) {
+    for dir in board_dirs().into_iter().chain(gdb::dirs()) {
         let manifest = format!("{dir}/Cargo.toml");
         step(
             &format!("rustfmt ({dir})"),
@@ -432,7 +479,7 @@ fn test(long: bool) -> Result {
         &format!("cross-build no_std libraries with defmt for {}", TARGETS[0]),
         &args,
     )?;
-    for d in BOARDS.iter().map(|b| b.dir).chain(gdb::dirs()) {
+    for d in board_dirs().into_iter().chain(gdb::dirs()) {
         let dir = root().join(d);
         run(
             &format!("clippy ({d}, -D warnings)"),
@@ -807,7 +854,7 @@ fn qemu(which: &str, bless: bool) -> Result {
         .collect();
     if boards.is_empty() {
         return Err(format!(
-            "unknown board {which:?}: expected x86_64, aarch64, aarch64-el2, armv7, riscv64, riscv32 or all"
+            "unknown board {which:?}: expected x86_64, aarch64, aarch64-el2, aarch64-el2-vhe, armv7, riscv64, riscv32 or all"
         ));
     }
     let targets: Vec<&str> = boards.iter().map(|b| b.target).collect();
@@ -849,7 +896,7 @@ fn linux_arm64(test_args: &[String]) -> Result {
 
 /// The committed transcript a board's run is compared with.
 fn expected_path(b: &Board) -> PathBuf {
-    root().join(b.dir).join("expected.txt")
+    root().join(b.dir).join(b.expected)
 }
 
 /// Compare the normalised transcript with the board's `expected.txt`, or
@@ -898,6 +945,11 @@ fn run_board(b: &Board) -> Result<(String, Vec<String>)> {
     eprintln!("xtask: boot {} on {}", b.dir, b.qemu);
     let mut cmd = cargo();
     cmd.current_dir(&dir).args(["run", "--quiet", "--release"]);
+    if let Some(runner) = b.runner {
+        let runner = runner.split_whitespace().collect::<Vec<_>>().join(" ");
+        cmd.arg("--config")
+            .arg(format!("target.{}.runner=\"{runner}\"", b.target));
+    }
     let (status, lines) = stream(cmd, b.name, BOARD_TIMEOUT)?;
     let Some(status) = status else {
         return Err(format!("timed out after {BOARD_TIMEOUT:?}"));

@@ -49,6 +49,11 @@ pub use tick::Ticker;
 pub unsafe trait Board {
     /// The board's name in the summary line (`hwbp <NAME>: ...`).
     const NAME: &'static str;
+    /// The name the summary line uses: [`Board::NAME`] unless the firmware
+    /// learns at run time which of its variants runs (a CPU feature).
+    fn name() -> &'static str {
+        Self::NAME
+    }
     /// Send `\r\n` for every `\n` (a terminal's line end); `xtask` reads
     /// either.
     const CRLF: bool;
@@ -98,7 +103,7 @@ macro_rules! set_board {
         }
         #[no_mangle]
         fn __board_kit_name() -> &'static str {
-            <$board as $crate::Board>::NAME
+            <$board as $crate::Board>::name()
         }
         #[no_mangle]
         fn __board_kit_crlf() -> bool {

@@ -21,6 +21,10 @@ static GUEST_HWBP: Manager<Aarch64Backend, (), 1, 16, 2> =
 /// A static the guest watches.
 static GUEST_VAR: AtomicU64 = AtomicU64::new(0);
 
+/// The guest's `VBAR_EL1` as it reads it (the VHE host compares it with
+/// `VBAR_EL12`).
+pub static GUEST_VBAR: AtomicU64 = AtomicU64::new(0);
+
 global_asm!(
     r#"
     .section .text.guest, "ax"
@@ -50,6 +54,10 @@ fn hvc(code: u64) {
 
 #[no_mangle]
 extern "C" fn guest_main() -> ! {
+    let vbar: u64;
+    // SAFETY: reading the guest's own vector base.
+    unsafe { asm!("mrs {}, vbar_el1", out(reg) vbar, options(nomem, nostack)) };
+    GUEST_VBAR.store(vbar, SeqCst);
     // Phase 1: no debug register touched.
     for _ in 0..3 {
         hvc(HVC_YIELD);

@@ -4,6 +4,13 @@
 //! QEMU's `virt` board with `virtualization=on` enters `_start_el2` at EL2
 //! with the MMU off; the hypervisor keeps it off (its accesses are Device
 //! memory, aligned: the target has `strict-align`).
+//!
+//! With VHE (`HCR_EL2.E2H = 1`) the world switch is the same: it uses only
+//! the `_EL2` names (`ELR_EL2`, `SPSR_EL2`), which reach the EL2 registers
+//! in both modes, and never an EL1 name (those would be redirected to the
+//! `_EL2` registers too). The guest's EL1 system registers stay in the
+//! hardware across its exits: the host never writes them (it would need
+//! the `_EL12` names).
 
 use core::arch::global_asm;
 
