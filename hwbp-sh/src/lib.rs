@@ -20,12 +20,12 @@
 //!
 //! ```
 //! use hwbp_core::{Access, Arch, BreakpointAttr, Fired, Image, Pool};
-//! use hwbp_sh::model::{BusCycle, RegisterFile};
+//! use hwbp_sh::model::{BusCycle, Model};
 //! use hwbp_sh::{identify, Part, ShBackend, ShCpuState, ShException};
 //!
 //! // An SH7785 (PVR 0x1030_0700) as the in-memory register file sees it.
 //! let pvr = 0x1030_0700;
-//! let regs = RegisterFile::new(identify(pvr, 0)?, pvr, 0);
+//! let regs = Model::new(identify(pvr, 0)?, pvr, 0);
 //! // SAFETY: the bus is the in-memory register file, owned here.
 //! let ubc = unsafe { ShBackend::new(&regs) };
 //! let counts = ubc.discover()?; // what Manager::init does

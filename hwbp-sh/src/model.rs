@@ -2,9 +2,9 @@
 //! of the UBC's matching.
 //!
 //! No Rust compiler target exists for SuperH, so the backend is verified by
-//! running it against [`RegisterFile`] (which implements [`UbcBus`] with the
+//! running it against [`Model`] (which implements [`UbcBus`] with the
 //! registers' real addresses, widths, implemented bits and write-0-to-clear
-//! flags) and asking [`RegisterFile::cycle`] what the hardware would do for a
+//! flags) and asking [`Model::cycle`] what the hardware would do for a
 //! bus cycle given the register contents: which channels match, which flags
 //! get set, whether a break is requested and what SPC would be.
 //!
@@ -16,7 +16,7 @@
 //! = next instruction). Not modelled: data-value conditions (BDRB, CDR1),
 //! sequential conditions (SEQ, MFE), execution-count breaks, SR.BL masking.
 //!
-//! [`RegisterFile::set_module_stopped`] models a UBC whose module clock is
+//! [`Model::set_module_stopped`] models a UBC whose module clock is
 //! stopped (its MSTP bit set): its registers read 0, ignore writes and match
 //! nothing; PVR and PRR are unaffected.
 
@@ -51,10 +51,10 @@ struct Reg {
 /// The UBC registers of one part, in memory.
 ///
 /// Unimplemented addresses read 0 and ignore writes; accesses with the wrong
-/// width are counted in [`RegisterFile::width_errors`] so tests can assert
+/// width are counted in [`Model::width_errors`] so tests can assert
 /// the backend never makes one.
 #[derive(Debug)]
-pub struct RegisterFile {
+pub struct Model {
     variant: Variant,
     regs: Vec<Reg, 80>,
     width_errors: Cell<u32>,
@@ -107,11 +107,11 @@ pub struct Outcome {
     pub spc: u32,
 }
 
-impl RegisterFile {
+impl Model {
     /// The registers of `variant` at their reset values, with the given PVR
     /// and PRR contents (0 for a part without them).
     pub fn new(variant: Variant, pvr: u32, prr: u32) -> Self {
-        let mut f = RegisterFile {
+        let mut f = Model {
             variant,
             regs: Vec::new(),
             width_errors: Cell::new(0),
@@ -192,7 +192,7 @@ impl RegisterFile {
 
     /// Stop (`true`) or start the UBC's module clock. While stopped, UBC
     /// registers read 0 through the bus and ignore writes (which are neither
-    /// counted nor logged), and [`RegisterFile::cycle`] matches nothing; the
+    /// counted nor logged), and [`Model::cycle`] matches nothing; the
     /// register contents are kept for when the clock runs again. PVR and PRR
     /// (CCN registers) are unaffected.
     pub fn set_module_stopped(&self, stopped: bool) {
@@ -494,7 +494,7 @@ impl Cond {
     }
 }
 
-impl UbcBus for RegisterFile {
+impl UbcBus for Model {
     unsafe fn read8(&self, addr: u32) -> u8 {
         self.read(addr, 1) as u8
     }

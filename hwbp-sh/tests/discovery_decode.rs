@@ -5,10 +5,10 @@ mod common;
 
 use common::*;
 use hwbp_core::{Access, Arch, BreakpointAttr, Error, Fired, Resume, SlotCounts};
-use hwbp_sh::model::RegisterFile;
+use hwbp_sh::model::Model;
 use hwbp_sh::{sh4, sh4a, Layout, Part, ShException, Variant};
 
-fn discover(r: &RegisterFile) -> Result<Variant, Error> {
+fn discover(r: &Model) -> Result<Variant, Error> {
     // SAFETY: in-memory register file.
     unsafe { hwbp_sh::discover(&r) }
 }
@@ -28,7 +28,7 @@ fn known_parts_from_pvr() {
         } else {
             sh4a(n)
         };
-        let r = RegisterFile::new(layout_variant, pvr, prr);
+        let r = Model::new(layout_variant, pvr, prr);
         let addr_reg = if layout == Layout::Sh4 {
             sh4::BARA
         } else {
@@ -52,7 +52,7 @@ fn known_parts_from_pvr() {
 
 #[test]
 fn unknown_part_is_an_error() {
-    let r = RegisterFile::new(sh4a(2), 0x1040_0400, 0);
+    let r = Model::new(sh4a(2), 0x1040_0400, 0);
     assert_eq!(
         discover(&r),
         Err(Error::Hardware(hwbp_core::HardwareError::UnknownPart {
@@ -76,7 +76,7 @@ fn a_part_number_under_another_family_is_unknown() {
     // once taken for the listed part. Refused like any unknown part, before
     // any UBC register is written.
     for (v, pvr) in [(sh4a(2), 0x0020_0600u32), (sh7750(), 0x1002_0500)] {
-        let r = RegisterFile::new(v, pvr, 0);
+        let r = Model::new(v, pvr, 0);
         let unknown = Error::Hardware(hwbp_core::HardwareError::UnknownPart { id: pvr });
         assert_eq!(discover(&r), Err(unknown));
         let b = discovered(&r);
@@ -87,7 +87,7 @@ fn a_part_number_under_another_family_is_unknown() {
 
 #[test]
 fn probe_without_pvr() {
-    let r = RegisterFile::new(sh7750(), 0, 0);
+    let r = Model::new(sh7750(), 0, 0);
     r.poke(sh4::BARA, 0x1234_5678);
     let v = discover(&r).unwrap();
     assert_eq!(
@@ -96,7 +96,7 @@ fn probe_without_pvr() {
     );
     assert_eq!(r.peek(sh4::BARA), 0x1234_5678, "probe restores BARA");
     for n in [1u8, 2, 3, 4, 16] {
-        let r = RegisterFile::new(sh4a(n), u32::MAX, 0);
+        let r = Model::new(sh4a(n), u32::MAX, 0);
         r.poke(sh4a::car(0), 0xdead_beef);
         let v = discover(&r).unwrap();
         assert_eq!((v.layout, v.channels), (Layout::Sh4a, n), "{n} channels");
@@ -266,7 +266,7 @@ fn module_stopped_ubc_is_refused() {
         (sh7750(), 0, 0),
         (sh4a(2), u32::MAX, 0),
     ] {
-        let r = RegisterFile::new(v, pvr, prr);
+        let r = Model::new(v, pvr, prr);
         let addr_reg = match v.layout {
             Layout::Sh4 => sh4::BARA,
             Layout::Sh4a => sh4a::car(0),

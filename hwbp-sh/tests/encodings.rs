@@ -413,7 +413,7 @@ fn runtime_channel_counts() {
 }
 
 /// Fetch `pc` and check that it breaks before execution on channels `mask`.
-fn breaks_before(r: &hwbp_sh::model::RegisterFile, b: &Backend<'_>, pc: u32, mask: u32) {
+fn breaks_before(r: &hwbp_sh::model::Model, b: &Backend<'_>, pc: u32, mask: u32) {
     let d = run(r, b, fetch(pc)).expect("break");
     assert_eq!((fired_mask(&d), d.ip), (mask, u64::from(pc)));
 }

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 
 use common::*;
 use hwbp_core::{Access, BreakpointAttr, Error, Handler, Manager, Resume, Sample, Target};
-use hwbp_sh::model::{BusCycle, RegisterFile};
+use hwbp_sh::model::{BusCycle, Model};
 use hwbp_sh::{sh4a, ShException, Variant};
 
 #[derive(Default)]
@@ -21,7 +21,7 @@ impl Handler for &Log {
     }
 }
 
-fn manager<'a>(r: &'a RegisterFile, log: &'a Log) -> Manager<Ubc<'a>, &'a Log, 1, 8, 4> {
+fn manager<'a>(r: &'a Model, log: &'a Log) -> Manager<Ubc<'a>, &'a Log, 1, 8, 4> {
     let hw = Manager::new(backend(r).ubc, log);
     hw.init(1).unwrap();
     hw.cpu_online(0).unwrap();
@@ -35,7 +35,7 @@ fn sync(hw: &Manager<Ubc<'_>, &Log, 1, 8, 4>, set: hwbp_core::CpuSet) {
 }
 
 /// Present a bus cycle; if the UBC breaks, run the manager's exception entry.
-fn exec(r: &RegisterFile, hw: &Manager<Ubc<'_>, &Log, 1, 8, 4>, cycle: BusCycle) -> Option<Resume> {
+fn exec(r: &Model, hw: &Manager<Ubc<'_>, &Log, 1, 8, 4>, cycle: BusCycle) -> Option<Resume> {
     let out = r.cycle(cycle, 0);
     if !out.brk {
         return None;
@@ -265,7 +265,7 @@ fn static_manager_and_discovery_at_init() {
     assert_eq!(HW.slot_counts(), Err(Error::NotInitialized));
 
     // An SH7785 (PVR 0x1030_0700) on the register file: init finds two channels.
-    let r = RegisterFile::new(sh4a(2), 0x1030_0700, 0);
+    let r = Model::new(sh4a(2), 0x1030_0700, 0);
     // SAFETY: the bus is the in-memory register file, owned here.
     let hw: Manager<Ubc<'_>> = Manager::new(unsafe { hwbp_sh::ShBackend::new(&r) }, ());
     hw.init(1).unwrap();
@@ -273,7 +273,7 @@ fn static_manager_and_discovery_at_init() {
     assert_eq!(hw.arch().variant().part, hwbp_sh::Part::Sh7785);
     hw.cpu_online(0).unwrap();
     // An unknown part is refused at init with the reason.
-    let r = RegisterFile::new(sh4a(2), 0x1040_0400, 0);
+    let r = Model::new(sh4a(2), 0x1040_0400, 0);
     // SAFETY: as above.
     let hw: Manager<Ubc<'_>> = Manager::new(unsafe { hwbp_sh::ShBackend::new(&r) }, ());
     assert_eq!(

@@ -20,7 +20,7 @@ use common::*;
 use hwbp_core::{
     Access, AddressSpace, Arch, BreakpointAttr, Decoded, Error, Fired, Image, Pool, Resume, Target,
 };
-use hwbp_sh::model::{BusCycle, RegisterFile};
+use hwbp_sh::model::{BusCycle, Model};
 use hwbp_sh::variant::USER_BREAK_EXPEVT;
 use hwbp_sh::{
     identify, sh4, sh4a, BreakTiming, BusCommand, CycleSelect, Encoder, Layout, OperandSize, Part,
@@ -127,7 +127,7 @@ proptest! {
 
     #[test]
     fn discovery_never_panics(v in any_variant(), pvr in any::<u32>(), junk in any::<u32>()) {
-        let r = RegisterFile::new(v, pvr, 0);
+        let r = Model::new(v, pvr, 0);
         r.poke(sh4a::CCMFR, junk);
         // SAFETY: in-memory register file.
         let _ = unsafe { hwbp_sh::discover(&r) };
@@ -234,7 +234,7 @@ fn registers(v: Variant) -> Vec<(u32, u8)> {
 /// Write `junk` to every register of the part through the bus (so only the
 /// implemented bits take it), then raise the match flags in `flags`, as the
 /// hardware would.
-fn scramble(r: &RegisterFile, junk: &[u32], flags: u32) {
+fn scramble(r: &Model, junk: &[u32], flags: u32) {
     let v = r.variant();
     for ((addr, width), j) in registers(v).into_iter().zip(junk.iter().cycle()) {
         // SAFETY: the in-memory register file, at each register's own width.
@@ -250,7 +250,7 @@ fn scramble(r: &RegisterFile, junk: &[u32], flags: u32) {
 }
 
 /// The match flags of existing channels (bit n = channel n).
-fn flags(r: &RegisterFile) -> u32 {
+fn flags(r: &Model) -> u32 {
     let v = r.variant();
     match v.layout {
         Layout::Sh4a => r.peek(sh4a::CCMFR) & v.channel_mask(),
@@ -259,7 +259,7 @@ fn flags(r: &RegisterFile) -> u32 {
 }
 
 /// The channels whose enable condition is set in the registers.
-fn enabled(r: &RegisterFile) -> u32 {
+fn enabled(r: &Model) -> u32 {
     let v = r.variant();
     (0..v.channels).fold(0, |m, n| {
         let on = match v.layout {
@@ -272,7 +272,7 @@ fn enabled(r: &RegisterFile) -> u32 {
 }
 
 /// The break timing channel `n` is set to.
-fn timing(r: &RegisterFile, n: u8) -> BreakTiming {
+fn timing(r: &Model, n: u8) -> BreakTiming {
     let after = match r.variant().layout {
         Layout::Sh4a => sh4a::Crr::from_bits_retain(r.peek(sh4a::crr(n))).contains(sh4a::Crr::PCB),
         Layout::Sh4 => sh4::Channel::from_index(n).is_some_and(|ch| {
@@ -337,7 +337,7 @@ proptest! {
         junk in proptest::collection::vec(any::<u32>(), 1..8),
         raised in any::<u32>(),
     ) {
-        let r = RegisterFile::new(v, pvr, prr);
+        let r = Model::new(v, pvr, prr);
         scramble(&r, &junk, raised);
         let before: Vec<u32> = registers(v).iter().map(|&(a, _)| r.peek(a)).collect();
         let flags_before = flags(&r);

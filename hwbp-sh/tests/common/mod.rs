@@ -7,16 +7,16 @@ use core::ops::Deref;
 use hwbp_core::{
     Access, Arch, BreakpointAttr, Decoded, Encoding, Error, Fired, Image, Pool, Resume, SlotCounts,
 };
-use hwbp_sh::model::{BusCycle, RegisterFile};
+use hwbp_sh::model::{BusCycle, Model};
 use hwbp_sh::{
     BreakTiming, Part, RangePolicy, ShBackend, ShCpuState, ShException, SizePolicy, UbcBus,
     UbcSlot, Variant,
 };
 
 /// The backend on the in-memory register file (what a manager holds).
-pub type Ubc<'a> = ShBackend<&'a RegisterFile>;
+pub type Ubc<'a> = ShBackend<&'a Model>;
 /// The backend driven without a manager, with one CPU's state.
-pub type Backend<'a> = Rig<&'a RegisterFile>;
+pub type Backend<'a> = Rig<&'a Model>;
 
 /// A backend and the state of `N` CPUs, as a kernel that keeps its own
 /// per-CPU state would drive it. A CPU without state is refused the way the
@@ -87,7 +87,7 @@ impl<B: UbcBus, const N: usize> Deref for Rig<B, N> {
 }
 
 /// `ShBackend::new` followed by discovery, as `Manager::init` does it.
-pub fn discovered(r: &RegisterFile) -> Result<Backend<'_>, Error> {
+pub fn discovered(r: &Model) -> Result<Backend<'_>, Error> {
     // SAFETY: the "bus" is an in-memory register file owned by the test.
     let b = unsafe { ShBackend::new(r) };
     b.discover()?;
@@ -95,7 +95,7 @@ pub fn discovered(r: &RegisterFile) -> Result<Backend<'_>, Error> {
 }
 
 /// A backend over a register file for the named variant, discovered.
-pub fn with_cpus<const N: usize>(r: &RegisterFile, v: Variant) -> Rig<&RegisterFile, N> {
+pub fn with_cpus<const N: usize>(r: &Model, v: Variant) -> Rig<&Model, N> {
     // SAFETY: the "bus" is an in-memory register file owned by the test.
     let b = unsafe { ShBackend::with_variant(r, v) };
     Rig::new(b)
@@ -109,11 +109,11 @@ pub fn sh4a(n: u8) -> Variant {
     Variant::sh4a(Part::Other, n).expect("1..=16 channels")
 }
 
-pub fn regs(v: Variant) -> RegisterFile {
-    RegisterFile::new(v, 0, 0)
+pub fn regs(v: Variant) -> Model {
+    Model::new(v, 0, 0)
 }
 
-pub fn backend(r: &RegisterFile) -> Backend<'_> {
+pub fn backend(r: &Model) -> Backend<'_> {
     let b = with_cpus(r, r.variant());
     b.reset();
     b
@@ -148,7 +148,7 @@ pub fn arm(b: &Backend<'_>, attr: &BreakpointAttr) -> Result<Encoding<UbcSlot>, 
 
 /// Run one bus cycle through the model; if it raises a user break, decode it
 /// as the exception handler would.
-pub fn run(r: &RegisterFile, b: &Backend<'_>, cycle: BusCycle) -> Option<Decoded> {
+pub fn run(r: &Model, b: &Backend<'_>, cycle: BusCycle) -> Option<Decoded> {
     let out = r.cycle(cycle, 0);
     if !out.brk {
         return None;
