@@ -99,9 +99,11 @@
 //!   flexible ones): at most `2 × MAX_SLOTS` breakpoints are ever selected,
 //!   and nothing on the stack grows with a capacity. An unchanged image
 //!   writes no register; otherwise the backend writes only what changed.
-//! * [`Manager::fork`] walks the parent's breakpoints (reserve each copy,
+//! * [`Manager::fork`] walks the parent's breakpoints (reserve the copies,
 //!   give the reservations back on a refusal, then store the copies);
-//!   [`Manager::exit`] walks the task's.
+//!   [`Manager::exit`] walks the task's. Both account a task's pinned
+//!   requests of one pool and target as one batch: one table check and
+//!   update for the lot, not one per breakpoint.
 //! * Registering takes the lowest free entry in O(log `EVENTS`) plus its
 //!   place in its list (O(1) when it is the highest there, the usual case)
 //!   plus the constraint table's check; unregistering is O(1) plus the
