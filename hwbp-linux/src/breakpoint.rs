@@ -67,7 +67,7 @@ fn apply_all<T, E>(
 
 /// The [`Target`] for the calling thread.
 pub fn current_thread() -> Target {
-    thread(sys::gettid())
+    thread(sys::my_tid())
 }
 
 /// The [`Target`] for thread `tid` (a kernel thread id, as from `gettid`).
