@@ -418,6 +418,9 @@ loom::lazy_static! {
     static ref TABLE: Box<[Entry]> = (0..TABLE_SIZE).map(|_| Entry::new()).collect();
 }
 statics! {
+    /// Where [`Slot::claim`] starts looking for a free entry (see
+    /// [`claim_from`]).
+    static FREE_HINT: AtomicUsize = AtomicUsize::new(0);
     static GENERATION: AtomicU64 = AtomicU64::new(1);
     static COUNT_ONLY_GENERATION: AtomicU64 = AtomicU64::new(1);
     /// The previous SIGTRAP disposition: `sa_sigaction` and `sa_flags`.
@@ -442,10 +445,7 @@ impl Slot {
     /// perf events ([`Slot::record`]). `None` when the table is full.
     pub fn claim(handler: Option<HitFn>, events: usize) -> Option<Slot> {
         let events: Box<[AtomicI32]> = (0..events).map(|_| AtomicI32::new(-1)).collect();
-        let (index, cookie) = TABLE
-            .iter()
-            .enumerate()
-            .find_map(|(index, e)| e.claim(index, handler, &events).map(|c| (index, c)))?;
+        let (index, cookie) = claim_from(&TABLE, &FREE_HINT, handler, &events)?;
         Some(Slot {
             index,
             cookie,
@@ -494,9 +494,40 @@ impl Drop for Slot {
     /// Waits for user handlers of this breakpoint still running on other
     /// threads (see [`HitFn`]: a handler must not drop a breakpoint).
     fn drop(&mut self) {
-        if let Some(e) = TABLE.get(self.index) {
-            e.release();
-        }
+        release_in(&TABLE, &FREE_HINT, self.index);
+    }
+}
+
+/// Claim a free entry of `table` for `handler` and `events`: its number and
+/// cookie, or `None` when every entry is taken. The search starts at `hint`
+/// and wraps around, so it finds a free entry wherever the hint points (it is
+/// only a hint: racing claims and releases may leave it anywhere); after a
+/// claim it points past the entry taken, and a release lowers it to the entry
+/// freed ([`release_in`]). Opens and drops in stack order (the usual case)
+/// thus find a free entry at the first try instead of trying every entry
+/// below it. Lock-free: the entries' own `claimed` flags decide who owns one.
+fn claim_from(
+    table: &[Entry],
+    hint: &AtomicUsize,
+    handler: Option<HitFn>,
+    events: &[AtomicI32],
+) -> Option<(usize, u64)> {
+    let start = hint.load(Ordering::Relaxed).min(table.len());
+    let (index, cookie) = (start..table.len())
+        .chain(0..start)
+        .find_map(|i| table.get(i)?.claim(i, handler, events).map(|c| (i, c)))?;
+    // Only if no release lowered it (nor another claim moved it) meanwhile:
+    // a free entry below the hint would then be found only after a wrap.
+    let _ = hint.compare_exchange(start, index + 1, Ordering::Relaxed, Ordering::Relaxed);
+    Some((index, cookie))
+}
+
+/// Free entry `index` of `table` ([`Entry::release`], which waits for its
+/// handlers) and lower `hint` to it (see [`claim_from`]).
+fn release_in(table: &[Entry], hint: &AtomicUsize, index: usize) {
+    if let Some(e) = table.get(index) {
+        e.release();
+        hint.fetch_min(index, Ordering::Relaxed);
     }
 }
 
@@ -517,6 +548,8 @@ extern "C" fn reset_after_fork() {
     for e in TABLE.iter() {
         e.reset_after_fork(e as *const Entry as usize == busy);
     }
+    // Entries may have been freed anywhere.
+    FREE_HINT.store(0, Ordering::Relaxed);
 }
 
 /// Install the SIGTRAP handler once per process. Returns the errno of a failed
@@ -973,6 +1006,38 @@ mod pure_tests {
         RELEASING.release();
     }
 
+    /// Opens and drops in stack order claim the entry the hint points to
+    /// (one try each, not one per entry below it); a free entry is found
+    /// wherever the hint points, and a full table gives `None`.
+    #[test]
+    fn claims_start_at_the_hint_and_wrap_around() {
+        static T: [Entry; 4] = [const { Entry::new() }; 4];
+        static HINT: AtomicUsize = AtomicUsize::new(0);
+        let claim = || claim_from(&T, &HINT, None, &[]).map(|(i, _)| i);
+        assert_eq!((claim(), claim(), claim()), (Some(0), Some(1), Some(2)));
+        assert_eq!(HINT.load(Ordering::SeqCst), 3);
+        release_in(&T, &HINT, 1);
+        assert_eq!(HINT.load(Ordering::SeqCst), 1, "lowered to the freed entry");
+        assert_eq!(claim(), Some(1));
+        assert_eq!(HINT.load(Ordering::SeqCst), 2);
+        HINT.store(2, Ordering::SeqCst);
+        assert_eq!(claim(), Some(3), "found past taken entries");
+        assert_eq!(claim(), None, "full");
+        release_in(&T, &HINT, 2);
+        HINT.store(usize::MAX, Ordering::SeqCst); // as a racing claim may leave it
+        assert_eq!(claim(), Some(2), "found after wrapping");
+        for i in 0..4 {
+            release_in(&T, &HINT, i);
+        }
+        assert_eq!(HINT.load(Ordering::SeqCst), 0);
+        release_in(&T, &HINT, 9); // no such entry: nothing happens
+        assert_eq!(HINT.load(Ordering::SeqCst), 0);
+        // The search starts at the hint, not at entry 0.
+        HINT.store(2, Ordering::SeqCst);
+        assert_eq!(claim(), Some(2));
+        release_in(&T, &HINT, 2);
+    }
+
     #[test]
     fn claim_and_release_mark_the_thread_busy_only_meanwhile() {
         static E: Entry = Entry::new();
@@ -1201,6 +1266,44 @@ mod loom_tests {
             let highest = got.iter().filter_map(|d| d.count).max().unwrap_or(0);
             assert_eq!(got.iter().map(|d| d.covers).sum::<u64>(), highest);
             assert_eq!(counted, highest);
+        });
+    }
+
+    /// A drop racing two opens, on three threads, through the free-entry
+    /// hint ([`claim_from`] and [`release_in`] over the real table): the two
+    /// breakpoints open together never share an entry, whatever the hint said
+    /// when they looked, each hit finds its own owner, and once all are
+    /// dropped every entry they used is free and a new open gets one.
+    #[test]
+    fn loom_opens_racing_a_drop_through_the_hint_get_their_own_entries() {
+        loom::model(|| {
+            let first = Slot::claim(Some(new_handler), 1).expect("room in the table");
+            let used = first.index;
+            let dropper = thread::spawn(move || drop(first));
+            let other =
+                thread::spawn(|| Slot::claim(Some(new_handler), 1).expect("room in the table"));
+            let mine = Slot::claim(Some(old_handler), 1).expect("room in the table");
+            dropper.join().expect("no panic");
+            let other = other.join().expect("no panic");
+            assert_ne!(
+                mine.index, other.index,
+                "two open breakpoints share an entry"
+            );
+            let no = AtomicBool::new(false);
+            for (slot, ran) in [(&mine, "old"), (&other, "new")] {
+                let entry = &TABLE[slot.index];
+                assert_eq!(
+                    hit(entry, slot.cookie(), |_| None, &no).map(|(r, _)| r),
+                    Some(ran)
+                );
+            }
+            let indexes = [used, mine.index, other.index];
+            drop((mine, other));
+            for i in indexes {
+                assert!(!TABLE[i].claimed.load(Ordering::SeqCst), "entry {i} kept");
+            }
+            let again = Slot::claim(None, 1).expect("room in the table");
+            assert!(again.index <= indexes.into_iter().max().unwrap_or(0));
         });
     }
 
