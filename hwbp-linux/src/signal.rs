@@ -236,10 +236,15 @@ struct Entry {
     handler: AtomicPtr<()>,
     samples: AtomicU64,
     /// The owner's perf event descriptors (numbers, -1 for one not opened
-    /// yet): `events_len` atomics owned by its [`Slot`], which frees the
-    /// entry before it closes them and frees the array. Null when free.
+    /// yet): `events_len` atomics, [`Entry::own_fd`] for an owner with one
+    /// event, else an array owned by its [`Slot`], which frees the entry
+    /// before it closes them and frees the array. Null when free.
     events: AtomicPtr<AtomicI32>,
     events_len: AtomicUsize,
+    /// The descriptor of an owner with a single event ([`Events::InEntry`]),
+    /// kept here rather than in an array of its own (no allocation per open).
+    /// Reset by each claim, written by the owner's [`Slot::record`].
+    own_fd: AtomicI32,
     /// The highest kernel count a delivery has read: the sum of their
     /// [`Hit::covers`].
     counted: AtomicU64,
@@ -248,6 +253,15 @@ struct Entry {
     /// a new breakpoint) until this is 0, so a hit that passed the check always
     /// counts and runs against the owner it was checked for.
     active: AtomicUsize,
+}
+
+/// Where a new owner of an entry keeps its event descriptors.
+#[derive(Clone, Copy, Debug)]
+enum Events<'a> {
+    /// One descriptor, in the entry itself ([`Entry::own_fd`]).
+    InEntry,
+    /// An array of the owner's.
+    Array(&'a [AtomicI32]),
 }
 
 /// A signal handler inside an entry ([`Entry::enter`]); leaving it on drop.
@@ -315,15 +329,22 @@ impl Entry {
                 samples: AtomicU64::new(0),
                 events: AtomicPtr::new(core::ptr::null_mut()),
                 events_len: AtomicUsize::new(0),
+                own_fd: AtomicI32::new(-1),
                 counted: AtomicU64::new(0),
                 active: AtomicUsize::new(0),
             }
         }
     }
 
-    /// Claim the entry (number `index`) if it is free; returns its cookie.
-    /// `events` must stay where it is until the entry is released.
+    /// [`Entry::claim_for`] with the owner's array of event descriptors.
+    #[cfg(test)]
     fn claim(&self, index: usize, handler: Option<HitFn>, events: &[AtomicI32]) -> Option<u64> {
+        self.claim_for(index, handler, Events::Array(events))
+    }
+
+    /// Claim the entry (number `index`) if it is free; returns its cookie.
+    /// An [`Events::Array`] must stay where it is until the entry is released.
+    fn claim_for(&self, index: usize, handler: Option<HitFn>, events: Events<'_>) -> Option<u64> {
         // Marked before the entry is taken, so there is no moment at which this
         // thread owns it unmarked.
         let _busy = Busy::mark(self);
@@ -335,6 +356,15 @@ impl Entry {
             return None;
         }
         let cookie = cookie_of(GENERATION.fetch_add(1, Ordering::Relaxed), index);
+        let events = match events {
+            Events::InEntry => {
+                // No hit of the previous owner is inside any more (its
+                // release waited for them), so none reads this.
+                self.own_fd.store(-1, Ordering::Relaxed);
+                core::slice::from_ref(&self.own_fd)
+            }
+            Events::Array(events) => events,
+        };
         self.samples.store(0, Ordering::Relaxed);
         self.counted.store(0, Ordering::Relaxed);
         self.events
@@ -436,16 +466,23 @@ pub struct Slot {
     index: usize,
     cookie: u64,
     /// The breakpoint's perf event descriptors, for the signal handler to
-    /// read the count at a delivery (see [`Entry::events`]).
-    events: Box<[AtomicI32]>,
+    /// read the count at a delivery (see [`Entry::events`]); `None` for a
+    /// single one, kept in the entry ([`Entry::own_fd`]).
+    events: Option<Box<[AtomicI32]>>,
 }
 
 impl Slot {
     /// Claim a free entry for a breakpoint with `handler` and up to `events`
     /// perf events ([`Slot::record`]). `None` when the table is full.
     pub fn claim(handler: Option<HitFn>, events: usize) -> Option<Slot> {
-        let events: Box<[AtomicI32]> = (0..events).map(|_| AtomicI32::new(-1)).collect();
-        let (index, cookie) = claim_from(&TABLE, &FREE_HINT, handler, &events)?;
+        let events: Option<Box<[AtomicI32]>> =
+            (events != 1).then(|| (0..events).map(|_| AtomicI32::new(-1)).collect());
+        let (index, cookie) = claim_from(
+            &TABLE,
+            &FREE_HINT,
+            handler,
+            events.as_deref().map_or(Events::InEntry, Events::Array),
+        )?;
         Some(Slot {
             index,
             cookie,
@@ -457,7 +494,11 @@ impl Slot {
     /// to read its count. The descriptor must stay open until the slot is
     /// dropped.
     pub fn record(&self, k: usize, fd: i32) {
-        if let Some(e) = self.events.get(k) {
+        let event = match &self.events {
+            Some(events) => events.get(k),
+            None => TABLE.get(self.index).filter(|_| k == 0).map(|e| &e.own_fd),
+        };
+        if let Some(e) = event {
             e.store(fd, Ordering::Release);
         }
     }
@@ -510,12 +551,12 @@ fn claim_from(
     table: &[Entry],
     hint: &AtomicUsize,
     handler: Option<HitFn>,
-    events: &[AtomicI32],
+    events: Events<'_>,
 ) -> Option<(usize, u64)> {
     let start = hint.load(Ordering::Relaxed).min(table.len());
     let (index, cookie) = (start..table.len())
         .chain(0..start)
-        .find_map(|i| table.get(i)?.claim(i, handler, events).map(|c| (i, c)))?;
+        .find_map(|i| table.get(i)?.claim_for(i, handler, events).map(|c| (i, c)))?;
     // Only if no release lowered it (nor another claim moved it) meanwhile:
     // a free entry below the hint would then be found only after a wrap.
     let _ = hint.compare_exchange(start, index + 1, Ordering::Relaxed, Ordering::Relaxed);
@@ -878,6 +919,47 @@ mod pure_tests {
         assert_eq!(read_count(&[]), Some(0));
     }
 
+    /// A breakpoint with one event keeps its descriptor in its entry (no
+    /// array of its own): deliveries read it there, a release forgets it, and
+    /// the next owner starts from "not opened yet".
+    #[test]
+    fn a_single_event_lives_in_the_entry() {
+        let slot = Slot::claim(None, 1).expect("room in the table");
+        assert!(slot.events.is_none(), "an array was allocated");
+        let entry = &TABLE[slot.index];
+        slot.record(0, 42);
+        slot.record(1, 43); // no second event: ignored
+        let active = entry.enter(slot.cookie()).expect("owned");
+        let events: Vec<i32> = active
+            .events()
+            .iter()
+            .map(|e| e.load(Ordering::SeqCst))
+            .collect();
+        assert_eq!(events, [42]);
+        assert!(core::ptr::eq(&active.events()[0], &entry.own_fd));
+        drop(active);
+        drop(slot);
+        assert!(entry.events.load(Ordering::SeqCst).is_null());
+
+        static E: Entry = Entry::new();
+        E.claim_for(2, None, Events::InEntry).expect("free entry");
+        E.own_fd.store(7, Ordering::SeqCst);
+        E.release();
+        let cookie = E.claim_for(2, None, Events::InEntry).expect("free entry");
+        let active = E.enter(cookie).expect("owned");
+        assert_eq!(active.events().len(), 1);
+        assert_eq!(
+            active.events()[0].load(Ordering::SeqCst),
+            -1,
+            "the old owner's"
+        );
+        drop(active);
+        E.release();
+        // Several events: the slot's own array.
+        let slot = Slot::claim(None, 2).expect("room in the table");
+        assert_eq!(slot.events.as_deref().map(<[_]>::len), Some(2));
+    }
+
     #[test]
     fn a_refused_hit_leaves_no_trace() {
         static E: Entry = Entry::new();
@@ -1013,7 +1095,7 @@ mod pure_tests {
     fn claims_start_at_the_hint_and_wrap_around() {
         static T: [Entry; 4] = [const { Entry::new() }; 4];
         static HINT: AtomicUsize = AtomicUsize::new(0);
-        let claim = || claim_from(&T, &HINT, None, &[]).map(|(i, _)| i);
+        let claim = || claim_from(&T, &HINT, None, Events::Array(&[])).map(|(i, _)| i);
         assert_eq!((claim(), claim(), claim()), (Some(0), Some(1), Some(2)));
         assert_eq!(HINT.load(Ordering::SeqCst), 3);
         release_in(&T, &HINT, 1);
@@ -1147,13 +1229,34 @@ mod loom_tests {
     /// cookie are refused (its generation is gone).
     #[test]
     fn loom_hit_racing_drop_and_reuse_sees_only_its_owner() {
-        loom::model(|| {
+        hit_racing_drop_and_reuse(false);
+    }
+
+    /// The same with both owners keeping their one descriptor in the entry
+    /// ([`Events::InEntry`]): the new owner's claim and record, which write
+    /// where the old owner's descriptor was, never reach a hit of the old one.
+    #[test]
+    fn loom_hit_racing_drop_and_reuse_reads_its_owners_descriptor_in_the_entry() {
+        hit_racing_drop_and_reuse(true);
+    }
+
+    /// See the two tests above; `in_entry`: the owners keep their one
+    /// descriptor in the entry, as [`Slot::claim`] and [`Slot::record`] do.
+    fn hit_racing_drop_and_reuse(in_entry: bool) {
+        loom::model(move || {
             let entry = Arc::new(Entry::new());
             let old_events = [AtomicI32::new(10)];
             let new_events = [AtomicI32::new(20)];
-            let old = entry
-                .claim(7, Some(old_handler), &old_events)
-                .expect("free entry");
+            let claim = |handler: HitFn, events: &[AtomicI32]| {
+                if !in_entry {
+                    return entry.claim(7, Some(handler), events);
+                }
+                let cookie = entry.claim_for(7, Some(handler), Events::InEntry)?;
+                let fd = events[0].load(Ordering::SeqCst);
+                entry.own_fd.store(fd, Ordering::Release);
+                Some(cookie)
+            };
+            let old = claim(old_handler, &old_events).expect("free entry");
             let dropped = Arc::new(AtomicBool::new(false));
             let (e, d) = (entry.clone(), dropped.clone());
             let hitter = thread::spawn(move || hit(&e, old, fds_as_count, &d));
@@ -1164,11 +1267,11 @@ mod loom_tests {
             });
             // The new breakpoint takes the entry if the drop has freed it by
             // now, else (below) once the drop has returned.
-            let new = entry.claim(7, Some(new_handler), &new_events);
+            let new = claim(new_handler, &new_events);
             let seen = hitter.join().expect("no panic in the hit");
             dropper.join().expect("no panic in the drop");
             let new = new
-                .or_else(|| entry.claim(7, Some(new_handler), &new_events))
+                .or_else(|| claim(new_handler, &new_events))
                 .expect("free after the drop");
 
             assert_ne!(new, old, "a reused entry got the same cookie");
