@@ -205,7 +205,7 @@ thread_local_usize! {
     static BUSY;
 }
 
-/// Marks the calling thread as inside [`Entry::claim`] or [`Entry::release`]
+/// Marks the calling thread as inside [`Entry::claim_for`] or [`Entry::release`]
 /// (see [`BUSY`]) until dropped.
 struct Busy(usize);
 
@@ -280,7 +280,7 @@ impl Active<'_> {
         let ptr = self.entry.handler.load(Ordering::Acquire);
         let handler = (!ptr.is_null()).then(|| {
             // SAFETY: a non-null value of the field is a `HitFn` stored through
-            // `handler_ptr` (by `Entry::claim` and `Slot::set_handler` only);
+            // `handler_ptr` (by `Entry::claim_for` and `Slot::set_handler` only);
             // fn pointers and data pointers have the same size here.
             unsafe { core::mem::transmute::<*mut (), HitFn>(ptr) }
         });
@@ -420,7 +420,7 @@ impl Entry {
     }
 
     /// The child side of a fork, run by its only thread; `busy_here`: that
-    /// thread is inside [`Entry::claim`] or [`Entry::release`] of this entry
+    /// thread is inside [`Entry::claim_for`] or [`Entry::release`] of this entry
     /// ([`BUSY`]). The threads that were inside the entry's handlers do not
     /// exist here, so none is. An entry claimed but without a cookie was being
     /// claimed or freed by a parent thread that does not exist here either, so
