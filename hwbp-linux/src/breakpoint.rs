@@ -40,7 +40,11 @@ pub struct Breakpoint {
     fds: Vec<OwnedFd>,
     id: Id,
     attr: BreakpointAttr,
-    perf: PerfEventAttr,
+    /// Whether the events were opened with `remove_on_exec` (not on a kernel
+    /// without it, see [`without_remove_on_exec`]): with `attr` and the
+    /// slot's cookie, what rebuilds their `perf_event_attr` ([`Breakpoint::perf`]),
+    /// which is not stored (it would double the size of a `Breakpoint`).
+    remove_on_exec: bool,
     /// Whether the events were last asked to be enabled (by open, `enable`,
     /// `disable` or `modify`): the state a failed call rolls back to.
     enabled: AtomicBool,
@@ -67,7 +71,7 @@ fn apply_all<T, E>(
 
 /// The [`Target`] for the calling thread.
 pub fn current_thread() -> Target {
-    thread(sys::gettid())
+    thread(sys::my_tid())
 }
 
 /// The [`Target`] for thread `tid` (a kernel thread id, as from `gettid`).
@@ -158,8 +162,25 @@ pub(crate) const ARM64_NO_SIGTRAP: &str =
      hit runs the signal handler's first instruction instead, so the breakpoint fires again on \
      the same instruction for ever; open it with Delivery::CountOnly";
 
+/// The `(pid, cpu)` pairs of a breakpoint's events: a thread or CPU target
+/// has one, kept inline (no allocation per open).
+#[derive(Debug, PartialEq, Eq)]
+enum Places {
+    One((i32, i32)),
+    Many(Vec<(i32, i32)>),
+}
+
+impl Places {
+    fn as_slice(&self) -> &[(i32, i32)] {
+        match self {
+            Places::One(place) => core::slice::from_ref(place),
+            Places::Many(places) => places,
+        }
+    }
+}
+
 /// `(pid, cpu)` pairs for `perf_event_open`.
-fn places(target: Target, sigtrap: bool) -> Result<Vec<(i32, i32)>, Error> {
+fn places(target: Target, sigtrap: bool) -> Result<Places, Error> {
     let per_cpu_signal = Error::Unsupported(
         "synchronous SIGTRAP needs a thread target (the kernel signals only the task an \
          event belongs to); open per-CPU breakpoints with Delivery::CountOnly",
@@ -169,7 +190,7 @@ fn places(target: Target, sigtrap: bool) -> Result<Vec<(i32, i32)>, Error> {
             if sigtrap {
                 return Err(per_cpu_signal);
             }
-            Ok(vec![(-1, i32::from(c))])
+            Ok(Places::One((-1, i32::from(c))))
         }
         Target::AllCpus => {
             if sigtrap {
@@ -182,7 +203,9 @@ fn places(target: Target, sigtrap: bool) -> Result<Vec<(i32, i32)>, Error> {
                     errno: 0,
                 });
             }
-            Ok(cpus.into_iter().map(|c| (-1, i32::from(c))).collect())
+            Ok(Places::Many(
+                cpus.into_iter().map(|c| (-1, i32::from(c))).collect(),
+            ))
         }
         Target::Task { task, cpu } => {
             let pid = i32::try_from(task.0).map_err(|_| Error::NoSuchTask { tid: task.0 })?;
@@ -192,7 +215,7 @@ fn places(target: Target, sigtrap: bool) -> Result<Vec<(i32, i32)>, Error> {
                      run the other process's SIGTRAP disposition); use Delivery::CountOnly",
                 ));
             }
-            Ok(vec![(pid, cpu.map_or(-1, i32::from))])
+            Ok(Places::One((pid, cpu.map_or(-1, i32::from))))
         }
     }
 }
@@ -222,7 +245,7 @@ impl Breakpoint {
         let attr = attr.user_only();
         let sigtrap = matches!(delivery, Delivery::Signal(_));
         let places = places(attr.target, sigtrap)?;
-        Self::open_at(attr, delivery, &places)
+        Self::open_at(attr, delivery, places.as_slice())
     }
 
     /// Open a breakpoint with synchronous delivery to `handler`.
@@ -326,15 +349,47 @@ impl Breakpoint {
             }
         }
         let enabled = AtomicBool::new(!attr.disabled);
-        Ok(Breakpoint {
+        let bp = Breakpoint {
             slot,
             fds,
             id,
             attr,
-            perf,
+            remove_on_exec: perf.flags & abi::flag::REMOVE_ON_EXEC != 0,
             enabled,
             opened_by: sys::getpid(),
-        })
+        };
+        debug_assert_eq!(
+            bp.perf(&rules),
+            perf,
+            "the events' attr is rebuilt as opened"
+        );
+        Ok(bp)
+    }
+
+    /// The `perf_event_attr` the events were opened (or last modified) with,
+    /// rebuilt from the request; `rules` are [`rules::Native`]'s.
+    fn perf(&self, rules: &rules::Native) -> PerfEventAttr {
+        Self::perf_of(&self.attr, rules, self.slot.as_ref(), self.remove_on_exec)
+    }
+
+    /// The `perf_event_attr` for `attr` with `slot`'s cookie as `sig_data`,
+    /// with or without `remove_on_exec`.
+    fn perf_of(
+        attr: &BreakpointAttr,
+        rules: &rules::Native,
+        slot: Option<&Slot>,
+        remove_on_exec: bool,
+    ) -> PerfEventAttr {
+        let perf = PerfEventAttr::breakpoint(attr, rules.bp_len(attr), slot.map(Slot::cookie));
+        let flags = perf.flags & !abi::flag::REMOVE_ON_EXEC;
+        PerfEventAttr {
+            flags: if remove_on_exec {
+                flags | abi::flag::REMOVE_ON_EXEC
+            } else {
+                flags
+            },
+            ..perf
+        }
     }
 
     /// The identifier handlers see in [`crate::Hit::id`].
@@ -447,14 +502,9 @@ impl Breakpoint {
                  new breakpoint",
             ));
         }
-        let mut fresh = PerfEventAttr::breakpoint(
-            &new,
-            rules.bp_len(&new),
-            (self.perf.sig_data != 0).then_some(self.perf.sig_data),
-        );
+        let old_perf = self.perf(&rules);
         // As opened: without remove_on_exec on a kernel that lacks it.
-        fresh.flags = (fresh.flags & !abi::flag::REMOVE_ON_EXEC)
-            | (self.perf.flags & abi::flag::REMOVE_ON_EXEC);
+        let fresh = Self::perf_of(&new, &rules, self.slot.as_ref(), self.remove_on_exec);
         let modify = |fd: &OwnedFd, attr: &PerfEventAttr| {
             let ptr = attr as *const PerfEventAttr as libc::c_ulong;
             sys::ioctl(fd, abi::PERF_EVENT_IOC_MODIFY_ATTRIBUTES, ptr)
@@ -464,7 +514,7 @@ impl Breakpoint {
         // the enabled state is restored after the old attributes.
         let enabled = self.enabled.load(Ordering::Acquire);
         let restore = |fd: &OwnedFd| {
-            let _ = modify(fd, &self.perf);
+            let _ = modify(fd, &old_perf);
             let _ = sys::ioctl(fd, Self::switch(enabled), 0);
         };
         if let Err((k, errno)) = apply_all(&self.fds, |fd| modify(fd, &fresh), restore) {
@@ -482,7 +532,6 @@ impl Breakpoint {
             });
         }
         self.attr = new;
-        self.perf = fresh;
         self.enabled.store(!new.disabled, Ordering::Release);
         Ok(())
     }
@@ -621,11 +670,11 @@ mod tests {
         assert!(matches!(got, Err(Error::NoSuchTask { .. })), "{got:?}");
         assert_eq!(
             places(thread(0), false).expect("calling thread"),
-            vec![(0, -1)]
+            Places::One((0, -1))
         );
         assert_eq!(
-            places(thread(1234), false).expect("a thread id"),
-            vec![(1234, -1)]
+            places(thread(1234), false).expect("a thread id").as_slice(),
+            [(1234, -1)]
         );
     }
 
@@ -718,6 +767,46 @@ mod tests {
         release.wait();
         for h in handles {
             h.join().expect("no panic");
+        }
+    }
+
+    /// The events' `perf_event_attr` is not stored but rebuilt (for
+    /// `modify`'s rollback): as opened, and as modified, with the signal
+    /// cookie and `remove_on_exec` kept.
+    #[test]
+    fn the_events_attr_is_rebuilt_as_opened_and_as_modified() {
+        static WORDS: [u64; 2] = [0; 2];
+        fn on_hit(_: &crate::Hit) {}
+        let rules = rules::Native::new();
+        let attr = BreakpointAttr::watch(&raw const WORDS[0] as u64, 8, hwbp_core::Access::WRITE)
+            .target(current_thread());
+        let moved = attr.addr(&raw const WORDS[1] as u64);
+        // Signal delivery is refused on arm64 (see `Delivery::Signal`).
+        let deliveries = [Delivery::CountOnly, Delivery::Signal(Some(on_hit))];
+        let n = if cfg!(target_arch = "x86_64") { 2 } else { 1 };
+        for &delivery in &deliveries[..n] {
+            let mut bp = Breakpoint::open(&attr, delivery).expect("open");
+            let cookie = bp.slot.as_ref().map(Slot::cookie);
+            assert_eq!(cookie.is_some(), matches!(delivery, Delivery::Signal(_)));
+            let opened = PerfEventAttr::breakpoint(&attr.user_only(), 8, cookie);
+            assert_eq!(
+                opened.flags & abi::flag::REMOVE_ON_EXEC,
+                abi::flag::REMOVE_ON_EXEC
+            );
+            assert_eq!(bp.perf(&rules), opened);
+            bp.modify(&moved).expect("modify");
+            let perf = bp.perf(&rules);
+            assert_eq!(
+                perf,
+                PerfEventAttr::breakpoint(&moved.user_only(), 8, cookie)
+            );
+            assert_eq!(perf.sig_data, cookie.unwrap_or(0));
+            // Opened without remove_on_exec (an old kernel): rebuilt without.
+            bp.remove_on_exec = false;
+            assert_eq!(
+                bp.perf(&rules).flags,
+                perf.flags & !abi::flag::REMOVE_ON_EXEC
+            );
         }
     }
 

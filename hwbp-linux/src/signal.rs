@@ -205,7 +205,7 @@ thread_local_usize! {
     static BUSY;
 }
 
-/// Marks the calling thread as inside [`Entry::claim`] or [`Entry::release`]
+/// Marks the calling thread as inside [`Entry::claim_for`] or [`Entry::release`]
 /// (see [`BUSY`]) until dropped.
 struct Busy(usize);
 
@@ -236,10 +236,15 @@ struct Entry {
     handler: AtomicPtr<()>,
     samples: AtomicU64,
     /// The owner's perf event descriptors (numbers, -1 for one not opened
-    /// yet): `events_len` atomics owned by its [`Slot`], which frees the
-    /// entry before it closes them and frees the array. Null when free.
+    /// yet): `events_len` atomics, [`Entry::own_fd`] for an owner with one
+    /// event, else an array owned by its [`Slot`], which frees the entry
+    /// before it closes them and frees the array. Null when free.
     events: AtomicPtr<AtomicI32>,
     events_len: AtomicUsize,
+    /// The descriptor of an owner with a single event ([`Events::InEntry`]),
+    /// kept here rather than in an array of its own (no allocation per open).
+    /// Reset by each claim, written by the owner's [`Slot::record`].
+    own_fd: AtomicI32,
     /// The highest kernel count a delivery has read: the sum of their
     /// [`Hit::covers`].
     counted: AtomicU64,
@@ -248,6 +253,15 @@ struct Entry {
     /// a new breakpoint) until this is 0, so a hit that passed the check always
     /// counts and runs against the owner it was checked for.
     active: AtomicUsize,
+}
+
+/// Where a new owner of an entry keeps its event descriptors.
+#[derive(Clone, Copy, Debug)]
+enum Events<'a> {
+    /// One descriptor, in the entry itself ([`Entry::own_fd`]).
+    InEntry,
+    /// An array of the owner's.
+    Array(&'a [AtomicI32]),
 }
 
 /// A signal handler inside an entry ([`Entry::enter`]); leaving it on drop.
@@ -266,7 +280,7 @@ impl Active<'_> {
         let ptr = self.entry.handler.load(Ordering::Acquire);
         let handler = (!ptr.is_null()).then(|| {
             // SAFETY: a non-null value of the field is a `HitFn` stored through
-            // `handler_ptr` (by `Entry::claim` and `Slot::set_handler` only);
+            // `handler_ptr` (by `Entry::claim_for` and `Slot::set_handler` only);
             // fn pointers and data pointers have the same size here.
             unsafe { core::mem::transmute::<*mut (), HitFn>(ptr) }
         });
@@ -315,15 +329,22 @@ impl Entry {
                 samples: AtomicU64::new(0),
                 events: AtomicPtr::new(core::ptr::null_mut()),
                 events_len: AtomicUsize::new(0),
+                own_fd: AtomicI32::new(-1),
                 counted: AtomicU64::new(0),
                 active: AtomicUsize::new(0),
             }
         }
     }
 
-    /// Claim the entry (number `index`) if it is free; returns its cookie.
-    /// `events` must stay where it is until the entry is released.
+    /// [`Entry::claim_for`] with the owner's array of event descriptors.
+    #[cfg(test)]
     fn claim(&self, index: usize, handler: Option<HitFn>, events: &[AtomicI32]) -> Option<u64> {
+        self.claim_for(index, handler, Events::Array(events))
+    }
+
+    /// Claim the entry (number `index`) if it is free; returns its cookie.
+    /// An [`Events::Array`] must stay where it is until the entry is released.
+    fn claim_for(&self, index: usize, handler: Option<HitFn>, events: Events<'_>) -> Option<u64> {
         // Marked before the entry is taken, so there is no moment at which this
         // thread owns it unmarked.
         let _busy = Busy::mark(self);
@@ -335,6 +356,15 @@ impl Entry {
             return None;
         }
         let cookie = cookie_of(GENERATION.fetch_add(1, Ordering::Relaxed), index);
+        let events = match events {
+            Events::InEntry => {
+                // No hit of the previous owner is inside any more (its
+                // release waited for them), so none reads this.
+                self.own_fd.store(-1, Ordering::Relaxed);
+                core::slice::from_ref(&self.own_fd)
+            }
+            Events::Array(events) => events,
+        };
         self.samples.store(0, Ordering::Relaxed);
         self.counted.store(0, Ordering::Relaxed);
         self.events
@@ -390,7 +420,7 @@ impl Entry {
     }
 
     /// The child side of a fork, run by its only thread; `busy_here`: that
-    /// thread is inside [`Entry::claim`] or [`Entry::release`] of this entry
+    /// thread is inside [`Entry::claim_for`] or [`Entry::release`] of this entry
     /// ([`BUSY`]). The threads that were inside the entry's handlers do not
     /// exist here, so none is. An entry claimed but without a cookie was being
     /// claimed or freed by a parent thread that does not exist here either, so
@@ -418,6 +448,9 @@ loom::lazy_static! {
     static ref TABLE: Box<[Entry]> = (0..TABLE_SIZE).map(|_| Entry::new()).collect();
 }
 statics! {
+    /// Where [`Slot::claim`] starts looking for a free entry (see
+    /// [`claim_from`]).
+    static FREE_HINT: AtomicUsize = AtomicUsize::new(0);
     static GENERATION: AtomicU64 = AtomicU64::new(1);
     static COUNT_ONLY_GENERATION: AtomicU64 = AtomicU64::new(1);
     /// The previous SIGTRAP disposition: `sa_sigaction` and `sa_flags`.
@@ -433,19 +466,23 @@ pub struct Slot {
     index: usize,
     cookie: u64,
     /// The breakpoint's perf event descriptors, for the signal handler to
-    /// read the count at a delivery (see [`Entry::events`]).
-    events: Box<[AtomicI32]>,
+    /// read the count at a delivery (see [`Entry::events`]); `None` for a
+    /// single one, kept in the entry ([`Entry::own_fd`]).
+    events: Option<Box<[AtomicI32]>>,
 }
 
 impl Slot {
     /// Claim a free entry for a breakpoint with `handler` and up to `events`
     /// perf events ([`Slot::record`]). `None` when the table is full.
     pub fn claim(handler: Option<HitFn>, events: usize) -> Option<Slot> {
-        let events: Box<[AtomicI32]> = (0..events).map(|_| AtomicI32::new(-1)).collect();
-        let (index, cookie) = TABLE
-            .iter()
-            .enumerate()
-            .find_map(|(index, e)| e.claim(index, handler, &events).map(|c| (index, c)))?;
+        let events: Option<Box<[AtomicI32]>> =
+            (events != 1).then(|| (0..events).map(|_| AtomicI32::new(-1)).collect());
+        let (index, cookie) = claim_from(
+            &TABLE,
+            &FREE_HINT,
+            handler,
+            events.as_deref().map_or(Events::InEntry, Events::Array),
+        )?;
         Some(Slot {
             index,
             cookie,
@@ -457,7 +494,11 @@ impl Slot {
     /// to read its count. The descriptor must stay open until the slot is
     /// dropped.
     pub fn record(&self, k: usize, fd: i32) {
-        if let Some(e) = self.events.get(k) {
+        let event = match &self.events {
+            Some(events) => events.get(k),
+            None => TABLE.get(self.index).filter(|_| k == 0).map(|e| &e.own_fd),
+        };
+        if let Some(e) = event {
             e.store(fd, Ordering::Release);
         }
     }
@@ -494,9 +535,40 @@ impl Drop for Slot {
     /// Waits for user handlers of this breakpoint still running on other
     /// threads (see [`HitFn`]: a handler must not drop a breakpoint).
     fn drop(&mut self) {
-        if let Some(e) = TABLE.get(self.index) {
-            e.release();
-        }
+        release_in(&TABLE, &FREE_HINT, self.index);
+    }
+}
+
+/// Claim a free entry of `table` for `handler` and `events`: its number and
+/// cookie, or `None` when every entry is taken. The search starts at `hint`
+/// and wraps around, so it finds a free entry wherever the hint points (it is
+/// only a hint: racing claims and releases may leave it anywhere); after a
+/// claim it points past the entry taken, and a release lowers it to the entry
+/// freed ([`release_in`]). Opens and drops in stack order (the usual case)
+/// thus find a free entry at the first try instead of trying every entry
+/// below it. Lock-free: the entries' own `claimed` flags decide who owns one.
+fn claim_from(
+    table: &[Entry],
+    hint: &AtomicUsize,
+    handler: Option<HitFn>,
+    events: Events<'_>,
+) -> Option<(usize, u64)> {
+    let start = hint.load(Ordering::Relaxed).min(table.len());
+    let (index, cookie) = (start..table.len())
+        .chain(0..start)
+        .find_map(|i| table.get(i)?.claim_for(i, handler, events).map(|c| (i, c)))?;
+    // Only if no release lowered it (nor another claim moved it) meanwhile:
+    // a free entry below the hint would then be found only after a wrap.
+    let _ = hint.compare_exchange(start, index + 1, Ordering::Relaxed, Ordering::Relaxed);
+    Some((index, cookie))
+}
+
+/// Free entry `index` of `table` ([`Entry::release`], which waits for its
+/// handlers) and lower `hint` to it (see [`claim_from`]).
+fn release_in(table: &[Entry], hint: &AtomicUsize, index: usize) {
+    if let Some(e) = table.get(index) {
+        e.release();
+        hint.fetch_min(index, Ordering::Relaxed);
     }
 }
 
@@ -517,6 +589,8 @@ extern "C" fn reset_after_fork() {
     for e in TABLE.iter() {
         e.reset_after_fork(e as *const Entry as usize == busy);
     }
+    // Entries may have been freed anywhere.
+    FREE_HINT.store(0, Ordering::Relaxed);
 }
 
 /// Install the SIGTRAP handler once per process. Returns the errno of a failed
@@ -845,6 +919,47 @@ mod pure_tests {
         assert_eq!(read_count(&[]), Some(0));
     }
 
+    /// A breakpoint with one event keeps its descriptor in its entry (no
+    /// array of its own): deliveries read it there, a release forgets it, and
+    /// the next owner starts from "not opened yet".
+    #[test]
+    fn a_single_event_lives_in_the_entry() {
+        let slot = Slot::claim(None, 1).expect("room in the table");
+        assert!(slot.events.is_none(), "an array was allocated");
+        let entry = &TABLE[slot.index];
+        slot.record(0, 42);
+        slot.record(1, 43); // no second event: ignored
+        let active = entry.enter(slot.cookie()).expect("owned");
+        let events: Vec<i32> = active
+            .events()
+            .iter()
+            .map(|e| e.load(Ordering::SeqCst))
+            .collect();
+        assert_eq!(events, [42]);
+        assert!(core::ptr::eq(&active.events()[0], &entry.own_fd));
+        drop(active);
+        drop(slot);
+        assert!(entry.events.load(Ordering::SeqCst).is_null());
+
+        static E: Entry = Entry::new();
+        E.claim_for(2, None, Events::InEntry).expect("free entry");
+        E.own_fd.store(7, Ordering::SeqCst);
+        E.release();
+        let cookie = E.claim_for(2, None, Events::InEntry).expect("free entry");
+        let active = E.enter(cookie).expect("owned");
+        assert_eq!(active.events().len(), 1);
+        assert_eq!(
+            active.events()[0].load(Ordering::SeqCst),
+            -1,
+            "the old owner's"
+        );
+        drop(active);
+        E.release();
+        // Several events: the slot's own array.
+        let slot = Slot::claim(None, 2).expect("room in the table");
+        assert_eq!(slot.events.as_deref().map(<[_]>::len), Some(2));
+    }
+
     #[test]
     fn a_refused_hit_leaves_no_trace() {
         static E: Entry = Entry::new();
@@ -973,6 +1088,38 @@ mod pure_tests {
         RELEASING.release();
     }
 
+    /// Opens and drops in stack order claim the entry the hint points to
+    /// (one try each, not one per entry below it); a free entry is found
+    /// wherever the hint points, and a full table gives `None`.
+    #[test]
+    fn claims_start_at_the_hint_and_wrap_around() {
+        static T: [Entry; 4] = [const { Entry::new() }; 4];
+        static HINT: AtomicUsize = AtomicUsize::new(0);
+        let claim = || claim_from(&T, &HINT, None, Events::Array(&[])).map(|(i, _)| i);
+        assert_eq!((claim(), claim(), claim()), (Some(0), Some(1), Some(2)));
+        assert_eq!(HINT.load(Ordering::SeqCst), 3);
+        release_in(&T, &HINT, 1);
+        assert_eq!(HINT.load(Ordering::SeqCst), 1, "lowered to the freed entry");
+        assert_eq!(claim(), Some(1));
+        assert_eq!(HINT.load(Ordering::SeqCst), 2);
+        HINT.store(2, Ordering::SeqCst);
+        assert_eq!(claim(), Some(3), "found past taken entries");
+        assert_eq!(claim(), None, "full");
+        release_in(&T, &HINT, 2);
+        HINT.store(usize::MAX, Ordering::SeqCst); // as a racing claim may leave it
+        assert_eq!(claim(), Some(2), "found after wrapping");
+        for i in 0..4 {
+            release_in(&T, &HINT, i);
+        }
+        assert_eq!(HINT.load(Ordering::SeqCst), 0);
+        release_in(&T, &HINT, 9); // no such entry: nothing happens
+        assert_eq!(HINT.load(Ordering::SeqCst), 0);
+        // The search starts at the hint, not at entry 0.
+        HINT.store(2, Ordering::SeqCst);
+        assert_eq!(claim(), Some(2));
+        release_in(&T, &HINT, 2);
+    }
+
     #[test]
     fn claim_and_release_mark_the_thread_busy_only_meanwhile() {
         static E: Entry = Entry::new();
@@ -1082,13 +1229,34 @@ mod loom_tests {
     /// cookie are refused (its generation is gone).
     #[test]
     fn loom_hit_racing_drop_and_reuse_sees_only_its_owner() {
-        loom::model(|| {
+        hit_racing_drop_and_reuse(false);
+    }
+
+    /// The same with both owners keeping their one descriptor in the entry
+    /// ([`Events::InEntry`]): the new owner's claim and record, which write
+    /// where the old owner's descriptor was, never reach a hit of the old one.
+    #[test]
+    fn loom_hit_racing_drop_and_reuse_reads_its_owners_descriptor_in_the_entry() {
+        hit_racing_drop_and_reuse(true);
+    }
+
+    /// See the two tests above; `in_entry`: the owners keep their one
+    /// descriptor in the entry, as [`Slot::claim`] and [`Slot::record`] do.
+    fn hit_racing_drop_and_reuse(in_entry: bool) {
+        loom::model(move || {
             let entry = Arc::new(Entry::new());
             let old_events = [AtomicI32::new(10)];
             let new_events = [AtomicI32::new(20)];
-            let old = entry
-                .claim(7, Some(old_handler), &old_events)
-                .expect("free entry");
+            let claim = |handler: HitFn, events: &[AtomicI32]| {
+                if !in_entry {
+                    return entry.claim(7, Some(handler), events);
+                }
+                let cookie = entry.claim_for(7, Some(handler), Events::InEntry)?;
+                let fd = events[0].load(Ordering::SeqCst);
+                entry.own_fd.store(fd, Ordering::Release);
+                Some(cookie)
+            };
+            let old = claim(old_handler, &old_events).expect("free entry");
             let dropped = Arc::new(AtomicBool::new(false));
             let (e, d) = (entry.clone(), dropped.clone());
             let hitter = thread::spawn(move || hit(&e, old, fds_as_count, &d));
@@ -1099,11 +1267,11 @@ mod loom_tests {
             });
             // The new breakpoint takes the entry if the drop has freed it by
             // now, else (below) once the drop has returned.
-            let new = entry.claim(7, Some(new_handler), &new_events);
+            let new = claim(new_handler, &new_events);
             let seen = hitter.join().expect("no panic in the hit");
             dropper.join().expect("no panic in the drop");
             let new = new
-                .or_else(|| entry.claim(7, Some(new_handler), &new_events))
+                .or_else(|| claim(new_handler, &new_events))
                 .expect("free after the drop");
 
             assert_ne!(new, old, "a reused entry got the same cookie");
@@ -1201,6 +1369,44 @@ mod loom_tests {
             let highest = got.iter().filter_map(|d| d.count).max().unwrap_or(0);
             assert_eq!(got.iter().map(|d| d.covers).sum::<u64>(), highest);
             assert_eq!(counted, highest);
+        });
+    }
+
+    /// A drop racing two opens, on three threads, through the free-entry
+    /// hint ([`claim_from`] and [`release_in`] over the real table): the two
+    /// breakpoints open together never share an entry, whatever the hint said
+    /// when they looked, each hit finds its own owner, and once all are
+    /// dropped every entry they used is free and a new open gets one.
+    #[test]
+    fn loom_opens_racing_a_drop_through_the_hint_get_their_own_entries() {
+        loom::model(|| {
+            let first = Slot::claim(Some(new_handler), 1).expect("room in the table");
+            let used = first.index;
+            let dropper = thread::spawn(move || drop(first));
+            let other =
+                thread::spawn(|| Slot::claim(Some(new_handler), 1).expect("room in the table"));
+            let mine = Slot::claim(Some(old_handler), 1).expect("room in the table");
+            dropper.join().expect("no panic");
+            let other = other.join().expect("no panic");
+            assert_ne!(
+                mine.index, other.index,
+                "two open breakpoints share an entry"
+            );
+            let no = AtomicBool::new(false);
+            for (slot, ran) in [(&mine, "old"), (&other, "new")] {
+                let entry = &TABLE[slot.index];
+                assert_eq!(
+                    hit(entry, slot.cookie(), |_| None, &no).map(|(r, _)| r),
+                    Some(ran)
+                );
+            }
+            let indexes = [used, mine.index, other.index];
+            drop((mine, other));
+            for i in indexes {
+                assert!(!TABLE[i].claimed.load(Ordering::SeqCst), "entry {i} kept");
+            }
+            let again = Slot::claim(None, 1).expect("room in the table");
+            assert!(again.index <= indexes.into_iter().max().unwrap_or(0));
         });
     }
 

@@ -1,5 +1,9 @@
 //! System calls (Linux only).
 
+use core::cell::Cell;
+#[cfg(test)]
+use core::sync::atomic::AtomicUsize;
+use core::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use crate::abi::PerfEventAttr;
@@ -94,10 +98,129 @@ pub fn gettid() -> i32 {
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }
 
-/// The calling process's id.
+/// The calling process's id, asked of the kernel once per process.
+///
+/// It is cached in a page the kernel clears in the child at every fork
+/// (`MADV_WIPEONFORK`, Linux ≥ 4.14), `fork(3)`, `_Fork` and raw
+/// `clone`/`SYS_fork` calls alike, so a child asks again and gets its own id:
+/// as exact as the system call, without one per call (an open asked twice).
+/// Not in a `vfork` child, which shares the parent's memory (and may only
+/// `exec` or `_exit`). Without `MADV_WIPEONFORK`, every call asks.
 pub fn getpid() -> i32 {
+    let Some(cell) = pid_cell() else {
+        return ask_pid();
+    };
+    let cached = cell.load(Ordering::Relaxed);
+    if cached > 0 {
+        return cached;
+    }
+    // Marked before asking, and stored only over the mark: if a fork (from a
+    // signal handler interrupting this call) clears the page in between, the
+    // child does not keep the parent's id.
+    cell.store(ASKING, Ordering::Relaxed);
+    let pid = ask_pid();
+    let _ = cell.compare_exchange(ASKING, pid, Ordering::Relaxed, Ordering::Relaxed);
+    pid
+}
+
+/// [`pid_cell`] while a thread asks the kernel (never a process id).
+const ASKING: i32 = -1;
+
+/// Times the kernel was asked for the process id.
+#[cfg(test)]
+static PID_ASKED: AtomicUsize = AtomicUsize::new(0);
+
+/// Ask the kernel for the process id.
+fn ask_pid() -> i32 {
+    #[cfg(test)]
+    PID_ASKED.fetch_add(1, Ordering::Relaxed);
     // SAFETY: getpid takes no arguments and cannot fail; it is async-signal-safe.
     unsafe { libc::getpid() }
+}
+
+/// The process id cache of [`getpid`]: the first word of a private page
+/// marked `MADV_WIPEONFORK` (0 until asked, and in a fresh child), mapped on
+/// first use and kept for the life of the process. `None` when the kernel
+/// cannot wipe a page on fork. Lock-free, so it cannot block in a child forked
+/// while another thread was setting it up.
+fn pid_cell() -> Option<&'static AtomicI32> {
+    /// Stands for "no page" in [`CELL`] (only its address is used).
+    static UNAVAILABLE: AtomicI32 = AtomicI32::new(0);
+    static CELL: AtomicPtr<AtomicI32> = AtomicPtr::new(core::ptr::null_mut());
+    let none = (&raw const UNAVAILABLE).cast_mut();
+    let mut cell = CELL.load(Ordering::Acquire);
+    if cell.is_null() {
+        let page = wipe_on_fork_page().unwrap_or(none);
+        cell = match CELL.compare_exchange(
+            core::ptr::null_mut(),
+            page,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => page,
+            Err(other) => {
+                if page != none {
+                    // SAFETY: our own mapping of one page, never shared (the
+                    // exchange failed, so no one else saw it).
+                    unsafe { libc::munmap(page.cast(), page_size()) };
+                }
+                other
+            }
+        };
+    }
+    // SAFETY: a non-null value other than `none` is a page mapped by
+    // `wipe_on_fork_page` and never unmapped; an `AtomicI32` fits at its
+    // (page-aligned) start, and zeroed memory is a valid one.
+    (cell != none).then(|| unsafe { &*cell })
+}
+
+/// A fresh private page the kernel clears in a forked child, or `None`.
+fn wipe_on_fork_page() -> Option<*mut AtomicI32> {
+    let size = page_size();
+    // SAFETY: a new anonymous mapping; it replaces nothing.
+    let page = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if page == libc::MAP_FAILED {
+        return None;
+    }
+    // SAFETY: `page` is the mapping just made.
+    if unsafe { libc::madvise(page, size, libc::MADV_WIPEONFORK) } != 0 {
+        // SAFETY: as above; no one else has seen it.
+        unsafe { libc::munmap(page, size) };
+        return None;
+    }
+    Some(page.cast())
+}
+
+std::thread_local! {
+    /// This thread's kernel id and the process id it was asked under (0, 0
+    /// until asked). A forked child's thread has a copy with the parent's
+    /// ids; the process id no longer matching [`getpid`] there makes it ask
+    /// again.
+    static TID: Cell<(i32, i32)> = const { Cell::new((0, 0)) };
+}
+
+/// The calling thread's kernel id, asked once per thread and process (see
+/// [`getpid`] for forks). Not async-signal-safe in the first call of a thread
+/// (the thread-local); use [`gettid`] in signal handlers.
+pub fn my_tid() -> i32 {
+    let pid = getpid();
+    match TID.get() {
+        (p, tid) if p == pid && tid > 0 => tid,
+        _ => {
+            let tid = gettid();
+            TID.set((pid, tid));
+            tid
+        }
+    }
 }
 
 /// `perf_event_paranoid`, or `None` when it cannot be read.
@@ -168,10 +291,14 @@ fn ask_nr_cpus() -> u16 {
 }
 
 /// Whether `tid` is a thread of this process (`tgkill` with signal 0 checks
-/// existence and thread group without sending anything).
+/// existence and thread group without sending anything). The calling thread
+/// is answered without a system call.
 pub fn is_own_thread(tid: i32) -> bool {
+    if tid == my_tid() {
+        return true;
+    }
     // SAFETY: signal 0 performs only the permission and existence checks.
-    unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, 0) == 0 }
+    unsafe { libc::syscall(libc::SYS_tgkill, getpid(), tid, 0) == 0 }
 }
 
 /// The size of a memory page.
@@ -199,5 +326,77 @@ mod tests {
         // SAFETY: sysconf only reads a system value.
         let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
         assert_eq!(i64::from(first), n.clamp(1, u16::MAX.into()));
+    }
+
+    /// An open asked the kernel for the process id (and, with a handler, for
+    /// it again and for the thread's): now once per process and thread.
+    #[test]
+    fn the_process_and_thread_ids_are_asked_once() {
+        let pid = getpid();
+        let tid = my_tid();
+        let asked = PID_ASKED.load(Ordering::Relaxed);
+        for _ in 0..3 {
+            assert_eq!(getpid(), pid);
+            assert_eq!(my_tid(), tid);
+            assert!(is_own_thread(tid));
+        }
+        assert_eq!(PID_ASKED.load(Ordering::Relaxed), asked);
+        // SAFETY: getpid cannot fail.
+        assert_eq!(pid, unsafe { libc::getpid() });
+        assert_eq!(tid, gettid());
+        // Another (live) thread has its own id, and is this process's.
+        let (ids, got) = std::sync::mpsc::channel();
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            ids.send((my_tid(), gettid())).expect("test thread listens");
+            let _ = wait.recv();
+        });
+        let (cached, asked) = got.recv().expect("the thread's ids");
+        assert_eq!(cached, asked);
+        assert_ne!(cached, tid);
+        assert!(is_own_thread(cached));
+        drop(done);
+        other.join().expect("no panic");
+    }
+
+    /// A child made by a raw `clone` (no `pthread_atfork` handlers run, glibc
+    /// is not told) still gets its own process and thread ids, and the
+    /// parent's thread is not its own.
+    #[test]
+    fn a_raw_fork_child_asks_for_its_own_ids() {
+        let (pid, tid) = (getpid(), my_tid());
+        assert!(is_own_thread(tid));
+        // SAFETY: a fork (clone with only the exit signal); the child uses
+        // system calls, atomics and this thread's thread-locals only, then
+        // leaves with _exit.
+        let child = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0, 0, 0, 0) };
+        assert!(child >= 0, "clone failed");
+        if child == 0 {
+            // SAFETY: getpid cannot fail.
+            let real = unsafe { libc::getpid() };
+            let mut bits = 0;
+            if getpid() == real && real != pid {
+                bits |= 1;
+            }
+            if my_tid() == gettid() && my_tid() != tid {
+                bits |= 2;
+            }
+            if !is_own_thread(tid) && is_own_thread(gettid()) {
+                bits |= 4;
+            }
+            // SAFETY: leaving the child without running the parent's destructors.
+            unsafe { libc::_exit(bits) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        let waited = unsafe { libc::waitpid(child as i32, &mut status, 0) };
+        assert_eq!(i64::from(waited), child);
+        assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            7,
+            "the child's process id (1), thread id (2) and own-thread check (4)"
+        );
+        assert_eq!((getpid(), my_tid()), (pid, tid));
     }
 }

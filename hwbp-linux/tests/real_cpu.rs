@@ -389,33 +389,48 @@ fn a_forked_child_cannot_switch_or_move_the_parents_breakpoint() {
     let attr = BreakpointAttr::watch(p as u64, 1, Access::WRITE).target(current_thread());
     let mut bp = must(Breakpoint::open(&attr, Delivery::CountOnly), "watchpoint");
     let parent = std::process::id() as i32;
-    // SAFETY: the child makes no allocation and leaves with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let refused = |r: Result<(), Error>| matches!(r, Err(Error::OtherProcess { opened_by }) if opened_by == parent);
-        let mut bits = 0;
-        if refused(bp.disable()) {
-            bits |= 1;
+    // `fork(3)`, and a raw `clone` that runs no `pthread_atfork` handler (the
+    // process id hwbp-linux caches must still be the child's own).
+    type Fork = fn() -> i32;
+    let forks: [(&str, Fork); 2] = [
+        // SAFETY: the child makes no allocation and leaves with _exit.
+        ("fork", || unsafe { libc::fork() }),
+        // SAFETY: as above; a clone with only the exit signal is a fork.
+        ("raw clone", || unsafe {
+            libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0, 0, 0, 0) as i32
+        }),
+    ];
+    for (how, fork) in forks {
+        let pid = fork();
+        assert!(pid >= 0, "{how} failed");
+        if pid == 0 {
+            let refused = |r: Result<(), Error>| matches!(r, Err(Error::OtherProcess { opened_by }) if opened_by == parent);
+            let mut bits = 0;
+            if refused(bp.disable()) {
+                bits |= 1;
+            }
+            if refused(bp.modify(&attr.addr(q as u64))) {
+                bits |= 2;
+            }
+            if refused(bp.enable()) {
+                bits |= 4;
+            }
+            // SAFETY: leaving the child without running the parent's destructors.
+            unsafe { libc::_exit(bits) };
         }
-        if refused(bp.modify(&attr.addr(q as u64))) {
-            bits |= 2;
-        }
-        if refused(bp.enable()) {
-            bits |= 4;
-        }
-        // SAFETY: leaving the child without running the parent's destructors.
-        unsafe { libc::_exit(bits) };
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status),
+            "{how}: child died: status {status:#x}"
+        );
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            7,
+            "{how}: disable, modify and enable refused in the child (bits 1, 2, 4)"
+        );
     }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
-    assert_eq!(
-        libc::WEXITSTATUS(status),
-        7,
-        "disable, modify and enable refused in the child (bits 1, 2, 4)"
-    );
     write(q, 1);
     write(p, 1);
     assert_eq!(
