@@ -168,7 +168,8 @@ const _: () = {
 ///   is unchanged);
 /// * `{frame}`: [`FRAME_SIZE`].
 ///
-/// The assembly macros are removed again at the end of the template, so the
+/// The assembly macros (those two and their helpers `FRAME_X_PAIRS` and
+/// `FRAME_Q_PAIRS`) are removed again at the end of the template, so the
 /// firmware may use this more than once. The template has no other operands
 /// (a literal `{` is `{{`).
 #[macro_export]
@@ -177,21 +178,47 @@ macro_rules! frame_global_asm {
         ::core::arch::global_asm!(
             concat!(
                 r#"
+// x2-x29 (x0/x1 are the vector stub's) and q0-q31 (through x1), with `stp`
+// or `ldp`: one list of registers and offsets for saving and loading.
+.macro FRAME_X_PAIRS op
+    \op     x2, x3, [sp, #16]
+    \op     x4, x5, [sp, #32]
+    \op     x6, x7, [sp, #48]
+    \op     x8, x9, [sp, #64]
+    \op     x10, x11, [sp, #80]
+    \op     x12, x13, [sp, #96]
+    \op     x14, x15, [sp, #112]
+    \op     x16, x17, [sp, #128]
+    \op     x18, x19, [sp, #144]
+    \op     x20, x21, [sp, #160]
+    \op     x22, x23, [sp, #176]
+    \op     x24, x25, [sp, #192]
+    \op     x26, x27, [sp, #208]
+    \op     x28, x29, [sp, #224]
+.endm
+
+.macro FRAME_Q_PAIRS op
+    add     x1, sp, #{frame_q}
+    \op     q0, q1, [x1, #0]
+    \op     q2, q3, [x1, #32]
+    \op     q4, q5, [x1, #64]
+    \op     q6, q7, [x1, #96]
+    \op     q8, q9, [x1, #128]
+    \op     q10, q11, [x1, #160]
+    \op     q12, q13, [x1, #192]
+    \op     q14, q15, [x1, #224]
+    \op     q16, q17, [x1, #256]
+    \op     q18, q19, [x1, #288]
+    \op     q20, q21, [x1, #320]
+    \op     q22, q23, [x1, #352]
+    \op     q24, q25, [x1, #384]
+    \op     q26, q27, [x1, #416]
+    \op     q28, q29, [x1, #448]
+    \op     q30, q31, [x1, #480]
+.endm
+
 .macro SAVE_FRAME el
-    stp     x2, x3, [sp, #16]
-    stp     x4, x5, [sp, #32]
-    stp     x6, x7, [sp, #48]
-    stp     x8, x9, [sp, #64]
-    stp     x10, x11, [sp, #80]
-    stp     x12, x13, [sp, #96]
-    stp     x14, x15, [sp, #112]
-    stp     x16, x17, [sp, #128]
-    stp     x18, x19, [sp, #144]
-    stp     x20, x21, [sp, #160]
-    stp     x22, x23, [sp, #176]
-    stp     x24, x25, [sp, #192]
-    stp     x26, x27, [sp, #208]
-    stp     x28, x29, [sp, #224]
+    FRAME_X_PAIRS stp
     mrs     x1, elr_\el
     stp     x30, x1, [sp, #{frame_x30}]
     mrs     x1, spsr_\el
@@ -199,43 +226,11 @@ macro_rules! frame_global_asm {
     mrs     x1, fpcr
     mrs     x2, fpsr
     stp     x1, x2, [sp, #{frame_fpcr}]
-    add     x1, sp, #{frame_q}
-    stp     q0, q1, [x1, #0]
-    stp     q2, q3, [x1, #32]
-    stp     q4, q5, [x1, #64]
-    stp     q6, q7, [x1, #96]
-    stp     q8, q9, [x1, #128]
-    stp     q10, q11, [x1, #160]
-    stp     q12, q13, [x1, #192]
-    stp     q14, q15, [x1, #224]
-    stp     q16, q17, [x1, #256]
-    stp     q18, q19, [x1, #288]
-    stp     q20, q21, [x1, #320]
-    stp     q22, q23, [x1, #352]
-    stp     q24, q25, [x1, #384]
-    stp     q26, q27, [x1, #416]
-    stp     q28, q29, [x1, #448]
-    stp     q30, q31, [x1, #480]
+    FRAME_Q_PAIRS stp
 .endm
 
 .macro LOAD_FRAME el
-    add     x1, sp, #{frame_q}
-    ldp     q0, q1, [x1, #0]
-    ldp     q2, q3, [x1, #32]
-    ldp     q4, q5, [x1, #64]
-    ldp     q6, q7, [x1, #96]
-    ldp     q8, q9, [x1, #128]
-    ldp     q10, q11, [x1, #160]
-    ldp     q12, q13, [x1, #192]
-    ldp     q14, q15, [x1, #224]
-    ldp     q16, q17, [x1, #256]
-    ldp     q18, q19, [x1, #288]
-    ldp     q20, q21, [x1, #320]
-    ldp     q22, q23, [x1, #352]
-    ldp     q24, q25, [x1, #384]
-    ldp     q26, q27, [x1, #416]
-    ldp     q28, q29, [x1, #448]
-    ldp     q30, q31, [x1, #480]
+    FRAME_Q_PAIRS ldp
     ldp     x1, x2, [sp, #{frame_fpcr}]
     msr     fpcr, x1
     msr     fpsr, x2
@@ -243,25 +238,12 @@ macro_rules! frame_global_asm {
     msr     elr_\el, x1
     ldr     x1, [sp, #{frame_spsr}]
     msr     spsr_\el, x1
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
-    ldp     x18, x19, [sp, #144]
-    ldp     x20, x21, [sp, #160]
-    ldp     x22, x23, [sp, #176]
-    ldp     x24, x25, [sp, #192]
-    ldp     x26, x27, [sp, #208]
-    ldp     x28, x29, [sp, #224]
+    FRAME_X_PAIRS ldp
     ldp     x0, x1, [sp, #0]
 .endm
 "#,
                 $($template,)+
-                "\n.purgem SAVE_FRAME\n.purgem LOAD_FRAME\n",
+                "\n.purgem SAVE_FRAME\n.purgem LOAD_FRAME\n.purgem FRAME_X_PAIRS\n.purgem FRAME_Q_PAIRS\n",
             ),
             frame = const $crate::aarch64::FRAME_SIZE,
             frame_x30 = const $crate::aarch64::frame_offset::X30,
