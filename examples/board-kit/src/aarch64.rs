@@ -159,16 +159,18 @@ const _: () = {
 /// `global_asm!` with the save and restore of a [`Frame`]: the template
 /// (string literals, concatenated) may use
 ///
-/// * `SAVE_FRAME el1` / `SAVE_FRAME el2`: store the interrupted context into
-///   the [`Frame`] at SP, all but x0/x1, which the vector stub has already
-///   stored at `[sp, #0]`; takes ELR and SPSR of that exception level;
-///   clobbers x1 and x2, keeps x0;
+/// * `FRAME_VECTORS entry`: the 16 entries of a vector table (the template
+///   aligns it to 2048 and labels it); each takes a [`Frame`] off SP, stores
+///   x0/x1 in it and branches to `entry` with its number (0-15) in x0;
+/// * `SAVE_FRAME el1` / `SAVE_FRAME el2`: at `entry`, store the rest of the
+///   interrupted context into the [`Frame`] at SP; takes ELR and SPSR of
+///   that exception level; clobbers x1 and x2, keeps x0;
 /// * `LOAD_FRAME el1` / `LOAD_FRAME el2`: load every register of the
 ///   [`Frame`] at SP back, ELR and SPSR of that exception level included (SP
 ///   is unchanged);
 /// * `{frame}`: [`FRAME_SIZE`].
 ///
-/// The assembly macros (those two and their helpers `FRAME_X_PAIRS` and
+/// The assembly macros (those three and the helpers `FRAME_X_PAIRS` and
 /// `FRAME_Q_PAIRS`) are removed again at the end of the template, so the
 /// firmware may use this more than once. The template has no other operands
 /// (a literal `{` is `{{`).
@@ -178,7 +180,20 @@ macro_rules! frame_global_asm {
         ::core::arch::global_asm!(
             concat!(
                 r#"
-// x2-x29 (x0/x1 are the vector stub's) and q0-q31 (through x1), with `stp`
+// The 16 entries of a vector table, which the caller aligns (2048) and
+// labels: each takes a Frame off SP, stores x0/x1 in it and branches to
+// `entry` with the entry's number in x0.
+.macro FRAME_VECTORS entry
+    .irp kind, 0,1,2,3, 4,5,6,7, 8,9,10,11, 12,13,14,15
+    .balign 0x80
+    sub     sp, sp, #{frame}
+    stp     x0, x1, [sp, #0]
+    mov     x0, #\kind
+    b       \entry
+    .endr
+.endm
+
+// x2-x29 (x0/x1 are FRAME_VECTORS') and q0-q31 (through x1), with `stp`
 // or `ldp`: one list of registers and offsets for saving and loading.
 .macro FRAME_X_PAIRS op
     \op     x2, x3, [sp, #16]
@@ -243,7 +258,7 @@ macro_rules! frame_global_asm {
 .endm
 "#,
                 $($template,)+
-                "\n.purgem SAVE_FRAME\n.purgem LOAD_FRAME\n.purgem FRAME_X_PAIRS\n.purgem FRAME_Q_PAIRS\n",
+                "\n.purgem SAVE_FRAME\n.purgem LOAD_FRAME\n.purgem FRAME_X_PAIRS\n.purgem FRAME_Q_PAIRS\n.purgem FRAME_VECTORS\n",
             ),
             frame = const $crate::aarch64::FRAME_SIZE,
             frame_x30 = const $crate::aarch64::frame_offset::X30,

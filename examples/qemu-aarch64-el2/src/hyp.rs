@@ -56,13 +56,7 @@ _start_el2:
     .section .text.vectors_el2, "ax"
     .balign 2048
 __vectors_el2:
-    .irp kind, 0,1,2,3, 4,5,6,7, 8,9,10,11, 12,13,14,15
-    .balign 0x80
-    sub     sp, sp, #{frame}
-    stp     x0, x1, [sp, #0]
-    mov     x0, #\kind
-    b       __el2_entry
-    .endr
+    FRAME_VECTORS __el2_entry
 
 // kind 4: the hypervisor's own exception; 8: the guest's (lower EL,
 // AArch64, synchronous). Anything else is reported by hyp_current.

@@ -98,16 +98,10 @@ __cpu_setup:
     .section .text.vectors, "ax"
     .balign 2048
 __vectors:
-    .irp kind, 0,1,2,3, 4,5,6,7, 8,9,10,11, 12,13,14,15
-    .balign 0x80
-    sub     sp, sp, #{frame}
-    stp     x0, x1, [sp, #0]
-    mov     x0, #\kind
-    b       __exc_entry
-    .endr
+    FRAME_VECTORS __exc_entry
 
 // Save everything the Rust handler may clobber, call it with (kind, frame),
-// restore and return. x0/x1 are already saved.
+// restore and return. x0/x1 are already saved (by FRAME_VECTORS).
 __exc_entry:
     SAVE_FRAME el1
     mov     x1, sp
