@@ -123,7 +123,7 @@ pub struct Frame {
     pub q: [u128; 32],
 }
 
-/// Size of [`Frame`]: what the vector stubs take off SP (`{frame}` in
+/// Size of [`Frame`]: what `FRAME_VECTORS` takes off SP (`{frame}` in
 /// [`frame_global_asm!`](crate::frame_global_asm)).
 pub const FRAME_SIZE: usize = size_of::<Frame>();
 
@@ -143,7 +143,7 @@ pub mod frame_offset {
 }
 
 // What the assembly assumes beyond the offsets it is given: x0-x29 in pairs
-// at [sp, #16 * n] (the vector stubs store x0/x1 at [sp]), the pairs stored by
+// at [sp, #16 * n] (FRAME_VECTORS stores x0/x1 at [sp]), the pairs stored by
 // one `stp` adjacent, q0-q31 in 16-byte pairs from `frame_offset::Q`, and SP
 // (and the guest frame copy of `qemu-aarch64-el2`, 16 bytes a step) kept
 // 16-byte aligned.
