@@ -14,9 +14,10 @@
 //!   interrupt mask (with a lock between CPUs when there are several);
 //! * [`tick`]: the counter a board's timer interrupt drives rotation with.
 //! * [`pl011`]: the transmit path of the Arm boards' UART.
-//! * `aarch64` (AArch64 targets only): DAIF masking, the CPU number and
-//!   semihosting (exit, console) for the AArch64 boards; `x86_64` (x86_64
-//!   targets only): RFLAGS.IF masking for the x86_64 boards.
+//! * `aarch64` (AArch64 targets only): DAIF masking, the CPU number,
+//!   semihosting (exit, console) and the exception frame with its save and
+//!   restore assembly (`frame_global_asm!`) for the AArch64 boards; `x86_64`
+//!   (x86_64 targets only): RFLAGS.IF masking for the x86_64 boards.
 #![no_std]
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -43,7 +43,7 @@ pub fn memory_ok(addr: u64, len: usize) -> bool {
 pub fn read_registers(f: &Frame, regs: &mut AArch64CoreRegs) {
     regs.x = f.x;
     // The exception pushed the frame on the interrupted SP (current EL, SP_EL1).
-    regs.sp = f as *const Frame as u64 + crate::boot::FRAME_SIZE as u64;
+    regs.sp = f as *const Frame as u64 + board_kit::aarch64::FRAME_SIZE as u64;
     regs.pc = f.elr;
     regs.cpsr = f.spsr as u32;
     regs.v = f.q;

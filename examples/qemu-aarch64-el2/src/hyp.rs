@@ -12,9 +12,7 @@
 //! hardware across its exits: the host never writes them (it would need
 //! the `_EL12` names).
 
-use core::arch::global_asm;
-
-use crate::boot::{Frame, FRAME_SIZE};
+use crate::boot::Frame;
 
 /// `HCR_EL2.RW`: EL1 is AArch64.
 pub const HCR_RW: u64 = 1 << 31;
@@ -33,7 +31,7 @@ extern "C" {
     pub fn enter_guest(frame: *const Frame);
 }
 
-global_asm!(
+board_kit::frame_global_asm!(
     r#"
     .section .text.el2, "ax"
     .global _start_el2
@@ -55,120 +53,29 @@ _start_el2:
 3:  wfe
     b       3b
 
-// x0/x1 are at [sp]: save the rest of boot::Frame.
-.macro SAVE_EL2
-    stp     x2, x3, [sp, #16]
-    stp     x4, x5, [sp, #32]
-    stp     x6, x7, [sp, #48]
-    stp     x8, x9, [sp, #64]
-    stp     x10, x11, [sp, #80]
-    stp     x12, x13, [sp, #96]
-    stp     x14, x15, [sp, #112]
-    stp     x16, x17, [sp, #128]
-    stp     x18, x19, [sp, #144]
-    stp     x20, x21, [sp, #160]
-    stp     x22, x23, [sp, #176]
-    stp     x24, x25, [sp, #192]
-    stp     x26, x27, [sp, #208]
-    stp     x28, x29, [sp, #224]
-    mrs     x1, elr_el2
-    stp     x30, x1, [sp, #240]
-    mrs     x1, spsr_el2
-    str     x1, [sp, #256]
-    mrs     x1, fpcr
-    mrs     x2, fpsr
-    stp     x1, x2, [sp, #272]
-    add     x1, sp, #288
-    stp     q0, q1, [x1, #0]
-    stp     q2, q3, [x1, #32]
-    stp     q4, q5, [x1, #64]
-    stp     q6, q7, [x1, #96]
-    stp     q8, q9, [x1, #128]
-    stp     q10, q11, [x1, #160]
-    stp     q12, q13, [x1, #192]
-    stp     q14, q15, [x1, #224]
-    stp     q16, q17, [x1, #256]
-    stp     q18, q19, [x1, #288]
-    stp     q20, q21, [x1, #320]
-    stp     q22, q23, [x1, #352]
-    stp     q24, q25, [x1, #384]
-    stp     q26, q27, [x1, #416]
-    stp     q28, q29, [x1, #448]
-    stp     q30, q31, [x1, #480]
-.endm
-
-// Load boot::Frame at sp (sp unchanged).
-.macro LOAD_EL2
-    add     x1, sp, #288
-    ldp     q0, q1, [x1, #0]
-    ldp     q2, q3, [x1, #32]
-    ldp     q4, q5, [x1, #64]
-    ldp     q6, q7, [x1, #96]
-    ldp     q8, q9, [x1, #128]
-    ldp     q10, q11, [x1, #160]
-    ldp     q12, q13, [x1, #192]
-    ldp     q14, q15, [x1, #224]
-    ldp     q16, q17, [x1, #256]
-    ldp     q18, q19, [x1, #288]
-    ldp     q20, q21, [x1, #320]
-    ldp     q22, q23, [x1, #352]
-    ldp     q24, q25, [x1, #384]
-    ldp     q26, q27, [x1, #416]
-    ldp     q28, q29, [x1, #448]
-    ldp     q30, q31, [x1, #480]
-    ldp     x1, x2, [sp, #272]
-    msr     fpcr, x1
-    msr     fpsr, x2
-    ldp     x30, x1, [sp, #240]
-    msr     elr_el2, x1
-    ldr     x1, [sp, #256]
-    msr     spsr_el2, x1
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
-    ldp     x18, x19, [sp, #144]
-    ldp     x20, x21, [sp, #160]
-    ldp     x22, x23, [sp, #176]
-    ldp     x24, x25, [sp, #192]
-    ldp     x26, x27, [sp, #208]
-    ldp     x28, x29, [sp, #224]
-    ldp     x0, x1, [sp, #0]
-.endm
-
     .section .text.vectors_el2, "ax"
     .balign 2048
 __vectors_el2:
-    .irp kind, 0,1,2,3, 4,5,6,7, 8,9,10,11, 12,13,14,15
-    .balign 0x80
-    sub     sp, sp, #{frame}
-    stp     x0, x1, [sp, #0]
-    mov     x0, #\kind
-    b       __el2_entry
-    .endr
+    FRAME_VECTORS __el2_entry
 
 // kind 4: the hypervisor's own exception; 8: the guest's (lower EL,
 // AArch64, synchronous). Anything else is reported by hyp_current.
 __el2_entry:
     cmp     x0, #8
     b.eq    __el2_lower
-    SAVE_EL2
+    SAVE_FRAME el2
     mov     x1, sp                  // x0: the vector's kind
     bl      hyp_current
-    LOAD_EL2
+    LOAD_FRAME el2
     add     sp, sp, #{frame}
     eret
 
 __el2_lower:
-    SAVE_EL2
+    SAVE_FRAME el2
     mov     x0, sp
     bl      hyp_lower
     cbnz    x0, __el2_exit
-    LOAD_EL2
+    LOAD_FRAME el2
     add     sp, sp, #{frame}
     eret
 
@@ -215,9 +122,8 @@ enter_guest:
     add     x2, x2, #16
     cmp     x2, #{frame}
     b.lo    4b
-    LOAD_EL2
+    LOAD_FRAME el2
     add     sp, sp, #{frame}
     eret
-"#,
-    frame = const FRAME_SIZE,
+"#
 );

@@ -4,8 +4,6 @@
 //! QEMU's `virt` board with `-kernel` and no EL3 firmware enters the ELF entry
 //! point at EL1 on CPU 0 with the MMU off; CPU 1 stays off until PSCI CPU_ON.
 
-use core::arch::global_asm;
-
 /// One level-1 translation table: with a 4 KiB granule and T0SZ = 32 (4 GiB of
 /// virtual address space) the walk starts at level 1, one 1 GiB block each.
 #[repr(C, align(4096))]
@@ -29,31 +27,11 @@ pub static BOOT_PAGE_TABLE: Table = {
     Table(t)
 };
 
-/// The saved state of the interrupted context, as laid out by `__exc_entry`.
-#[repr(C)]
-pub struct Frame {
-    /// x0–x30.
-    pub x: [u64; 31],
-    /// ELR_EL1: where `eret` returns.
-    pub elr: u64,
-    /// SPSR_EL1: the PSTATE `eret` restores.
-    pub spsr: u64,
-    /// Padding to keep the SIMD area 16-byte aligned.
-    pub _pad: u64,
-    /// FPCR and FPSR.
-    pub fpcr: u64,
-    /// FPSR.
-    pub fpsr: u64,
-    /// q0–q31.
-    pub q: [u128; 32],
-}
+/// The saved state of the interrupted context, as laid out by `__exc_entry`
+/// (the kit's `SAVE_FRAME el1`).
+pub use board_kit::aarch64::Frame;
 
-/// Size of [`Frame`], used by the assembly below.
-pub const FRAME_SIZE: usize = core::mem::size_of::<Frame>();
-const _: () = assert!(FRAME_SIZE == 31 * 8 + 8 + 8 + 8 + 16 + 32 * 16);
-const _: () = assert!(FRAME_SIZE.is_multiple_of(16));
-
-global_asm!(
+board_kit::frame_global_asm!(
     r#"
     .section .text.boot, "ax"
     .global _start
@@ -120,98 +98,16 @@ __cpu_setup:
     .section .text.vectors, "ax"
     .balign 2048
 __vectors:
-    .irp kind, 0,1,2,3, 4,5,6,7, 8,9,10,11, 12,13,14,15
-    .balign 0x80
-    sub     sp, sp, #{frame}
-    stp     x0, x1, [sp, #0]
-    mov     x0, #\kind
-    b       __exc_entry
-    .endr
+    FRAME_VECTORS __exc_entry
 
 // Save everything the Rust handler may clobber, call it with (kind, frame),
-// restore and return. x0/x1 are already saved.
+// restore and return. x0/x1 are already saved (by FRAME_VECTORS).
 __exc_entry:
-    stp     x2, x3, [sp, #16]
-    stp     x4, x5, [sp, #32]
-    stp     x6, x7, [sp, #48]
-    stp     x8, x9, [sp, #64]
-    stp     x10, x11, [sp, #80]
-    stp     x12, x13, [sp, #96]
-    stp     x14, x15, [sp, #112]
-    stp     x16, x17, [sp, #128]
-    stp     x18, x19, [sp, #144]
-    stp     x20, x21, [sp, #160]
-    stp     x22, x23, [sp, #176]
-    stp     x24, x25, [sp, #192]
-    stp     x26, x27, [sp, #208]
-    stp     x28, x29, [sp, #224]
-    mrs     x1, elr_el1
-    stp     x30, x1, [sp, #240]
-    mrs     x1, spsr_el1
-    str     x1, [sp, #256]
-    mrs     x1, fpcr
-    mrs     x2, fpsr
-    stp     x1, x2, [sp, #272]
-    add     x1, sp, #288
-    stp     q0, q1, [x1, #0]
-    stp     q2, q3, [x1, #32]
-    stp     q4, q5, [x1, #64]
-    stp     q6, q7, [x1, #96]
-    stp     q8, q9, [x1, #128]
-    stp     q10, q11, [x1, #160]
-    stp     q12, q13, [x1, #192]
-    stp     q14, q15, [x1, #224]
-    stp     q16, q17, [x1, #256]
-    stp     q18, q19, [x1, #288]
-    stp     q20, q21, [x1, #320]
-    stp     q22, q23, [x1, #352]
-    stp     q24, q25, [x1, #384]
-    stp     q26, q27, [x1, #416]
-    stp     q28, q29, [x1, #448]
-    stp     q30, q31, [x1, #480]
+    SAVE_FRAME el1
     mov     x1, sp
     bl      rust_exception
-    add     x1, sp, #288
-    ldp     q0, q1, [x1, #0]
-    ldp     q2, q3, [x1, #32]
-    ldp     q4, q5, [x1, #64]
-    ldp     q6, q7, [x1, #96]
-    ldp     q8, q9, [x1, #128]
-    ldp     q10, q11, [x1, #160]
-    ldp     q12, q13, [x1, #192]
-    ldp     q14, q15, [x1, #224]
-    ldp     q16, q17, [x1, #256]
-    ldp     q18, q19, [x1, #288]
-    ldp     q20, q21, [x1, #320]
-    ldp     q22, q23, [x1, #352]
-    ldp     q24, q25, [x1, #384]
-    ldp     q26, q27, [x1, #416]
-    ldp     q28, q29, [x1, #448]
-    ldp     q30, q31, [x1, #480]
-    ldp     x1, x2, [sp, #272]
-    msr     fpcr, x1
-    msr     fpsr, x2
-    ldp     x30, x1, [sp, #240]
-    msr     elr_el1, x1
-    ldr     x1, [sp, #256]
-    msr     spsr_el1, x1
-    ldp     x0, x1, [sp, #0]
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
-    ldp     x18, x19, [sp, #144]
-    ldp     x20, x21, [sp, #160]
-    ldp     x22, x23, [sp, #176]
-    ldp     x24, x25, [sp, #192]
-    ldp     x26, x27, [sp, #208]
-    ldp     x28, x29, [sp, #224]
+    LOAD_FRAME el1
     add     sp, sp, #{frame}
     eret
-"#,
-    frame = const FRAME_SIZE,
+"#
 );
