@@ -67,8 +67,9 @@ pub fn fatal(why: fmt::Arguments<'_>) -> ! {
     finish()
 }
 
-/// `check!(condition, "what was checked, {}", args)`: `ok N - <what>` if the
-/// condition holds, else `FAIL: <what> (`<condition>` is false, line L)`; the
+/// `check!(condition, "what was checked, {}", args)`: `ok N - WHAT` if the
+/// condition holds, else `FAIL: WHAT (CONDITION is false, line L)`, WHAT
+/// being the formatted message and CONDITION the condition's source; the
 /// run continues either way. Evaluates to whether the check passed.
 #[macro_export]
 macro_rules! check {
