@@ -44,8 +44,8 @@ use std::hint::black_box;
 const CPUS: usize = 4;
 /// Breakpoint storage: every task's breakpoint plus the measured one.
 const EVENTS: usize = 1024;
-/// Tasks that may hold pinned breakpoints at once (a power of two, above the
-/// largest count measured).
+/// Tasks that may hold pinned breakpoints at once (any value works; this one
+/// is above the largest count measured).
 const TASKS: usize = 512;
 /// Numbers of tasks already holding a pinned breakpoint.
 const COUNTS: [usize; 4] = [0, 8, 64, 256];

@@ -17,11 +17,12 @@
 //!   `ConstraintTable<4, 131072>`; `tasks-99pct/<TASKS>`: the same with the
 //!   task map 99% full. Goal: every one within 2× of 10 tasks.
 //!
-//! Above 65 536 tasks the table before the scaling work gives wrong answers
-//! and its releases may never return: the shapes above 65 536 are built and
-//! tried once on a watchdog thread first, and a shape that hangs or counts
-//! its tasks wrong is recorded (`target/hwbp-bench/tasks-broken`) and not
-//! measured. These shapes run last, so a thread left spinning ends with the
+//! Above 65 536 tasks the table before the scaling work (heapless 0.8's
+//! index map) gave wrong answers and its releases could hang. The shapes
+//! above 65 536 are still built and tried once on a watchdog thread first,
+//! and a shape that hangs or counts its tasks wrong is recorded
+//! (`target/hwbp-bench/tasks-broken`, a "broken" summary row) and not
+//! measured; since the table's own map, none is. These shapes run last, so a thread left spinning ends with the
 //! process.
 //!
 //! `cargo bench -p hwbp-core --bench table` (set `HWBP_BENCH_FULL=1` for the
