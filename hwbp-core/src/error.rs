@@ -69,7 +69,10 @@ pub enum Error {
     },
     /// The fixed-size storage for events is full.
     TooManyEvents,
-    /// The fixed-size storage for tasks is full.
+    /// The fixed-size storage for tasks is full: `TASKS` tasks already hold
+    /// pinned requests, or `TASKS` (task, CPU) pairs already hold pinned
+    /// requests restricted to one CPU (the constraint table keeps both in
+    /// maps of `TASKS` entries).
     TooManyTasks,
     /// The handle refers to an event that has been unregistered, or comes
     /// from another manager.

@@ -65,7 +65,7 @@
 //! | `lists.rs` | the index structures over storage: intrusive per-CPU / all-CPU / per-task event lists, the retiring list, the free set, the task maps |
 //! | `sched.rs` | scheduling: the slot plan and `reschedule`, [`Times`] accounting, with [`Manager::sched_in`] / [`Manager::sched_out`] / [`Manager::sync`] / [`Manager::rotate`] |
 //! | `dispatch.rs` | the exception path: [`Manager::handle_exception`], [`Sample`], [`Handler`], and the lock-free cells and slot maps it reads (loom-checked) |
-//! | [`table`] | the constraint table (what can always fit) |
+//! | [`table`] | the constraint table (what can always fit); `table/map.rs`: its fixed open-addressing map of tasks and (task, CPU) pairs |
 //! | [`attr`] | the generic request and its rules |
 //! | [`attribution`] | the address-match rule for address-only hardware |
 //! | [`region`] | the power-of-two region splitter |
