@@ -1233,6 +1233,38 @@ mod tests {
         assert_eq!((h.max(), h), (0, Hist::EMPTY));
     }
 
+    proptest::proptest! {
+        /// The kept maximum is the highest non-empty bucket after any mix of
+        /// additions and removals: values in the lumped last bucket, values
+        /// removed that were never added (the count stays 0), emptying and
+        /// refilling. Two histograms with the same counts compare equal.
+        #[test]
+        fn histogram_top_follows_the_counts(
+            ops in proptest::collection::vec((proptest::bool::ANY, 0u16..(BUCKETS as u16 + 4)), 0..64),
+            start in 0u32..3,
+        ) {
+            // Like `reset`: the zero bucket filled directly.
+            let mut h = Hist::EMPTY;
+            h.counts[0] = start;
+            for (add, v) in ops {
+                if add {
+                    h.add(v);
+                } else {
+                    h.remove(v);
+                }
+                let top = h.counts.iter().rposition(|&n| n > 0).map_or(0, |v| v as u16);
+                proptest::prop_assert_eq!(h.max(), top);
+                let mut rebuilt = Hist::EMPTY;
+                for (b, &n) in h.counts.iter().enumerate() {
+                    for _ in 0..n {
+                        rebuilt.add(b as u16);
+                    }
+                }
+                proptest::prop_assert_eq!(rebuilt, h);
+            }
+        }
+    }
+
     #[test]
     fn only_pinned_demands_of_one_target_and_pool_merge() {
         let t = ConstraintTable::<2, 8>::new(SlotCounts::Separate { inst: 2, data: 4 }, 2).unwrap();

@@ -22,7 +22,9 @@
 //! Further properties: `unregister_stops_delivery_before_sync` (the window
 //! before the embedder's resync), `address_only_dispatch_matches_the_rule`
 //! (dense overlapping breakpoints, Arm-like and x86-like reports),
-//! `rotation_starves_no_flexible_breakpoint`, and
+//! `rotation_starves_no_flexible_breakpoint`,
+//! `fork_and_exit_account_like_one_by_one` (the batched table accounting of
+//! fork and exit against the table's own one-by-one reservations), and
 //! `the_search_reaches_every_outcome`, which fails if the generators stop
 //! reaching any refusal the oracle is meant to judge.
 //!
@@ -34,7 +36,7 @@ use std::sync::Mutex;
 use hwbp_core::mock::{Mock, MockConfig, MockSlot};
 use hwbp_core::Arch;
 use hwbp_core::{
-    Access, BpType, BreakpointAttr, ConstraintTable, CpuSet, Error, Handle, Handler, Image,
+    Access, BpType, BreakpointAttr, ConstraintTable, CpuSet, Demand, Error, Handle, Handler, Image,
     Manager, Pool, Sample, SlotCounts, Target, TaskId, Times,
 };
 use proptest::prelude::*;
@@ -366,5 +368,125 @@ proptest! {
             }
         }
         run.release_all()?;
+    }
+}
+
+/// A request of the fork/exit accounting property: (address offset, length,
+/// kind, pinned, inherit, task, CPU restriction or other target).
+type ForkReq = (u64, u64, u8, bool, bool, u64, u8, u16);
+
+fn fork_req_strategy() -> impl Strategy<Value = ForkReq> {
+    (
+        0u64..24,
+        1u64..=8,
+        0u8..4,
+        prop::bool::weighted(0.8),
+        prop::bool::weighted(0.8),
+        // Mostly the parent, task 0.
+        prop_oneof![3 => Just(0u64), 2 => 0u64..3],
+        0u8..6,
+        0u16..PICK_CPUS,
+    )
+}
+
+/// The request a [`ForkReq`] names, on a manager of `nr` CPUs.
+fn fork_req_attr(
+    (off, len, kind, pinned, inherit, task, which, cpu): ForkReq,
+    nr: u16,
+) -> BreakpointAttr {
+    let access = [Access::READ, Access::WRITE, Access::RW, Access::EXEC][usize::from(kind)];
+    let len = if access == Access::EXEC { 1 } else { len };
+    let cpu = cpu % nr;
+    let target = match which {
+        0 => Target::Cpu(cpu),
+        1 => Target::AllCpus,
+        2 | 3 => Target::Task {
+            task: TaskId(task),
+            cpu: None,
+        },
+        _ => Target::Task {
+            task: TaskId(task),
+            cpu: Some(cpu),
+        },
+    };
+    BreakpointAttr::watch(0x1001 + off, len, access)
+        .target(target)
+        .pinned(pinned)
+        .inherit(inherit)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// Fork and exit account in batches; the table must end exactly where
+    /// accounting the copies one by one (in storage order) ends, a refused
+    /// fork must name the error the one-by-one walk meets first and leave
+    /// the table as it was, and exit must leave the table that the
+    /// remaining breakpoints alone make. Mixed pinned / flexible, tasks
+    /// restricted to a CPU or not, two pools, weights up to 4 (sums past a
+    /// pool's registers), a full task table, fork of a task to itself.
+    #[test]
+    fn fork_and_exit_account_like_one_by_one(
+        cfg in config_strategy(),
+        nr in 1u16..=3,
+        reqs in prop::collection::vec(fork_req_strategy(), 1..9),
+        child in prop_oneof![Just(0u64), Just(1u64), Just(5u64)],
+    ) {
+        let hw: Box<Hw> = Box::new(Manager::new(Mock::new(cfg), Recorder::default()));
+        hw.init(nr).unwrap();
+        let demand = |a: &BreakpointAttr| {
+            let enc = hw.arch().encode(a).unwrap();
+            Demand { pool: cfg.counts.pool_of(enc.ty), weight: enc.weight(), pinned: a.pinned, target: a.target }
+        };
+        let mut live: Vec<(Handle, BreakpointAttr)> = Vec::new();
+        for r in reqs {
+            let a = fork_req_attr(r, nr);
+            if let Ok(reg) = hw.register(&a) {
+                live.push((reg.handle, a));
+            }
+        }
+        let (parent, child) = (TaskId(0), TaskId(child));
+        let before = hw.inspect_table(Clone::clone).unwrap();
+        // The copies, as the manager walks them: storage order.
+        let mut copies: Vec<(u16, Demand)> = live
+            .iter()
+            .filter(|(_, a)| a.inherit && a.task() == Some(parent))
+            .map(|(h, a)| {
+                let Target::Task { cpu, .. } = a.target else { unreachable!() };
+                (h.index(), Demand { target: Target::Task { task: child, cpu }, ..demand(a) })
+            })
+            .collect();
+        copies.sort_by_key(|(i, _)| *i);
+        let mut one_by_one = before.clone();
+        let mut want = Ok(());
+        if copies.len() > EVENTS - live.len() {
+            want = Err(Error::TooManyEvents);
+        } else {
+            for (_, d) in &copies {
+                if let Err(e) = one_by_one.reserve(d).map(drop) {
+                    want = Err(e);
+                    break;
+                }
+            }
+        }
+        prop_assert_eq!(hw.fork(parent, child).map(drop), want);
+        let after = hw.inspect_table(Clone::clone).unwrap();
+        if want.is_ok() {
+            prop_assert_eq!(&after, &one_by_one, "copies {:?}", copies);
+        } else {
+            prop_assert_eq!(&after, &before, "refused fork changed the table");
+        }
+        // Exit the child, then every task: each time the table is what the
+        // breakpoints left make, accounted from scratch.
+        for gone in [child, TaskId(0), TaskId(1), TaskId(2)] {
+            let _ = hw.exit(gone).unwrap();
+            live.retain(|(_, a)| a.task() != Some(gone));
+            let mut fresh = ConstraintTable::<CPUS, TASKS>::new(cfg.counts, nr).unwrap();
+            for (_, a) in &live {
+                prop_assert!(fresh.reserve(&demand(a)).is_ok());
+            }
+            let now = hw.inspect_table(Clone::clone).unwrap();
+            prop_assert_eq!(&now, &fresh, "after exit({:?})", gone);
+        }
     }
 }
