@@ -433,7 +433,11 @@ pub trait Arch {
     fn discover(&self) -> Result<SlotCounts, Error>;
 
     /// Validate `attr` against the hardware's rules and encode it into register
-    /// values.
+    /// values. The pieces' hardware ranges ([`Piece::hw_addr`],
+    /// [`Piece::hw_len`]) must together cover the requested region: a backend
+    /// that reports [`Fired::ByAddress`] has a hit judged by the hardware
+    /// ranges first, and reads a region only for a slot whose range contains
+    /// the address.
     ///
     /// The core checks the generic rules first
     /// ([`BreakpointAttr::validate_request`]); an implementation adds only its

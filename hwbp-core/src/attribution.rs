@@ -10,8 +10,10 @@
 //! [`match_address`] is that rule, refined with the hardware ranges of split
 //! and masked regions: a hit inside a slot's hardware range but outside the
 //! user's region is filtered (stray) instead of being attributed by distance.
-//! It is the one implementation: [`Manager::handle_exception`] applies it to
-//! [`Fired::ByAddress`], and embedders without the manager may call it.
+//! It is the one implementation: [`Manager::handle_exception`] feeds the same
+//! rule slot by slot for [`Fired::ByAddress`] (reading a slot's region only
+//! when its hardware range contains the address; see `Rule` for when that
+//! can differ), and embedders without the manager may call it.
 //!
 //! [`Manager::handle_exception`]: crate::Manager::handle_exception
 //! [`Fired::ByAddress`]: crate::Fired::ByAddress
@@ -98,10 +100,22 @@ pub(crate) enum Class {
 
 /// [`match_address`]'s rule as an accumulator, so that the exception path
 /// can feed it slot by slot and read a slot's region only when its hardware
-/// range contains the address (the regions of an event's pieces are covered
-/// by their hardware ranges, so a region can contain an address that no
-/// hardware range does only for a slot whose event another slot already
-/// answers for).
+/// range contains the address; a slot whose hardware range does not is
+/// classed by distance even if its region contains the address.
+///
+/// That gives [`match_address`]'s outcome whenever the hardware ranges of an
+/// event's pieces on the CPU together cover its region (what
+/// [`Arch::encode`](crate::Arch::encode) must return; every backend in this
+/// repository does: exact power-of-two pieces, Arm `BAS`/`MASK` exact covers
+/// and instruction words, SH masked blocks that contain the region): then a
+/// region containing the address has a piece that does too, so the event is
+/// still in the exact set (only the mask may name fewer of its slots, and
+/// delivery is per event). It can differ after
+/// [`Manager::modify`](crate::Manager::modify) on a CPU not synced since: the
+/// region is the new one at once, the hardware ranges are the old ones until the sync, and a
+/// slot is then judged by what its register watches: a hit its register did
+/// not catch is not credited to it (as a backend that names the slot would
+/// not credit it), where [`match_address`] with the new region would.
 pub(crate) struct Rule {
     addr: u64,
     access: Access,

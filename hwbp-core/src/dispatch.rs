@@ -193,11 +193,6 @@ impl EventCell {
         self.hits.load(Ordering::Relaxed)
     }
 
-    /// The region and access the event watches, as the dispatcher sees it: a
-    /// consistent snapshot, unless a `modify` on another CPU keeps the region
-    /// changing through every retry (then the last reading, which may mix the
-    /// old and the new region). The retries are bounded because the writer
-    /// may be the interrupted code on this very CPU.
     /// The access kinds of the region published last (one load; no need
     /// to pair it with the address and length).
     #[inline]
@@ -205,6 +200,11 @@ impl EventCell {
         Access::from_bits_truncate(self.access.load(Ordering::Relaxed))
     }
 
+    /// The region and access the event watches, as the dispatcher sees it: a
+    /// consistent snapshot, unless a `modify` on another CPU keeps the region
+    /// changing through every retry (then the last reading, which may mix the
+    /// old and the new region). The retries are bounded because the writer
+    /// may be the interrupted code on this very CPU.
     #[inline]
     pub(crate) fn region(&self) -> (u64, u64, Access) {
         let mut last = (0, 0, Access::empty());
@@ -621,7 +621,9 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                 // delivered to the event it was matched against. A slot's
                 // region is read (a sequence-counted read) only when its
                 // hardware range contains the address: the rest are judged
-                // by their hardware ranges alone (see `Rule`).
+                // by their hardware ranges alone (see `Rule`, and there when
+                // this differs from `match_address`: only for a slot whose
+                // event was modified and this CPU not synced since).
                 let mut who: [Option<(u16, u32)>; MAX_SLOTS] = [None; MAX_SLOTS];
                 let mut rule = Rule::new(d.addr, d.access);
                 for (s, e) in map.pool(pool.index()).iter().enumerate() {

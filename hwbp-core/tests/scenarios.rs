@@ -1084,3 +1084,22 @@ fn per_cpu_counters_count_exceptions_strays_and_passed_on() {
     assert_eq!(hw.counters(1), Ok(hwbp_core::CpuCounters::default()));
     assert_eq!(hw.counters(4), Err(Error::CpuOutOfRange { cpu: 4 }));
 }
+
+#[test]
+fn address_only_hits_are_judged_by_the_registers_until_a_modify_is_synced() {
+    // Arm-like reports (the address only). `e` is moved to a region that
+    // contains the reported address, but this CPU is not synced yet: its
+    // register still watches the old bytes, so the hit (which `g`'s register
+    // caught) is `g`'s alone, as a backend naming the slot would say. Once
+    // synced, `e`'s new registers catch it too.
+    let hw = hw(MockConfig::ARM_LIKE, 1);
+    let g = reg(&hw, w(0x0ff8, 8).target(Target::Cpu(0))).unwrap();
+    let e = reg(&hw, w(0x1000, 8).target(Target::Cpu(0))).unwrap();
+    let set = hw.modify(e, &w(0x0ff8, 16).target(Target::Cpu(0))).unwrap();
+    hw.access(0, 0x0ff8, 8, Access::WRITE, 0x4000);
+    assert_eq!((hw.hits(g), hw.hits(e)), (Ok(1), Ok(0)));
+    sync(&hw, set);
+    hw.access(0, 0x0ff8, 8, Access::WRITE, 0x4000);
+    assert_eq!((hw.hits(g), hw.hits(e)), (Ok(2), Ok(1)));
+    assert_eq!(hw.stray(0), 0);
+}
