@@ -55,7 +55,19 @@
 //! which. Such slots do not fire at all meanwhile (at EL2 neither, while
 //! the guest's traps are handled). Apply the host's changes on a CPU
 //! (`Manager::sync`, `Manager::sched_in`) outside a guest's
-//! `switch_in`..`switch_out`, or switch it in again afterwards.
+//! `switch_in`..`switch_out`, or switch it in again afterwards (that masks
+//! the new slots and forgets the replaced ones; a slot the manager rewrote
+//! is never written back by the switch out, which only restores slots
+//! still as it masked them).
+//!
+//! A step-over of the backend pending at the switch in (an interrupt taken
+//! before the instruction that hit was stepped, see
+//! `ArmBackend::suspend_step`) keeps its slots disabled: the switch out
+//! puts back the control value the hardware had, and the step's end
+//! enables them. Do not end a step-over between the two
+//! (`ArmBackend::complete_step`): the switch out then enables its masked
+//! slots as it should, but until then the backend leaves the control
+//! value `1` (only `E`) in them, a reserved encoding, while the guest runs.
 //! [`host_image_is_el2_only`] tells whether an image needs no masking.
 //!
 //! **The host debugging a guest**: register breakpoints on the guest's
@@ -591,7 +603,10 @@ impl VcpuDebug {
     /// ([`PcpuDebug::host_masked`] names them): it would fire for the guest
     /// at EL1 or EL0 (a host breakpoint with neither exclusion flag, an
     /// `exclude_kernel` one of a VHE host's EL0, …). Those slots do not
-    /// fire at EL2 either until then, trap handling included.
+    /// fire at EL2 either until then, trap handling included. Called again
+    /// before the switch out (the host's manager changed the CPU
+    /// meanwhile), it takes `host` afresh, with or without host debugging
+    /// (see [the module docs](self#the-hosts-breakpoints)).
     ///
     /// `host` need not be read on every switch: the manager's image
     /// changes only when it installs something (`sync`, `sched_in`,
@@ -608,7 +623,7 @@ impl VcpuDebug {
         regs: &R,
         host: &Image<ArmSlot>,
     ) -> u64 {
-        if !self.host_debug {
+        if !self.host_debug || cpu.host_masked != 0 {
             self.mask_host(cpu, regs, host);
         }
         if self.owns_hardware() {
@@ -627,7 +642,8 @@ impl VcpuDebug {
 
     /// The vCPU stopped running on `cpu`: give `MDSCR_EL1` back to the host
     /// (if the guest's was loaded), put back the host slots
-    /// [`VcpuDebug::switch_in`] disabled and, with VHE, disable the guest
+    /// [`VcpuDebug::switch_in`] disabled (as the hardware had them, unless
+    /// the host's manager has rewritten them since) and, with VHE, disable the guest
     /// share. Returns the `MDCR_EL2` bits for the host ([`TDE`]: EL2 is the
     /// debug target again). Touches no register for a vCPU that never used
     /// its debug registers while the host's slots were all EL2-only.
@@ -642,11 +658,22 @@ impl VcpuDebug {
         if cpu.host_masked != 0 {
             for (bank, _) in HOST_POOLS {
                 for n in 0..MAX_SLOTS as u8 {
-                    if cpu.host_masked & bit(bank, n) != 0 {
-                        // SAFETY: the host's own slot, as its manager wrote
-                        // it (the value register was never touched).
-                        unsafe { regs.write_ctrl(bank, n, cpu.host_ctrl[ctrl_index(bank, n)]) };
+                    if cpu.host_masked & bit(bank, n) == 0 {
+                        continue;
                     }
+                    let saved = cpu.host_ctrl[ctrl_index(bank, n)];
+                    // 0: as masked. 1: the backend ended a step-over
+                    // meanwhile (it sets the enable bit of what it finds).
+                    // Anything else: the host's manager rewrote the slot,
+                    // and its value stands.
+                    let ctrl = match regs.read_ctrl(bank, n) {
+                        0 => saved,
+                        1 => saved | 1,
+                        _ => continue,
+                    };
+                    // SAFETY: the host's own slot, as it was at the switch
+                    // in (the value register was never touched).
+                    unsafe { regs.write_ctrl(bank, n, ctrl) };
                 }
             }
             regs.sync();
@@ -656,7 +683,13 @@ impl VcpuDebug {
     }
 
     /// Disable the enabled host slots of `host` that are not EL2-only (see
-    /// [`VcpuDebug::switch_in`]), remembering their control values.
+    /// [`VcpuDebug::switch_in`]; none while the host debugs this guest),
+    /// remembering the control values the hardware had: a slot the backend
+    /// holds disabled for a step-over stays so at the switch out. Slots
+    /// masked by an earlier switch in (no switch out since) are taken from
+    /// `host` again: one the host's manager rewrote since holds its new value
+    /// (masked again, or left alone), one it left is still masked (or put
+    /// back, when it no longer needs masking).
     fn mask_host<R: DebugRegs>(&self, cpu: &mut PcpuDebug, regs: &R, host: &Image<ArmSlot>) {
         let mut wrote = false;
         let (inst, data) = self.layout.host_counts();
@@ -666,19 +699,43 @@ impl VcpuDebug {
                 continue;
             };
             for (n, slot) in (0..count).zip(slots.iter()) {
-                if !slot.enabled() || el2_only(slot.ctrl) {
+                let b = bit(bank, n);
+                let masked = cpu.host_masked & b != 0;
+                let mask = !self.host_debug && slot.enabled() && !el2_only(slot.ctrl);
+                if !mask && !masked {
                     continue;
                 }
-                let b = bit(bank, n);
-                if cpu.host_masked & b == 0 {
+                let i = ctrl_index(bank, n);
+                // 0: still as an earlier switch in masked it (an enabled
+                // slot the manager writes is never 0).
+                let hw = regs.read_ctrl(bank, n);
+                let ctrl = match (mask, masked && hw == 0) {
+                    (true, true) => continue,
+                    // The enable bit as the hardware has it: clear while
+                    // the backend steps over a hit of the slot.
+                    (true, false) => (slot.ctrl & !1) | (hw & 1),
+                    // No longer to be masked, and the manager has not
+                    // written it since: as saved.
+                    (false, true) if slot.enabled() => cpu.host_ctrl[i],
+                    (false, _) => {
+                        cpu.host_masked &= !b;
+                        continue;
+                    }
+                };
+                if mask {
+                    cpu.host_ctrl[i] = ctrl;
+                    cpu.host_masked |= b;
                     // SAFETY: the host's own slot (the layout's host share),
                     // disabled while the guest runs; switch_out writes it
                     // back.
                     unsafe { regs.write_ctrl(bank, n, 0) };
-                    cpu.host_ctrl[ctrl_index(bank, n)] = slot.ctrl;
-                    cpu.host_masked |= b;
-                    wrote = true;
+                } else {
+                    cpu.host_masked &= !b;
+                    // SAFETY: the host's own slot, put back as it was
+                    // before it was masked.
+                    unsafe { regs.write_ctrl(bank, n, ctrl) };
                 }
+                wrote = true;
             }
         }
         if wrote {

@@ -667,3 +667,154 @@ fn a_vhe_kernel_style_el2_and_el1_slot_never_fires_for_the_guest() {
     assert!(r.fetch(0x3000, El::El1).is_some());
     v.switch_out(&mut cpu, r.regs());
 }
+
+/// A host breakpoint that fires at EL2 as well as below hits; the backend
+/// holds it disabled for the step over the instruction. Before that
+/// instruction runs, an interrupt (its step suspended, as
+/// `ArmBackend::suspend_step` says) runs a guest: the switch out must
+/// leave the slot as the step-over holds it, or the instruction hits
+/// again and is counted twice.
+#[test]
+fn a_host_step_over_pending_across_a_guest_run_keeps_its_slot_held() {
+    let r = rig(|_: &Sample| {});
+    let h = r.add(BreakpointAttr::exec(0x4008_0000).target(Target::Cpu(0)));
+    let before = r.host_share();
+    let raw = r.fetch(0x4008_0000, El::El2).unwrap();
+    assert_eq!(r.hw.handle_exception(0, &raw), Resume::SINGLE_STEP);
+    let held = r.model().read_ctrl(Bank::Breakpoint, 0);
+    assert_eq!(held & 1, 0, "the backend holds it disabled for the step");
+    let mut cpu = PcpuDebug::new();
+    let v = VcpuDebug::new(1, r.layout(), false);
+    v.switch_in(&mut cpu, r.regs(), &r.host());
+    assert!(r.fetch(0x4008_0000, El::El1).is_none());
+    v.switch_out(&mut cpu, r.regs());
+    assert_eq!(r.model().read_ctrl(Bank::Breakpoint, 0), held);
+    assert!(
+        r.fetch(0x4008_0000, El::El2).is_none(),
+        "the instruction being stepped over hit again"
+    );
+    // The step ends the step-over and puts the slot back as installed.
+    let step = r.model().retire(0x4008_0004, El::El2).unwrap();
+    assert_eq!(r.hw.handle_exception(0, &step), Resume::RETURN);
+    assert_eq!(r.host_share(), before);
+    assert_eq!(r.hw.hits(h), Ok(1));
+}
+
+/// The docs allow the host's manager to change a CPU while a guest is
+/// switched in, if the guest is switched in again afterwards: the new
+/// slot is kept out of the guest, and the switch out leaves the host
+/// share as the manager wrote it (never a removed slot's old control).
+#[test]
+fn a_host_change_while_a_guest_is_switched_in_is_taken_by_switching_in_again() {
+    let r = rig(|_: &Sample| {});
+    let a = r.add(BreakpointAttr::exec(0x1000).target(Target::Cpu(0)));
+    let mut cpu = PcpuDebug::new();
+    let v = VcpuDebug::new(1, r.layout(), false);
+    v.switch_in(&mut cpu, r.regs(), &r.host());
+    assert_eq!(cpu.host_masked(), 0b1);
+    // Replaced by one for the lower levels, in the same register.
+    let _cpus = r.hw.unregister(a).unwrap();
+    let b = r.add(
+        BreakpointAttr::exec(0x2000)
+            .user_only()
+            .target(Target::Cpu(0)),
+    );
+    let installed = r.host_share();
+    v.switch_in(&mut cpu, r.regs(), &r.host());
+    assert!(
+        r.fetch(0x2000, El::El1).is_none(),
+        "the new host slot fires in the guest"
+    );
+    v.switch_out(&mut cpu, r.regs());
+    assert_eq!(r.host_share(), installed);
+    assert!(
+        r.fetch(0x1000, El::El2).is_none(),
+        "the removed slot is back"
+    );
+    assert!(r.fetch(0x2000, El::El1).is_some());
+    // Removed while switched in, nothing in its place.
+    v.switch_in(&mut cpu, r.regs(), &r.host());
+    assert_eq!(cpu.host_masked(), 0b1);
+    let _cpus = r.hw.unregister(b).unwrap();
+    r.hw.sync(0).unwrap();
+    let installed = r.host_share();
+    v.switch_in(&mut cpu, r.regs(), &r.host());
+    assert_eq!(cpu.host_masked(), 0);
+    v.switch_out(&mut cpu, r.regs());
+    assert_eq!(r.host_share(), installed);
+    assert!(
+        r.fetch(0x2000, El::El1).is_none(),
+        "the removed slot is back"
+    );
+}
+
+/// The host starts debugging a guest while it is switched in (its task's
+/// breakpoints put in by `sched_in`, then switched in again): the new
+/// slots work, and the switch out does not write the control value of
+/// the slot masked before over them.
+#[test]
+fn host_debug_turned_on_while_switched_in_keeps_the_new_slots() {
+    let r = rig(|_: &Sample| {});
+    let a = r.add(BreakpointAttr::exec(0x1000).target(Target::Cpu(0)));
+    let mut cpu = PcpuDebug::new();
+    let mut v = VcpuDebug::new(1, r.layout(), false);
+    v.switch_in(&mut cpu, r.regs(), &r.host());
+    assert_eq!(cpu.host_masked(), 0b1);
+    let _cpus = r.hw.unregister(a).unwrap();
+    r.hw.sync(0).unwrap();
+    let task = TaskId(1);
+    let attr = BreakpointAttr::exec(0x2000)
+        .user_only()
+        .target(Target::Task { task, cpu: None });
+    let _debugging = r.hw.register(&attr).unwrap();
+    v.set_host_debug(true);
+    r.hw.sched_in(0, Some(task)).unwrap();
+    let installed = r.host_share();
+    assert_ne!(v.switch_in(&mut cpu, r.regs(), &r.host()) & mdcr::TDE, 0);
+    assert!(r.fetch(0x2000, El::El1).is_some());
+    v.switch_out(&mut cpu, r.regs());
+    assert_eq!(r.host_share(), installed);
+    assert!(
+        r.fetch(0x1000, El::El2).is_none(),
+        "the removed slot is back"
+    );
+}
+
+/// The host's manager rewrites a masked slot while the guest's traps are
+/// handled and does not switch the guest in again (outside the contract:
+/// the new slot is not kept out of the guest meanwhile): the switch out
+/// still leaves the manager's value, never the old control over it. A
+/// step-over the backend ends meanwhile leaves the slot enabled.
+#[test]
+fn the_switch_out_never_writes_a_stale_host_control() {
+    let r = rig(|_: &Sample| {});
+    let a = r.add(BreakpointAttr::exec(0x1000).target(Target::Cpu(0)));
+    let mut cpu = PcpuDebug::new();
+    let v = VcpuDebug::new(1, r.layout(), false);
+    v.switch_in(&mut cpu, r.regs(), &r.host());
+    let _cpus = r.hw.unregister(a).unwrap();
+    r.add(
+        BreakpointAttr::exec(0x2000)
+            .user_only()
+            .target(Target::Cpu(0)),
+    );
+    let installed = r.host_share();
+    v.switch_out(&mut cpu, r.regs());
+    assert_eq!(r.host_share(), installed);
+    assert!(
+        r.fetch(0x1000, El::El2).is_none(),
+        "the removed slot is back"
+    );
+
+    // A step-over pending at the switch in, ended by the embedder
+    // (`complete_step`) before the switch out.
+    let r = rig(|_: &Sample| {});
+    r.add(BreakpointAttr::exec(0x4008_0000).target(Target::Cpu(0)));
+    let before = r.host_share();
+    let raw = r.fetch(0x4008_0000, El::El2).unwrap();
+    assert_eq!(r.hw.handle_exception(0, &raw), Resume::SINGLE_STEP);
+    v.switch_in(&mut cpu, r.regs(), &r.host());
+    assert!(r.hw.arch().complete_step(r.hw.backend_cpu(0).unwrap()));
+    v.switch_out(&mut cpu, r.regs());
+    assert_eq!(r.host_share(), before);
+}

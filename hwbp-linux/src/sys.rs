@@ -2,8 +2,8 @@
 
 use core::cell::Cell;
 #[cfg(test)]
-use core::sync::atomic::AtomicUsize;
-use core::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicUsize};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use crate::abi::PerfEventAttr;
@@ -104,49 +104,89 @@ pub fn gettid() -> i32 {
 /// (`MADV_WIPEONFORK`, Linux ≥ 4.14), `fork(3)`, `_Fork` and raw
 /// `clone`/`SYS_fork` calls alike, so a child asks again and gets its own id:
 /// as exact as the system call, without one per call (an open asked twice).
-/// Not in a `vfork` child, which shares the parent's memory (and may only
-/// `exec` or `_exit`). Without `MADV_WIPEONFORK`, every call asks.
+/// Not in a child that shares the parent's memory (`vfork`, or `clone` with
+/// `CLONE_VM` and without `CLONE_THREAD`), which sees the parent's cache
+/// (and may only `exec` or `_exit`). Without `MADV_WIPEONFORK`, every call
+/// asks.
 pub fn getpid() -> i32 {
-    let Some(cell) = pid_cell() else {
-        return ask_pid();
-    };
+    match pid_cell() {
+        Some(cell) => cached_ids(cell).0,
+        None => ask_pid(),
+    }
+}
+
+/// The process id and its epoch from the cache `cell` (see [`pid_cell`]),
+/// asking the kernel when the cache is empty. The epoch is drawn from
+/// [`EPOCH`] each time the cache is filled: a fork copies that counter but
+/// wipes the cache, so a process never fills it with an epoch that one of
+/// its ancestors (or itself, earlier) used. [`my_tid`] keys on it, not on
+/// the process id, which the kernel reuses after its process exits.
+fn cached_ids(cell: &AtomicU64) -> (i32, u32) {
     let cached = cell.load(Ordering::Relaxed);
-    if cached > 0 {
-        return cached;
+    if cached != 0 && cached != ASKING {
+        return unpack_ids(cached);
     }
     // Marked before asking, and stored only over the mark: if a fork (from a
     // signal handler interrupting this call) clears the page in between, the
     // child does not keep the parent's id.
     cell.store(ASKING, Ordering::Relaxed);
     let pid = ask_pid();
-    let _ = cell.compare_exchange(ASKING, pid, Ordering::Relaxed, Ordering::Relaxed);
-    pid
+    let epoch = EPOCH.fetch_add(1, Ordering::Relaxed).wrapping_add(1).max(1);
+    // The low half is a process id (positive), never `ASKING`'s.
+    let mine = u64::from(epoch) << 32 | u64::from(pid.unsigned_abs());
+    match cell.compare_exchange(ASKING, mine, Ordering::Relaxed, Ordering::Relaxed) {
+        // Another thread filled it first: the same id, and its epoch for all.
+        Err(other) if other != 0 && other != ASKING => unpack_ids(other),
+        // Stored, or this is a child forked meanwhile (its next call asks
+        // again, under a newer epoch).
+        _ => (pid, epoch),
+    }
 }
 
-/// [`pid_cell`] while a thread asks the kernel (never a process id).
-const ASKING: i32 = -1;
+/// The (process id, epoch) of a filled cache word.
+fn unpack_ids(word: u64) -> (i32, u32) {
+    ((word as u32) as i32, (word >> 32) as u32)
+}
+
+/// The epoch counter of [`cached_ids`]: ordinary memory, copied by a fork
+/// (unlike the cache). Wraps only after 2^32 fills along one line of forks.
+static EPOCH: AtomicU32 = AtomicU32::new(0);
+
+/// [`pid_cell`] while a thread asks the kernel (never a filled word).
+const ASKING: u64 = u64::MAX;
 
 /// Times the kernel was asked for the process id.
 #[cfg(test)]
 static PID_ASKED: AtomicUsize = AtomicUsize::new(0);
 
+/// Tests only: when not 0, the id [`ask_pid`] answers, standing for the
+/// kernel giving a process an id that an exited ancestor had (ids are
+/// reused), which a test cannot arrange for real.
+#[cfg(test)]
+static REUSED_PID: AtomicI32 = AtomicI32::new(0);
+
 /// Ask the kernel for the process id.
 fn ask_pid() -> i32 {
     #[cfg(test)]
     PID_ASKED.fetch_add(1, Ordering::Relaxed);
+    #[cfg(test)]
+    if let reused @ 1.. = REUSED_PID.load(Ordering::Relaxed) {
+        return reused;
+    }
     // SAFETY: getpid takes no arguments and cannot fail; it is async-signal-safe.
     unsafe { libc::getpid() }
 }
 
 /// The process id cache of [`getpid`]: the first word of a private page
-/// marked `MADV_WIPEONFORK` (0 until asked, and in a fresh child), mapped on
+/// marked `MADV_WIPEONFORK` (0 until asked, and in a fresh child; then the
+/// epoch in the high half and the id in the low one), mapped on
 /// first use and kept for the life of the process. `None` when the kernel
 /// cannot wipe a page on fork. Lock-free, so it cannot block in a child forked
 /// while another thread was setting it up.
-fn pid_cell() -> Option<&'static AtomicI32> {
+fn pid_cell() -> Option<&'static AtomicU64> {
     /// Stands for "no page" in [`CELL`] (only its address is used).
-    static UNAVAILABLE: AtomicI32 = AtomicI32::new(0);
-    static CELL: AtomicPtr<AtomicI32> = AtomicPtr::new(core::ptr::null_mut());
+    static UNAVAILABLE: AtomicU64 = AtomicU64::new(0);
+    static CELL: AtomicPtr<AtomicU64> = AtomicPtr::new(core::ptr::null_mut());
     let none = (&raw const UNAVAILABLE).cast_mut();
     let mut cell = CELL.load(Ordering::Acquire);
     if cell.is_null() {
@@ -169,13 +209,13 @@ fn pid_cell() -> Option<&'static AtomicI32> {
         };
     }
     // SAFETY: a non-null value other than `none` is a page mapped by
-    // `wipe_on_fork_page` and never unmapped; an `AtomicI32` fits at its
+    // `wipe_on_fork_page` and never unmapped; an `AtomicU64` fits at its
     // (page-aligned) start, and zeroed memory is a valid one.
     (cell != none).then(|| unsafe { &*cell })
 }
 
 /// A fresh private page the kernel clears in a forked child, or `None`.
-fn wipe_on_fork_page() -> Option<*mut AtomicI32> {
+fn wipe_on_fork_page() -> Option<*mut AtomicU64> {
     let size = page_size();
     // SAFETY: a new anonymous mapping; it replaces nothing.
     let page = unsafe {
@@ -201,23 +241,28 @@ fn wipe_on_fork_page() -> Option<*mut AtomicI32> {
 }
 
 std::thread_local! {
-    /// This thread's kernel id and the process id it was asked under (0, 0
-    /// until asked). A forked child's thread has a copy with the parent's
-    /// ids; the process id no longer matching [`getpid`] there makes it ask
-    /// again.
-    static TID: Cell<(i32, i32)> = const { Cell::new((0, 0)) };
+    /// This thread's kernel id and the epoch of the process id cache it was
+    /// asked under (0, 0 until asked; see [`cached_ids`]). A forked child's
+    /// thread has a copy with the parent's; the child's cache, filled anew,
+    /// has a newer epoch, which makes it ask again (even when the child has
+    /// the process id that the thread's process had).
+    static TID: Cell<(u32, i32)> = const { Cell::new((0, 0)) };
 }
 
 /// The calling thread's kernel id, asked once per thread and process (see
-/// [`getpid`] for forks). Not async-signal-safe in the first call of a thread
-/// (the thread-local); use [`gettid`] in signal handlers.
+/// [`getpid`] for forks; without `MADV_WIPEONFORK`, asked every time). Not
+/// async-signal-safe in the first call of a thread (the thread-local); use
+/// [`gettid`] in signal handlers.
 pub fn my_tid() -> i32 {
-    let pid = getpid();
+    let Some(cell) = pid_cell() else {
+        return gettid();
+    };
+    let (_, epoch) = cached_ids(cell);
     match TID.get() {
-        (p, tid) if p == pid && tid > 0 => tid,
+        (e, tid) if e == epoch && tid > 0 => tid,
         _ => {
             let tid = gettid();
-            TID.set((pid, tid));
+            TID.set((epoch, tid));
             tid
         }
     }
@@ -357,6 +402,49 @@ mod tests {
         assert!(is_own_thread(cached));
         drop(done);
         other.join().expect("no panic");
+    }
+
+    /// A process id is reused once its process has exited, so a grandchild
+    /// may get the id of the grandparent whose (non-main) thread forked its
+    /// parent, and it has a copy of that thread's cached ids: its thread id
+    /// is still asked for (here the child is handed its parent's id through
+    /// [`REUSED_PID`]).
+    #[test]
+    fn a_child_with_a_reused_process_id_asks_for_its_own_thread_id() {
+        let pid = getpid();
+        let forker = std::thread::spawn(move || {
+            let tid = my_tid();
+            assert_ne!(tid, pid, "not the main thread");
+            // SAFETY: a fork (clone with only the exit signal); the child uses
+            // system calls, atomics and this thread's thread-locals only, then
+            // leaves with _exit.
+            let child = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0, 0, 0, 0) };
+            assert!(child >= 0, "clone failed");
+            if child == 0 {
+                REUSED_PID.store(pid, Ordering::Relaxed);
+                let mut bits = 0;
+                if getpid() == pid {
+                    bits |= 1;
+                }
+                if my_tid() == gettid() {
+                    bits |= 2;
+                }
+                // SAFETY: leaving the child without running the parent's
+                // destructors.
+                unsafe { libc::_exit(bits) };
+            }
+            let mut status = 0;
+            // SAFETY: waiting for our own child.
+            let waited = unsafe { libc::waitpid(child as i32, &mut status, 0) };
+            assert_eq!(i64::from(waited), child);
+            assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
+            libc::WEXITSTATUS(status)
+        });
+        assert_eq!(
+            forker.join().expect("no panic"),
+            3,
+            "the reused process id (1) and the child's own thread id (2)"
+        );
     }
 
     /// A child made by a raw `clone` (no `pthread_atfork` handlers run, glibc
