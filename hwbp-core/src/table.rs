@@ -1239,6 +1239,7 @@ mod tests {
         /// removed that were never added (the count stays 0), emptying and
         /// refilling. Two histograms with the same counts compare equal.
         #[test]
+        #[cfg_attr(miri, ignore = "proptest persists failures under the working directory, which Miri's isolation refuses; runs natively")]
         fn histogram_top_follows_the_counts(
             ops in proptest::collection::vec((proptest::bool::ANY, 0u16..(BUCKETS as u16 + 4)), 0..64),
             start in 0u32..3,
