@@ -861,44 +861,44 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
             if n > EVENTS - st.used - st.retiring_n {
                 return Err(Error::TooManyEvents);
             }
-            // Account the copies in batches (see `ConstraintTable::merged`):
-            // each batch remembers its first event, so a refused batch is
-            // undone and the copies are retried one by one from the start,
-            // for the error a one-by-one fork gives.
-            let mut batch: Option<(crate::table::Demand, u16)> = None;
-            let mut refused = false;
-            for i in from.iter(&st.links) {
-                let Some(d) = copy(st, i) else { continue };
-                batch = match batch {
-                    None => Some((d, i)),
-                    Some((b, first)) => match table.merged(&b, &d) {
-                        Some(m) => Some((m, first)),
-                        None if table.take(&b).is_ok() => Some((d, i)),
-                        None => {
-                            batch = Some((b, first));
-                            refused = true;
-                            break;
-                        }
-                    },
-                };
-            }
-            if let (false, Some((b, _))) = (refused, batch) {
-                refused = table.take(&b).is_err();
-            }
-            if let (true, Some((_, first))) = (refused, batch) {
-                for j in from.iter(&st.links).take_while(|&j| j != first) {
+            // Account the copies in batches (see `ConstraintTable::merged`).
+            // A refused batch is undone, and the copies are retried one by
+            // one from the start, for the error a one-by-one fork gives.
+            let give_back_before = |table: &mut ConstraintTable<CPUS, TASKS>, stop: u16| {
+                for j in from.iter(&st.links).take_while(|&j| j != stop) {
                     if let Some(d) = copy(st, j) {
                         table.give_back(&d);
                     }
                 }
+            };
+            // The batch being gathered, and the copy it starts at.
+            let mut batch: Option<(crate::table::Demand, u16)> = None;
+            let mut refused: Option<u16> = None;
+            for i in from.iter(&st.links) {
+                let Some(d) = copy(st, i) else { continue };
+                if let Some((b, first)) = batch {
+                    if let Some(m) = table.merged(&b, &d) {
+                        batch = Some((m, first));
+                        continue;
+                    }
+                    if table.take(&b).is_err() {
+                        refused = Some(first);
+                        break;
+                    }
+                }
+                batch = Some((d, i));
+            }
+            if let (None, Some((b, first))) = (refused, batch) {
+                if table.take(&b).is_err() {
+                    refused = Some(first);
+                }
+            }
+            if let Some(first) = refused {
+                give_back_before(table, first);
                 for i in from.iter(&st.links) {
                     let Some(d) = copy(st, i) else { continue };
                     if let Err(err) = table.take(&d) {
-                        for j in from.iter(&st.links).take_while(|&j| j != i) {
-                            if let Some(d) = copy(st, j) {
-                                table.give_back(&d);
-                            }
-                        }
+                        give_back_before(table, i);
                         return Err(err);
                     }
                 }
@@ -964,13 +964,12 @@ impl<A: Arch, H: Handler, const CPUS: usize, const EVENTS: usize, const TASKS: u
                     break;
                 };
                 let (d, target) = (ev.demand(), ev.attr.target);
-                batch = match batch.map(|b| (b, table.merged(&b, &d))) {
+                batch = match batch {
                     None => Some(d),
-                    Some((_, Some(m))) => Some(m),
-                    Some((b, None)) => {
+                    Some(b) => table.merged(&b, &d).or_else(|| {
                         table.give_back(&b);
                         Some(d)
-                    }
+                    }),
                 };
                 set = set.union(self.free_event(st, i, target));
             }
