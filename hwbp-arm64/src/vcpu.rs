@@ -709,33 +709,32 @@ impl VcpuDebug {
                 // 0: still as an earlier switch in masked it (an enabled
                 // slot the manager writes is never 0).
                 let hw = regs.read_ctrl(bank, n);
-                let ctrl = match (mask, masked && hw == 0) {
-                    (true, true) => continue,
-                    // The enable bit as the hardware has it: clear while
-                    // the backend steps over a hit of the slot.
-                    (true, false) => (slot.ctrl & !1) | (hw & 1),
+                match (mask, masked && hw == 0) {
+                    // Still as an earlier switch in masked it.
+                    (true, true) => {}
+                    (true, false) => {
+                        // The enable bit as the hardware has it: clear while
+                        // the backend steps over a hit of the slot.
+                        cpu.host_ctrl[i] = (slot.ctrl & !1) | (hw & 1);
+                        cpu.host_masked |= b;
+                        // SAFETY: the host's own slot (the layout's host
+                        // share), disabled while the guest runs; switch_out
+                        // writes it back.
+                        unsafe { regs.write_ctrl(bank, n, 0) };
+                        wrote = true;
+                    }
                     // No longer to be masked, and the manager has not
                     // written it since: as saved.
-                    (false, true) if slot.enabled() => cpu.host_ctrl[i],
-                    (false, _) => {
+                    (false, true) if slot.enabled() => {
                         cpu.host_masked &= !b;
-                        continue;
+                        // SAFETY: the host's own slot, put back as it was
+                        // before it was masked.
+                        unsafe { regs.write_ctrl(bank, n, cpu.host_ctrl[i]) };
+                        wrote = true;
                     }
-                };
-                if mask {
-                    cpu.host_ctrl[i] = ctrl;
-                    cpu.host_masked |= b;
-                    // SAFETY: the host's own slot (the layout's host share),
-                    // disabled while the guest runs; switch_out writes it
-                    // back.
-                    unsafe { regs.write_ctrl(bank, n, 0) };
-                } else {
-                    cpu.host_masked &= !b;
-                    // SAFETY: the host's own slot, put back as it was
-                    // before it was masked.
-                    unsafe { regs.write_ctrl(bank, n, ctrl) };
+                    // No longer to be masked; the manager's value stands.
+                    (false, _) => cpu.host_masked &= !b,
                 }
-                wrote = true;
             }
         }
         if wrote {
