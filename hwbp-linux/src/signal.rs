@@ -1392,14 +1392,7 @@ mod loom_tests {
                 mine.index, other.index,
                 "two open breakpoints share an entry"
             );
-            let no = AtomicBool::new(false);
-            for (slot, ran) in [(&mine, "old"), (&other, "new")] {
-                let entry = &TABLE[slot.index];
-                assert_eq!(
-                    hit(entry, slot.cookie(), |_| None, &no).map(|(r, _)| r),
-                    Some(ran)
-                );
-            }
+            each_finds_its_owner(&mine, &other);
             let indexes = [used, mine.index, other.index];
             drop((mine, other));
             for i in indexes {
@@ -1408,6 +1401,19 @@ mod loom_tests {
             let again = Slot::claim(None, 1).expect("room in the table");
             assert!(again.index <= indexes.into_iter().max().unwrap_or(0));
         });
+    }
+
+    /// A hit with `old`'s cookie runs `old_handler`, one with `new`'s runs
+    /// `new_handler`: each entry delivers to its own owner.
+    fn each_finds_its_owner(old: &Slot, new: &Slot) {
+        let no = AtomicBool::new(false);
+        for (slot, ran) in [(old, "old"), (new, "new")] {
+            let entry = &TABLE[slot.index];
+            assert_eq!(
+                hit(entry, slot.cookie(), |_| None, &no).map(|(r, _)| r),
+                Some(ran)
+            );
+        }
     }
 
     /// Two breakpoints opened at once on two threads ([`Slot::claim`] over
@@ -1422,14 +1428,7 @@ mod loom_tests {
             let other = other.join().expect("no panic");
             assert_ne!(mine.index, other.index);
             assert_ne!(mine.cookie(), other.cookie());
-            let no = AtomicBool::new(false);
-            for (slot, ran) in [(&mine, "old"), (&other, "new")] {
-                let entry = &TABLE[slot.index];
-                assert_eq!(
-                    hit(entry, slot.cookie(), |_| None, &no).map(|(r, _)| r),
-                    Some(ran)
-                );
-            }
+            each_finds_its_owner(&mine, &other);
         });
     }
 }
